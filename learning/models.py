@@ -1,0 +1,175 @@
+"""Learning content: classes -> courses -> lessons -> decks -> cards.
+
+Study state (per-student card schedules, reviews, sessions) lives further down
+this module once the studying feature lands. Reads are named QuerySet methods
+that carry their own select_related/annotations and permission scoping, so the
+pages and the API share them.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from pathlib import PurePosixPath
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+# No 0/O, 1/I/L: a code read aloud or copied off a board is typed right.
+JOIN_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+JOIN_CODE_LENGTH = 8
+
+
+def new_join_code() -> str:
+    return "".join(secrets.choice(JOIN_CODE_ALPHABET) for _ in range(JOIN_CODE_LENGTH))
+
+
+def _media_path(kind: str, filename: str) -> str:
+    suffix = PurePosixPath(filename).suffix.lower()[:8]
+    return f"cards/{kind}/{uuid.uuid4().hex[:2]}/{uuid.uuid4().hex}{suffix}"
+
+
+def card_image_path(instance: Card, filename: str) -> str:
+    return _media_path("images", filename)
+
+
+def card_audio_path(instance: Card, filename: str) -> str:
+    return _media_path("audio", filename)
+
+
+class ClassroomQuerySet(models.QuerySet):
+    def visible_to(self, user) -> ClassroomQuerySet:
+        """Classes a user may see: all for admins, taught ones for teachers,
+        enrolled ones for students."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_superuser or getattr(user, "role", None) == "admin":
+            return self.all()
+        return self.filter(Q(teacher=user) | Q(enrollments__student=user)).distinct()
+
+    def taught_by(self, user) -> ClassroomQuerySet:
+        return self.filter(teacher=user)
+
+    def active(self) -> ClassroomQuerySet:
+        return self.filter(archived=False)
+
+
+class Classroom(models.Model):
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    teacher = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="classrooms_taught")
+    join_code = models.CharField(max_length=JOIN_CODE_LENGTH, unique=True, default=new_join_code)
+    archived = models.BooleanField(default=False)
+    students = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Enrollment", related_name="classrooms_joined", blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ClassroomQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["teacher", "archived"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Enrollment(models.Model):
+    classroom = models.ForeignKey(Classroom, on_delete=models.CASCADE, related_name="enrollments")
+    student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrollments")
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["joined_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["classroom", "student"], name="unique_enrollment")]
+        indexes = [models.Index(fields=["student", "classroom"])]
+
+    def __str__(self) -> str:
+        return f"{self.student} in {self.classroom}"
+
+
+class Course(models.Model):
+    classroom = models.ForeignKey(Classroom, on_delete=models.CASCADE, related_name="courses")
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    position = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        indexes = [models.Index(fields=["classroom", "position"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Lesson(models.Model):
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="lessons")
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True, help_text="Markdown; rendered and sanitized on display.")
+    position = models.PositiveIntegerField(default=0)
+    published = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        indexes = [models.Index(fields=["course", "position"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Deck(models.Model):
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="decks")
+    # No lesson: a personal deck, visible to its owner only.
+    lesson = models.ForeignKey(Lesson, on_delete=models.CASCADE, related_name="decks", null=True, blank=True)
+    position = models.PositiveIntegerField(default=0)
+    new_cards_per_day = models.PositiveIntegerField(default=20)
+    reviews_per_day = models.PositiveIntegerField(default=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        indexes = [
+            models.Index(fields=["lesson", "position"]),
+            models.Index(fields=["owner", "lesson"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_personal(self) -> bool:
+        return self.lesson_id is None
+
+
+class Card(models.Model):
+    deck = models.ForeignKey(Deck, on_delete=models.CASCADE, related_name="cards")
+    front = models.TextField(help_text="A small safe subset of HTML is kept; everything else is stripped.")
+    back = models.TextField()
+    image = models.FileField(upload_to=card_image_path, blank=True)
+    audio = models.FileField(upload_to=card_audio_path, blank=True)
+    # Space-separated, lower-case tags ("cells mitosis"); see learning.services.
+    tags = models.CharField(max_length=500, blank=True, default="")
+    position = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        indexes = [models.Index(fields=["deck", "position"])]
+
+    def __str__(self) -> str:
+        return self.front[:60]
+
+    @property
+    def tag_list(self) -> list[str]:
+        return self.tags.split()

@@ -1,0 +1,36 @@
+"""Errors a service raises when a request cannot be carried out.
+
+Services raise these (or Django's ValidationError); the API's exception handler
+turns them into the DESIGN.md error body and HTML views into a message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ServiceError(Exception):
+    status = 400
+    code = "invalid"
+
+    def __init__(self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.details = details or {}
+
+
+class Conflict(ServiceError):
+    status = 409
+    code = "conflict"
+
+
+class Unprocessable(ServiceError):
+    status = 422
+    code = "unprocessable"
+
+
+class TooLarge(ServiceError):
+    status = 413
+    code = "too_large"

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import zoneinfo
+from functools import cache
+
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.exceptions import ValidationError
+from django.db import models
+
+
+@cache
+def timezone_choices() -> list[tuple[str, str]]:
+    names = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
+    return [(name, name.replace("_", " ")) for name in names]
+
+
+def validate_timezone(value: str) -> None:
+    if value not in dict(timezone_choices()):
+        raise ValidationError(f"{value!r} is not a known time zone.")
+
+
+class LmsUserManager(UserManager):
+    def create_superuser(self, username, email=None, password=None, **extra_fields):
+        extra_fields.setdefault("role", User.Role.ADMIN)
+        return super().create_superuser(username, email, password, **extra_fields)
+
+    def teachers(self) -> models.QuerySet:
+        return self.filter(role=User.Role.TEACHER)
+
+    def admins(self) -> models.QuerySet:
+        return self.filter(role=User.Role.ADMIN, is_active=True)
+
+
+class User(AbstractUser):
+    class Role(models.TextChoices):
+        STUDENT = "student", "Student"
+        TEACHER = "teacher", "Teacher"
+        ADMIN = "admin", "Admin"
+
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.STUDENT, db_index=True)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+
+    objects = LmsUserManager()
+
+    class Meta:
+        ordering = ["username"]
+
+    def save(self, *args, **kwargs) -> None:
+        # Admins are staff and superusers: the role is the single source of truth
+        # for what someone may do, the flags follow it.
+        if self.role == self.Role.ADMIN:
+            self.is_staff = True
+            self.is_superuser = True
+        elif self.is_superuser:
+            self.role = self.Role.ADMIN
+            self.is_staff = True
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "role" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "is_staff", "is_superuser"}
+        super().save(*args, **kwargs)
+
+    @property
+    def is_teacher(self) -> bool:
+        return self.role == self.Role.TEACHER
+
+    @property
+    def is_student(self) -> bool:
+        return self.role == self.Role.STUDENT
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == self.Role.ADMIN
+
+    @property
+    def tzinfo(self) -> zoneinfo.ZoneInfo:
+        try:
+            return zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return zoneinfo.ZoneInfo("UTC")
+
+    @property
+    def display_name(self) -> str:
+        return self.get_full_name() or self.username
