@@ -12,9 +12,14 @@ import secrets
 import uuid
 from pathlib import PurePosixPath
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+if TYPE_CHECKING:
+    from lms.models import User
 
 # No 0/O, 1/I/L: a code read aloud or copied off a board is typed right.
 JOIN_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -39,7 +44,7 @@ def card_audio_path(instance: Card, filename: str) -> str:
 
 
 class ClassroomQuerySet(models.QuerySet):
-    def visible_to(self, user) -> ClassroomQuerySet:
+    def visible_to(self, user: User) -> ClassroomQuerySet:
         """Classes a user may see: all for admins, taught ones for teachers,
         enrolled ones for students."""
         if not user.is_authenticated:
@@ -48,7 +53,7 @@ class ClassroomQuerySet(models.QuerySet):
             return self.all()
         return self.filter(Q(teacher=user) | Q(enrollments__student=user)).distinct()
 
-    def taught_by(self, user) -> ClassroomQuerySet:
+    def taught_by(self, user: User) -> ClassroomQuerySet:
         return self.filter(teacher=user)
 
     def active(self) -> ClassroomQuerySet:
@@ -91,6 +96,22 @@ class Enrollment(models.Model):
         return f"{self.student} in {self.classroom}"
 
 
+def _is_admin(user: User) -> bool:  # noqa: ANN001
+    return bool(user.is_superuser or getattr(user, "role", None) == "admin")
+
+
+class CourseQuerySet(models.QuerySet):
+    def visible_to(self, user: User) -> CourseQuerySet:  # noqa: ANN001
+        if not user.is_authenticated:
+            return self.none()
+        qs = self.select_related("classroom")
+        if _is_admin(user):
+            return qs
+        return qs.filter(
+            Q(classroom__teacher=user) | Q(classroom__in=Enrollment.objects.filter(student=user).values("classroom"))
+        )
+
+
 class Course(models.Model):
     classroom = models.ForeignKey(Classroom, on_delete=models.CASCADE, related_name="courses")
     title = models.CharField(max_length=200)
@@ -99,12 +120,27 @@ class Course(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = CourseQuerySet.as_manager()
+
     class Meta:
         ordering = ["position", "id"]
         indexes = [models.Index(fields=["classroom", "position"])]
 
     def __str__(self) -> str:
         return self.title
+
+
+class LessonQuerySet(models.QuerySet):
+    def visible_to(self, user: User) -> LessonQuerySet:  # noqa: ANN001
+        """Teachers see every lesson of their classes; students only published
+        lessons of the classes they are enrolled in."""
+        if not user.is_authenticated:
+            return self.none()
+        qs = self.select_related("course__classroom")
+        if _is_admin(user):
+            return qs
+        enrolled = Enrollment.objects.filter(student=user).values("classroom")
+        return qs.filter(Q(course__classroom__teacher=user) | Q(published=True, course__classroom__in=enrolled))
 
 
 class Lesson(models.Model):
@@ -116,12 +152,38 @@ class Lesson(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = LessonQuerySet.as_manager()
+
     class Meta:
         ordering = ["position", "id"]
         indexes = [models.Index(fields=["course", "position"])]
 
     def __str__(self) -> str:
         return self.title
+
+
+def _deck_visibility(user: User, prefix: str = "") -> Q:  # noqa: ANN001
+    """Who may read a deck: its owner when it is personal, the teacher of its
+    class, and students enrolled in that class once its lesson is published."""
+    enrolled = Enrollment.objects.filter(student=user).values("classroom")
+    return (
+        Q(**{f"{prefix}lesson__isnull": True, f"{prefix}owner": user})
+        | Q(**{f"{prefix}lesson__course__classroom__teacher": user})
+        | Q(**{f"{prefix}lesson__published": True, f"{prefix}lesson__course__classroom__in": enrolled})
+    )
+
+
+class DeckQuerySet(models.QuerySet):
+    def visible_to(self, user: User) -> DeckQuerySet:  # noqa: ANN001
+        if not user.is_authenticated:
+            return self.none()
+        qs = self.select_related("owner", "lesson__course__classroom")
+        if _is_admin(user):
+            return qs
+        return qs.filter(_deck_visibility(user))
+
+    def personal_for(self, user: User) -> DeckQuerySet:  # noqa: ANN001
+        return self.filter(owner=user, lesson__isnull=True)
 
 
 class Deck(models.Model):
@@ -135,6 +197,8 @@ class Deck(models.Model):
     reviews_per_day = models.PositiveIntegerField(default=200)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DeckQuerySet.as_manager()
 
     class Meta:
         ordering = ["position", "id"]
@@ -151,6 +215,16 @@ class Deck(models.Model):
         return self.lesson_id is None
 
 
+class CardQuerySet(models.QuerySet):
+    def visible_to(self, user: User) -> CardQuerySet:  # noqa: ANN001
+        if not user.is_authenticated:
+            return self.none()
+        qs = self.select_related("deck__owner", "deck__lesson__course__classroom")
+        if _is_admin(user):
+            return qs
+        return qs.filter(_deck_visibility(user, prefix="deck__"))
+
+
 class Card(models.Model):
     deck = models.ForeignKey(Deck, on_delete=models.CASCADE, related_name="cards")
     front = models.TextField(help_text="A small safe subset of HTML is kept; everything else is stripped.")
@@ -162,6 +236,8 @@ class Card(models.Model):
     position = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CardQuerySet.as_manager()
 
     class Meta:
         ordering = ["position", "id"]

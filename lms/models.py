@@ -20,7 +20,9 @@ def validate_timezone(value: str) -> None:
 
 
 class LmsUserManager(UserManager):
-    def create_superuser(self, username, email=None, password=None, **extra_fields):
+    def create_superuser(
+        self, username: str, email: str | None = None, password: str | None = None, **extra_fields: object
+    ) -> User:
         extra_fields.setdefault("role", User.Role.ADMIN)
         return super().create_superuser(username, email, password, **extra_fields)
 

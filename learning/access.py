@@ -1,0 +1,82 @@
+"""Who may see and change what, in one place.
+
+`get_<thing>_for(user, pk, write=False)` returns the object or raises Http404
+when the user may not see it (its existence is not revealed) and
+PermissionDenied when they may see it but not change it. Pages, the API and
+study code all load objects through these helpers.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from learning.models import Card, Classroom, Course, Deck, Lesson
+from lms.models import User
+
+
+def is_admin(user: User) -> bool:
+    return bool(user.is_authenticated and (user.is_superuser or user.role == User.Role.ADMIN))
+
+
+def can_edit_classroom(user: User, classroom: Classroom) -> bool:
+    return is_admin(user) or classroom.teacher_id == user.pk
+
+
+def can_edit_deck(user: User, deck: Deck) -> bool:
+    if is_admin(user):
+        return True
+    if deck.lesson_id is None:
+        return deck.owner_id == user.pk
+    return deck.lesson.course.classroom.teacher_id == user.pk
+
+
+def can_create_classroom(user: User) -> bool:
+    return user.is_authenticated and user.role in (User.Role.TEACHER, User.Role.ADMIN)
+
+
+def _load(queryset, pk: object):  # noqa: ANN001, ANN202
+    try:
+        return queryset.get(pk=int(pk))
+    except (queryset.model.DoesNotExist, TypeError, ValueError):
+        raise Http404(f"No {queryset.model._meta.verbose_name} {pk!r} for this user.") from None
+
+
+def _check(allowed: bool) -> None:
+    if not allowed:
+        raise PermissionDenied("You can see this but not change it.")
+
+
+def get_classroom_for(user: User, pk: object, *, write: bool = False) -> Classroom:
+    classroom = _load(Classroom.objects.visible_to(user).select_related("teacher"), pk)
+    if write:
+        _check(can_edit_classroom(user, classroom))
+    return classroom
+
+
+def get_course_for(user: User, pk: object, *, write: bool = False) -> Course:
+    course = _load(Course.objects.visible_to(user), pk)
+    if write:
+        _check(can_edit_classroom(user, course.classroom))
+    return course
+
+
+def get_lesson_for(user: User, pk: object, *, write: bool = False) -> Lesson:
+    lesson = _load(Lesson.objects.visible_to(user), pk)
+    if write:
+        _check(can_edit_classroom(user, lesson.course.classroom))
+    return lesson
+
+
+def get_deck_for(user: User, pk: object, *, write: bool = False) -> Deck:
+    deck = _load(Deck.objects.visible_to(user), pk)
+    if write:
+        _check(can_edit_deck(user, deck))
+    return deck
+
+
+def get_card_for(user: User, pk: object, *, write: bool = False) -> Card:
+    card = _load(Card.objects.visible_to(user), pk)
+    if write:
+        _check(can_edit_deck(user, card.deck))
+    return card
