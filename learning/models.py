@@ -11,7 +11,6 @@ from __future__ import annotations
 import secrets
 import uuid
 from pathlib import PurePosixPath
-
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -96,12 +95,12 @@ class Enrollment(models.Model):
         return f"{self.student} in {self.classroom}"
 
 
-def _is_admin(user: User) -> bool:  # noqa: ANN001
+def _is_admin(user: User) -> bool:
     return bool(user.is_superuser or getattr(user, "role", None) == "admin")
 
 
 class CourseQuerySet(models.QuerySet):
-    def visible_to(self, user: User) -> CourseQuerySet:  # noqa: ANN001
+    def visible_to(self, user: User) -> CourseQuerySet:
         if not user.is_authenticated:
             return self.none()
         qs = self.select_related("classroom")
@@ -131,7 +130,7 @@ class Course(models.Model):
 
 
 class LessonQuerySet(models.QuerySet):
-    def visible_to(self, user: User) -> LessonQuerySet:  # noqa: ANN001
+    def visible_to(self, user: User) -> LessonQuerySet:
         """Teachers see every lesson of their classes; students only published
         lessons of the classes they are enrolled in."""
         if not user.is_authenticated:
@@ -162,7 +161,7 @@ class Lesson(models.Model):
         return self.title
 
 
-def _deck_visibility(user: User, prefix: str = "") -> Q:  # noqa: ANN001
+def _deck_visibility(user: User, prefix: str = "") -> Q:
     """Who may read a deck: its owner when it is personal, the teacher of its
     class, and students enrolled in that class once its lesson is published."""
     enrolled = Enrollment.objects.filter(student=user).values("classroom")
@@ -174,7 +173,7 @@ def _deck_visibility(user: User, prefix: str = "") -> Q:  # noqa: ANN001
 
 
 class DeckQuerySet(models.QuerySet):
-    def visible_to(self, user: User) -> DeckQuerySet:  # noqa: ANN001
+    def visible_to(self, user: User) -> DeckQuerySet:
         if not user.is_authenticated:
             return self.none()
         qs = self.select_related("owner", "lesson__course__classroom")
@@ -182,7 +181,7 @@ class DeckQuerySet(models.QuerySet):
             return qs
         return qs.filter(_deck_visibility(user))
 
-    def personal_for(self, user: User) -> DeckQuerySet:  # noqa: ANN001
+    def personal_for(self, user: User) -> DeckQuerySet:
         return self.filter(owner=user, lesson__isnull=True)
 
 
@@ -216,7 +215,7 @@ class Deck(models.Model):
 
 
 class CardQuerySet(models.QuerySet):
-    def visible_to(self, user: User) -> CardQuerySet:  # noqa: ANN001
+    def visible_to(self, user: User) -> CardQuerySet:
         if not user.is_authenticated:
             return self.none()
         qs = self.select_related("deck__owner", "deck__lesson__course__classroom")
