@@ -48,7 +48,7 @@ def _seeders() -> list[Callable[[DemoUsers], object]]:
     import importlib
 
     found = []
-    for module_name in ("learning.demo", "analytics.demo", "ops.demo"):
+    for module_name in ("learning.demo", "learning.study_demo", "analytics.demo", "ops.demo"):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
