@@ -169,7 +169,7 @@ else:
 if TESTING and not envbool("LMS_TEST_REAL_CACHE", "0"):
     # Tests are isolated from each other's cache entries (throttle counters!);
     # the few tests that need the real Redis connect to REDIS_URL themselves.
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "lms-tests"}}
+    CACHES = {"default": {"BACKEND": "django_prometheus.cache.backends.locmem.LocMemCache", "LOCATION": "lms-tests"}}
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
