@@ -218,16 +218,16 @@ def classroom_delete(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"Class “{name}” deleted.")
         return redirect("learning:classroom_list")
     counts = Classroom.objects.filter(pk=classroom.pk).aggregate(
-        courses=Count("courses", distinct=True),
-        lessons=Count("courses__lessons", distinct=True),
-        cards=Count("courses__lessons__decks__cards", distinct=True),
-        students=Count("enrollments", distinct=True),
+        n_courses=Count("courses", distinct=True),
+        n_lessons=Count("courses__lessons", distinct=True),
+        n_cards=Count("courses__lessons__decks__cards", distinct=True),
+        n_students=Count("enrollments", distinct=True),
     )
     children = [
-        (counts["courses"], "courses"),
-        (counts["lessons"], "lessons"),
-        (counts["cards"], "cards"),
-        (counts["students"], "enrolments"),
+        (counts["n_courses"], "courses"),
+        (counts["n_lessons"], "lessons"),
+        (counts["n_cards"], "cards"),
+        (counts["n_students"], "enrolments"),
     ]
     return _confirm_delete(
         request,
@@ -375,15 +375,15 @@ def course_delete(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"Course “{course.title}” deleted.")
         return redirect("learning:classroom_detail", course.classroom_id)
     counts = Course.objects.filter(pk=course.pk).aggregate(
-        lessons=Count("lessons", distinct=True),
-        decks=Count("lessons__decks", distinct=True),
-        cards=Count("lessons__decks__cards", distinct=True),
+        n_lessons=Count("lessons", distinct=True),
+        n_decks=Count("lessons__decks", distinct=True),
+        n_cards=Count("lessons__decks__cards", distinct=True),
     )
     return _confirm_delete(
         request,
         course,
         kind="course",
-        children=[(counts["lessons"], "lessons"), (counts["decks"], "decks"), (counts["cards"], "cards")],
+        children=[(counts["n_lessons"], "lessons"), (counts["n_decks"], "decks"), (counts["n_cards"], "cards")],
         crumbs=_crumbs_for(course),
         cancel=reverse("learning:course_detail", args=[course.pk]),
     )
@@ -451,13 +451,13 @@ def lesson_delete(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"Lesson “{lesson.title}” deleted.")
         return redirect("learning:course_detail", lesson.course_id)
     counts = Lesson.objects.filter(pk=lesson.pk).aggregate(
-        decks=Count("decks", distinct=True), cards=Count("decks__cards", distinct=True)
+        n_decks=Count("decks", distinct=True), n_cards=Count("decks__cards", distinct=True)
     )
     return _confirm_delete(
         request,
         lesson,
         kind="lesson",
-        children=[(counts["decks"], "decks"), (counts["cards"], "cards")],
+        children=[(counts["n_decks"], "decks"), (counts["n_cards"], "cards")],
         crumbs=_crumbs_for(lesson),
         cancel=reverse("learning:lesson_detail", args=[lesson.pk]),
     )
