@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the `world` fixture is imported, then requested by name
 """Who may do what, over every content page and endpoint.
 
 Rows are (page or endpoint, method); columns are the personas: anonymous, an
