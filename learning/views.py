@@ -693,7 +693,9 @@ def cards_bulk_add(request: HttpRequest, pk: int) -> HttpResponse:
                     + (f" {skipped} lines could not be read and were skipped." if skipped else ""),
                 )
                 return redirect("learning:deck_detail", deck.pk)
-        preview, status = _run(form, lambda: services.parse_bulk_cards(text))
+        # A preview, or the failed create shown again with its reasons.
+        preview, preview_status = _run(form, lambda: services.parse_bulk_cards(text))
+        status = status if status != 200 else preview_status
     elif request.method == "POST":
         status = 400
     template = "learning/_bulk_preview.html" if request.htmx else "learning/bulk_add.html"
