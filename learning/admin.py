@@ -6,13 +6,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from learning.media import rename_for, validate_media
 from learning.models import Card, Classroom, Course, Deck, Enrollment, Lesson
 from learning.sanitize import clean_card_html, plain_text
 from learning.services import normalize_tags
+from lms.errors import ServiceError
 
 
 class CourseInline(admin.TabularInline):
@@ -83,8 +88,32 @@ class LessonAdmin(admin.ModelAdmin):
     inlines = [DeckInline]
 
 
+class CardAdminForm(forms.ModelForm):
+    """Uploads through the admin get the same content check as everywhere else."""
+
+    class Meta:
+        model = Card
+        fields = "__all__"  # noqa: DJ007 - the admin edits every field
+
+    def _media(self, name: str) -> object:
+        value = self.cleaned_data.get(name)
+        if isinstance(value, UploadedFile):
+            try:
+                return rename_for(value, validate_media(value, kind=name))
+            except ServiceError as exc:
+                raise ValidationError(exc.message) from exc
+        return value
+
+    def clean_image(self) -> object:
+        return self._media("image")
+
+    def clean_audio(self) -> object:
+        return self._media("audio")
+
+
 class CardInline(admin.TabularInline):
     model = Card
+    form = CardAdminForm
     extra = 0
     fields = ["front", "back", "tags", "position", "image", "audio"]
     show_change_link = True
@@ -149,6 +178,7 @@ class HasMediaFilter(admin.SimpleListFilter):
 
 @admin.register(Card)
 class CardAdmin(admin.ModelAdmin):
+    form = CardAdminForm
     list_display = ["short_front", "deck", "tags", "position", "updated_at"]
     list_filter = [HasMediaFilter, "created_at"]
     search_fields = ["front", "back", "tags", "deck__title"]
