@@ -34,6 +34,11 @@ from learning.sanitize import render_markdown
 
 # --- serializers ---------------------------------------------------------------------
 
+# Ids beyond a 64-bit integer cannot exist; refusing them up front keeps SQLite
+# from raising OverflowError (a 500) on the lookup.
+MAX_ID = 2**63 - 1
+ID_BOUNDS: dict[str, int] = {"min_value": 1, "max_value": MAX_ID}
+
 
 def _annotated(obj: Any, name: str, compute: Callable[[], int]) -> int:
     """List querysets annotate counts; a single object fetched for a write does
@@ -90,7 +95,7 @@ class StudentSerializer(serializers.ModelSerializer):
 
 
 class CourseSerializer(serializers.ModelSerializer):
-    classroom = serializers.IntegerField(source="classroom_id")
+    classroom = serializers.IntegerField(source="classroom_id", **ID_BOUNDS)
 
     class Meta:
         model = Course
@@ -99,7 +104,7 @@ class CourseSerializer(serializers.ModelSerializer):
 
 
 class LessonSerializer(serializers.ModelSerializer):
-    course = serializers.IntegerField(source="course_id")
+    course = serializers.IntegerField(source="course_id", **ID_BOUNDS)
     body_html = serializers.SerializerMethodField(help_text="The Markdown body rendered and sanitized.")
     deck_count = serializers.SerializerMethodField()
 
@@ -127,7 +132,7 @@ class LessonSerializer(serializers.ModelSerializer):
 
 
 class DeckSerializer(serializers.ModelSerializer):
-    lesson = serializers.IntegerField(source="lesson_id", required=False, allow_null=True)
+    lesson = serializers.IntegerField(source="lesson_id", required=False, allow_null=True, **ID_BOUNDS)
     card_count = serializers.SerializerMethodField()
     can_edit = serializers.SerializerMethodField()
 
@@ -162,7 +167,7 @@ class DeckSerializer(serializers.ModelSerializer):
 
 
 class CardSerializer(serializers.ModelSerializer):
-    deck = serializers.IntegerField(source="deck_id")
+    deck = serializers.IntegerField(source="deck_id", **ID_BOUNDS)
     front = serializers.CharField(
         max_length=10_000, help_text="Sanitized HTML: b, i, u, lists, br, code, sub, sup, links."
     )
@@ -212,11 +217,11 @@ class CardSerializer(serializers.ModelSerializer):
 
 
 class ReorderSerializer(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(), allow_empty=False, max_length=5000)
+    ids = serializers.ListField(child=serializers.IntegerField(**ID_BOUNDS), allow_empty=False, max_length=5000)
 
 
 class BulkSerializer(serializers.Serializer):
-    deck = serializers.IntegerField()
+    deck = serializers.IntegerField(**ID_BOUNDS)
     text = serializers.CharField(max_length=500_000, trim_whitespace=False)
     dry_run = serializers.BooleanField(default=False, help_text="Only parse and report; create nothing.")
 
@@ -229,9 +234,12 @@ def _int_param(request: Request, name: str) -> int | None:
     if raw in (None, ""):
         return None
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise serializers.ValidationError({name: ["A whole number is expected."]}) from None
+    if not 1 <= value <= MAX_ID:
+        raise serializers.ValidationError({name: ["No such id."]})
+    return value
 
 
 def _filter_param(name: str, description: str) -> OpenApiParameter:

@@ -40,6 +40,7 @@ from lms.tracking import track
 MAX_CARD_TEXT = 10_000
 MAX_BULK_LINES = 1_000
 MAX_TAG_LENGTH = 40
+MAX_ID = 2**63 - 1  # larger ids cannot exist (and overflow SQLite's integers)
 
 
 class UnknownJoinCode(ServiceError):
@@ -208,6 +209,8 @@ def classroom_regenerate_code(*, classroom: Classroom) -> str:
 
 @transaction.atomic
 def enrollment_remove(*, classroom: Classroom, student_id: int) -> None:
+    if not 1 <= student_id <= MAX_ID:
+        raise ServiceError("That student is not in this class.", code="not_enrolled")
     deleted, _ = Enrollment.objects.filter(classroom=classroom, student_id=student_id).delete()
     if not deleted:
         raise ServiceError("That student is not in this class.", code="not_enrolled")

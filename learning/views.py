@@ -252,6 +252,8 @@ def classroom_regenerate_code(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def enrollment_remove(request: HttpRequest, pk: int, student_id: int) -> HttpResponse:
     classroom = access.get_classroom_for(request.user, pk, write=True)
+    if student_id > services.MAX_ID:
+        raise Http404("That student is not in this class.")
     enrollment = Enrollment.objects.filter(classroom=classroom, student_id=student_id).select_related("student").first()
     if enrollment is None:
         raise Http404("That student is not in this class.")
