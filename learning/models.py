@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 
 if TYPE_CHECKING:
     from lms.models import User
@@ -32,6 +33,14 @@ def new_join_code() -> str:
 def _media_path(kind: str, filename: str) -> str:
     suffix = PurePosixPath(filename).suffix.lower()[:8]
     return f"cards/{kind}/{uuid.uuid4().hex[:2]}/{uuid.uuid4().hex}{suffix}"
+
+
+def count_of(queryset: models.QuerySet, link: str) -> Coalesce:
+    """A correlated COUNT(*) subquery: `queryset` rows whose `link` is the outer
+    row. Unlike Count() over joins it cannot multiply with other annotations or
+    with the DISTINCT that visibility filters add, and it stays one query."""
+    counted = queryset.filter(**{link: OuterRef("pk")}).order_by().values(link).annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
 
 
 def card_image_path(instance: Card, filename: str) -> str:
@@ -57,6 +66,13 @@ class ClassroomQuerySet(models.QuerySet):
 
     def active(self) -> ClassroomQuerySet:
         return self.filter(archived=False)
+
+    def with_counts(self) -> ClassroomQuerySet:
+        """Students and courses per class, for list pages (no per-row queries)."""
+        return self.select_related("teacher").annotate(
+            student_count=count_of(Enrollment.objects.all(), "classroom"),
+            course_count=count_of(Course.objects.all(), "classroom"),
+        )
 
 
 class Classroom(models.Model):
@@ -141,6 +157,9 @@ class LessonQuerySet(models.QuerySet):
         enrolled = Enrollment.objects.filter(student=user).values("classroom")
         return qs.filter(Q(course__classroom__teacher=user) | Q(published=True, course__classroom__in=enrolled))
 
+    def with_deck_count(self) -> LessonQuerySet:
+        return self.annotate(deck_count=count_of(Deck.objects.all(), "lesson"))
+
 
 class Lesson(models.Model):
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="lessons")
@@ -184,6 +203,9 @@ class DeckQuerySet(models.QuerySet):
     def personal_for(self, user: User) -> DeckQuerySet:
         return self.filter(owner=user, lesson__isnull=True)
 
+    def with_card_count(self) -> DeckQuerySet:
+        return self.annotate(card_count=count_of(Card.objects.all(), "deck"))
+
 
 class Deck(models.Model):
     title = models.CharField(max_length=200)
@@ -222,6 +244,22 @@ class CardQuerySet(models.QuerySet):
         if _is_admin(user):
             return qs
         return qs.filter(_deck_visibility(user, prefix="deck__"))
+
+    def search(self, text: str) -> CardQuerySet:
+        """Cards whose front or back contains `text` (case-insensitive)."""
+        text = (text or "").strip()
+        if not text:
+            return self
+        return self.filter(Q(front__icontains=text) | Q(back__icontains=text))
+
+    def tagged(self, tag: str) -> CardQuerySet:
+        """Cards carrying `tag` as a whole word of their space-separated tags."""
+        tag = (tag or "").strip().lower()
+        if not tag:
+            return self
+        return self.filter(
+            Q(tags=tag) | Q(tags__startswith=f"{tag} ") | Q(tags__endswith=f" {tag}") | Q(tags__contains=f" {tag} ")
+        )
 
 
 class Card(models.Model):

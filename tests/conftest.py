@@ -24,6 +24,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     on_postgres = "postgres" in os.getenv("DATABASE_URL", "")
     has_redis = bool(os.getenv("REDIS_URL"))
     for item in items:
+        # pytest-django creates the test database only when a collected test
+        # asks for it by marker or fixture name; `_isolation` below asks at run
+        # time, too late, and tests would then write to the development
+        # database. The marker makes every test count.
+        uses_db = {"db", "transactional_db", "live_server"} & set(getattr(item, "fixturenames", ()))
+        if not uses_db and item.get_closest_marker("django_db") is None:
+            item.add_marker(pytest.mark.django_db)
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)"))
         if "redis" in item.keywords and not has_redis:

@@ -1,0 +1,90 @@
+"""Forms for the content pages. They check the shape of the input; the rules
+(sanitizing, media types, codes) live in learning.services, which the views
+call with `cleaned_data`."""
+
+from __future__ import annotations
+
+from django import forms
+
+from learning.media import LABELS
+from learning.models import JOIN_CODE_LENGTH
+
+IMAGE_ACCEPT = "image/png,image/jpeg,image/gif,image/webp"
+AUDIO_ACCEPT = "audio/mpeg,audio/ogg,audio/wav,audio/x-wav,audio/mp4,.m4a"
+
+
+class ClassroomForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+
+
+class ClassroomEditForm(ClassroomForm):
+    archived = forms.BooleanField(required=False, help_text="An archived class accepts no new students.")
+
+
+class JoinForm(forms.Form):
+    join_code = forms.CharField(
+        label="Class code",
+        max_length=32,
+        help_text=f"The {JOIN_CODE_LENGTH}-character code your teacher gave you.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}),
+    )
+
+
+class CourseForm(forms.Form):
+    title = forms.CharField(max_length=200)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+
+
+class LessonForm(forms.Form):
+    title = forms.CharField(max_length=200)
+    body = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 12}),
+        required=False,
+        help_text="Markdown: **bold**, *italic*, lists, [links](https://example.org), `code`.",
+    )
+    published = forms.BooleanField(required=False, help_text="Students see published lessons only.")
+
+
+class DeckForm(forms.Form):
+    title = forms.CharField(max_length=200)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    new_cards_per_day = forms.IntegerField(min_value=0, max_value=1000, initial=20)
+    reviews_per_day = forms.IntegerField(min_value=0, max_value=10000, initial=200)
+
+
+_CARD_HELP = "Allowed: <b>, <i>, <u>, lists, <br>, <code>, <sub>, <sup> and http(s) links. Anything else is removed."
+
+
+class CardForm(forms.Form):
+    front = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=10_000, help_text=_CARD_HELP)
+    back = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), max_length=10_000)
+    tags = forms.CharField(max_length=500, required=False, help_text="Separated by spaces, e.g. “cells mitosis”.")
+    image = forms.FileField(
+        required=False,
+        help_text=f"{LABELS['image']}, up to 10 MB.",
+        widget=forms.FileInput(attrs={"accept": IMAGE_ACCEPT}),
+    )
+    audio = forms.FileField(
+        required=False,
+        help_text=f"{LABELS['audio']}, up to 10 MB.",
+        widget=forms.FileInput(attrs={"accept": AUDIO_ACCEPT}),
+    )
+
+
+class CardEditForm(CardForm):
+    clear_image = forms.BooleanField(required=False, label="Remove the image")
+    clear_audio = forms.BooleanField(required=False, label="Remove the audio")
+
+
+class BulkAddForm(forms.Form):
+    text = forms.CharField(
+        label="Cards, one per line",
+        widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false", "class": "mono"}),
+        help_text="front<TAB>back or front;back — an optional third column holds tags. Lines starting with # are skipped.",
+    )
+
+
+class CardPreviewForm(forms.Form):
+    front = forms.CharField(required=False, max_length=10_000)
+    back = forms.CharField(required=False, max_length=10_000)
