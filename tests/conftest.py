@@ -24,6 +24,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     on_postgres = "postgres" in os.getenv("DATABASE_URL", "")
     has_redis = bool(os.getenv("REDIS_URL"))
     for item in items:
+        # pytest-django creates the test database only for tests it can see
+        # need one (a `django_db` mark or a `db` fixture in the signature); the
+        # autouse fixture below asks for `db` dynamically, which it cannot see,
+        # so without this mark such tests would run against the real database.
+        fixturenames = getattr(item, "fixturenames", ())
+        if "live_server" not in fixturenames and "transactional_db" not in fixturenames:
+            item.add_marker(pytest.mark.django_db)
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)"))
         if "redis" in item.keywords and not has_redis:
