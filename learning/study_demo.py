@@ -76,7 +76,7 @@ def _cards_for(student: User) -> list[Card]:
 
 def _quality(rng: random.Random, leech: bool) -> int:
     if leech:
-        return rng.choice([1, 1, 2, 3])
+        return rng.choice([1, 2, 3, 4, 4, 5])
     return rng.choices([1, 2, 3, 4, 5], weights=[8, 3, 17, 45, 27])[0]
 
 

@@ -42,9 +42,28 @@
     }
     if (event.key === " " || event.key === "Enter") { event.preventDefault(); return; }
     if (/^[1-4]$/.test(event.key)) {
-      var answer = card.querySelector('.study-answers button[data-key="' + event.key + '"]');
-      if (answer && !answer.disabled) { event.preventDefault(); answer.click(); }
+      event.preventDefault();
+      var form = card.querySelector(".study-answers");
+      // Until htmx has wired the freshly swapped form, a click would post it
+      // the old-fashioned way (a full page load): keep the key for a moment.
+      if (form && !form.hasAttribute("data-ready")) { pendingKey = event.key; return; }
+      press(card, event.key);
     }
+  });
+
+  var pendingKey = null;
+  function press(card, key) {
+    var answer = card.querySelector('.study-answers button[data-key="' + key + '"]');
+    if (answer && !answer.disabled) answer.click();
+  }
+
+  // htmx fires htmx:load once it has processed new content (and the page).
+  document.addEventListener("htmx:load", function (event) {
+    var root = event.detail.elt;
+    var forms = root.matches && root.matches("form[hx-post]") ? [root] : root.querySelectorAll("form[hx-post]");
+    Array.prototype.forEach.call(forms, function (form) { form.setAttribute("data-ready", ""); });
+    var card = currentCard();
+    if (pendingKey && card) { var key = pendingKey; pendingKey = null; press(card, key); }
   });
 
   // Fill in how long the student looked at the card before answering.
@@ -64,6 +83,7 @@
   document.addEventListener("htmx:afterSwap", function (event) {
     if (event.detail.target !== stage()) return;
     shownAt = Date.now();
+    pendingKey = null;
     var input = stage().querySelector("input[name=answer]");
     var next = stage().querySelector("[data-next]");
     if (input) input.focus();
