@@ -405,9 +405,7 @@ class Review(models.Model):
 
     student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reviews")
     card = models.ForeignKey(Card, on_delete=models.CASCADE, related_name="reviews")
-    session = models.ForeignKey(
-        StudySession, on_delete=models.SET_NULL, null=True, blank=True, related_name="reviews"
-    )
+    session = models.ForeignKey(StudySession, on_delete=models.SET_NULL, null=True, blank=True, related_name="reviews")
     mode = models.CharField(max_length=10, choices=StudySession.Mode.choices)
     quality = models.PositiveSmallIntegerField()
     typed_answer = models.CharField(max_length=500, blank=True)

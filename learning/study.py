@@ -98,7 +98,11 @@ def resolve_scope(user: User, scope_type: str, scope_id: object) -> Scope:
     if scope_type == ScopeType.CLASSROOM:
         classroom = get_classroom_for(user, scope_id)
         return Scope(
-            scope_type, classroom.pk, classroom.name, classroom, visible.filter(deck__lesson__course__classroom=classroom)
+            scope_type,
+            classroom.pk,
+            classroom.name,
+            classroom,
+            visible.filter(deck__lesson__course__classroom=classroom),
         )
     raise ValidationError({"scope_type": f"Unknown scope {scope_type!r}; use one of {', '.join(ScopeType.values)}."})
 
@@ -236,9 +240,9 @@ def _expire_if_idle(session: StudySession, now: datetime) -> None:
 def expire_idle_sessions(*, now: datetime | None = None) -> int:
     """Abandon every session idle for 30 minutes (for a periodic job)."""
     now = now or timezone.now()
-    return StudySession.objects.filter(
-        status=StudySession.Status.ACTIVE, last_activity_at__lt=now - IDLE_AFTER
-    ).update(status=StudySession.Status.ABANDONED, ended_at=F("last_activity_at"), queue=[])
+    return StudySession.objects.filter(status=StudySession.Status.ACTIVE, last_activity_at__lt=now - IDLE_AFTER).update(
+        status=StudySession.Status.ABANDONED, ended_at=F("last_activity_at"), queue=[]
+    )
 
 
 def _parse_size(size: object, default: int | None) -> int | None:

@@ -273,6 +273,8 @@ class ClassroomProgressView(APIView):
     def get(self, request: Request, pk: int) -> Response:
         classroom = get_classroom_for(request.user, pk, write=True)
         data = progress_queries.class_progress(
-            classroom, sort=request.query_params.get("sort", "name"), descending=request.query_params.get("dir") == "desc"
+            classroom,
+            sort=request.query_params.get("sort", "name"),
+            descending=request.query_params.get("dir") == "desc",
         )
         return Response(progress_queries.class_progress_dict(data))

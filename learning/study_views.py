@@ -84,9 +84,7 @@ def _stage(request: HttpRequest, session: StudySession, error: str = "") -> Http
     nxt = study.session_next(student=request.user, session=session)
     if nxt is None:
         summary = study.session_summary(student=request.user, session=session)
-        return render(
-            request, "learning/study/_summary.html", {"summary": summary, "session": session, "error": error}
-        )
+        return render(request, "learning/study/_summary.html", {"summary": summary, "session": session, "error": error})
     return render(request, "learning/study/_card.html", {"next": nxt, "session": session, "error": error})
 
 

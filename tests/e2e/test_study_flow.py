@@ -17,7 +17,9 @@ def shot(page, name):
         page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
 
 
-def test_demo_student_reviews_with_the_keyboard_and_sees_it_on_the_dashboard(page, live_server, login, transactional_db):
+def test_demo_student_reviews_with_the_keyboard_and_sees_it_on_the_dashboard(
+    page, live_server, login, transactional_db
+):
     from lms.demo import seed_demo
 
     seed_demo()

@@ -76,7 +76,13 @@ def test_the_same_idempotency_key_twice_records_one_review_and_returns_the_same_
 
 @pytest.mark.parametrize(
     "body",
-    [{"quality": 9}, {"quality": "good"}, {}, {"quality": 4, "response_ms": -5}, {"quality": 4, "idempotency_key": "x" * 65}],
+    [
+        {"quality": 9},
+        {"quality": "good"},
+        {},
+        {"quality": 4, "response_ms": -5},
+        {"quality": 4, "idempotency_key": "x" * 65},
+    ],
 )
 def test_bad_answers_get_400_in_the_error_shape_and_write_nothing(api_for, student, setup, body):
     api = api_for(student)
@@ -127,9 +133,7 @@ def test_student_cannot_answer_a_card_outside_their_classes(api_for, student, se
     other = make_class(rival_teacher, [], name="Chemistry")
     api = api_for(student)
     session = start(api, scope_type="deck", scope_id=setup.decks[0].pk, mode="learn").json()
-    response = api.post(
-        f"{SESSIONS}{session['id']}/answer/", {"card": other.cards[0].pk, "quality": 5}, format="json"
-    )
+    response = api.post(f"{SESSIONS}{session['id']}/answer/", {"card": other.cards[0].pk, "quality": 5}, format="json")
     assert response.status_code == 404
     assert not Review.objects.exists()
 
@@ -194,7 +198,8 @@ def test_class_progress_is_for_the_class_teacher_only(api_for, teacher, rival_te
 def answer_queries(api, session_id, card_id, quality=4):
     with CaptureQueriesContext(connection) as ctx:
         response = api.post(
-            f"{SESSIONS}{session_id}/answer/", {"card": card_id, "quality": quality, "idempotency_key": f"q{card_id}"},
+            f"{SESSIONS}{session_id}/answer/",
+            {"card": card_id, "quality": quality, "idempotency_key": f"q{card_id}"},
             format="json",
         )
     assert response.status_code == 201, response.json()

@@ -26,7 +26,7 @@ def run_together(*calls):
         try:
             barrier.wait()
             results[i] = call()
-        except Exception as exc:  # noqa: BLE001 - the test inspects it
+        except Exception as exc:
             results[i] = exc
         finally:
             connection.close()
@@ -42,7 +42,12 @@ def run_together(*calls):
 def open_session(student, card, mode="review"):
     now = timezone.now()
     return StudySession.objects.create(
-        student=student, mode=mode, scope_type="all", queue=[card.pk], cards_total=1, started_at=now,
+        student=student,
+        mode=mode,
+        scope_type="all",
+        queue=[card.pk],
+        cards_total=1,
+        started_at=now,
         last_activity_at=now,
     )
 
@@ -55,7 +60,12 @@ def test_two_sessions_answering_the_same_card_at_once_apply_both_answers_in_turn
     card = setup.cards[0]
     if known:
         CardState.objects.create(
-            student=student, card=card, status="review", repetitions=2, interval=6, ease=2.5,
+            student=student,
+            card=card,
+            status="review",
+            repetitions=2,
+            interval=6,
+            ease=2.5,
             due_at=timezone.now() - timedelta(days=1),
         )
     mode = "review" if known else "learn"
@@ -109,9 +119,11 @@ def test_double_submit_with_different_keys_in_one_session_answers_once(transacti
     card_id = session.queue[0]
     results = run_together(
         *[
-            (lambda k=k: study.session_answer(
-                student=student, session_id=session.pk, card_id=card_id, quality=5, idempotency_key=f"k{k}"
-            ))
+            (
+                lambda k=k: study.session_answer(
+                    student=student, session_id=session.pk, card_id=card_id, quality=5, idempotency_key=f"k{k}"
+                )
+            )
             for k in range(4)
         ]
     )

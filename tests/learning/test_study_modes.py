@@ -62,7 +62,9 @@ def test_daily_limit_follows_the_students_time_zone(teacher, student):
     # 22:30 UTC is 23:30 in Berlin; an hour later it is a new day there.
     setup = make_class(teacher, [student], cards_per_deck=6, new_per_day=2)
     late = datetime(2026, 3, 10, 22, 30, tzinfo=UTC)
-    session = study.session_start(student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="learn", now=late)
+    session = study.session_start(
+        student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="learn", now=late
+    )
     answer_all(student, session, quality=5, now=late)
     after_midnight_berlin = late + timedelta(hours=1)
     session = study.session_start(
@@ -135,7 +137,9 @@ def test_review_takes_due_cards_most_overdue_first_up_to_the_daily_limit(teacher
 def test_lapses_count_failures_of_known_cards_and_8_make_a_leech(teacher, student):
     setup = make_class(teacher, [student], cards_per_deck=1)
     card = setup.cards[0]
-    CardState.objects.create(student=student, card=card, repetitions=3, interval=10, due_at=T0, status="review", lapses=7)
+    CardState.objects.create(
+        student=student, card=card, repetitions=3, interval=10, due_at=T0, status="review", lapses=7
+    )
     session = study.session_start(student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="review", now=T0)
     study.session_answer(student=student, session_id=session.pk, card_id=card.pk, quality=0, now=T0)
     session.refresh_from_db()
@@ -157,9 +161,7 @@ def test_cram_practice_and_test_never_change_schedules(teacher, student, mode):
     assert sorted(session.queue) == sorted(c.pk for c in setup.cards)
     session.refresh_from_db()
     for card_id in list(session.queue):
-        study.session_answer(
-            student=student, session_id=session.pk, card_id=card_id, quality=1, answer="nope", now=T0
-        )
+        study.session_answer(student=student, session_id=session.pk, card_id=card_id, quality=1, answer="nope", now=T0)
     assert snapshot(student) == before  # and the never-studied card got no state
     assert not Review.objects.filter(changed_schedule=True).exists()
     session.refresh_from_db()

@@ -36,7 +36,9 @@ def test_start_on_a_hidden_deck_is_404(client_for, outsider, teacher):
     setup = make_class(teacher, [], cards_per_deck=3)
     client = client_for(outsider)
     assert client.get("/study/", {"scope_type": "deck", "scope_id": setup.decks[0].pk}).status_code == 404
-    assert client.post("/study/", {"scope_type": "deck", "scope_id": setup.decks[0].pk, "mode": "cram"}).status_code == 404
+    assert (
+        client.post("/study/", {"scope_type": "deck", "scope_id": setup.decks[0].pk, "mode": "cram"}).status_code == 404
+    )
     assert not StudySession.objects.exists()
 
 
@@ -150,10 +152,10 @@ def dashboard_queries(client):
 def test_dashboard_shows_due_forecast_heatmap_streak_mastery_and_leeches(client_for, teacher, student):
     setup = make_class(teacher, [student], decks=2, cards_per_deck=4)
     _history(student, setup)
-    count, page = dashboard_queries(client_for(student))
+    _, page = dashboard_queries(client_for(student))
     assert "Start review" in page
     assert "Cards due over the next 30 days" in page and "Reviews over the last year" in page
-    assert "5</div><div class=\"stat-label\">day streak" in page
+    assert '5</div><div class="stat-label">day streak' in page
     assert "Biology deck 1" in page and "Biology deck 2" in page
     assert "Leeches" in page and "9 lapses" in page
 
@@ -204,8 +206,15 @@ def test_class_progress_query_count_does_not_grow_with_students(client_for, teac
         setup.classroom.enrollments.create(student=pupil)
         _history(pupil, setup, days=2)
         StudySession.objects.create(
-            student=pupil, mode="test", scope_type="deck", scope_id=setup.decks[0].pk, classroom=setup.classroom,
-            status="completed", score=70, started_at=timezone.now(), last_activity_at=timezone.now(),
+            student=pupil,
+            mode="test",
+            scope_type="deck",
+            scope_id=setup.decks[0].pk,
+            classroom=setup.classroom,
+            status="completed",
+            score=70,
+            started_at=timezone.now(),
+            last_activity_at=timezone.now(),
             ended_at=timezone.now(),
         )
     response, many = class_page(client, setup.classroom)
