@@ -404,7 +404,8 @@ class Review(models.Model):
     """Every answer ever given: the learning history. Never deleted or edited."""
 
     student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reviews")
-    card = models.ForeignKey(Card, on_delete=models.CASCADE, related_name="reviews")
+    # SET_NULL: deleting a card must not erase the student's history.
+    card = models.ForeignKey(Card, on_delete=models.SET_NULL, null=True, related_name="reviews")
     session = models.ForeignKey(StudySession, on_delete=models.SET_NULL, null=True, blank=True, related_name="reviews")
     mode = models.CharField(max_length=10, choices=StudySession.Mode.choices)
     quality = models.PositiveSmallIntegerField()

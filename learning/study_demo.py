@@ -88,7 +88,7 @@ def seed(users: DemoUsers) -> None:
     cards = _cards_for(student)
     if not cards:
         return
-    rng = random.Random(20261125)  # the same history every time
+    rng = random.Random(20261125 + student.pk)  # the same history every time
     now = timezone.now()
     # Leave the last few cards new so "learn" has something to offer.
     studied = cards[: max(1, min(MAX_CARDS, len(cards) - 5))]

@@ -261,3 +261,13 @@ def test_unknown_mode_or_scope_is_a_validation_error(teacher, student):
         study.session_start(student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="sleep")
     with pytest.raises(ValidationError):
         study.session_start(student=student, scope_type="galaxy", scope_id=1, mode="learn")
+
+
+def test_deleting_a_card_keeps_the_review_history(teacher, student):
+    setup = make_class(teacher, [student], cards_per_deck=1)
+    session = study.session_start(student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="learn")
+    study.session_answer(student=student, session_id=session.pk, card_id=setup.cards[0].pk, quality=4)
+    setup.cards[0].delete()
+    review = Review.objects.get()
+    assert review.card_id is None and review.quality == 4
+    assert not CardState.objects.exists()

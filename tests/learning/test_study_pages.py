@@ -87,7 +87,7 @@ def test_test_mode_page_has_a_text_box_and_reveals_right_or_wrong(client_for, te
         {"card": setup.cards[0].pk, "answer": "a0-0!", "idempotency_key": "t1"},
         HTTP_HX_REQUEST="true",
     ).content.decode()
-    assert "Right" in feedback and "A0-0" in feedback
+    assert "Right" in feedback and "A0-0" in feedback and "Q0-0" in feedback
     summary = client.get(f"/study/sessions/{session.pk}/next/", HTTP_HX_REQUEST="true").content.decode()
     assert "Test finished" in summary and "100%" in summary
 
