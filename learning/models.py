@@ -286,3 +286,198 @@ class Card(models.Model):
     @property
     def tag_list(self) -> list[str]:
         return self.tags.split()
+
+
+# --- Studying: per-student card state, the review log, study sessions -------------
+
+
+class CardStateQuerySet(models.QuerySet):
+    def for_student(self, user: User) -> CardStateQuerySet:
+        return self.filter(student=user)
+
+    def due_for(self, user: User, until: object) -> CardStateQuerySet:
+        """This student's cards due by `until`, most overdue first: one scan of
+        the (student, due_at) index."""
+        return self.filter(student=user, due_at__lte=until).order_by("due_at", "id")
+
+    def leeches(self) -> CardStateQuerySet:
+        return self.filter(lapses__gte=LEECH_LAPSES)
+
+
+# A card failed this many times after it was first learnt is a leech: it needs
+# rewriting or splitting rather than more drilling.
+LEECH_LAPSES = 8
+# Interval from which a card counts as "mastered" on progress pages.
+MASTERED_INTERVAL = 21
+
+
+class CardState(models.Model):
+    """One student's SM-2 schedule for one card; created at their first answer."""
+
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        LEARNING = "learning", "Learning"
+        REVIEW = "review", "Review"
+
+    student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="card_states")
+    card = models.ForeignKey(Card, on_delete=models.CASCADE, related_name="states")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
+    repetitions = models.PositiveIntegerField(default=0)
+    interval = models.PositiveIntegerField(default=0)  # days
+    # A double, not a decimal: SM-2 is float arithmetic and a reloaded ease must
+    # give exactly the interval the pure function gives.
+    ease = models.FloatField(default=2.5)
+    due_at = models.DateTimeField()
+    lapses = models.PositiveIntegerField(default=0)
+    reviews_count = models.PositiveIntegerField(default=0)
+    last_reviewed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = CardStateQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["student", "card"], name="unique_card_state")]
+        indexes = [
+            # "This student's due cards" is a range scan of this index.
+            models.Index(fields=["student", "due_at"], name="cardstate_student_due"),
+            models.Index(fields=["card", "lapses"], name="cardstate_card_lapses"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.student} · card {self.card_id} · {self.interval}d"
+
+    @property
+    def is_leech(self) -> bool:
+        return self.lapses >= LEECH_LAPSES
+
+
+class StudySessionQuerySet(models.QuerySet):
+    def for_student(self, user: User) -> StudySessionQuerySet:
+        return self.filter(student=user)
+
+
+class StudySession(models.Model):
+    class Mode(models.TextChoices):
+        LEARN = "learn", "Learn"
+        REVIEW = "review", "Review"
+        CRAM = "cram", "Cram"
+        PRACTICE = "practice", "Practice"
+        TEST = "test", "Test"
+
+    class Scope(models.TextChoices):
+        ALL = "all", "All my cards"
+        DECK = "deck", "Deck"
+        LESSON = "lesson", "Lesson"
+        COURSE = "course", "Course"
+        CLASSROOM = "classroom", "Class"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        COMPLETED = "completed", "Completed"
+        ABANDONED = "abandoned", "Abandoned"
+
+    student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="study_sessions")
+    mode = models.CharField(max_length=10, choices=Mode.choices)
+    scope_type = models.CharField(max_length=10, choices=Scope.choices)
+    scope_id = models.PositiveBigIntegerField(null=True, blank=True)
+    scope_title = models.CharField(max_length=200, blank=True)
+    # The class the scope belongs to (none for personal decks and "all"), so a
+    # teacher's progress page finds its students' tests with one indexed filter.
+    classroom = models.ForeignKey(
+        Classroom, on_delete=models.SET_NULL, null=True, blank=True, related_name="study_sessions"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    shuffle = models.BooleanField(default=False)
+    # Card ids still to show, head first; re-drills are appended.
+    queue = models.JSONField(default=list, blank=True)
+    # Card ids whose first answer in this session has been given (only that one
+    # may change the schedule).
+    answered_ids = models.JSONField(default=list, blank=True)
+    cards_total = models.PositiveIntegerField(default=0)
+    answers_count = models.PositiveIntegerField(default=0)
+    correct_count = models.PositiveIntegerField(default=0)
+    first_correct_count = models.PositiveIntegerField(default=0)
+    redrill_count = models.PositiveIntegerField(default=0)
+    score = models.FloatField(null=True, blank=True)  # test mode: percent correct
+    duration_seconds = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField()
+    last_activity_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    objects = StudySessionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            models.Index(fields=["student", "status", "last_activity_at"], name="session_student_status"),
+            models.Index(fields=["classroom", "mode", "status", "ended_at"], name="session_class_tests"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_mode_display()} · {self.scope_title or self.scope_type} · {self.student}"
+
+    @property
+    def cards_studied(self) -> int:
+        return len(self.answered_ids)
+
+    @property
+    def accuracy(self) -> float | None:
+        """Share of first answers that were right (quality >= 3, or correct typed)."""
+        if not self.answered_ids:
+            return None
+        return self.first_correct_count / len(self.answered_ids)
+
+    @property
+    def changes_schedules(self) -> bool:
+        return self.mode in (self.Mode.LEARN, self.Mode.REVIEW)
+
+
+class ReviewQuerySet(models.QuerySet):
+    def for_student(self, user: User) -> ReviewQuerySet:
+        return self.filter(student=user)
+
+
+class Review(models.Model):
+    """Every answer ever given: the learning history. Never deleted or edited."""
+
+    student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reviews")
+    # SET_NULL: deleting a card must not erase the student's history.
+    card = models.ForeignKey(Card, on_delete=models.SET_NULL, null=True, related_name="reviews")
+    session = models.ForeignKey(StudySession, on_delete=models.SET_NULL, null=True, blank=True, related_name="reviews")
+    mode = models.CharField(max_length=10, choices=StudySession.Mode.choices)
+    quality = models.PositiveSmallIntegerField()
+    typed_answer = models.CharField(max_length=500, blank=True)
+    correct = models.BooleanField()
+    response_ms = models.PositiveIntegerField(null=True, blank=True)
+    reviewed_at = models.DateTimeField()
+    status_before = models.CharField(max_length=10, choices=CardState.Status.choices)
+    repetitions_before = models.PositiveIntegerField()
+    interval_before = models.PositiveIntegerField()
+    ease_before = models.FloatField()
+    repetitions_after = models.PositiveIntegerField()
+    interval_after = models.PositiveIntegerField()
+    ease_after = models.FloatField()
+    changed_schedule = models.BooleanField()
+    # Sent by the client so a retried answer is recorded once.
+    idempotency_key = models.CharField(max_length=64, blank=True, default="")
+
+    objects = ReviewQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-reviewed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["student", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="unique_review_idempotency_key",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["student", "reviewed_at"], name="review_student_time"),
+            models.Index(fields=["card", "reviewed_at"], name="review_card_time"),
+            models.Index(fields=["session", "card"], name="review_session_card"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.student} · card {self.card_id} · q{self.quality}"

@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-import importlib
-
 from django.urls import URLPattern, URLResolver, path
 from rest_framework.routers import DefaultRouter
 
-from learning import api, views
+from learning import api, study_urls, views
 
 app_name = "learning"
 
@@ -55,15 +53,5 @@ router.register("decks", api.DeckViewSet, basename="deck")
 router.register("cards", api.CardViewSet, basename="card")
 
 # Mounted under /api/v1/ by lms/urls.py.
-api_urlpatterns: list[URLPattern | URLResolver] = [*router.urls]
-
-# Studying (SM-2, sessions, progress) plugs its pages and endpoints in here
-# when it is present; content works without it.
-try:
-    _study = importlib.import_module("learning.study_urls")
-except ModuleNotFoundError as exc:
-    if exc.name != "learning.study_urls":
-        raise
-else:
-    urlpatterns += getattr(_study, "urlpatterns", [])
-    api_urlpatterns += getattr(_study, "api_urlpatterns", [])
+api_urlpatterns: list[URLPattern | URLResolver] = [*study_urls.api_urlpatterns, *router.urls]
+urlpatterns += study_urls.urlpatterns

@@ -1,0 +1,526 @@
+"""Progress reads: the student dashboard and a teacher's class progress.
+
+Every figure comes from a handful of grouped queries (per student, per deck,
+per card, per day), so the number of queries does not grow with the number of
+students, decks or cards; Python only folds the grouped rows together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.db.models import Avg, Count, Max, Q, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from learning.models import (
+    LEECH_LAPSES,
+    MASTERED_INTERVAL,
+    Card,
+    CardState,
+    Classroom,
+    Deck,
+    Enrollment,
+    Review,
+    StudySession,
+)
+from learning.study import local_day_bounds
+from lms.models import User
+
+FORECAST_DAYS = 30
+HEATMAP_DAYS = 365
+BEHIND_BACKLOG = 20
+BEHIND_IDLE_DAYS = 7
+HARDEST_PER_DECK = 5
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def streaks(days: set[date], today: date) -> tuple[int, int]:
+    """(current, longest) runs of consecutive study days. Today not studied
+    yet does not break the current streak: it is still alive until midnight."""
+    longest = run = 0
+    previous = None
+    for day in sorted(days):
+        run = run + 1 if previous is not None and day - previous == timedelta(days=1) else 1
+        longest = max(longest, run)
+        previous = day
+    current = 0
+    cursor = today if today in days else today - timedelta(days=1)
+    while cursor in days:
+        current += 1
+        cursor -= timedelta(days=1)
+    return current, longest
+
+
+# --- Student dashboard ----------------------------------------------------------------
+
+
+@dataclass
+class DeckProgress:
+    deck: Deck
+    total: int
+    studied: int = 0
+    mastered: int = 0
+    due: int = 0
+    leeches: int = 0
+
+    @property
+    def mastery(self) -> float | None:
+        return _share(self.mastered, self.total)
+
+    @property
+    def mastery_percent(self) -> int:
+        return round(100 * (self.mastery or 0))
+
+
+@dataclass
+class Dashboard:
+    today: date
+    due_today: int
+    new_available: int
+    forecast: list[tuple[date, int]]
+    reviews_by_day: dict[date, int]
+    current_streak: int
+    longest_streak: int
+    decks: list[DeckProgress]
+    retention: float | None
+    retention_reviews: int
+    retention_30d: float | None
+    total_reviews: int
+    reviews_today: int
+    seconds_studied: int
+    seconds_studied_7d: int
+    recent_sessions: list[StudySession]
+    active_session: StudySession | None
+    leeches: list[CardState] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        start = self.today - timedelta(days=HEATMAP_DAYS - 1)
+        return {
+            "today": self.today.isoformat(),
+            "due_today": self.due_today,
+            "new_available": self.new_available,
+            "forecast": [{"date": d.isoformat(), "due": n} for d, n in self.forecast],
+            "reviews_by_day": [
+                {"date": d.isoformat(), "reviews": n} for d, n in sorted(self.reviews_by_day.items()) if d >= start
+            ],
+            "streak": {"current": self.current_streak, "longest": self.longest_streak},
+            "decks": [
+                {
+                    "id": p.deck.pk,
+                    "title": p.deck.title,
+                    "cards": p.total,
+                    "studied": p.studied,
+                    "mastered": p.mastered,
+                    "mastery": p.mastery,
+                    "due": p.due,
+                    "leeches": p.leeches,
+                }
+                for p in self.decks
+            ],
+            "retention": self.retention,
+            "retention_reviews": self.retention_reviews,
+            "retention_30d": self.retention_30d,
+            "total_reviews": self.total_reviews,
+            "reviews_today": self.reviews_today,
+            "seconds_studied": self.seconds_studied,
+            "seconds_studied_7d": self.seconds_studied_7d,
+            "leeches": [
+                {"card": s.card_id, "deck": s.card.deck_id, "front": s.card.front, "lapses": s.lapses}
+                for s in self.leeches
+            ],
+            "recent_tests": [
+                {"session": s.pk, "score": s.score, "scope": s.scope_title, "ended_at": s.ended_at}
+                for s in self.recent_sessions
+                if s.mode == StudySession.Mode.TEST and s.status == StudySession.Status.COMPLETED
+            ],
+        }
+
+
+def student_dashboard(user: User, *, now: datetime | None = None) -> Dashboard:
+    """Everything on the student dashboard in nine queries, whatever the size
+    of their history."""
+    now = now or timezone.now()
+    tz = user.tzinfo
+    today = now.astimezone(tz).date()
+    _, day_end = local_day_bounds(user, now)
+    visible_cards = Card.objects.visible_to(user).order_by().values("pk")
+
+    # 1. Due dates over the forecast window (overdue cards fall on today).
+    due_dates = CardState.objects.filter(
+        student=user, card__in=visible_cards, due_at__lt=day_end + timedelta(days=FORECAST_DAYS - 1)
+    ).values_list("due_at", flat=True)
+    buckets = dict.fromkeys((today + timedelta(days=i) for i in range(FORECAST_DAYS)), 0)
+    for due_at in due_dates:
+        buckets[max(today, due_at.astimezone(tz).date())] += 1
+    forecast = sorted(buckets.items())
+
+    # 2. Cards never studied.
+    new_available = (
+        Card.objects.visible_to(user)
+        .exclude(pk__in=CardState.objects.filter(student=user).values("card_id"))
+        .order_by()
+        .count()
+    )
+
+    # 3. Reviews per local day over the whole history (streaks need all of it).
+    reviews_by_day = {
+        row["day"]: row["n"]
+        for row in Review.objects.filter(student=user)
+        .annotate(day=TruncDate("reviewed_at", tzinfo=tz))
+        .values("day")
+        .annotate(n=Count("id"))
+        .order_by("day")
+    }
+    current, longest = streaks(set(reviews_by_day), today)
+
+    # 4 + 5. Decks the student can see, with their card counts, and the
+    # student's states grouped per deck.
+    decks = list(
+        Deck.objects.visible_to(user)
+        .annotate(total=Count("cards"))
+        .order_by("lesson__course__classroom__name", "lesson__course__position", "lesson__position", "position", "id")
+    )
+    per_deck = {
+        row["card__deck_id"]: row
+        for row in CardState.objects.filter(student=user)
+        .values("card__deck_id")
+        .annotate(
+            studied=Count("id"),
+            mastered=Count("id", filter=Q(interval__gte=MASTERED_INTERVAL)),
+            due=Count("id", filter=Q(due_at__lt=day_end)),
+            leeches=Count("id", filter=Q(lapses__gte=LEECH_LAPSES)),
+        )
+        .order_by()
+    }
+    deck_rows = []
+    for deck in decks:
+        row = per_deck.get(deck.pk, {})
+        deck_rows.append(
+            DeckProgress(
+                deck=deck,
+                total=deck.total,
+                studied=row.get("studied", 0),
+                mastered=row.get("mastered", 0),
+                due=row.get("due", 0),
+                leeches=row.get("leeches", 0),
+            )
+        )
+
+    # 6. True retention: answers that counted, on cards already in review.
+    month_ago = now - timedelta(days=30)
+    retention = Review.objects.filter(
+        student=user, changed_schedule=True, status_before=CardState.Status.REVIEW
+    ).aggregate(
+        total=Count("id"),
+        passed=Count("id", filter=Q(quality__gte=3)),
+        total_30=Count("id", filter=Q(reviewed_at__gte=month_ago)),
+        passed_30=Count("id", filter=Q(reviewed_at__gte=month_ago, quality__gte=3)),
+    )
+
+    # 7. Time studied, from the sessions' durations.
+    time_studied = StudySession.objects.filter(student=user).aggregate(
+        total=Sum("duration_seconds"),
+        week=Sum("duration_seconds", filter=Q(started_at__gte=now - timedelta(days=7))),
+    )
+
+    # 8. Recent sessions (tests with their scores, and one to resume).
+    recent = list(StudySession.objects.filter(student=user).order_by("-started_at", "-id")[:8])
+    active = next(
+        (
+            s
+            for s in recent
+            if s.status == StudySession.Status.ACTIVE and s.last_activity_at >= now - timedelta(minutes=30)
+        ),
+        None,
+    )
+
+    # 9. Leeches.
+    leeches = list(
+        CardState.objects.leeches()
+        .filter(student=user, card__in=visible_cards)
+        .select_related("card__deck")
+        .order_by("-lapses", "card_id")[:20]
+    )
+
+    due_today = sum(n for d, n in forecast if d == today)
+    return Dashboard(
+        today=today,
+        due_today=due_today,
+        new_available=new_available,
+        forecast=forecast,
+        reviews_by_day=reviews_by_day,
+        current_streak=current,
+        longest_streak=longest,
+        decks=deck_rows,
+        retention=_share(retention["passed"], retention["total"]),
+        retention_reviews=retention["total"],
+        retention_30d=_share(retention["passed_30"], retention["total_30"]),
+        total_reviews=sum(reviews_by_day.values()),
+        reviews_today=reviews_by_day.get(today, 0),
+        seconds_studied=time_studied["total"] or 0,
+        seconds_studied_7d=time_studied["week"] or 0,
+        recent_sessions=recent,
+        active_session=active,
+        leeches=leeches,
+    )
+
+
+# --- Teacher class progress -------------------------------------------------------------
+
+
+@dataclass
+class StudentProgress:
+    student: User
+    last_active: datetime | None = None
+    reviews_7d: int = 0
+    backlog: int = 0
+    studied: int = 0
+    mastered: int = 0
+    total_cards: int = 0
+    leeches: int = 0
+    tests: list[StudySession] = field(default_factory=list)
+    behind_reason: str = ""
+
+    @property
+    def mastery(self) -> float | None:
+        return _share(self.mastered, self.total_cards)
+
+    @property
+    def mastery_percent(self) -> int:
+        return round(100 * (self.mastery or 0))
+
+    @property
+    def latest_score(self) -> float | None:
+        return self.tests[0].score if self.tests else None
+
+    @property
+    def falling_behind(self) -> bool:
+        return bool(self.behind_reason)
+
+
+@dataclass
+class HardCard:
+    card: Card
+    lapses: int
+    average_quality: float | None
+    answers: int
+    leech_students: int
+
+
+@dataclass
+class DeckDifficulty:
+    deck: Deck
+    hardest: list[HardCard]
+
+
+@dataclass
+class ClassProgress:
+    classroom: Classroom
+    students: list[StudentProgress]
+    total_cards: int
+    decks: list[DeckDifficulty]
+    leeches: list[CardState]
+    sort: str
+    descending: bool
+
+    @property
+    def behind_count(self) -> int:
+        return sum(1 for s in self.students if s.falling_behind)
+
+
+SORT_KEYS = {
+    "name": lambda s: (s.student.get_full_name() or s.student.username).lower(),
+    "last_active": lambda s: s.last_active.timestamp() if s.last_active else 0.0,
+    "reviews": lambda s: s.reviews_7d,
+    "backlog": lambda s: s.backlog,
+    "mastery": lambda s: s.mastery or 0.0,
+    "score": lambda s: s.latest_score if s.latest_score is not None else -1.0,
+    "behind": lambda s: (s.falling_behind, s.backlog),
+}
+
+
+def _behind_reason(row: StudentProgress, now: datetime) -> str:
+    if row.total_cards == 0:
+        return ""
+    if row.last_active is None:
+        return "Has not started"
+    if row.last_active < now - timedelta(days=BEHIND_IDLE_DAYS):
+        return f"No reviews for {(now - row.last_active).days} days"
+    if row.backlog >= BEHIND_BACKLOG and row.backlog > row.reviews_7d:
+        return f"{row.backlog} cards overdue"
+    return ""
+
+
+def class_progress(
+    classroom: Classroom, *, sort: str = "name", descending: bool = False, now: datetime | None = None
+) -> ClassProgress:
+    """Per student and per deck figures for one class, in a fixed number of
+    queries (nine) however many students and cards it has."""
+    now = now or timezone.now()
+    if sort not in SORT_KEYS:
+        sort = "name"
+    class_cards = Card.objects.filter(deck__lesson__course__classroom=classroom).order_by()
+    # Students only see published lessons, so their mastery is out of those.
+    student_cards = class_cards.filter(deck__lesson__published=True)
+    enrolled = Enrollment.objects.filter(classroom=classroom).values("student_id")
+
+    # 1. Students.
+    students = list(User.objects.filter(pk__in=enrolled).order_by("username"))
+    # 2. Cards students can study.
+    total_cards = student_cards.count()
+    rows = {s.pk: StudentProgress(student=s, total_cards=total_cards) for s in students}
+
+    # 3. Activity per student.
+    week_ago = now - timedelta(days=7)
+    for row in (
+        Review.objects.filter(student_id__in=enrolled, card__in=class_cards.values("pk"))
+        .values("student_id")
+        .annotate(last=Max("reviewed_at"), week=Count("id", filter=Q(reviewed_at__gte=week_ago)))
+        .order_by()
+    ):
+        rows[row["student_id"]].last_active = row["last"]
+        rows[row["student_id"]].reviews_7d = row["week"]
+
+    # 4. Schedules per student.
+    for row in (
+        CardState.objects.filter(student_id__in=enrolled, card__in=student_cards.values("pk"))
+        .values("student_id")
+        .annotate(
+            studied=Count("id"),
+            backlog=Count("id", filter=Q(due_at__lte=now)),
+            mastered=Count("id", filter=Q(interval__gte=MASTERED_INTERVAL)),
+            leeches=Count("id", filter=Q(lapses__gte=LEECH_LAPSES)),
+        )
+        .order_by()
+    ):
+        progress = rows[row["student_id"]]
+        progress.studied, progress.backlog = row["studied"], row["backlog"]
+        progress.mastered, progress.leeches = row["mastered"], row["leeches"]
+
+    # 5. Latest test scores (three per student) over the last half year.
+    for session in StudySession.objects.filter(
+        classroom=classroom,
+        mode=StudySession.Mode.TEST,
+        status=StudySession.Status.COMPLETED,
+        ended_at__gte=now - timedelta(days=183),
+        student_id__in=enrolled,
+    ).order_by("-ended_at", "-id"):
+        tests = rows[session.student_id].tests
+        if len(tests) < 3:
+            tests.append(session)
+
+    for progress in rows.values():
+        progress.behind_reason = _behind_reason(progress, now)
+    ordered = sorted(rows.values(), key=SORT_KEYS["name"])
+    ordered.sort(key=SORT_KEYS[sort], reverse=descending)
+
+    # 6 + 7 + 8. Per-card difficulty: lapses over all students, average quality
+    # of the answers, then the cards themselves for the worst few per deck.
+    lapses = {
+        row["card_id"]: row
+        for row in CardState.objects.filter(card__in=class_cards.values("pk"))
+        .values("card_id")
+        .annotate(total_lapses=Sum("lapses"), leech_students=Count("id", filter=Q(lapses__gte=LEECH_LAPSES)))
+        .order_by()
+    }
+    qualities = {
+        row["card_id"]: row
+        for row in Review.objects.filter(card__in=class_cards.values("pk"))
+        .values("card_id")
+        .annotate(avg=Avg("quality"), n=Count("id"))
+        .order_by()
+    }
+    decks = list(
+        Deck.objects.filter(lesson__course__classroom=classroom).order_by(
+            "lesson__course__position", "lesson__position", "position", "id"
+        )
+    )
+    card_ids = set(lapses) | set(qualities)
+    cards_by_deck: dict[int, list[HardCard]] = {}
+    for card in Card.objects.filter(pk__in=card_ids).only("id", "deck_id", "front", "back", "position"):
+        lapse_row, quality_row = lapses.get(card.pk, {}), qualities.get(card.pk, {})
+        cards_by_deck.setdefault(card.deck_id, []).append(
+            HardCard(
+                card=card,
+                lapses=lapse_row.get("total_lapses") or 0,
+                average_quality=quality_row.get("avg"),
+                answers=quality_row.get("n", 0),
+                leech_students=lapse_row.get("leech_students", 0),
+            )
+        )
+    deck_rows = []
+    for deck in decks:
+        hard = sorted(
+            cards_by_deck.get(deck.pk, []),
+            key=lambda h: (-h.lapses, h.average_quality if h.average_quality is not None else 5.0, h.card.pk),
+        )
+        deck_rows.append(DeckDifficulty(deck=deck, hardest=[h for h in hard if h.answers][:HARDEST_PER_DECK]))
+
+    # 9. Leeches across the class.
+    leeches = list(
+        CardState.objects.leeches()
+        .filter(student_id__in=enrolled, card__in=class_cards.values("pk"))
+        .select_related("student", "card__deck")
+        .order_by("-lapses", "card_id")[:50]
+    )
+    return ClassProgress(
+        classroom=classroom,
+        students=ordered,
+        total_cards=total_cards,
+        decks=deck_rows,
+        leeches=leeches,
+        sort=sort,
+        descending=descending,
+    )
+
+
+def class_progress_dict(progress: ClassProgress) -> dict:
+    return {
+        "classroom": {"id": progress.classroom.pk, "name": progress.classroom.name},
+        "total_cards": progress.total_cards,
+        "students": [
+            {
+                "id": s.student.pk,
+                "username": s.student.username,
+                "name": s.student.get_full_name() or s.student.username,
+                "last_active": s.last_active,
+                "reviews_7d": s.reviews_7d,
+                "backlog": s.backlog,
+                "studied": s.studied,
+                "mastered": s.mastered,
+                "mastery": s.mastery,
+                "leeches": s.leeches,
+                "latest_test_scores": [{"session": t.pk, "score": t.score, "ended_at": t.ended_at} for t in s.tests],
+                "falling_behind": s.falling_behind,
+                "behind_reason": s.behind_reason,
+            }
+            for s in progress.students
+        ],
+        "decks": [
+            {
+                "id": d.deck.pk,
+                "title": d.deck.title,
+                "hardest_cards": [
+                    {
+                        "card": h.card.pk,
+                        "front": h.card.front,
+                        "lapses": h.lapses,
+                        "average_quality": h.average_quality,
+                        "answers": h.answers,
+                        "leech_students": h.leech_students,
+                    }
+                    for h in d.hardest
+                ],
+            }
+            for d in progress.decks
+        ],
+        "leeches": [
+            {"card": s.card_id, "deck": s.card.deck_id, "student": s.student_id, "lapses": s.lapses}
+            for s in progress.leeches
+        ],
+    }

@@ -1,0 +1,280 @@
+"""API for studying: sessions (start/next/answer/end), the review log and progress.
+
+Views parse input and shape output; `learning.study` and `learning.progress`
+do the work, with the same permission checks as the pages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from learning import progress as progress_queries
+from learning import study
+from learning.access import get_classroom_for
+from learning.models import Card, Review, StudySession
+from lms.pagination import Pagination
+
+
+class StudySessionSerializer(serializers.ModelSerializer):
+    cards_studied = serializers.IntegerField(read_only=True)
+    accuracy = serializers.FloatField(read_only=True, allow_null=True)
+    remaining = serializers.SerializerMethodField()
+
+    class Meta:
+        model = StudySession
+        fields = [
+            "id",
+            "mode",
+            "scope_type",
+            "scope_id",
+            "scope_title",
+            "classroom",
+            "status",
+            "shuffle",
+            "cards_total",
+            "cards_studied",
+            "answers_count",
+            "correct_count",
+            "redrill_count",
+            "accuracy",
+            "score",
+            "duration_seconds",
+            "remaining",
+            "started_at",
+            "last_activity_at",
+            "ended_at",
+        ]
+        read_only_fields = fields
+
+    def get_remaining(self, obj: StudySession) -> int:
+        return len(obj.queue)
+
+
+class StartSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=StudySession.Mode.choices)
+    scope_type = serializers.ChoiceField(choices=StudySession.Scope.choices)
+    scope_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    size = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=study.MAX_SESSION_SIZE)
+    shuffle = serializers.BooleanField(required=False, default=False)
+
+
+class AnswerSerializer(serializers.Serializer):
+    card = serializers.IntegerField(min_value=1)
+    quality = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=5)
+    answer = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=500)
+    response_ms = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    idempotency_key = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
+
+
+def card_payload(card: Card, request: Request) -> dict[str, Any]:
+    return {
+        "id": card.pk,
+        "deck": card.deck_id,
+        "front": card.front,
+        "back": card.back,
+        "image": request.build_absolute_uri(card.image.url) if card.image else None,
+        "audio": request.build_absolute_uri(card.audio.url) if card.audio else None,
+        "tags": card.tag_list,
+    }
+
+
+class StudySessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The signed-in student's own study sessions."""
+
+    serializer_class = StudySessionSerializer
+    pagination_class = Pagination
+
+    def get_queryset(self):  # noqa: ANN201 - DRF hook
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return StudySession.objects.none()
+        qs = StudySession.objects.filter(student=self.request.user).order_by("-started_at", "-id")
+        for name in ("mode", "status"):
+            value = self.request.query_params.get(name)
+            if value:
+                qs = qs.filter(**{name: value})
+        return qs
+
+    def get_object(self) -> StudySession:
+        return study.get_session_for(self.request.user, self.kwargs["pk"])
+
+    @extend_schema(request=StartSerializer, responses={201: StudySessionSerializer}, summary="Start a study session")
+    def create(self, request: Request) -> Response:
+        data = StartSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        session = study.session_start(student=request.user, **data.validated_data)
+        return Response(StudySessionSerializer(session).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        responses=inline_serializer(
+            "NextCard",
+            {
+                "done": serializers.BooleanField(),
+                "card": serializers.DictField(allow_null=True),
+                "previews": serializers.DictField(),
+                "first_answer": serializers.BooleanField(),
+                "idempotency_key": serializers.CharField(),
+                "session": StudySessionSerializer(),
+            },
+        ),
+        summary="The next card of the session (null when it is over)",
+    )
+    @action(detail=True, methods=["get"])
+    def next(self, request: Request, pk: str) -> Response:
+        session = self.get_object()
+        nxt = study.session_next(student=request.user, session=session)
+        if nxt is None:
+            return Response(
+                {"done": True, "card": None, "previews": {}, "session": StudySessionSerializer(session).data}
+            )
+        return Response(
+            {
+                "done": False,
+                "card": card_payload(nxt.card, request),
+                "first_answer": nxt.first_answer,
+                "is_leech": nxt.is_leech,
+                "previews": {str(q): label for q, label in nxt.previews.items()},
+                "idempotency_key": nxt.idempotency_key,
+                "position": nxt.position,
+                "remaining": nxt.remaining,
+                "session": StudySessionSerializer(session).data,
+            }
+        )
+
+    @extend_schema(
+        request=AnswerSerializer,
+        responses=inline_serializer(
+            "AnswerResult",
+            {
+                "review": serializers.IntegerField(),
+                "card": serializers.IntegerField(),
+                "quality": serializers.IntegerField(),
+                "correct": serializers.BooleanField(),
+                "expected": serializers.CharField(),
+                "changed_schedule": serializers.BooleanField(),
+                "schedule": serializers.DictField(),
+                "redrill": serializers.BooleanField(),
+                "session_done": serializers.BooleanField(),
+                "replayed": serializers.BooleanField(),
+            },
+        ),
+        summary="Answer a card (send the same idempotency_key to retry safely)",
+    )
+    @action(detail=True, methods=["post"])
+    def answer(self, request: Request, pk: str) -> Response:
+        data = AnswerSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        result = study.session_answer(
+            student=request.user,
+            session_id=pk,
+            card_id=values["card"],
+            quality=values.get("quality"),
+            answer=values.get("answer"),
+            response_ms=values.get("response_ms"),
+            idempotency_key=values.get("idempotency_key", ""),
+        )
+        return Response(result.as_dict(), status=status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=StudySessionSerializer, summary="End the session")
+    @action(detail=True, methods=["post"])
+    def end(self, request: Request, pk: str) -> Response:
+        session = study.session_end(student=request.user, session_id=pk)
+        return Response(StudySessionSerializer(session).data)
+
+
+class ReviewSerializer(serializers.ModelSerializer):
+    deck = serializers.IntegerField(source="card.deck_id", read_only=True)
+
+    class Meta:
+        model = Review
+        fields = [
+            "id",
+            "card",
+            "deck",
+            "session",
+            "mode",
+            "quality",
+            "typed_answer",
+            "correct",
+            "response_ms",
+            "reviewed_at",
+            "status_before",
+            "repetitions_before",
+            "interval_before",
+            "ease_before",
+            "repetitions_after",
+            "interval_after",
+            "ease_after",
+            "changed_schedule",
+        ]
+        read_only_fields = fields
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter("card", int),
+        OpenApiParameter("deck", int),
+        OpenApiParameter("session", int),
+        OpenApiParameter("mode", str),
+        OpenApiParameter("since", str, description="ISO date-time"),
+    ]
+)
+class ReviewViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The signed-in user's own review log, newest first."""
+
+    serializer_class = ReviewSerializer
+    pagination_class = Pagination
+
+    def get_queryset(self):  # noqa: ANN201 - DRF hook
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return Review.objects.none()
+        qs = Review.objects.filter(student=self.request.user).select_related("card").order_by("-reviewed_at", "-id")
+        params = self.request.query_params
+        for name, lookup in (("card", "card_id"), ("deck", "card__deck_id"), ("session", "session_id")):
+            if params.get(name):
+                try:
+                    qs = qs.filter(**{lookup: int(params[name])})
+                except ValueError:
+                    raise ValidationError({name: "Must be a whole number."}) from None
+        if params.get("mode"):
+            if params["mode"] not in StudySession.Mode.values:
+                raise ValidationError({"mode": f"One of {', '.join(StudySession.Mode.values)}."})
+            qs = qs.filter(mode=params["mode"])
+        if params.get("since"):
+            since = parse_datetime(params["since"])
+            if since is None:
+                raise ValidationError({"since": "An ISO 8601 date-time."})
+            qs = qs.filter(reviewed_at__gte=since)
+        return qs
+
+
+class ProgressView(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT, summary="The signed-in student's progress (the dashboard's figures)")
+    def get(self, request: Request) -> Response:
+        return Response(progress_queries.student_dashboard(request.user).as_dict())
+
+
+class ClassroomProgressView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("sort", str), OpenApiParameter("dir", str, enum=["asc", "desc"])],
+        responses=OpenApiTypes.OBJECT,
+        summary="Progress of a class (its teacher only)",
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        classroom = get_classroom_for(request.user, pk, write=True)
+        data = progress_queries.class_progress(
+            classroom,
+            sort=request.query_params.get("sort", "name"),
+            descending=request.query_params.get("dir") == "desc",
+        )
+        return Response(progress_queries.class_progress_dict(data))

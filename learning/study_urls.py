@@ -1,0 +1,29 @@
+"""URLs for studying and progress; learning/urls.py appends these."""
+
+from __future__ import annotations
+
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from learning import study_api, study_views
+
+urlpatterns = [
+    path("dashboard/", study_views.dashboard, name="dashboard"),
+    path("study/", study_views.study_start, name="study_start"),
+    path("study/sessions/<int:pk>/", study_views.study_session, name="study_session"),
+    path("study/sessions/<int:pk>/answer/", study_views.study_answer, name="study_answer"),
+    path("study/sessions/<int:pk>/next/", study_views.study_next, name="study_next"),
+    path("study/sessions/<int:pk>/end/", study_views.study_end, name="study_end"),
+    path("study/sessions/<int:pk>/summary/", study_views.study_summary, name="study_summary"),
+    path("classes/<int:pk>/progress/", study_views.class_progress, name="class_progress"),
+]
+
+router = SimpleRouter()
+router.register("study-sessions", study_api.StudySessionViewSet, basename="api-study-session")
+router.register("reviews", study_api.ReviewViewSet, basename="api-review")
+
+api_urlpatterns = [
+    path("progress/", study_api.ProgressView.as_view(), name="api-progress"),
+    path("classrooms/<int:pk>/progress/", study_api.ClassroomProgressView.as_view(), name="api-classroom-progress"),
+    *router.urls,
+]

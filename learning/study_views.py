@@ -1,0 +1,214 @@
+"""HTML pages for studying and progress.
+
+The study page is one full page load; after that each answer is an htmx POST
+that returns the next card (or the summary) as a partial, so there is no full
+reload between cards. Without JavaScript the same forms post normally and get
+redirected back to the page.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from learning import progress as progress_queries
+from learning import study
+from learning.access import get_classroom_for
+from learning.models import StudySession
+from lms.charts import bar_chart, calendar_heatmap
+from lms.errors import ServiceError
+
+MODE_HELP = {
+    "learn": "Meet new cards, up to each deck's daily limit.",
+    "review": "Cards due today, most overdue first.",
+    "cram": "Every card, whatever its schedule. Doesn't change schedules.",
+    "practice": "Your weakest cards first. Doesn't change schedules.",
+    "test": "Type the answers; scored automatically. Doesn't change schedules.",
+}
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, ServiceError):
+        return exc.message
+    if isinstance(exc, ValidationError):
+        return " ".join(exc.messages)
+    return str(exc)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def study_start(request: HttpRequest) -> HttpResponse:
+    """GET: choose a mode for a scope (?scope_type=deck&scope_id=3).
+    POST: start the session and go to it."""
+    data = request.POST if request.method == "POST" else request.GET
+    scope_type = data.get("scope_type", StudySession.Scope.ALL)
+    scope_id = data.get("scope_id") or None
+    if request.method == "GET":
+        try:
+            scope = study.resolve_scope(request.user, scope_type, scope_id)
+        except ValidationError as exc:
+            messages.error(request, _error_text(exc))
+            return redirect("learning:dashboard")
+        modes = [(value, label, MODE_HELP[value]) for value, label in StudySession.Mode.choices]
+        return render(
+            request,
+            "learning/study/start.html",
+            {"scope": scope, "scope_type": scope_type, "scope_id": scope_id or "", "modes": modes},
+        )
+    try:
+        session = study.session_start(
+            student=request.user,
+            scope_type=scope_type,
+            scope_id=scope_id,
+            mode=data.get("mode", ""),
+            size=data.get("size") or None,
+            shuffle=data.get("shuffle") in ("1", "on", "true"),
+        )
+    except (ServiceError, ValidationError) as exc:
+        messages.info(request, _error_text(exc))
+        back = reverse("learning:study_start") + "?" + urlencode({"scope_type": scope_type, "scope_id": scope_id or ""})
+        return redirect(back if scope_type != StudySession.Scope.ALL else reverse("learning:dashboard"))
+    return redirect("learning:study_session", pk=session.pk)
+
+
+def _stage(request: HttpRequest, session: StudySession, error: str = "") -> HttpResponse:
+    """The next card, or the summary once the session is over."""
+    nxt = study.session_next(student=request.user, session=session)
+    if nxt is None:
+        summary = study.session_summary(student=request.user, session=session)
+        return render(request, "learning/study/_summary.html", {"summary": summary, "session": session, "error": error})
+    return render(request, "learning/study/_card.html", {"next": nxt, "session": session, "error": error})
+
+
+@login_required
+@require_GET
+def study_session(request: HttpRequest, pk: int) -> HttpResponse:
+    session = study.get_session_for(request.user, pk)
+    nxt = study.session_next(student=request.user, session=session)
+    context: dict = {"session": session, "next": nxt}
+    if nxt is None:
+        context["summary"] = study.session_summary(student=request.user, session=session)
+    return render(request, "learning/study/session.html", context)
+
+
+@login_required
+@require_POST
+def study_answer(request: HttpRequest, pk: int) -> HttpResponse:
+    session = study.get_session_for(request.user, pk)
+    try:
+        result = study.session_answer(
+            student=request.user,
+            session_id=pk,
+            card_id=request.POST.get("card"),
+            quality=request.POST.get("quality"),
+            answer=request.POST.get("answer"),
+            response_ms=request.POST.get("response_ms") or None,
+            idempotency_key=request.POST.get("idempotency_key", ""),
+        )
+    except (ServiceError, ValidationError) as exc:
+        if not request.htmx:
+            messages.error(request, _error_text(exc))
+            return redirect("learning:study_session", pk=pk)
+        session.refresh_from_db()
+        return _stage(request, session, error=_error_text(exc))
+    if not request.htmx:
+        return redirect("learning:study_session", pk=pk)
+    if result.session.mode == StudySession.Mode.TEST:
+        return render(request, "learning/study/_feedback.html", {"result": result, "session": result.session})
+    return _stage(request, result.session)
+
+
+@login_required
+@require_GET
+def study_next(request: HttpRequest, pk: int) -> HttpResponse:
+    session = study.get_session_for(request.user, pk)
+    if not request.htmx:
+        return redirect("learning:study_session", pk=pk)
+    return _stage(request, session)
+
+
+@login_required
+@require_POST
+def study_end(request: HttpRequest, pk: int) -> HttpResponse:
+    study.session_end(student=request.user, session_id=pk)
+    return redirect("learning:study_summary", pk=pk)
+
+
+@login_required
+@require_GET
+def study_summary(request: HttpRequest, pk: int) -> HttpResponse:
+    session = study.get_session_for(request.user, pk)
+    if session.status == StudySession.Status.ACTIVE:
+        return redirect("learning:study_session", pk=pk)
+    summary = study.session_summary(student=request.user, session=session)
+    return render(request, "learning/study/summary.html", {"summary": summary, "session": session})
+
+
+def _day_label(day: object, index: int) -> str:
+    return "Today" if index == 0 else day.strftime("%b %-d")
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    data = progress_queries.student_dashboard(request.user)
+    forecast_chart = bar_chart(
+        [_day_label(d, i) for i, (d, _) in enumerate(data.forecast)],
+        [n for _, n in data.forecast],
+        title="Cards due over the next 30 days",
+        height=200,
+    )
+    heatmap = calendar_heatmap(
+        data.reviews_by_day, end=data.today, days=progress_queries.HEATMAP_DAYS, title="Reviews over the last year"
+    )
+    return render(
+        request,
+        "learning/progress/dashboard.html",
+        {
+            "data": data,
+            "forecast_chart": forecast_chart,
+            "heatmap": heatmap,
+            "reviews_last_year": sum(
+                n
+                for d, n in data.reviews_by_day.items()
+                if d > data.today - timedelta(days=progress_queries.HEATMAP_DAYS)
+            ),
+        },
+    )
+
+
+SORT_LABELS = [
+    ("name", "Student"),
+    ("last_active", "Last active"),
+    ("reviews", "Reviews (7 days)"),
+    ("backlog", "Due backlog"),
+    ("mastery", "Mastery"),
+    ("score", "Latest tests"),
+]
+
+
+@login_required
+@require_GET
+def class_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    """The class's teacher (or an admin) only: 404 for others' classes, 403
+    for the class's own students."""
+    classroom = get_classroom_for(request.user, pk, write=True)
+    sort = request.GET.get("sort", "name")
+    descending = request.GET.get("dir") == "desc"
+    data = progress_queries.class_progress(classroom, sort=sort, descending=descending)
+    headers = []
+    for key, label in SORT_LABELS:
+        active = data.sort == key
+        next_dir = "asc" if active and data.descending else "desc" if active else "asc"
+        headers.append({"key": key, "label": label, "active": active, "dir": next_dir})
+    return render(
+        request, "learning/progress/class_progress.html", {"data": data, "classroom": classroom, "headers": headers}
+    )

@@ -1,0 +1,34 @@
+"""Small formatting filters for the study and progress pages."""
+
+from __future__ import annotations
+
+import nh3
+from django import template
+from django.utils.safestring import SafeString, mark_safe
+
+register = template.Library()
+
+# Card text may carry a little formatting; nothing executable survives.
+CARD_TAGS = {"b", "strong", "i", "em", "u", "sub", "sup", "br", "p", "ul", "ol", "li", "code", "pre", "span", "mark"}
+
+
+@register.filter
+def card_html(value: str) -> SafeString:
+    return mark_safe(nh3.clean(value or "", tags=CARD_TAGS, attributes={}))  # noqa: S308 - sanitized by nh3
+
+
+@register.filter
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{round(100 * value)}%"
+
+
+@register.filter
+def duration(seconds: int | None) -> str:
+    """'45s', '12 min', '3 h 05 min'."""
+    seconds = int(seconds or 0)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"

@@ -1,0 +1,134 @@
+"""Real threads on PostgreSQL: simultaneous answers never corrupt a card's state."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from learning import srs, study
+from learning.models import CardState, Review, StudySession
+from lms.errors import ServiceError
+from tests.learning.study_setup import make_class
+
+pytestmark = pytest.mark.postgres
+
+
+def run_together(*calls):
+    """Run the calls in threads released at the same instant; return results or exceptions."""
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def worker(i, call):
+        try:
+            barrier.wait()
+            results[i] = call()
+        except Exception as exc:
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return results
+
+
+def open_session(student, card, mode="review"):
+    now = timezone.now()
+    return StudySession.objects.create(
+        student=student,
+        mode=mode,
+        scope_type="all",
+        queue=[card.pk],
+        cards_total=1,
+        started_at=now,
+        last_activity_at=now,
+    )
+
+
+@pytest.mark.parametrize("known", [True, False], ids=["known-card", "new-card"])
+def test_two_sessions_answering_the_same_card_at_once_apply_both_answers_in_turn(
+    transactional_db, teacher, student, known
+):
+    setup = make_class(teacher, [student], cards_per_deck=1)
+    card = setup.cards[0]
+    if known:
+        CardState.objects.create(
+            student=student,
+            card=card,
+            status="review",
+            repetitions=2,
+            interval=6,
+            ease=2.5,
+            due_at=timezone.now() - timedelta(days=1),
+        )
+    mode = "review" if known else "learn"
+    # Two tabs: two sessions holding the same card.
+    first, second = open_session(student, card, mode), open_session(student, card, mode)
+    results = run_together(
+        lambda: study.session_answer(student=student, session_id=first.pk, card_id=card.pk, quality=5),
+        lambda: study.session_answer(student=student, session_id=second.pk, card_id=card.pk, quality=3),
+    )
+    assert all(not isinstance(r, Exception) for r in results), results
+
+    reviews = list(Review.objects.filter(card=card).order_by("id"))
+    assert len(reviews) == 2 and all(r.changed_schedule for r in reviews)
+    # Serialised: the second answer saw the first one's result.
+    assert (reviews[1].repetitions_before, reviews[1].interval_before, reviews[1].ease_before) == (
+        reviews[0].repetitions_after,
+        reviews[0].interval_after,
+        reviews[0].ease_after,
+    )
+    start = srs.Schedule(2, 6, 2.5) if known else srs.NEW
+    expected = srs.sm2(srs.sm2(start, reviews[0].quality), reviews[1].quality)
+    state = CardState.objects.get(student=student, card=card)
+    assert srs.Schedule(state.repetitions, state.interval, state.ease) == expected
+    assert state.reviews_count == 2
+
+
+def test_the_same_idempotency_key_from_two_threads_records_one_review(transactional_db, teacher, student):
+    setup = make_class(teacher, [student], cards_per_deck=2)
+    session = study.session_start(student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="learn")
+    card_id = session.queue[0]
+
+    def answer():
+        return study.session_answer(
+            student=student, session_id=session.pk, card_id=card_id, quality=4, idempotency_key="same-key"
+        )
+
+    results = run_together(answer, answer, answer)
+    assert all(not isinstance(r, Exception) for r in results), results
+    assert Review.objects.count() == 1
+    assert len({r.review.pk for r in results}) == 1
+    assert sorted(r.replayed for r in results) == [False, True, True]
+    state = CardState.objects.get()
+    assert (state.repetitions, state.reviews_count) == (1, 1)
+    session.refresh_from_db()
+    assert session.answers_count == 1 and session.queue == [setup.cards[1].pk]
+
+
+def test_double_submit_with_different_keys_in_one_session_answers_once(transactional_db, teacher, student):
+    setup = make_class(teacher, [student], cards_per_deck=2)
+    session = study.session_start(student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="learn")
+    card_id = session.queue[0]
+    results = run_together(
+        *[
+            (
+                lambda k=k: study.session_answer(
+                    student=student, session_id=session.pk, card_id=card_id, quality=5, idempotency_key=f"k{k}"
+                )
+            )
+            for k in range(4)
+        ]
+    )
+    ok = [r for r in results if not isinstance(r, Exception)]
+    refused = [r for r in results if isinstance(r, ServiceError)]
+    assert len(ok) == 1 and len(refused) == 3  # the card had left the queue
+    assert Review.objects.count() == 1
+    assert CardState.objects.get().reviews_count == 1

@@ -1,0 +1,247 @@
+"""Study page, summary, dashboard and class progress pages."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from learning import study
+from learning.models import CardState, Review, StudySession
+from tests.factories import UserFactory
+from tests.learning.study_setup import make_class
+
+
+def test_home_sends_a_student_to_the_dashboard(client_for, student):
+    response = client_for(student).get("/")
+    assert response.status_code == 302 and response["Location"] == "/dashboard/"
+
+
+def test_start_page_offers_the_five_modes_and_starts_a_session(client_for, teacher, student):
+    setup = make_class(teacher, [student], cards_per_deck=3)
+    client = client_for(student)
+    page = client.get("/study/", {"scope_type": "deck", "scope_id": setup.decks[0].pk})
+    assert page.status_code == 200
+    for mode in ("Learn", "Review", "Cram", "Practice", "Test"):
+        assert f"Start {mode.lower()}" in page.content.decode()
+    response = client.post("/study/", {"scope_type": "deck", "scope_id": setup.decks[0].pk, "mode": "learn"})
+    session = StudySession.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/study/sessions/{session.pk}/"
+
+
+def test_start_on_a_hidden_deck_is_404(client_for, outsider, teacher):
+    setup = make_class(teacher, [], cards_per_deck=3)
+    client = client_for(outsider)
+    assert client.get("/study/", {"scope_type": "deck", "scope_id": setup.decks[0].pk}).status_code == 404
+    assert (
+        client.post("/study/", {"scope_type": "deck", "scope_id": setup.decks[0].pk, "mode": "cram"}).status_code == 404
+    )
+    assert not StudySession.objects.exists()
+
+
+def test_nothing_due_redirects_back_with_a_message(client_for, teacher, student):
+    make_class(teacher, [student], cards_per_deck=3)
+    response = client_for(student).post("/study/", {"scope_type": "all", "mode": "review"}, follow=True)
+    assert "Nothing is due" in response.content.decode()
+
+
+def test_study_page_shows_one_card_with_buttons_and_intervals_then_htmx_swaps_the_next(client_for, teacher, student):
+    setup = make_class(teacher, [student], cards_per_deck=2)
+    client = client_for(student)
+    session = study.session_start(student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="learn")
+    page = client.get(f"/study/sessions/{session.pk}/").content.decode()
+    assert "Q0-0" in page and "Q0-1" not in page
+    for label in ("Again", "Hard", "Good", "Easy"):
+        assert label in page
+    assert 'data-key="1"' in page and "1d" in page
+    assert "js/study.js" in page and "<script>" not in page  # CSP: no inline scripts
+
+    partial = client.post(
+        f"/study/sessions/{session.pk}/answer/",
+        {"card": setup.cards[0].pk, "quality": "4", "idempotency_key": "p1", "response_ms": "1500"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "<html" not in partial and "Q0-1" in partial
+    assert Review.objects.get().response_ms == 1500
+
+    summary = client.post(
+        f"/study/sessions/{session.pk}/answer/",
+        {"card": setup.cards[1].pk, "quality": "5", "idempotency_key": "p2"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "Session complete" in summary and "cards studied" in summary and "100%" in summary
+    assert client.get(f"/study/sessions/{session.pk}/summary/").status_code == 200
+
+
+def test_test_mode_page_has_a_text_box_and_reveals_right_or_wrong(client_for, teacher, student):
+    setup = make_class(teacher, [student], cards_per_deck=1)
+    client = client_for(student)
+    session = study.session_start(student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="test")
+    page = client.get(f"/study/sessions/{session.pk}/").content.decode()
+    assert 'name="answer"' in page and 'data-key="1"' not in page
+    feedback = client.post(
+        f"/study/sessions/{session.pk}/answer/",
+        {"card": setup.cards[0].pk, "answer": "a0-0!", "idempotency_key": "t1"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "Right" in feedback and "A0-0" in feedback and "Q0-0" in feedback
+    summary = client.get(f"/study/sessions/{session.pk}/next/", HTTP_HX_REQUEST="true").content.decode()
+    assert "Test finished" in summary and "100%" in summary
+
+
+def test_answer_errors_on_the_page_show_a_message_not_a_500(client_for, teacher, student):
+    setup = make_class(teacher, [student], cards_per_deck=1)
+    client = client_for(student)
+    session = study.session_start(student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="learn")
+    response = client.post(
+        f"/study/sessions/{session.pk}/answer/", {"card": setup.cards[0].pk, "quality": "9"}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200 and "quality" in response.content.decode()
+    assert not Review.objects.exists()
+
+
+def test_other_students_session_page_is_404(client_for, teacher, student):
+    setup = make_class(teacher, [student], cards_per_deck=1)
+    session = study.session_start(student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="learn")
+    other = UserFactory(username="cleo")
+    assert client_for(other).get(f"/study/sessions/{session.pk}/").status_code == 404
+    assert client_for(other).post(f"/study/sessions/{session.pk}/answer/", {"card": 1}).status_code == 404
+
+
+def _history(student, setup, days=5):
+    now = timezone.now()
+    for i, card in enumerate(setup.cards):
+        CardState.objects.create(
+            student=student,
+            card=card,
+            status="review",
+            repetitions=3,
+            interval=25 if i % 2 else 3,
+            due_at=now + timedelta(days=i % 7 - 1),
+            lapses=9 if i == 0 else 0,
+        )
+        for d in range(days):
+            Review.objects.create(
+                student=student,
+                card=card,
+                mode="review",
+                quality=4 if d % 3 else 2,
+                correct=bool(d % 3),
+                reviewed_at=now - timedelta(days=d),
+                status_before="review",
+                repetitions_before=2,
+                interval_before=6,
+                ease_before=2.5,
+                repetitions_after=3,
+                interval_after=15,
+                ease_after=2.5,
+                changed_schedule=True,
+            )
+
+
+def dashboard_queries(client):
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get("/dashboard/")
+    assert response.status_code == 200
+    return len(ctx.captured_queries), response.content.decode()
+
+
+def test_dashboard_shows_due_forecast_heatmap_streak_mastery_and_leeches(client_for, teacher, student):
+    setup = make_class(teacher, [student], decks=2, cards_per_deck=4)
+    _history(student, setup)
+    _, page = dashboard_queries(client_for(student))
+    assert "Start review" in page
+    assert "Cards due over the next 30 days" in page and "Reviews over the last year" in page
+    assert '5</div><div class="stat-label">day streak' in page
+    assert "Biology deck 1" in page and "Biology deck 2" in page
+    assert "Leeches" in page and "9 lapses" in page
+
+
+def test_dashboard_query_count_does_not_grow_with_cards_or_history(client_for, teacher, student):
+    small = make_class(teacher, [student], decks=1, cards_per_deck=2, name="Small")
+    _history(student, small, days=2)
+    few, _ = dashboard_queries(client_for(student))
+    big = make_class(teacher, [student], decks=6, cards_per_deck=25, name="Big")
+    _history(student, big, days=20)
+    many, _ = dashboard_queries(client_for(student))
+    assert few == many
+    assert many <= 14  # session + user + 9 dashboard reads + a few for the layout
+
+
+def test_empty_dashboard_explains_what_to_do(client_for, student):
+    _, page = dashboard_queries(client_for(student))
+    assert "No decks yet" in page and "No reviews yet" in page
+
+
+def class_page(client, classroom, **params):
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(f"/classes/{classroom.pk}/progress/", params)
+    return response, len(ctx.captured_queries)
+
+
+def test_class_progress_for_the_teacher_sorted_and_highlighted(client_for, teacher, student):
+    setup = make_class(teacher, [student], cards_per_deck=4)
+    _history(student, setup)
+    idle = UserFactory(username="ivy", first_name="Ivy")
+    setup.classroom.enrollments.create(student=idle)
+    response, _ = class_page(client_for(teacher), setup.classroom, sort="reviews", dir="desc")
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert page.index('data-student="sam"') < page.index('data-student="ivy"')
+    assert 'class="behind" data-student="ivy"' in page and "Has not started" in page
+    assert "Hardest cards" in page and "Q0-0" in page and "leech for 1" in page
+
+
+def test_class_progress_query_count_does_not_grow_with_students(client_for, teacher):
+    first = UserFactory(username="s0")
+    setup = make_class(teacher, [first], cards_per_deck=5)
+    _history(first, setup, days=1)
+    client = client_for(teacher)
+    _, few = class_page(client, setup.classroom)
+    for i in range(1, 12):
+        pupil = UserFactory(username=f"s{i}")
+        setup.classroom.enrollments.create(student=pupil)
+        _history(pupil, setup, days=2)
+        StudySession.objects.create(
+            student=pupil,
+            mode="test",
+            scope_type="deck",
+            scope_id=setup.decks[0].pk,
+            classroom=setup.classroom,
+            status="completed",
+            score=70,
+            started_at=timezone.now(),
+            last_activity_at=timezone.now(),
+            ended_at=timezone.now(),
+        )
+    response, many = class_page(client, setup.classroom)
+    assert response.status_code == 200 and "70%" in response.content.decode()
+    assert few == many and many <= 16
+
+
+@pytest.mark.parametrize("who", ["rival_teacher", "student", "outsider"])
+def test_class_progress_refuses_everyone_but_the_teacher(client_for, teacher, student, who, request):
+    setup = make_class(teacher, [student])
+    user = request.getfixturevalue(who)
+    response = client_for(user).get(f"/classes/{setup.classroom.pk}/progress/")
+    assert response.status_code == (403 if who == "student" else 404)
+
+
+def test_demo_seed_gives_the_student_a_history_with_cards_due(transactional_db):
+    from lms.demo import seed_demo
+
+    users = seed_demo()
+    seed_demo()  # idempotent
+    student = users.student
+    assert Review.objects.filter(student=student).count() > 50
+    now = timezone.now()
+    assert CardState.objects.filter(student=student, due_at__lte=now).count() >= 10
+    oldest = Review.objects.filter(student=student).order_by("reviewed_at").first().reviewed_at
+    assert oldest < now - timedelta(days=40)
+    assert CardState.objects.filter(student=student, lapses__gte=8).exists()
+    count = Review.objects.count()
+    seed_demo()
+    assert Review.objects.count() == count
