@@ -95,6 +95,7 @@ MIDDLEWARE = [
     "lms.middleware.UserTimezoneMiddleware",
     "waffle.middleware.WaffleMiddleware",
     "axes.middleware.AxesMiddleware",
+    "analytics.middleware.AnalyticsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -358,3 +359,11 @@ SITE_NAME = os.getenv("SITE_NAME", "Flashcard LMS")
 SITE_URL = os.getenv("SITE_URL", "http://127.0.0.1:8000")
 HEALTH_DISK_DEGRADED_PERCENT = envint("HEALTH_DISK_DEGRADED_PERCENT", 90)
 HEALTH_DISK_UNHEALTHY_PERCENT = envint("HEALTH_DISK_UNHEALTHY_PERCENT", 97)
+
+# --- Analytics -----------------------------------------------------------------------
+# Off by default under pytest so other apps' query-count tests do not see the
+# analytics INSERT; the analytics tests switch it on.
+ANALYTICS_ENABLED = envbool("ANALYTICS_ENABLED", "0" if TESTING else "1")
+ANALYTICS_RETENTION_DAYS = envint("ANALYTICS_RETENTION_DAYS", 90)  # raw events; rollups are kept
+ANALYTICS_MAX_BATCH = envint("ANALYTICS_MAX_BATCH", 100)  # browser events per POST
+ANALYTICS_MAX_PROPERTIES_BYTES = envint("ANALYTICS_MAX_PROPERTIES_BYTES", 2048)  # per event, as JSON
