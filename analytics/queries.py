@@ -33,6 +33,8 @@ SESSION_GAP_SECONDS = 30 * 60
 
 
 def _fetch(sql: str, params: list[Any]) -> list[tuple]:
+    # Datetimes go in as the backend stores them (SQLite compares text: no "+00:00").
+    params = [connection.ops.adapt_datetimefield_value(p) if isinstance(p, datetime) else p for p in params]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()

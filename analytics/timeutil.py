@@ -88,15 +88,17 @@ def is_postgres() -> bool:
 def epoch_seconds_sql(column: str) -> str:
     if is_postgres():
         return f"CAST(FLOOR(EXTRACT(EPOCH FROM {column})) AS BIGINT)"
-    return f"CAST(strftime('%s', {column}) AS INTEGER)"
+    return f"CAST(strftime('%%s', {column}) AS INTEGER)"
 
 
 def epoch_micros_sql(column: str) -> str:
-    """Exact microseconds since the epoch (SQLite stores 'YYYY-MM-DD HH:MM:SS[.ffffff]')."""
+    """Exact microseconds since the epoch (SQL with %%-escaped literals, for cursor.execute with params).
+
+    SQLite stores 'YYYY-MM-DD HH:MM:SS[.ffffff]')."""
     if is_postgres():
         return f"CAST(EXTRACT(EPOCH FROM {column}) * 1000000 AS BIGINT)"
     return (
-        f"(CAST(strftime('%s', {column}) AS INTEGER) * 1000000 + "
+        f"(CAST(strftime('%%s', {column}) AS INTEGER) * 1000000 + "
         f"CASE WHEN length({column}) > 19 THEN CAST(substr({column}, 21, 6) AS INTEGER) ELSE 0 END)"
     )
 

@@ -12,6 +12,8 @@ from analytics.models import Event
 from analytics.queries import funnel
 from tests.factories import UserFactory
 
+pytestmark = pytest.mark.django_db
+
 NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
 
 
