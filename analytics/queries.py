@@ -44,48 +44,78 @@ def _fetch(sql: str, params: list[Any]) -> list[tuple]:
 
 
 def first_live_day(first: int, last: int) -> int:
-    """The first UTC day in [first, last] without complete rollups; later days are computed live."""
-    rolled = set(RollupDay.objects.filter(day__gte=first, day__lte=last).values_list("day", flat=True))
+    """The first UTC day in [first, last] without complete rollups."""
+    rolled = rolled_days(first, last)
     day = first
     while day <= last and day in rolled:
         day += 1
     return day
 
 
-def live_activity_sql(first_day: int, last_day: int, user_id: int | None = None) -> tuple[str, list[Any]]:
+def rolled_days(first: int, last: int) -> set[int]:
+    return set(RollupDay.objects.filter(day__gte=first, day__lte=last).values_list("day", flat=True))
+
+
+def live_runs(first: int, last: int, rolled: set[int]) -> list[tuple[int, int]]:
+    """Contiguous runs of days in [first, last] that are not rolled up (computed live)."""
+    runs: list[tuple[int, int]] = []
+    for day in range(first, last + 1):
+        if day in rolled:
+            continue
+        if runs and runs[-1][1] == day - 1:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def _time_ranges(runs: list[tuple[int, int]]) -> tuple[str, list[Any]]:
+    clause = " OR ".join("(timestamp >= %s AND timestamp < %s)" for _ in runs)
+    params: list[Any] = []
+    for first, last in runs:
+        params += [tu.day_start_utc(first), tu.day_start_utc(last + 1)]
+    return f"({clause})", params
+
+
+def live_activity_sql(
+    first_day: int, last_day: int, user_id: int | None = None, *, runs: list[tuple[int, int]] | None = None
+) -> tuple[str, list[Any]]:
     """Per (user, UTC day): quarter-hour bitmaps and event count, from raw events."""
     ep = tu.epoch_seconds_sql("timestamp")
     user_filter = "user_id = %s" if user_id is not None else "user_id IS NOT NULL"
+    ranges, range_params = _time_ranges(runs if runs is not None else [(first_day, last_day)])
     sql = f"""
         SELECT user_id, day,
                CAST(SUM(CASE WHEN slot < 48 THEN bit ELSE 0 END) AS BIGINT) AS am,
                CAST(SUM(CASE WHEN slot >= 48 THEN bit ELSE 0 END) AS BIGINT) AS pm,
                SUM(n) AS events
         FROM (
-            SELECT user_id, day, slot, n, (CAST(1 AS BIGINT) << CAST(slot % 48 AS INTEGER)) AS bit
+            SELECT user_id, day, slot, n, (CAST(1 AS BIGINT) << CAST(slot - 48 * (slot / 48) AS INTEGER)) AS bit
             FROM (
-                SELECT user_id, ep / 86400 AS day, (ep % 86400) / 900 AS slot, COUNT(*) AS n
-                FROM (SELECT user_id, {ep} AS ep FROM {EV}
-                      WHERE {user_filter} AND timestamp >= %s AND timestamp < %s) e
-                GROUP BY user_id, ep / 86400, (ep % 86400) / 900
+                SELECT user_id, ep / 86400 AS day, (ep - 86400 * (ep / 86400)) / 900 AS slot, COUNT(*) AS n
+                FROM (SELECT user_id, {ep} AS ep FROM {EV} WHERE {user_filter} AND {ranges}) e
+                GROUP BY user_id, ep / 86400, (ep - 86400 * (ep / 86400)) / 900
             ) s
         ) b
         GROUP BY user_id, day"""
     params: list[Any] = [user_id] if user_id is not None else []
-    params += [tu.day_start_utc(first_day), tu.day_start_utc(last_day + 1)]
-    return sql, params
+    return sql, params + range_params
 
 
 def activity_sql(first_day: int, last_day: int) -> tuple[str, list[Any]]:
-    """Rollups for the rolled-up days, live bitmaps for the rest."""
-    live_from = first_live_day(first_day, last_day)
+    """Rollups for the rolled-up days, live bitmaps for the rest (e.g. today)."""
+    rolled = rolled_days(first_day, last_day)
+    runs = live_runs(first_day, last_day, rolled)
     parts: list[str] = []
     params: list[Any] = []
-    if live_from > first_day:
-        parts.append(f"SELECT user_id, day, slots_am AS am, slots_pm AS pm, events FROM {AUD} WHERE day >= %s AND day < %s")
-        params += [first_day, live_from]
-    if live_from <= last_day:
-        sql, live_params = live_activity_sql(live_from, last_day)
+    if rolled:
+        parts.append(
+            f"SELECT user_id, day, slots_am AS am, slots_pm AS pm, events FROM {AUD} WHERE day >= %s AND day <= %s "
+            f"AND day IN (SELECT day FROM {RollupDay._meta.db_table} WHERE day >= %s AND day <= %s)"
+        )
+        params += [first_day, last_day, first_day, last_day]
+    if runs:
+        sql, live_params = live_activity_sql(first_day, last_day, runs=runs)
         parts.append(sql)
         params += live_params
     return " UNION ALL ".join(parts), params
@@ -305,13 +335,13 @@ class SessionSummary:
 
 
 def sessions_summary(first_day: int, last_day: int) -> SessionSummary:
-    live_from = first_live_day(first_day, last_day)
+    rolled = rolled_days(first_day, last_day)
     by_day: dict[int, tuple[int, int, int]] = {
         row.day: (row.sessions, row.duration_seconds, row.events)
-        for row in DailySessionStats.objects.filter(day__gte=first_day, day__lt=live_from)
+        for row in DailySessionStats.objects.filter(day__in=rolled, sessions__gt=0)
     }
-    if live_from <= last_day:
-        by_day.update(live_sessions_by_day(live_from, last_day))
+    for first, last in live_runs(first_day, last_day, rolled):
+        by_day.update(live_sessions_by_day(first, last))
     total = sum(v[0] for v in by_day.values())
     duration = sum(v[1] for v in by_day.values())
     events = sum(v[2] for v in by_day.values())
@@ -319,7 +349,7 @@ def sessions_summary(first_day: int, last_day: int) -> SessionSummary:
         sessions=total,
         avg_duration_seconds=round(duration / total, 1) if total else 0.0,
         events_per_session=round(events / total, 2) if total else 0.0,
-        by_day=by_day,
+        by_day=dict(sorted(by_day.items())),
     )
 
 
@@ -352,16 +382,12 @@ def feature_usage(first_day: int, last_day: int, *, exclude: tuple[str, ...] = (
     cannot be summed from daily figures, so they are counted from raw events
     (which are kept for ANALYTICS_RETENTION_DAYS) through the (name, time) index.
     """
-    live_from = first_live_day(first_day, last_day)
+    rolled = rolled_days(first_day, last_day)
     events: dict[str, int] = defaultdict(int)
-    for name, n in (
-        DailyEventCount.objects.filter(day__gte=first_day, day__lt=live_from)
-        .values_list("name")
-        .annotate(n=Sum("events"))
-    ):
+    for name, n in DailyEventCount.objects.filter(day__in=rolled).values_list("name").annotate(n=Sum("events")):
         events[name] += int(n)
-    if live_from <= last_day:
-        for _day, name, n, _users in live_event_counts(live_from, last_day):
+    for first, last in live_runs(first_day, last_day, rolled):
+        for _day, name, n, _users in live_event_counts(first, last):
             events[name] += n
     users = dict(
         Event.objects.filter(

@@ -92,9 +92,10 @@ def epoch_seconds_sql(column: str) -> str:
 
 
 def epoch_micros_sql(column: str) -> str:
-    """Exact microseconds since the epoch (SQL with %%-escaped literals, for cursor.execute with params).
+    """Exact microseconds since the epoch; SQLite stores 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
 
-    SQLite stores 'YYYY-MM-DD HH:MM:SS[.ffffff]')."""
+    The SQL is for cursor.execute with a params list, hence '%%' for a literal '%'.
+    """
     if is_postgres():
         return f"CAST(EXTRACT(EPOCH FROM {column}) * 1000000 AS BIGINT)"
     return (
