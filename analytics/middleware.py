@@ -45,13 +45,13 @@ class AnalyticsMiddleware:
             services.current_buffer.reset(token)
         try:
             self._automatic(request, response, (time.perf_counter() - started) * 1000, buffer)
-        except Exception:  # noqa: BLE001 - never break the response
+        except Exception:
             logger.exception("analytics middleware failed")
         services.flush(buffer.events)
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:
-        request._analytics_exception = exception  # noqa: SLF001 - read back in __call__
+        request._analytics_exception = exception
 
     def _automatic(
         self, request: HttpRequest, response: HttpResponse, duration_ms: float, buffer: services.RequestBuffer

@@ -65,6 +65,9 @@ class ActiveUserDay(models.Model):
         constraints = [models.UniqueConstraint(fields=["day", "user"], name="active_user_day_unique")]
         indexes = [models.Index(fields=["user", "day"], name="active_user_day_user")]
 
+    def __str__(self) -> str:
+        return f"user {self.user_id} active on day {self.day}"
+
 
 class DailyEventCount(models.Model):
     day = models.IntegerField()
@@ -75,6 +78,9 @@ class DailyEventCount(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["day", "name"], name="daily_event_count_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.name} on day {self.day}: {self.events}"
+
 
 class DailySessionStats(models.Model):
     """Sessions (runs of one user's events without a gap over 30 minutes) by the UTC day they start."""
@@ -84,9 +90,15 @@ class DailySessionStats(models.Model):
     duration_seconds = models.BigIntegerField()
     events = models.IntegerField()
 
+    def __str__(self) -> str:
+        return f"day {self.day}: {self.sessions} sessions"
+
 
 class RollupDay(models.Model):
     """A UTC day whose rollups are complete; days without a row are computed live."""
 
     day = models.IntegerField(primary_key=True)
     rolled_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"day {self.day} rolled up at {self.rolled_at:%Y-%m-%d %H:%M}"

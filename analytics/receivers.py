@@ -13,9 +13,7 @@ from analytics import services
 def on_event_tracked(
     sender: Any, *, name: str, user: Any = None, session_key: str = "", properties: dict | None = None, **_: Any
 ) -> None:
-    services.record(
-        name, user=user, session_key=services.hash_session_key(session_key), properties=properties or {}
-    )
+    services.record(name, user=user, session_key=services.hash_session_key(session_key), properties=properties or {})
 
 
 def on_logged_in(sender: Any, *, request: HttpRequest | None = None, user: Any = None, **_: Any) -> None:
@@ -27,7 +25,9 @@ def on_logged_out(sender: Any, *, request: HttpRequest | None = None, user: Any 
     services.record("logout", user=user, session_key=services.request_session_key(request))
 
 
-def on_login_failed(sender: Any, *, credentials: dict | None = None, request: HttpRequest | None = None, **_: Any) -> None:
+def on_login_failed(
+    sender: Any, *, credentials: dict | None = None, request: HttpRequest | None = None, **_: Any
+) -> None:
     # Only the username tried: Django already masks the password, and we never keep it anyway.
     username = str((credentials or {}).get("username", ""))[:150]
     services.record(

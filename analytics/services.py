@@ -130,7 +130,7 @@ def record(
             buffer.events.append(event)
         else:
             flush([event])
-    except Exception:  # noqa: BLE001 - tracking must never break the caller
+    except Exception:
         logger.exception("could not record analytics event %s", name)
 
 
@@ -141,7 +141,7 @@ def flush(events: list[Event]) -> None:
     try:
         with transaction.atomic():
             Event.objects.bulk_create(events)
-    except Exception:  # noqa: BLE001
+    except Exception:
         logger.exception("could not store %d analytics events", len(events))
 
 

@@ -32,7 +32,9 @@ def make_activity(seed: int, users: int = 25, days: int = 70) -> None:
             ts = NOW - offset
             if rng.random() < 0.2:
                 ts = ts.replace(minute=rng.choice([0, 15, 30, 45]), second=0, microsecond=0)
-            rows.append(Event(name=rng.choice(["page_view", "review_submitted", "card_flipped"]), user=person, timestamp=ts))
+            rows.append(
+                Event(name=rng.choice(["page_view", "review_submitted", "card_flipped"]), user=person, timestamp=ts)
+            )
     rows.append(Event(name="page_view", user=None, timestamp=NOW - timedelta(hours=1)))  # anonymous: not active
     Event.objects.bulk_create(rows)
 
@@ -107,7 +109,9 @@ def test_each_rolled_up_day_equals_its_live_computation() -> None:
     live_sessions = queries.live_sessions_by_day(day, day)
     services.rollup_day(day)
     services.rollup_day(day)  # idempotent
-    rolled = sorted(ActiveUserDay.objects.filter(day=day).values_list("user_id", "day", "slots_am", "slots_pm", "events"))
+    rolled = sorted(
+        ActiveUserDay.objects.filter(day=day).values_list("user_id", "day", "slots_am", "slots_pm", "events")
+    )
     assert rolled == live_rows
     stats = DailySessionStats.objects.get(day=day)
     assert (stats.sessions, stats.duration_seconds, stats.events) == live_sessions[day]

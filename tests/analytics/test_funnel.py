@@ -100,8 +100,14 @@ def test_out_of_order_skipped_and_repeated_steps() -> None:
     backwards, skipper, repeater, same_time = UserFactory(), UserFactory(), UserFactory(), UserFactory()
     _events(backwards, ("b", t), ("a", t + timedelta(minutes=1)))  # b before a: step 1 only
     _events(skipper, ("a", t), ("c", t + timedelta(minutes=1)))  # skipped b: step 1 only
-    _events(repeater, ("a", t), ("a", t + timedelta(minutes=1)), ("b", t + timedelta(minutes=2)),
-            ("b", t + timedelta(minutes=3)), ("c", t + timedelta(minutes=4)))
+    _events(
+        repeater,
+        ("a", t),
+        ("a", t + timedelta(minutes=1)),
+        ("b", t + timedelta(minutes=2)),
+        ("b", t + timedelta(minutes=3)),
+        ("c", t + timedelta(minutes=4)),
+    )
     _events(same_time, ("a", t), ("b", t), ("c", t))  # equal times are allowed
     result = funnel(FunnelSpec(("a", "b", "c"), days=2), now=NOW)
     assert [s.users for s in result.steps] == [4, 2, 2]
