@@ -19,8 +19,9 @@ from typing import Any
 from django.apps import apps
 from django.core.exceptions import FieldError
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Avg, Count, Max, Min, Q, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Avg, Count, FloatField, Max, Min, Q, Sum
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 
 from analytics import timeutil as tu
@@ -509,7 +510,7 @@ def study_metrics(days: int, *, now: datetime | None = None) -> dict[str, Any] |
         card_state = apps.get_model("learning", "CardState")
         review = apps.get_model("learning", "Review")
     except LookupError:
-        return None
+        return study_metrics_from_events(since)
     try:
         with transaction.atomic():
             by_mode = list(
@@ -539,9 +540,50 @@ def study_metrics(days: int, *, now: datetime | None = None) -> dict[str, Any] |
         row["avg_duration"] = round(row["avg_duration"] or 0, 1)
         row["avg_cards"] = round(row["avg_cards"] or 0, 1)
     return {
+        "source": "learning",
         "by_mode": by_mode,
         "cards_learned": progress["cards_learned"],
         "avg_ease": round(progress["avg_ease"] or 0, 3),
+        "reviews": reviews["reviews"],
+        "reviews_per_user": round(reviews["reviews"] / reviews["reviewers"], 2) if reviews["reviewers"] else 0.0,
+    }
+
+
+def study_metrics_from_events(since: datetime) -> dict[str, Any]:
+    """The same figures from the domain events, for when learning has no study models."""
+    cards = Cast(KeyTextTransform("cards", "properties"), FloatField())
+    started = {
+        row["properties__mode"]: row
+        for row in Event.objects.filter(name="study_session_started", timestamp__gte=since)
+        .values("properties__mode")
+        .annotate(sessions=Count("id"), avg_cards=Avg(cards))
+    }
+    completed = dict(
+        Event.objects.filter(name="study_session_completed", timestamp__gte=since)
+        .values_list("properties__mode")
+        .annotate(n=Count("id"))
+    )
+    reviews = Event.objects.filter(name="review_submitted", timestamp__gte=since).aggregate(
+        reviews=Count("id"), reviewers=Count("user", distinct=True)
+    )
+    by_mode = []
+    for mode, row in sorted(started.items(), key=lambda item: -item[1]["sessions"]):
+        done = completed.get(mode, 0)
+        by_mode.append(
+            {
+                "mode": mode or "unknown",
+                "sessions": row["sessions"],
+                "completed": done,
+                "completion_rate": round(min(done / row["sessions"], 1.0), 4) if row["sessions"] else 0.0,
+                "avg_duration": None,
+                "avg_cards": round(row["avg_cards"] or 0, 1),
+            }
+        )
+    return {
+        "source": "events",
+        "by_mode": by_mode,
+        "cards_learned": None,
+        "avg_ease": None,
         "reviews": reviews["reviews"],
         "reviews_per_user": round(reviews["reviews"] / reviews["reviewers"], 2) if reviews["reviewers"] else 0.0,
     }

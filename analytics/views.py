@@ -41,6 +41,31 @@ def _int_param(request: HttpRequest, name: str, default: int, low: int, high: in
     return min(max(value, low), high)
 
 
+def _count_format(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+def humanize_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = round(seconds)
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 90 * 60:
+        return f"{seconds // 60} min {seconds % 60} s" if seconds < 600 else f"{round(seconds / 60)} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+SUGGESTED_FUNNELS = [
+    ("Sign-up to first study", ["signup", "class_joined", "study_session_started", "study_session_completed"]),
+    ("Study session completion", ["study_session_started", "review_submitted", "study_session_completed"]),
+    ("Tests", ["study_session_started", "study_session_completed", "test_completed"]),
+    ("Teachers building decks", ["login", "deck_created", "card_created"]),
+]
+
+
 @staff_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     days = _int_param(request, "days", 30, 1, 366)
@@ -86,8 +111,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             ],
         )
     sessions = queries.sessions_summary(today - days + 1, today)
+    short = [tu.day_date(d).strftime("%b %d") for d in engagement.days]
     line = charts.line_chart(
-        engagement.labels,
+        short,
         [
             charts.Series("DAU", engagement.dau),
             charts.Series("WAU", engagement.wau),
@@ -97,7 +123,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         height=240,
     )
     new_chart = charts.bar_chart(
-        engagement.labels, engagement.new, title="New users per day", color=charts.PALETTE[2], show_values=days <= 14
+        short,
+        engagement.new,
+        title="New users per day",
+        color=charts.PALETTE[2],
+        show_values=days <= 14,
+        value_format=_count_format,
     )
     mode_chart = (
         charts.bar_chart(
@@ -132,6 +163,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "errors": errors,
             "sessions": sessions,
             "active_now": queries.active_users(15),
+            "session_length": humanize_seconds(sessions.avg_duration_seconds),
             "tz": str(tz),
         },
     )
@@ -178,7 +210,8 @@ def funnel_page(request: HttpRequest) -> HttpResponse:
             title="Users reaching each step",
             height=240,
         )
-    slots = raw_steps + [""] * (MAX_STEPS - len(raw_steps))
+    shown = min(MAX_STEPS, max(4, len(raw_steps) + 1))
+    slots = raw_steps + [""] * (shown - len(raw_steps))
     return render(
         request,
         "analytics/funnel.html",
@@ -192,6 +225,11 @@ def funnel_page(request: HttpRequest) -> HttpResponse:
             "error": error,
             "chart": chart,
             "share_query": share_query,
+            "rows": [(s, humanize_seconds(s.median_seconds)) for s in result.steps] if result else [],
+            "suggested": [
+                (title, urlencode({"steps": ",".join(steps), "days": days, "window_hours": window}))
+                for title, steps in SUGGESTED_FUNNELS
+            ],
         },
     )
 
@@ -207,7 +245,13 @@ def retention_page(request: HttpRequest) -> HttpResponse:
             [[c.week_start, c.size, *c.shares] for c in cohorts],
         )
     rows = [
-        (c, [(s, charts.heat_color(s or 0, 1.0), round(100 * s) if s is not None else None) for s in c.shares])
+        (
+            c,
+            [
+                (s, charts.heat_color(s or 0, 1.0), round(100 * s) if s is not None and c.size else None)
+                for s in c.shares
+            ],
+        )
         for c in cohorts
     ]
     return render(
