@@ -5,3 +5,8 @@ from django.apps import AppConfig
 
 class AnalyticsConfig(AppConfig):
     name = "analytics"
+
+    def ready(self) -> None:
+        from analytics import receivers
+
+        receivers.connect()

@@ -95,6 +95,7 @@ MIDDLEWARE = [
     "lms.middleware.UserTimezoneMiddleware",
     "waffle.middleware.WaffleMiddleware",
     "axes.middleware.AxesMiddleware",
+    "analytics.middleware.AnalyticsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -371,3 +372,11 @@ HEALTH_DISK_UNHEALTHY_PERCENT = envint("HEALTH_DISK_UNHEALTHY_PERCENT", 97)
 BACKUP_DIR = Path(os.getenv("BACKUP_DIR", BASE_DIR / "backups"))
 BACKUP_KEEP = envint("BACKUP_KEEP", 14)
 BACKUP_MAX_AGE_HOURS = envint("BACKUP_MAX_AGE_HOURS", 26)
+
+# --- Analytics -----------------------------------------------------------------------
+# Off by default under pytest so other apps' query-count tests do not see the
+# analytics INSERT; the analytics tests switch it on.
+ANALYTICS_ENABLED = envbool("ANALYTICS_ENABLED", "0" if TESTING else "1")
+ANALYTICS_RETENTION_DAYS = envint("ANALYTICS_RETENTION_DAYS", 90)  # raw events; rollups are kept
+ANALYTICS_MAX_BATCH = envint("ANALYTICS_MAX_BATCH", 100)  # browser events per POST
+ANALYTICS_MAX_PROPERTIES_BYTES = envint("ANALYTICS_MAX_PROPERTIES_BYTES", 2048)  # per event, as JSON

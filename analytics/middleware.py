@@ -1,0 +1,88 @@
+"""Records page views, API requests and errors, one INSERT per request at most.
+
+Sits right after AxesMiddleware (so `request.user` is known). Every event
+recorded while the request runs (login, signup, domain events from
+`lms.tracking.track`) goes into the same buffer and is written with the
+automatic ones in a single bulk INSERT once the response is ready.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+from analytics import services
+
+logger = logging.getLogger(__name__)
+
+SKIP_PREFIXES = ("/static/", "/media/", "/metrics", "/health/", "/favicon.ico")
+
+
+def route_of(request: HttpRequest) -> str:
+    """The URL pattern, not the path, so /decks/<int:pk>/ is one page whatever the id."""
+    match = getattr(request, "resolver_match", None)
+    if match is None or match.route is None:
+        return ""
+    return "/" + str(match.route).lstrip("^").replace("\\Z", "").replace("$", "")
+
+
+class AnalyticsMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not services.enabled() or request.path.startswith(SKIP_PREFIXES):
+            return self.get_response(request)
+        buffer = services.RequestBuffer(request=request)
+        token = services.current_buffer.set(buffer)
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+        finally:
+            services.current_buffer.reset(token)
+        try:
+            self._automatic(request, response, (time.perf_counter() - started) * 1000, buffer)
+        except Exception:
+            logger.exception("analytics middleware failed")
+        services.flush(buffer.events)
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+        request._analytics_exception = exception
+
+    def _automatic(
+        self, request: HttpRequest, response: HttpResponse, duration_ms: float, buffer: services.RequestBuffer
+    ) -> None:
+        user = getattr(request, "user", None)
+        if user is not None and not user.is_authenticated:
+            user = None
+        route = route_of(request)
+        session_key = services.request_session_key(request)
+        status = response.status_code
+
+        def add(name: str, **properties: object) -> None:
+            buffer.events.append(
+                services.Event(
+                    name=name, user=user, session_key=session_key, properties=services.clean_properties(properties)
+                )
+            )
+
+        exception = getattr(request, "_analytics_exception", None)
+        if exception is not None or status >= 500:
+            add(
+                "error",
+                type=type(exception).__name__ if exception is not None else f"HTTP{status}",
+                message=str(exception)[:300] if exception is not None else "",
+                route=route or "(unresolved)",
+                method=request.method,
+                status=status,
+            )
+        if not route:
+            return
+        if request.path.startswith("/api/"):
+            add("api_request", route=route, method=request.method, status=status, duration_ms=round(duration_ms, 1))
+        elif request.method == "GET" and response.get("Content-Type", "").startswith("text/html"):
+            add("page_view", route=route, status=status, duration_ms=round(duration_ms, 1))

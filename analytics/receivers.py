@@ -1,0 +1,44 @@
+"""Where events from other apps arrive: `lms.tracking.event_tracked` and auth signals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.http import HttpRequest
+
+from analytics import services
+
+
+def on_event_tracked(
+    sender: Any, *, name: str, user: Any = None, session_key: str = "", properties: dict | None = None, **_: Any
+) -> None:
+    services.record(name, user=user, session_key=services.hash_session_key(session_key), properties=properties or {})
+
+
+def on_logged_in(sender: Any, *, request: HttpRequest | None = None, user: Any = None, **_: Any) -> None:
+    via = "api" if request is not None and request.path.startswith("/api/") else "web"
+    services.record("login", user=user, session_key=services.request_session_key(request), properties={"via": via})
+
+
+def on_logged_out(sender: Any, *, request: HttpRequest | None = None, user: Any = None, **_: Any) -> None:
+    services.record("logout", user=user, session_key=services.request_session_key(request))
+
+
+def on_login_failed(
+    sender: Any, *, credentials: dict | None = None, request: HttpRequest | None = None, **_: Any
+) -> None:
+    # Only the username tried: Django already masks the password, and we never keep it anyway.
+    username = str((credentials or {}).get("username", ""))[:150]
+    services.record(
+        "login_failed", session_key=services.request_session_key(request), properties={"username": username}
+    )
+
+
+def connect() -> None:
+    from lms.tracking import event_tracked
+
+    event_tracked.connect(on_event_tracked, dispatch_uid="analytics.event_tracked")
+    user_logged_in.connect(on_logged_in, dispatch_uid="analytics.logged_in")
+    user_logged_out.connect(on_logged_out, dispatch_uid="analytics.logged_out")
+    user_login_failed.connect(on_login_failed, dispatch_uid="analytics.login_failed")

@@ -1,0 +1,21 @@
+"""Celery beat jobs (seeded as PeriodicTask rows by a data migration)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from analytics import services
+
+
+@shared_task(name="analytics.rollup_hourly")
+def rollup_hourly() -> list[int]:
+    """Roll up closed UTC days not rolled up yet (and yesterday again, for late events)."""
+    return services.rollup_pending()
+
+
+@shared_task(name="analytics.nightly")
+def nightly() -> dict[str, object]:
+    """Final rollup of the last days, then the raw-event retention clean-up."""
+    days = services.rollup_pending(lookback_days=7)
+    deleted = services.purge_old_events()
+    return {"rolled_up": days, "purged": deleted}
