@@ -171,7 +171,7 @@ else:
 if TESTING and not envbool("LMS_TEST_REAL_CACHE", "0"):
     # Tests are isolated from each other's cache entries (throttle counters!);
     # the few tests that need the real Redis connect to REDIS_URL themselves.
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "lms-tests"}}
+    CACHES = {"default": {"BACKEND": "django_prometheus.cache.backends.locmem.LocMemCache", "LOCATION": "lms-tests"}}
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
@@ -361,6 +361,11 @@ SITE_URL = os.getenv("SITE_URL", "http://127.0.0.1:8000")
 HEALTH_DISK_DEGRADED_PERCENT = envint("HEALTH_DISK_DEGRADED_PERCENT", 90)
 HEALTH_DISK_UNHEALTHY_PERCENT = envint("HEALTH_DISK_UNHEALTHY_PERCENT", 97)
 
+# --- Backups -----------------------------------------------------------------------
+BACKUP_DIR = Path(os.getenv("BACKUP_DIR", BASE_DIR / "backups"))
+BACKUP_KEEP = envint("BACKUP_KEEP", 14)
+BACKUP_MAX_AGE_HOURS = envint("BACKUP_MAX_AGE_HOURS", 26)
+
 # --- Ops -------------------------------------------------------------------------
 # Incident targets per severity (minutes): respond within / resolve within.
 OPS_SEVERITY_TARGETS = {
@@ -379,8 +384,6 @@ OPS_WEB_PROBE_URL = os.getenv("OPS_WEB_PROBE_URL", "" if TESTING else f"{SITE_UR
 OPS_WEB_PROBE_SLOW_MS = envint("OPS_WEB_PROBE_SLOW_MS", 1000)
 OPS_MAINTENANCE_RETRY_AFTER = envint("OPS_MAINTENANCE_RETRY_AFTER", 600)
 OPS_STATUS_CACHE_SECONDS = envint("OPS_STATUS_CACHE_SECONDS", 30)
-OPS_BACKUP_DIR = Path(os.getenv("BACKUP_DIR", BASE_DIR / "backups"))
-OPS_BACKUP_MAX_AGE_HOURS = envint("OPS_BACKUP_MAX_AGE_HOURS", 26)
 OPS_METRICS_REDIS_PREFIX = os.getenv("OPS_METRICS_REDIS_PREFIX", "ops:metrics")
 OPS_METRICS_SELF_FLUSH = envbool("OPS_METRICS_SELF_FLUSH", "0" if TESTING else "1")
 OPS_STATUS_UPTIME_DAYS = 90

@@ -1,0 +1,214 @@
+"""Small server-side SVG charts: no JavaScript, no build step, CSP-friendly.
+
+Every chart is an accessible `<svg role="img">` with a title, scales to its
+container (`viewBox`), and carries a `<title>` tooltip on each mark so the
+exact figure is one hover away. Colours come from a short palette that reads
+well on white and for the common forms of colour blindness.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+PALETTE = ["#3457d5", "#e07b00", "#1f8a4c", "#c53030", "#7b4fc9", "#0e8fa3"]
+GRID = "#e6e9f0"
+AXIS_TEXT = "#5b6478"
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    values: Sequence[float | None]
+    color: str = ""
+
+
+def _fmt(value: float, value_format: str | Callable[[float], str]) -> str:
+    if callable(value_format):
+        return value_format(value)
+    return value_format.format(value)
+
+
+def nice_max(value: float) -> float:
+    """The smallest 'round' number (1, 2, 2.5, 5 × 10^k) at or above value."""
+    if value <= 0:
+        return 1.0
+    exponent = math.floor(math.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        candidate = step * 10**exponent
+        if candidate >= value:
+            return float(candidate)
+    return float(10 ** (exponent + 1))
+
+
+def _svg(width: int, height: int, title: str, body: list[str]) -> SafeString:
+    label = escape(title or "Chart")
+    return mark_safe(  # noqa: S308 - every dynamic string below is escaped
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{label}" '
+        f'xmlns="http://www.w3.org/2000/svg" preserveAspectRatio="xMidYMid meet"><title>{label}</title>'
+        + "".join(body)
+        + "</svg>"
+    )
+
+
+def _label_step(count: int, room: float, per_label: float = 56) -> int:
+    return max(1, math.ceil(count * per_label / max(room, 1)))
+
+
+def line_chart(
+    labels: Sequence[str],
+    series: Sequence[Series],
+    *,
+    width: int = 640,
+    height: int = 220,
+    title: str = "",
+    y_max: float | None = None,
+    value_format: str | Callable[[float], str] = "{:,.0f}",
+) -> SafeString:
+    """One or more lines over shared x labels; None values leave a gap."""
+    left, right, top, bottom = 48, 12, 12, 28
+    plot_w, plot_h = width - left - right, height - top - bottom
+    values = [v for s in series for v in s.values if v is not None]
+    top_value = y_max if y_max is not None else nice_max(max(values, default=0))
+    count = max(len(labels), 1)
+
+    def x(i: int) -> float:
+        return left + (plot_w * i / (count - 1) if count > 1 else plot_w / 2)
+
+    def y(v: float) -> float:
+        return top + plot_h - (plot_h * min(v, top_value) / top_value if top_value else 0)
+
+    body: list[str] = []
+    for tick in range(5):
+        value = top_value * tick / 4
+        ty = y(value)
+        body.append(f'<line x1="{left}" x2="{width - right}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="{GRID}"/>')
+        body.append(
+            f'<text x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end">{escape(_fmt(value, value_format))}</text>'
+        )
+    step = _label_step(count, plot_w)
+    for i, label in enumerate(labels):
+        if i % step == 0 or i == count - 1:
+            body.append(f'<text x="{x(i):.1f}" y="{height - 8}" text-anchor="middle">{escape(label)}</text>')
+    for index, s in enumerate(series):
+        color = s.color or PALETTE[index % len(PALETTE)]
+        runs: list[list[str]] = [[]]
+        for i, v in enumerate(s.values):
+            if v is None:
+                runs.append([])
+                continue
+            runs[-1].append(f"{x(i):.1f},{y(v):.1f}")
+            body.append(
+                f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="{2.5 if count <= 60 else 1.5}" fill="{color}">'
+                f"<title>{escape(s.name)} · {escape(labels[i] if i < len(labels) else '')}: "
+                f"{escape(_fmt(v, value_format))}</title></circle>"
+            )
+        for run in runs:
+            if len(run) > 1:
+                body.append(
+                    f'<polyline fill="none" stroke="{color}" stroke-width="2" '
+                    f'stroke-linejoin="round" points="{" ".join(run)}"/>'
+                )
+    return _svg(width, height, title, body)
+
+
+def bar_chart(
+    labels: Sequence[str],
+    values: Sequence[float],
+    *,
+    width: int = 640,
+    height: int = 220,
+    title: str = "",
+    color: str = PALETTE[0],
+    colors: Sequence[str] | None = None,
+    value_format: str | Callable[[float], str] = "{:,.0f}",
+    show_values: bool = True,
+) -> SafeString:
+    """Vertical bars, one per label, with the value above each bar."""
+    left, right, top, bottom = 40, 8, 18, 28
+    plot_w, plot_h = width - left - right, height - top - bottom
+    count = max(len(values), 1)
+    top_value = nice_max(max(values, default=0))
+    slot = plot_w / count
+    bar_w = max(slot * 0.7, 1)
+    body: list[str] = []
+    for tick in range(5):
+        value = top_value * tick / 4
+        ty = top + plot_h - plot_h * value / top_value
+        body.append(f'<line x1="{left}" x2="{width - right}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="{GRID}"/>')
+        body.append(
+            f'<text x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end">{escape(_fmt(value, value_format))}</text>'
+        )
+    step = _label_step(count, plot_w, per_label=48)
+    for i, (label, value) in enumerate(zip(labels, values, strict=False)):
+        bar_h = plot_h * value / top_value if top_value else 0
+        bx = left + slot * i + (slot - bar_w) / 2
+        by = top + plot_h - bar_h
+        fill = colors[i % len(colors)] if colors else color
+        text = escape(_fmt(value, value_format))
+        body.append(
+            f'<rect x="{bx:.1f}" y="{by:.1f}" width="{bar_w:.1f}" height="{bar_h:.1f}" rx="2" fill="{fill}">'
+            f"<title>{escape(label)}: {text}</title></rect>"
+        )
+        if show_values and count <= 24:
+            body.append(f'<text x="{bx + bar_w / 2:.1f}" y="{by - 4:.1f}" text-anchor="middle">{text}</text>')
+        if i % step == 0:
+            body.append(f'<text x="{bx + bar_w / 2:.1f}" y="{height - 8}" text-anchor="middle">{escape(label)}</text>')
+    return _svg(width, height, title, body)
+
+
+HEAT_COLORS = ["#ebedf0", "#c6d3f7", "#8fa7ee", "#5577e0", "#2440a8"]
+
+
+def heat_level(value: float, maximum: float) -> int:
+    """0 for nothing, then four levels relative to the maximum."""
+    if value <= 0 or maximum <= 0:
+        return 0
+    return min(4, 1 + int(3.999 * value / maximum))
+
+
+def calendar_heatmap(
+    counts: dict[date, int],
+    *,
+    end: date,
+    days: int = 365,
+    title: str = "Activity",
+    unit: str = "reviews",
+) -> SafeString:
+    """A GitHub-style year of days: columns are weeks (Monday first)."""
+    cell, gap, left, top = 11, 2, 26, 16
+    start = end - timedelta(days=days - 1)
+    first_monday = start - timedelta(days=start.weekday())
+    weeks = (end - first_monday).days // 7 + 1
+    width = left + weeks * (cell + gap) + 4
+    height = top + 7 * (cell + gap) + 4
+    maximum = max((v for d, v in counts.items() if start <= d <= end), default=0)
+    body: list[str] = []
+    for row, name in ((0, "Mon"), (2, "Wed"), (4, "Fri")):
+        body.append(f'<text x="0" y="{top + row * (cell + gap) + cell - 1}">{name}</text>')
+    last_month = None
+    for week in range(weeks):
+        for weekday in range(7):
+            day = first_monday + timedelta(days=week * 7 + weekday)
+            if day < start or day > end:
+                continue
+            if (weekday == 0 or day == start) and day.month != last_month and day.day <= 7:
+                body.append(f'<text x="{left + week * (cell + gap)}" y="10">{day.strftime("%b")}</text>')
+                last_month = day.month
+            value = counts.get(day, 0)
+            color = HEAT_COLORS[heat_level(value, maximum)]
+            body.append(
+                f'<rect x="{left + week * (cell + gap)}" y="{top + weekday * (cell + gap)}" width="{cell}" '
+                f'height="{cell}" rx="2" fill="{color}"><title>{day.isoformat()}: {value} {escape(unit)}</title></rect>'
+            )
+    return _svg(width, height, title, body)
+
+
+def heat_color(value: float, maximum: float = 1.0) -> str:
+    """A cell background for heatmap tables (retention cohorts and the like)."""
+    return HEAT_COLORS[heat_level(value, maximum)]

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from lms.charts import Series, bar_chart, calendar_heatmap, heat_level, line_chart, nice_max
+
+
+def test_nice_max_rounds_up_to_a_round_number():
+    assert [nice_max(v) for v in (0, 3, 7, 11, 240, 0.3)] == [1.0, 5.0, 10.0, 20.0, 250.0, 0.5]
+
+
+def test_line_chart_has_a_point_per_value_and_gaps_for_none():
+    svg = line_chart(["a", "b", "c", "d"], [Series("DAU", [1, 2, None, 4])], title="Daily")
+    assert svg.count("<circle") == 3
+    assert svg.count("<polyline") == 1  # the run after the gap has one point only
+    assert 'aria-label="Daily"' in svg
+
+
+def test_labels_are_escaped():
+    svg = bar_chart(["<script>"], [3], title="<b>")
+    assert "<script>" not in svg
+    assert "&lt;script&gt;" in svg
+
+
+def test_bar_heights_are_proportional():
+    svg = bar_chart(["a", "b"], [5, 10], height=228)  # plot height 182, top 10 → nice max 10
+    assert 'height="91.0"' in svg and 'height="182.0"' in svg
+
+
+def test_calendar_heatmap_covers_every_day_once():
+    end = date(2026, 11, 25)
+    counts = {end: 5, end - timedelta(days=3): 1}
+    svg = calendar_heatmap(counts, end=end, days=365)
+    assert svg.count("<rect") == 365
+    assert "2026-11-25: 5 reviews" in svg
+
+
+def test_heat_levels():
+    assert [heat_level(v, 10) for v in (0, 1, 5, 10)] == [0, 1, 2, 4]
