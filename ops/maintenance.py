@@ -15,13 +15,11 @@ Retention policy (what step 1 deletes, and nothing else):
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from django.apps import apps
@@ -237,41 +235,35 @@ def step_security(now: datetime) -> tuple[str, dict[str, Any]]:
 
 
 def step_backup(now: datetime) -> tuple[str, dict[str, Any]]:
-    directory = Path(settings.OPS_BACKUP_DIR)
-    candidates = (
-        [p for p in directory.iterdir() if p.is_file() and not p.name.endswith((".sha256", ".json"))]
-        if directory.is_dir()
-        else []
-    )
-    if not candidates:
+    """The latest backup's age and checksum (from ops.backups' manifests).
+
+    The full restore drill is `manage.py verify_backup`; here the file is
+    re-hashed and compared with its manifest, which catches corruption and loss."""
+    from ops import backups
+
+    manifest = backups.latest_backup()
+    if manifest is None:
         raise StepWarning(
-            f"No backup exists yet in {directory}: the data is NOT backed up.", {"directory": str(directory)}
+            f"No backup exists yet in {settings.BACKUP_DIR}: the data is NOT backed up. Run `manage.py backup`.",
+            {"directory": str(settings.BACKUP_DIR), "backups": 0},
         )
-    latest = max(candidates, key=lambda p: p.stat().st_mtime)
-    age_hours = round((now.timestamp() - latest.stat().st_mtime) / 3600, 1)
-    digest = hashlib.sha256()
-    with latest.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1024 * 1024), b""):
-            digest.update(chunk)
+    age_hours = round(manifest.age_hours(now), 1)
     figures: dict[str, Any] = {
-        "file": latest.name,
-        "bytes": latest.stat().st_size,
+        "file": manifest.file,
+        "bytes": manifest.size_bytes,
+        "created_at": manifest.created_at,
         "age_hours": age_hours,
-        "sha256": digest.hexdigest(),
+        "sha256": manifest.sha256,
+        "backups": len(backups.list_backups()),
     }
-    sidecar = latest.with_name(latest.name + ".sha256")
-    if sidecar.exists():
-        expected = sidecar.read_text().split()[0].strip().lower()
-        figures["checksum_matches"] = expected == figures["sha256"]
-        if not figures["checksum_matches"]:
-            raise RuntimeError(f"Backup {latest.name} does not match its recorded checksum.")
-    else:
-        figures["checksum_matches"] = None
-    if age_hours > settings.OPS_BACKUP_MAX_AGE_HOURS:
-        raise RuntimeError(f"The latest backup is {age_hours} hours old (limit {settings.OPS_BACKUP_MAX_AGE_HOURS}).")
-    if figures["checksum_matches"] is None:
-        raise StepWarning(f"Latest backup {latest.name} is {age_hours} h old but has no recorded checksum.", figures)
-    return f"Latest backup {latest.name} is {age_hours} h old; checksum verified.", figures
+    if not manifest.path.exists():
+        raise RuntimeError(f"The latest backup {manifest.file} is listed but its file is missing.")
+    figures["checksum_matches"] = backups._sha256(manifest.path) == manifest.sha256
+    if not figures["checksum_matches"]:
+        raise RuntimeError(f"Backup {manifest.file} does not match its recorded checksum: it is corrupt.")
+    if age_hours > settings.BACKUP_MAX_AGE_HOURS:
+        raise RuntimeError(f"The latest backup is {age_hours} hours old (limit {settings.BACKUP_MAX_AGE_HOURS} h).")
+    return f"Latest backup {manifest.file} is {age_hours} h old; checksum verified.", figures
 
 
 STEPS: list[tuple[str, Callable[[datetime], tuple[str, dict[str, Any]]]]] = [

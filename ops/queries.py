@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -134,20 +134,21 @@ def totals(minutes: int = 60, *, now: datetime | None = None) -> dict[str, Any]:
     }
 
 
-def series(minutes: int = 60, *, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Per minute over the window (every minute present, zero when idle)."""
+def series(minutes: int = 60, *, now: datetime | None = None, step: int = 1) -> list[dict[str, Any]]:
+    """Per `step` minutes over the window (every slot present, zero when idle)."""
     start = window_start(minutes, now)
-    per_minute: dict[datetime, Aggregate] = defaultdict(Aggregate)
-    for row in metric_rows(minutes, now).filter(resolution=RequestMetric.Resolution.MINUTE):
-        _add_row(per_minute[row.bucket_start], row)
+    per_slot: dict[int, Aggregate] = defaultdict(Aggregate)
+    for row in metric_rows(minutes, now):
+        slot = int((row.bucket_start - start).total_seconds() // 60) // step
+        _add_row(per_slot[slot], row)
     out = []
-    for i in range(minutes):
-        moment = start + timedelta(minutes=i)
-        agg = per_minute.get(moment, Aggregate())
+    for slot in range((minutes + step - 1) // step):
+        agg = per_slot.get(slot, Aggregate())
         out.append(
             {
-                "minute": moment,
+                "minute": start + timedelta(minutes=slot * step),
                 "requests": agg.count,
+                "requests_per_minute": round(agg.count / step, 2),
                 "errors": agg.server_errors,
                 "error_rate": _rate(agg.server_errors, agg.count),
                 "p95_ms": histogram.percentile(
