@@ -9,7 +9,8 @@ from django.test import Client
 from ops import histogram, metrics, queries
 from ops.models import RequestMetric
 
-pytestmark = pytest.mark.urls("tests.ops.boom_urls")
+# django_db: pytest-django only creates the test database when some collected test is marked.
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.ops.boom_urls")]
 
 
 def test_counts_and_error_rate_equal_the_requests_sent(raw_client: Client, api_for, admin) -> None:
