@@ -124,13 +124,13 @@ class IncidentQuerySet(models.QuerySet):
         return (
             self.select_related("commander", "rule")
             .annotate(
-                is_open=models.Case(
+                closed_rank=models.Case(
                     models.When(status=Incident.Status.RESOLVED, then=models.Value(1)),
                     default=models.Value(0),
                     output_field=models.IntegerField(),
                 )
             )
-            .order_by("is_open", "severity", "-triggered_at")
+            .order_by("closed_rank", "severity", "-triggered_at")
         )
 
 

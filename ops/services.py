@@ -99,9 +99,11 @@ def _lock(incident: Incident) -> Incident:
 
 
 def _check_breaches(incident: Incident, now: datetime) -> None:
-    if incident.acknowledged_at is None and now > incident.respond_by:
+    """A target is breached when the acknowledgement (resolution) came, or still
+    has not come by `now`, later than the severity allows. Flags never clear."""
+    if (incident.acknowledged_at or now) > incident.respond_by:
         incident.response_breached = True
-    if incident.resolved_at is None and now > incident.resolve_by:
+    if (incident.resolved_at or now) > incident.resolve_by:
         incident.resolution_breached = True
 
 
