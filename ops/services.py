@@ -532,6 +532,9 @@ def maintenance_mode_set(*, on: bool, message: str = "", user: User | None = Non
     switch.active = on
     if message or not on:
         switch.note = message.strip()[:500]
-    switch.save()  # waffle's signal clears its cache
+    switch.save()
+    # waffle clears its cache on commit; clear it now too so this very request
+    # (and tests, which never commit) see the new state.
+    switch.flush()
     logger.warning("maintenance mode %s by %s", "ON" if on else "off", user or "command")
     return switch
