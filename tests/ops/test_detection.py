@@ -13,6 +13,17 @@ from ops.models import DetectionRule, HealthProbe, Incident
 # django_db: pytest-django only creates the test database when some collected test is marked.
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.ops.boom_urls")]
 
+@pytest.fixture(autouse=True)
+def _seeded_rules() -> None:
+    """The data migration's seeding, run again: a transactional test elsewhere
+    may have flushed the tables since the database was migrated."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("ops.migrations.0002_seed_rules_and_schedules").seed(apps, None)
+
+
 CALM = {"cpu": {"percent": 10}, "memory": {"percent": 30}, "disk": {"percent": 40}}
 
 

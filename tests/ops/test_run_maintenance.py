@@ -114,7 +114,7 @@ def test_run_maintenance_deletes_exactly_what_the_policy_says(admin) -> None:
 
 
 @pytest.mark.postgres
-def test_run_maintenance_on_postgres_vacuums_for_real(transactional_db, django_db_serialized_rollback, admin) -> None:
+def test_run_maintenance_on_postgres_vacuums_for_real(transactional_db, admin) -> None:
     w = _world()
     run = run_maintenance(now=NOW)
     _check_policy(run, w)
