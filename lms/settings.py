@@ -388,3 +388,11 @@ OPS_METRICS_REDIS_PREFIX = os.getenv("OPS_METRICS_REDIS_PREFIX", "ops:metrics")
 OPS_METRICS_SELF_FLUSH = envbool("OPS_METRICS_SELF_FLUSH", "0" if TESTING else "1")
 OPS_STATUS_UPTIME_DAYS = 90
 AXES_ENABLE_ACCESS_FAILURE_LOG = True  # one row per failed log-in feeds the weekly security report
+# Name the ops enums in the OpenAPI schema (other apps have "status" fields too).
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "IncidentSeverityEnum": "ops.models.Severity",
+        "IncidentStatusEnum": "ops.models.Incident.Status",
+        "ComponentEnum": "ops.models.HealthProbe.Component",
+    }
+)

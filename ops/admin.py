@@ -16,7 +16,16 @@ from ops.models import (
 
 @admin.register(DetectionRule)
 class DetectionRuleAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "threshold", "severity", "window_minutes", "min_requests", "clear_minutes", "enabled"]
+    list_display = [
+        "name",
+        "kind",
+        "threshold",
+        "severity",
+        "window_minutes",
+        "min_requests",
+        "clear_minutes",
+        "enabled",
+    ]
     list_editable = ["threshold", "enabled"]
     list_filter = ["kind", "enabled"]
 

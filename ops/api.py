@@ -184,10 +184,10 @@ class IncidentDetailSerializer(IncidentSerializer):
 
 class IncidentCreateSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200)
-    severity = serializers.ChoiceField(choices=Severity.values)
+    severity = serializers.ChoiceField(choices=Severity.choices)
     description = serializers.CharField(required=False, allow_blank=True, default="")
     components = serializers.ListField(
-        child=serializers.ChoiceField(choices=HealthProbe.Component.values), required=False, default=list
+        child=serializers.ChoiceField(choices=HealthProbe.Component.choices), required=False, default=list
     )
     commander = serializers.SlugRelatedField(
         slug_field="username", queryset=User.objects.filter(is_staff=True), required=False, allow_null=True
@@ -198,8 +198,8 @@ class IncidentCreateSerializer(serializers.Serializer):
 class IncidentUpdateSerializer(serializers.Serializer):
     message = serializers.CharField()
     public = serializers.BooleanField(default=False)
-    status = serializers.ChoiceField(choices=Incident.Status.values, required=False, default="")
-    severity = serializers.ChoiceField(choices=Severity.values, required=False, allow_null=True, default=None)
+    status = serializers.ChoiceField(choices=Incident.Status.choices, required=False, allow_blank=True, default="")
+    severity = serializers.ChoiceField(choices=Severity.choices, required=False, allow_null=True, default=None)
 
 
 class ResolveSerializer(serializers.Serializer):
@@ -318,7 +318,9 @@ class MaintenanceModeView(APIView):
     def post(self, request: Request) -> Response:
         s = MaintenanceModeSerializer(data=request.data)
         s.is_valid(raise_exception=True)
-        services.maintenance_mode_set(on=s.validated_data["enabled"], message=s.validated_data["message"], user=request.user)
+        services.maintenance_mode_set(
+            on=s.validated_data["enabled"], message=s.validated_data["message"], user=request.user
+        )
         return Response(self._state())
 
 

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
-
 BAR_COLORS = {
     "operational": "#2f9e44",
     "partial_outage": "#f08c00",

@@ -45,9 +45,7 @@ class PostmortemForm(forms.Form):
     impact = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
     root_cause = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
     resolution = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
-    action_items = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), required=False, help_text="One per line."
-    )
+    action_items = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, help_text="One per line.")
 
 
 class IncidentFilterForm(forms.Form):

@@ -56,9 +56,7 @@ def bucket_bounds(index: int) -> tuple[float, float]:
     return lower, float(BUCKETS_MS[index])
 
 
-def percentile(
-    hist: Sequence[int], q: float, *, low: float | None = None, high: float | None = None
-) -> float | None:
+def percentile(hist: Sequence[int], q: float, *, low: float | None = None, high: float | None = None) -> float | None:
     """The q-quantile (0 < q <= 1) of the durations counted in `hist`.
 
     `low`/`high` are the observed minimum and maximum; they clamp the answer

@@ -180,7 +180,10 @@ def week_performance(now: datetime) -> dict[str, Any]:
     since = now - timedelta(days=7)
     rows = RequestMetric.objects.filter(bucket_start__gte=since, bucket_start__lte=now)
     sums = rows.aggregate(
-        requests=Sum("request_count"), errors=Sum("server_errors"), client=Sum("client_errors"), dur=Sum("duration_sum_ms")
+        requests=Sum("request_count"),
+        errors=Sum("server_errors"),
+        client=Sum("client_errors"),
+        dur=Sum("duration_sum_ms"),
     )
     requests = sums["requests"] or 0
     hist = histogram.merge(h for h in rows.values_list("histogram", flat=True).iterator(chunk_size=2000))

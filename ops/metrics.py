@@ -132,6 +132,8 @@ class RedisStore:
         )
 
     def drain(self) -> dict[Key, Aggregate]:
+        import redis
+
         data: dict[Key, Aggregate] = {}
         for raw in self.client.smembers(self._minutes_key()):
             stamp = int(raw)
@@ -139,9 +141,12 @@ class RedisStore:
             # request landing in between re-adds it and is flushed next time.
             self.client.srem(self._minutes_key(), raw)
             taken = f"{self._key(stamp)}:flushing:{uuid.uuid4().hex}"
+            if not self.client.exists(self._key(stamp)):
+                continue
             try:
                 self.client.rename(self._key(stamp), taken)
-            except Exception:  # the key is gone: nothing recorded, or already taken
+            except redis.ResponseError:  # taken by a concurrent flush a moment ago
+                logger.info("metrics minute %s already taken by another flush", stamp)
                 continue
             fields = self.client.hgetall(taken)
             self.client.delete(taken)

@@ -21,7 +21,9 @@ def oncall_emails() -> list[str]:
     """The `on-call` group's members, else OPS_ONCALL_EMAILS, else every admin."""
     group = Group.objects.filter(name=ONCALL_GROUP).first()
     if group is not None:
-        emails = list(group.user_set.filter(is_active=True, is_staff=True).exclude(email="").values_list("email", flat=True))
+        emails = list(
+            group.user_set.filter(is_active=True, is_staff=True).exclude(email="").values_list("email", flat=True)
+        )
         if emails:
             return sorted(set(emails))
     if settings.OPS_ONCALL_EMAILS:
@@ -64,9 +66,13 @@ def send_webhook(incident: Incident, event: str) -> bool:
     url = settings.OPS_INCIDENT_WEBHOOK_URL
     if not url:
         return False
-    subject, body = _text(incident, event)
+    if not url.startswith(("https://", "http://")):
+        raise ValueError("OPS_INCIDENT_WEBHOOK_URL must be an http(s) URL")
+    _subject, body = _text(incident, event)
     payload = json.dumps({"text": body, "username": settings.SITE_NAME}).encode()
-    request = urllib.request.Request(url, data=payload, headers={"Content-Type": "application/json"}, method="POST")
+    request = urllib.request.Request(  # noqa: S310 - http(s) only, checked above
+        url, data=payload, headers={"Content-Type": "application/json"}, method="POST"
+    )
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - URL from settings
         if response.status >= 300:
             raise RuntimeError(f"webhook answered HTTP {response.status}")

@@ -111,7 +111,9 @@ def totals(minutes: int = 60, *, now: datetime | None = None) -> dict[str, Any]:
                 total.duration_min_ms = bound if total.duration_min_ms is None else min(total.duration_min_ms, bound)
         if agg.duration_max_ms is not None:
             total.duration_max_ms = (
-                agg.duration_max_ms if total.duration_max_ms is None else max(total.duration_max_ms, agg.duration_max_ms)
+                agg.duration_max_ms
+                if total.duration_max_ms is None
+                else max(total.duration_max_ms, agg.duration_max_ms)
             )
     hist, low, high = total.histogram, total.duration_min_ms, total.duration_max_ms
     return {
@@ -151,9 +153,7 @@ def series(minutes: int = 60, *, now: datetime | None = None, step: int = 1) -> 
                 "requests_per_minute": round(agg.count / step, 2),
                 "errors": agg.server_errors,
                 "error_rate": _rate(agg.server_errors, agg.count),
-                "p95_ms": histogram.percentile(
-                    agg.histogram, 0.95, low=agg.duration_min_ms, high=agg.duration_max_ms
-                ),
+                "p95_ms": histogram.percentile(agg.histogram, 0.95, low=agg.duration_min_ms, high=agg.duration_max_ms),
             }
         )
     return out
@@ -315,9 +315,7 @@ def _public_incident(incident: Incident) -> dict[str, Any]:
         "components": incident.components,
         "started_at": incident.triggered_at,
         "resolved_at": incident.resolved_at,
-        "updates": [
-            {"at": u.created_at, "status": u.status, "message": u.message} for u in incident.public_updates
-        ],
+        "updates": [{"at": u.created_at, "status": u.status, "message": u.message} for u in incident.public_updates],
     }
 
 

@@ -498,9 +498,7 @@ def detection_pass(*, now: datetime | None = None, resources: dict[str, Any] | N
                 incident_resolve(
                     incident=incident,
                     user=None,
-                    message=(
-                        f"Resolved automatically: the condition has been clear for {rule.clear_minutes} minutes."
-                    ),
+                    message=(f"Resolved automatically: the condition has been clear for {rule.clear_minutes} minutes."),
                     now=now,
                 )
                 action = "resolved"

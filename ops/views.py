@@ -130,7 +130,11 @@ def performance_page(request: HttpRequest) -> HttpResponse:
         ),
         "errors_chart": line_chart(
             labels,
-            [Series("Server error rate", [p["error_rate"] * 100 if p["requests"] else None for p in points], "#c53030")],
+            [
+                Series(
+                    "Server error rate", [p["error_rate"] * 100 if p["requests"] else None for p in points], "#c53030"
+                )
+            ],
             title="Server error rate (%)",
             value_format="{:.1f}%",
         ),
@@ -165,7 +169,7 @@ def incident_list(request: HttpRequest) -> HttpResponse:
         if data["severity"]:
             incidents = incidents.filter(severity=data["severity"])
         if data["component"]:
-            incidents = incidents.filter(components__icontains=f"\"{data['component']}\"")
+            incidents = incidents.filter(components__icontains=f'"{data["component"]}"')
     page = Paginator(incidents, 25).get_page(request.GET.get("page"))
     all_incidents = Incident.objects.all()
     context = {
@@ -315,7 +319,10 @@ def maintenance_mode(request: HttpRequest) -> HttpResponse:
             on=form.cleaned_data["enabled"], message=form.cleaned_data["message"], user=request.user
         )
         messages.warning(
-            request, "Maintenance mode is ON: only staff can use the site." if form.cleaned_data["enabled"] else "Maintenance mode is off."
+            request,
+            "Maintenance mode is ON: only staff can use the site."
+            if form.cleaned_data["enabled"]
+            else "Maintenance mode is off.",
         )
     return redirect("ops:dashboard")
 

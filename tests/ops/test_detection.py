@@ -13,6 +13,7 @@ from ops.models import DetectionRule, HealthProbe, Incident
 # django_db: pytest-django only creates the test database when some collected test is marked.
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.ops.boom_urls")]
 
+
 @pytest.fixture(autouse=True)
 def _seeded_rules() -> None:
     """The data migration's seeding, run again: a transactional test elsewhere
@@ -116,9 +117,7 @@ def _probe_round(monkeypatch: pytest.MonkeyPatch, now: datetime, *, database_up:
     def fail(name: str) -> health.ComponentHealth:
         return health.ComponentHealth(name, health.UNHEALTHY, 2000.0, "connection refused")
 
-    monkeypatch.setattr(
-        health, "check_database", health.check_database if database_up else (lambda: fail("database"))
-    )
+    monkeypatch.setattr(health, "check_database", health.check_database if database_up else (lambda: fail("database")))
     monkeypatch.setattr(health, "check_workers", health.check_workers if workers_up else (lambda: fail("workers")))
     services.run_probes(now=now)
 
@@ -151,7 +150,9 @@ def test_a_component_failing_two_consecutive_minutes_opens_a_sev1(
 
 def test_one_failing_probe_between_healthy_ones_does_not_fire() -> None:
     now = datetime.now(UTC)
-    HealthProbe.objects.create(component="cache", status="unhealthy", latency_ms=1, checked_at=now - timedelta(minutes=1))
+    HealthProbe.objects.create(
+        component="cache", status="unhealthy", latency_ms=1, checked_at=now - timedelta(minutes=1)
+    )
     HealthProbe.objects.create(component="cache", status="healthy", latency_ms=1, checked_at=now)
     assert services.detection_pass(now=now, resources=CALM)["probe-cache"]["action"] == "quiet"
 
@@ -192,9 +193,7 @@ def test_detect_incidents_command_runs_one_pass(monkeypatch: pytest.MonkeyPatch,
     assert _open("cpu")[0].severity == 1
 
 
-def test_unacknowledged_sev1_is_escalated_to_all_admins_once(
-    admin, django_capture_on_commit_callbacks
-) -> None:
+def test_unacknowledged_sev1_is_escalated_to_all_admins_once(admin, django_capture_on_commit_callbacks) -> None:
     now = datetime.now(UTC)
     with django_capture_on_commit_callbacks(execute=True):
         incident = services.incident_open(title="Database down", severity=1, now=now)
@@ -216,7 +215,9 @@ def test_sev3_is_not_escalated_but_its_breach_is_flagged() -> None:
     assert incident.response_breached and incident.escalated_at is None
 
 
-def test_webhook_gets_slack_compatible_json(settings, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks) -> None:
+def test_webhook_gets_slack_compatible_json(
+    settings, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks
+) -> None:
     import json
     import urllib.request
 
@@ -258,9 +259,9 @@ def test_a_failing_webhook_is_retried_and_never_breaks_the_caller(
     with django_capture_on_commit_callbacks(execute=True):
         incident = services.incident_open(title="Webhook down too", severity=2)
     assert Incident.objects.filter(pk=incident.pk).exists() and calls  # tried, and the caller was not broken
-    from ops.tasks import notify_incident
-
     from celery.exceptions import Retry
+
+    from ops.tasks import notify_incident
 
     with pytest.raises(Retry):  # scheduled again with back-off, not dropped
         notify_incident.apply(args=[incident.pk, "opened", "webhook"])

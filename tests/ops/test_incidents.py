@@ -22,7 +22,12 @@ def test_staff_declare_act_and_resolve_through_the_api(api_for, admin) -> None:
     client = api_for(admin)
     created = client.post(
         "/api/v1/incidents/",
-        {"title": "Log-in fails", "severity": 2, "components": ["web", "database"], "public_message": "Looking into it"},
+        {
+            "title": "Log-in fails",
+            "severity": 2,
+            "components": ["web", "database"],
+            "public_message": "Looking into it",
+        },
         format="json",
     )
     assert created.status_code == 201, created.content
@@ -165,7 +170,12 @@ def test_incident_pages_work_for_staff(client_for, admin) -> None:
     client.post(reverse("ops:incident_action", args=[incident.pk, "resolve"]), {"message": "Fast again"})
     incident.refresh_from_db()
     assert incident.status == "resolved"
-    assert list(incident.updates.values_list("status", flat=True)) == ["triggered", "acknowledged", "monitoring", "resolved"]
+    assert list(incident.updates.values_list("status", flat=True)) == [
+        "triggered",
+        "acknowledged",
+        "monitoring",
+        "resolved",
+    ]
     bad = client.post(reverse("ops:incident_action", args=[incident.pk, "postmortem"]), {"summary": ""})
     assert bad.status_code == 400
     client.post(reverse("ops:incident_action", args=[incident.pk, "postmortem"]), {"summary": "Index missing"})
@@ -196,7 +206,9 @@ def test_list_page_filters_and_marks_breaches(client_for, admin) -> None:
 
 
 @pytest.mark.parametrize("count", [3, 20])
-def test_incident_list_page_query_count_does_not_grow(client_for, admin, count: int, django_assert_max_num_queries) -> None:
+def test_incident_list_page_query_count_does_not_grow(
+    client_for, admin, count: int, django_assert_max_num_queries
+) -> None:
     for i in range(count):
         _declare(title=f"Incident {i}", commander=admin)
     client = client_for(admin)

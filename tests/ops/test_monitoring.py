@@ -113,8 +113,10 @@ def test_top_and_slow(admin, api_for) -> None:
     "params", [{"minutes": "0"}, {"minutes": "abc"}, {"sort_by": "nonsense"}, {"limit": "-1"}, {"threshold_ms": "x"}]
 )
 def test_bad_parameters_are_a_400_in_the_error_shape(admin, api_for, params: dict) -> None:
-    url = "/api/v1/monitoring/performance/top/" if "sort_by" in params or "limit" in params else (
-        "/api/v1/monitoring/performance/slow/" if "threshold_ms" in params else "/api/v1/monitoring/performance/"
+    url = (
+        "/api/v1/monitoring/performance/top/"
+        if "sort_by" in params or "limit" in params
+        else ("/api/v1/monitoring/performance/slow/" if "threshold_ms" in params else "/api/v1/monitoring/performance/")
     )
     response = api_for(admin).get(url, params)
     assert response.status_code == 400

@@ -24,7 +24,9 @@ def _empty_backup_dir(settings, tmp_path: Path) -> None:
     settings.BACKUP_DIR = tmp_path / "backups"
 
 
-def _metric(start: datetime, *, route: str = "/a/", resolution: str = "minute", count: int = 2, errors: int = 0) -> RequestMetric:
+def _metric(
+    start: datetime, *, route: str = "/a/", resolution: str = "minute", count: int = 2, errors: int = 0
+) -> RequestMetric:
     hist = histogram.empty()
     hist[histogram.bucket_index(40)] = count
     return RequestMetric.objects.create(
@@ -47,17 +49,32 @@ def _world() -> dict[str, object]:
     old = NOW - timedelta(days=31)
     hour = old.replace(minute=0)
     w = {
-        "expired_session": Session.objects.create(session_key="a" * 32, session_data="x", expire_date=NOW - timedelta(seconds=1)),
-        "live_session": Session.objects.create(session_key="b" * 32, session_data="x", expire_date=NOW + timedelta(days=1)),
+        "expired_session": Session.objects.create(
+            session_key="a" * 32, session_data="x", expire_date=NOW - timedelta(seconds=1)
+        ),
+        "live_session": Session.objects.create(
+            session_key="b" * 32, session_data="x", expire_date=NOW + timedelta(days=1)
+        ),
         "old_minutes": [_metric(hour + timedelta(minutes=5)), _metric(hour + timedelta(minutes=6), errors=1)],
         "other_route_old": _metric(hour + timedelta(minutes=7), route="/b/"),
         "recent_minute": _metric(NOW - timedelta(days=29)),
         "old_rollup": _metric(NOW - timedelta(days=200), resolution="hour", count=50),
-        "old_probe": HealthProbe.objects.create(component="web", status="healthy", latency_ms=1, checked_at=NOW - timedelta(days=101)),
-        "recent_probe": HealthProbe.objects.create(component="web", status="healthy", latency_ms=1, checked_at=NOW - timedelta(days=89)),
+        "old_probe": HealthProbe.objects.create(
+            component="web", status="healthy", latency_ms=1, checked_at=NOW - timedelta(days=101)
+        ),
+        "recent_probe": HealthProbe.objects.create(
+            component="web", status="healthy", latency_ms=1, checked_at=NOW - timedelta(days=89)
+        ),
     }
-    for when, user, ip in [(1, "bob", "10.0.0.1"), (2, "bob", "10.0.0.1"), (3, "eve", "10.0.0.9"), (9, "old", "10.0.0.2")]:
-        row = AccessFailureLog.objects.create(username=user, ip_address=ip, user_agent="t", http_accept="*", path_info="/accounts/login/")
+    for when, user, ip in [
+        (1, "bob", "10.0.0.1"),
+        (2, "bob", "10.0.0.1"),
+        (3, "eve", "10.0.0.9"),
+        (9, "old", "10.0.0.2"),
+    ]:
+        row = AccessFailureLog.objects.create(
+            username=user, ip_address=ip, user_agent="t", http_accept="*", path_info="/accounts/login/"
+        )
         AccessFailureLog.objects.filter(pk=row.pk).update(attempt_time=NOW - timedelta(days=when))
     return w
 
@@ -83,7 +100,11 @@ def _check_policy(run: MaintenanceRun, w: dict[str, object]) -> None:
     assert list(minute_rows.values_list("pk", flat=True)) == [w["recent_minute"].pk]
     rollups = {r.route: r for r in RequestMetric.objects.filter(resolution="hour").exclude(pk=w["old_rollup"].pk)}
     assert RequestMetric.objects.filter(pk=w["old_rollup"].pk, request_count=50).exists()
-    assert (rollups["/a/"].request_count, rollups["/a/"].server_errors, rollups["/a/"].status_codes) == (4, 1, {"200": 3, "500": 1})
+    assert (rollups["/a/"].request_count, rollups["/a/"].server_errors, rollups["/a/"].status_codes) == (
+        4,
+        1,
+        {"200": 3, "500": 1},
+    )
     assert sum(rollups["/a/"].histogram) == 4 and rollups["/b/"].request_count == 2
     assert list(HealthProbe.objects.values_list("pk", flat=True)) == [w["recent_probe"].pk]
 
@@ -177,7 +198,7 @@ def test_backup_check_passes_only_with_a_fresh_backup_whose_checksum_matches(set
         "tables": {},
     }
     (directory / f"{dump.name}.json").write_text(json.dumps(manifest))
-    message, figures = step_backup(NOW)
+    _message, figures = step_backup(NOW)
     assert figures["checksum_matches"] is True and figures["age_hours"] == 3.0
 
     with pytest.raises(RuntimeError, match="hours old"):

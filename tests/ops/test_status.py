@@ -16,7 +16,9 @@ def _probes(component: str, day: datetime, statuses: dict[str, int]) -> None:
     for status, count in statuses.items():
         for _ in range(count):
             rows.append(
-                HealthProbe(component=component, status=status, latency_ms=3, checked_at=day + timedelta(minutes=minute))
+                HealthProbe(
+                    component=component, status=status, latency_ms=3, checked_at=day + timedelta(minutes=minute)
+                )
             )
             minute += 1
     HealthProbe.objects.bulk_create(rows)
@@ -42,7 +44,9 @@ def test_status_api_is_public_and_matches_the_probes(api_for) -> None:
     now = timezone.now()
     for component in ("web", "database", "cache", "broker", "workers"):
         _probes(component, now - timedelta(minutes=4), {"healthy": 3})
-    HealthProbe.objects.create(component="workers", status="unhealthy", latency_ms=1, checked_at=now - timedelta(seconds=5))
+    HealthProbe.objects.create(
+        component="workers", status="unhealthy", latency_ms=1, checked_at=now - timedelta(seconds=5)
+    )
     data = api_for(None).get("/api/v1/status/").json()
     assert data["components"]["web"]["status"] == "operational"
     assert data["components"]["workers"]["status"] == "major_outage"
@@ -59,29 +63,47 @@ def test_overall_status_rules() -> None:
     assert queries.overall_status(comp(web="operational"), in_maintenance=False, open_incidents=0) == "operational"
     assert queries.overall_status(comp(web="operational"), in_maintenance=False, open_incidents=1) == "degraded"
     assert queries.overall_status(comp(cache="partial_outage"), in_maintenance=False, open_incidents=0) == "degraded"
-    assert queries.overall_status(comp(cache="major_outage"), in_maintenance=False, open_incidents=0) == "partial_outage"
-    assert queries.overall_status(comp(database="major_outage"), in_maintenance=False, open_incidents=0) == "major_outage"
+    assert (
+        queries.overall_status(comp(cache="major_outage"), in_maintenance=False, open_incidents=0) == "partial_outage"
+    )
+    assert (
+        queries.overall_status(comp(database="major_outage"), in_maintenance=False, open_incidents=0) == "major_outage"
+    )
     assert queries.overall_status(comp(database="major_outage"), in_maintenance=True, open_incidents=0) == "maintenance"
 
 
 def test_stale_probes_show_unknown() -> None:
-    HealthProbe.objects.create(component="web", status="healthy", latency_ms=1, checked_at=timezone.now() - timedelta(minutes=30))
+    HealthProbe.objects.create(
+        component="web", status="healthy", latency_ms=1, checked_at=timezone.now() - timedelta(minutes=30)
+    )
     assert queries.current_components()["web"]["status"] == "unknown"
 
 
 def test_public_sees_only_public_updates_recent_incidents_and_upcoming_maintenance(client_for, admin) -> None:
     now = timezone.now()
-    active = services.incident_open(title="Slow sign-in", severity=2, public_message="We are looking into slow sign-ins")
+    active = services.incident_open(
+        title="Slow sign-in", severity=2, public_message="We are looking into slow sign-ins"
+    )
     services.incident_post_update(incident=active, user=admin, message="db pool exhausted on node-3", public=False)
-    services.incident_post_update(incident=active, user=admin, message="Fix rolling out", public=True, status="identified")
+    services.incident_post_update(
+        incident=active, user=admin, message="Fix rolling out", public=True, status="identified"
+    )
     past = services.incident_open(title="Uploads broke", severity=3, now=now - timedelta(days=3))
-    services.incident_resolve(incident=past, user=admin, message="Uploads work again", now=now - timedelta(days=3) + timedelta(hours=1))
+    services.incident_resolve(
+        incident=past, user=admin, message="Uploads work again", now=now - timedelta(days=3) + timedelta(hours=1)
+    )
     ancient = services.incident_open(title="Ancient history", severity=3, now=now - timedelta(days=20))
     services.incident_resolve(incident=ancient, user=admin, now=now - timedelta(days=19))
     MaintenanceWindow.objects.create(
-        title="Database upgrade", message="Read-only for 10 minutes", starts_at=now + timedelta(days=2), ends_at=now + timedelta(days=2, hours=1), components=["database"]
+        title="Database upgrade",
+        message="Read-only for 10 minutes",
+        starts_at=now + timedelta(days=2),
+        ends_at=now + timedelta(days=2, hours=1),
+        components=["database"],
     )
-    MaintenanceWindow.objects.create(title="Done already", starts_at=now - timedelta(days=2), ends_at=now - timedelta(days=2) + timedelta(hours=1))
+    MaintenanceWindow.objects.create(
+        title="Done already", starts_at=now - timedelta(days=2), ends_at=now - timedelta(days=2) + timedelta(hours=1)
+    )
 
     page = client_for(None).get("/status/")
     assert page.status_code == 200
@@ -105,7 +127,9 @@ def test_public_sees_only_public_updates_recent_incidents_and_upcoming_maintenan
 
 def test_active_maintenance_window_sets_the_status() -> None:
     now = timezone.now()
-    MaintenanceWindow.objects.create(title="Now", starts_at=now - timedelta(minutes=5), ends_at=now + timedelta(minutes=5), components=["database"])
+    MaintenanceWindow.objects.create(
+        title="Now", starts_at=now - timedelta(minutes=5), ends_at=now + timedelta(minutes=5), components=["database"]
+    )
     HealthProbe.objects.create(component="database", status="healthy", latency_ms=1, checked_at=now)
     data = queries.status_page(now=now)
     assert data["status"] == "maintenance"

@@ -18,4 +18,6 @@ class Command(BaseCommand):
         if options["state"] != "status":
             services.maintenance_mode_set(on=options["state"] == "on", message=options["message"])
         on = services.maintenance_mode_on()
-        self.stdout.write(f"Maintenance mode is {'ON' if on else 'off'}: {services.maintenance_message() if on else ''}")
+        self.stdout.write(
+            f"Maintenance mode is {'ON' if on else 'off'}: {services.maintenance_message() if on else ''}"
+        )

@@ -16,6 +16,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         run = run_maintenance(trigger="command", email=not options["no_email"])
         for step in run.steps.all():
-            self.stdout.write(f"{step.position}. {step.name:26} {step.result:8} {step.duration_ms:8.0f} ms  {step.message}")
+            self.stdout.write(
+                f"{step.position}. {step.name:26} {step.result:8} {step.duration_ms:8.0f} ms  {step.message}"
+            )
         style = self.style.SUCCESS if run.status == run.Status.OK else self.style.WARNING
         self.stdout.write(style(f"Run #{run.pk}: {run.get_status_display()}"))
