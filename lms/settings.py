@@ -396,3 +396,5 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "ComponentEnum": "ops.models.HealthProbe.Component",
     }
 )
+# Without Celery beat (embedded mode) the status page probes on demand when the last probe is stale.
+OPS_PROBE_ON_STATUS_VIEW = envbool("OPS_PROBE_ON_STATUS_VIEW", "1" if CELERY_TASK_ALWAYS_EAGER and not TESTING else "0")

@@ -55,6 +55,11 @@ class IncidentFilterForm(forms.Form):
     )
     component = forms.ChoiceField(choices=[("", "Any component"), *COMPONENT_CHOICES], required=False)
 
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.widget.attrs["style"] = "width:auto"  # one row of filters, not three full-width boxes
+
 
 class MaintenanceModeForm(forms.Form):
     enabled = forms.BooleanField(required=False)

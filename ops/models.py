@@ -202,6 +202,14 @@ class Incident(models.Model):
         return timedelta(minutes=settings.OPS_SEVERITY_TARGETS[self.severity]["resolve_minutes"])
 
     @property
+    def response_target_s(self) -> int:
+        return int(self.response_target.total_seconds())
+
+    @property
+    def resolution_target_s(self) -> int:
+        return int(self.resolution_target.total_seconds())
+
+    @property
     def respond_by(self) -> timezone.datetime:
         return self.triggered_at + self.response_target
 

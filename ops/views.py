@@ -142,7 +142,7 @@ def performance_page(request: HttpRequest) -> HttpResponse:
             labels,
             [Series("p95 response time", [p["p95_ms"] for p in points], "#e07b00")],
             title="p95 response time (ms)",
-            value_format="{:,.0f} ms",
+            value_format="{:,.0f}",
         ),
         "slowest": sorted(routes, key=lambda r: r["duration_ms"]["p95"] or 0, reverse=True)[:10],
         "failing": sorted(
@@ -342,6 +342,11 @@ STATUS_CACHE_KEY = "ops:status-page"
 def cached_status() -> dict:
     data = cache.get(STATUS_CACHE_KEY)
     if data is None:
+        if settings.OPS_PROBE_ON_STATUS_VIEW and not HealthProbe.objects.filter(
+            checked_at__gte=timezone.now() - timedelta(minutes=1)
+        ).exists():
+            # No beat in the embedded mode: probe now rather than show "unknown".
+            services.run_probes()
         data = queries.status_page()
         cache.set(STATUS_CACHE_KEY, data, settings.OPS_STATUS_CACHE_SECONDS)
     return data
