@@ -19,7 +19,9 @@ def uptime_bars(bars: Sequence[dict], *, label: str) -> SafeString:
     """One thin bar per day, coloured by the worst status seen that day."""
     width, height, gap = 600, 34, 2
     w = (width - gap * (len(bars) - 1)) / max(len(bars), 1)
-    parts = [f'<svg class="chart uptime" viewBox="0 0 {width} {height}" preserveAspectRatio="none" role="img" aria-label="{escape(label)}">']
+    parts = [
+        f'<svg class="chart uptime" viewBox="0 0 {width} {height}" preserveAspectRatio="none" role="img" aria-label="{escape(label)}">'
+    ]
     for i, bar in enumerate(bars):
         status = bar["status"]
         tip = (

@@ -342,9 +342,10 @@ STATUS_CACHE_KEY = "ops:status-page"
 def cached_status() -> dict:
     data = cache.get(STATUS_CACHE_KEY)
     if data is None:
-        if settings.OPS_PROBE_ON_STATUS_VIEW and not HealthProbe.objects.filter(
-            checked_at__gte=timezone.now() - timedelta(minutes=1)
-        ).exists():
+        if (
+            settings.OPS_PROBE_ON_STATUS_VIEW
+            and not HealthProbe.objects.filter(checked_at__gte=timezone.now() - timedelta(minutes=1)).exists()
+        ):
             # No beat in the embedded mode: probe now rather than show "unknown".
             services.run_probes()
         data = queries.status_page()
