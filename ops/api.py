@@ -202,6 +202,11 @@ class IncidentUpdateSerializer(serializers.Serializer):
     severity = serializers.ChoiceField(choices=Severity.choices, required=False, allow_null=True, default=None)
 
 
+class SeveritySerializer(serializers.Serializer):
+    severity = serializers.ChoiceField(choices=Severity.choices)
+    message = serializers.CharField(required=False, allow_blank=True, default="")
+
+
 class ResolveSerializer(serializers.Serializer):
     message = serializers.CharField(required=False, allow_blank=True, default="")
     public = serializers.BooleanField(default=True)
@@ -271,6 +276,19 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         s.is_valid(raise_exception=True)
         services.incident_post_update(incident=incident, user=request.user, **s.validated_data)
         return self._detail(incident, 201)
+
+    @extend_schema(request=SeveritySerializer, responses=IncidentDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def severity(self, request: Request, pk: str | None = None) -> Response:
+        """Change the severity (a timeline entry; raising it notifies as an escalation)."""
+        incident = self.get_object()
+        s = SeveritySerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        message = s.validated_data["message"] or f"Severity changed to SEV{s.validated_data['severity']}."
+        services.incident_post_update(
+            incident=incident, user=request.user, message=message, severity=s.validated_data["severity"]
+        )
+        return self._detail(incident)
 
     @extend_schema(request=ResolveSerializer, responses=IncidentDetailSerializer)
     @action(detail=True, methods=["post"])

@@ -222,12 +222,19 @@ def route_label(route: str | None, path: str) -> str:
     return "/" + tidy.lstrip("/")
 
 
+_paused_until = 0.0  # after a store failure, stop trying for a while
+
+
 def record(method: str, route: str, duration_ms: float, status: int, *, now: datetime | None = None) -> None:
+    global _paused_until
+    if time.monotonic() < _paused_until:
+        return
     moment = minute_of(now or timezone.now())
     try:
         store().record(moment, method, route, duration_ms, status)
-    except Exception:  # monitoring must never break a request
-        logger.warning("could not record request metrics", exc_info=True)
+    except Exception:  # monitoring must never break, or slow down, every request
+        _paused_until = time.monotonic() + 30
+        logger.warning("could not record request metrics; pausing for 30 s", exc_info=True)
 
 
 @transaction.atomic

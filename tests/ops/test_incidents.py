@@ -124,6 +124,23 @@ def test_non_staff_get_403_from_the_incident_api(api_for, student, teacher) -> N
     assert incident.status == "triggered"
 
 
+def test_severity_change_is_recorded_and_escalation_notifies(
+    api_for, admin, django_capture_on_commit_callbacks
+) -> None:
+    from django.core import mail
+
+    incident = _declare(severity=3)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_for(admin).post(f"/api/v1/incidents/{incident.pk}/severity/", {"severity": 1}, format="json")
+    assert response.status_code == 200 and response.json()["severity"] == 1
+    assert response.json()["updates"][-1]["severity"] == 1
+    assert any("ESCALATED" in m.subject for m in mail.outbox)
+    assert (
+        api_for(admin).post(f"/api/v1/incidents/{incident.pk}/severity/", {"severity": 7}, format="json").status_code
+        == 400
+    )
+
+
 def test_missing_incident_is_404(api_for, admin) -> None:
     assert api_for(admin).get("/api/v1/incidents/999/").status_code == 404
 

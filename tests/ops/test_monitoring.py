@@ -176,3 +176,18 @@ def test_redis_store_aggregates_across_clients(settings) -> None:
     assert sum(agg.histogram) == 3 and agg.status_codes == {"200": 1, "500": 1, "404": 1}
     assert first.drain() == {}  # drained exactly once
     first.reset()
+
+
+@pytest.mark.parametrize("routes", [3, 40])
+def test_performance_api_query_count_does_not_grow_with_routes(
+    admin, api_for, routes: int, django_assert_max_num_queries
+) -> None:
+    now = datetime.now(UTC)
+    for minute in range(5):
+        for r in range(routes):
+            metrics.record("GET", f"/r{r}/", 10 + r, 200, now=now - timedelta(minutes=minute))
+    metrics.flush()
+    client = api_for(admin)
+    with django_assert_max_num_queries(2):  # the window's rows (plus the forced user, at most)
+        data = client.get("/api/v1/monitoring/performance/").json()
+    assert len(data) == routes and all(v["request_count"] == 5 for v in data.values())
