@@ -21,7 +21,7 @@ graceful_timeout = 30
 keepalive = 5
 max_requests = 2000
 max_requests_jitter = 200
-accesslog = "-"
+accesslog = None  # the app writes JSON access lines itself (LOG_REQUESTS)
 errorlog = "-"
 forwarded_allow_ips = os.getenv("FORWARDED_ALLOW_IPS", "127.0.0.1")
 

@@ -321,6 +321,9 @@ PROMETHEUS_METRIC_NAMESPACE = ""
 # --- Logging ---------------------------------------------------------------------
 LOG_LEVEL = os.getenv("LOG_LEVEL", "INFO")
 LOG_FORMAT = os.getenv("LOG_FORMAT", "text" if DEBUG else "json")
+# One access line per request from our middleware (gunicorn's own access log is
+# off in lms/gunicorn.conf.py so every line is JSON with the request id).
+LOG_REQUESTS = envbool("LOG_REQUESTS", "0" if DEBUG else "1")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

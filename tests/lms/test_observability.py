@@ -202,3 +202,26 @@ def test_a_real_worker_runs_the_proof_task():
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+
+
+def test_access_lines_are_json_with_the_request_id(client, settings):
+    import io
+
+    settings.LOG_REQUESTS = True
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(JsonFormatter("%(levelname)s %(name)s %(message)s %(request_id)s"))
+    logger = logging.getLogger("lms.request")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        response = client.get("/health/live/", HTTP_X_REQUEST_ID="trace-7")
+    finally:
+        logger.removeHandler(handler)
+    line = json.loads(stream.getvalue().strip().splitlines()[-1])
+    assert response["X-Request-ID"] == "trace-7"
+    assert line["request_id"] == "trace-7"
+    assert line["status"] == 200
+    assert line["path"] == "/health/live/"
+    assert line["duration_ms"] >= 0

@@ -12,7 +12,11 @@ GOOD_KEY = "k" * 20 + "-a-long-random-production-secret-key-0123456789"
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS"}}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    }
     base.pop("PYTEST_CURRENT_TEST", None)
     return subprocess.run(
         [sys.executable, "manage.py", *args],
