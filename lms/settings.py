@@ -82,6 +82,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "lms.middleware.RequestIdMiddleware",
+    "ops.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "lms.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -94,6 +95,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "lms.middleware.UserTimezoneMiddleware",
     "waffle.middleware.WaffleMiddleware",
+    "ops.middleware.MaintenanceModeMiddleware",
     "axes.middleware.AxesMiddleware",
     "analytics.middleware.AnalyticsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -380,3 +382,36 @@ ANALYTICS_ENABLED = envbool("ANALYTICS_ENABLED", "0" if TESTING else "1")
 ANALYTICS_RETENTION_DAYS = envint("ANALYTICS_RETENTION_DAYS", 90)  # raw events; rollups are kept
 ANALYTICS_MAX_BATCH = envint("ANALYTICS_MAX_BATCH", 100)  # browser events per POST
 ANALYTICS_MAX_PROPERTIES_BYTES = envint("ANALYTICS_MAX_PROPERTIES_BYTES", 2048)  # per event, as JSON
+
+# --- Ops -------------------------------------------------------------------------
+# Incident targets per severity (minutes): respond within / resolve within.
+OPS_SEVERITY_TARGETS = {
+    1: {"respond_minutes": 15, "resolve_minutes": 2 * 60},
+    2: {"respond_minutes": 30, "resolve_minutes": 4 * 60},
+    3: {"respond_minutes": 2 * 60, "resolve_minutes": 24 * 60},
+    4: {"respond_minutes": 24 * 60, "resolve_minutes": 7 * 24 * 60},
+}
+OPS_METRICS_MINUTE_RETENTION_DAYS = envint("OPS_METRICS_MINUTE_RETENTION_DAYS", 30)
+OPS_PROBE_RETENTION_DAYS = envint("OPS_PROBE_RETENTION_DAYS", 100)
+OPS_EVENT_RETENTION_DAYS = envint("OPS_EVENT_RETENTION_DAYS", 180)
+OPS_ABANDONED_SESSION_HOURS = envint("OPS_ABANDONED_SESSION_HOURS", 24)
+OPS_ONCALL_EMAILS = envlist("OPS_ONCALL_EMAILS")
+OPS_INCIDENT_WEBHOOK_URL = os.getenv("OPS_INCIDENT_WEBHOOK_URL", "")
+OPS_WEB_PROBE_URL = os.getenv("OPS_WEB_PROBE_URL", "" if TESTING else f"{SITE_URL}/health/live/")
+OPS_WEB_PROBE_SLOW_MS = envint("OPS_WEB_PROBE_SLOW_MS", 1000)
+OPS_MAINTENANCE_RETRY_AFTER = envint("OPS_MAINTENANCE_RETRY_AFTER", 600)
+OPS_STATUS_CACHE_SECONDS = envint("OPS_STATUS_CACHE_SECONDS", 30)
+OPS_METRICS_REDIS_PREFIX = os.getenv("OPS_METRICS_REDIS_PREFIX", "ops:metrics")
+OPS_METRICS_SELF_FLUSH = envbool("OPS_METRICS_SELF_FLUSH", "0" if TESTING else "1")
+OPS_STATUS_UPTIME_DAYS = 90
+AXES_ENABLE_ACCESS_FAILURE_LOG = True  # one row per failed log-in feeds the weekly security report
+# Name the ops enums in the OpenAPI schema (other apps have "status" fields too).
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "IncidentSeverityEnum": "ops.models.Severity",
+        "IncidentStatusEnum": "ops.models.Incident.Status",
+        "ComponentEnum": "ops.models.HealthProbe.Component",
+    }
+)
+# Without Celery beat (embedded mode) the status page probes on demand when the last probe is stale.
+OPS_PROBE_ON_STATUS_VIEW = envbool("OPS_PROBE_ON_STATUS_VIEW", "1" if CELERY_TASK_ALWAYS_EAGER and not TESTING else "0")

@@ -1,12 +1,35 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django import forms as forms_module
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse
+from django.contrib import messages
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from ops import health
+from lms.charts import Series, line_chart
+from lms.errors import ServiceError
+from ops import health, queries, services
+from ops.access import get_incident_for, staff_required
+from ops.charts import uptime_bars
+from ops.forms import (
+    WINDOW_CHOICES,
+    IncidentFilterForm,
+    IncidentForm,
+    IncidentUpdateForm,
+    MaintenanceModeForm,
+    PostmortemForm,
+    ResolveForm,
+)
+from ops.models import HealthProbe, Incident, MaintenanceRun, MaintenanceWindow
 
 
 @never_cache
@@ -49,3 +72,303 @@ def health_detailed(request: HttpRequest) -> JsonResponse:
         },
         status=503 if status == health.UNHEALTHY else 200,
     )
+
+
+# --- Staff pages ---------------------------------------------------------------------
+
+
+def _minutes(request: HttpRequest, default: int = 60) -> int:
+    try:
+        minutes = int(request.GET.get("minutes", default))
+    except ValueError:
+        return default
+    return min(max(minutes, 1), 90 * 24 * 60)
+
+
+@staff_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    incidents = Incident.objects.open().for_list()[:10]
+    context = {
+        "totals": queries.totals(60, now=now),
+        "open_incidents": list(incidents),
+        "open_count": Incident.objects.open().count(),
+        "breach_count": Incident.objects.filter(Q(response_breached=True) | Q(resolution_breached=True))
+        .filter(triggered_at__gte=now - timedelta(days=30))
+        .count(),
+        "latest_run": MaintenanceRun.objects.first(),
+        "maintenance_on": services.maintenance_mode_on(),
+        "maintenance_message": services.maintenance_message(),
+        "components": queries.current_components(now=now),
+        "mode_form": MaintenanceModeForm(),
+        "upcoming": MaintenanceWindow.objects.filter(ends_at__gt=now)[:5],
+    }
+    return render(request, "ops/dashboard.html", context)
+
+
+@staff_required
+@require_GET
+def performance_page(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    minutes = _minutes(request)
+    step = max(1, -(-minutes // 120))  # at most ~120 points per chart
+    points = queries.series(minutes, now=now, step=step)
+    local = timezone.localtime
+    labels = [local(p["minute"]).strftime("%H:%M" if minutes <= 1440 else "%a %H:%M") for p in points]
+    routes = list(queries.performance(minutes, now=now).values())
+    context = {
+        "minutes": minutes,
+        "windows": WINDOW_CHOICES,
+        "step": step,
+        "totals": queries.totals(minutes, now=now),
+        "requests_chart": line_chart(
+            labels,
+            [Series("Requests per minute", [p["requests_per_minute"] for p in points])],
+            title="Requests per minute",
+            value_format="{:,.1f}",
+        ),
+        "errors_chart": line_chart(
+            labels,
+            [
+                Series(
+                    "Server error rate", [p["error_rate"] * 100 if p["requests"] else None for p in points], "#c53030"
+                )
+            ],
+            title="Server error rate (%)",
+            value_format="{:.1f}%",
+        ),
+        "p95_chart": line_chart(
+            labels,
+            [Series("p95 response time", [p["p95_ms"] for p in points], "#e07b00")],
+            title="p95 response time (ms)",
+            value_format="{:,.0f}",
+        ),
+        "slowest": sorted(routes, key=lambda r: r["duration_ms"]["p95"] or 0, reverse=True)[:10],
+        "failing": sorted(
+            (r for r in routes if r["error_count"] or r["client_error_count"]),
+            key=lambda r: (r["error_rate"], r["error_count"]),
+            reverse=True,
+        )[:10],
+        "busiest": sorted(routes, key=lambda r: r["request_count"], reverse=True)[:10],
+    }
+    return render(request, "ops/performance.html", context)
+
+
+@staff_required
+@require_GET
+def incident_list(request: HttpRequest) -> HttpResponse:
+    form = IncidentFilterForm(request.GET or None)
+    incidents = Incident.objects.for_list()
+    if form.is_valid():
+        data = form.cleaned_data
+        if data["status"] == "open":
+            incidents = incidents.open()
+        elif data["status"]:
+            incidents = incidents.filter(status=data["status"])
+        if data["severity"]:
+            incidents = incidents.filter(severity=data["severity"])
+        if data["component"]:
+            incidents = incidents.filter(components__icontains=f'"{data["component"]}"')
+    page = Paginator(incidents, 25).get_page(request.GET.get("page"))
+    all_incidents = Incident.objects.all()
+    context = {
+        "form": form,
+        "page": page,
+        "stats": {
+            "open": all_incidents.open().count(),
+            "response_breaches": all_incidents.filter(response_breached=True).count(),
+            "resolution_breaches": all_incidents.filter(resolution_breached=True).count(),
+            "total": all_incidents.count(),
+        },
+        "query": request.GET.copy(),
+    }
+    return render(request, "ops/incident_list.html", context)
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def incident_new(request: HttpRequest) -> HttpResponse:
+    form = IncidentForm(request.POST or None, initial={"commander": request.user.pk})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            incident = services.incident_open(
+                title=data["title"],
+                severity=data["severity"],
+                description=data["description"],
+                components=data["components"],
+                commander=data["commander"],
+                author=request.user,
+                public_message=data["public_message"],
+            )
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, f"Incident declared: SEV{incident.severity} {incident.title}.")
+            return redirect("ops:incident_detail", pk=incident.pk)
+    return render(request, "ops/incident_new.html", {"form": form})
+
+
+@staff_required
+@require_GET
+def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    incident = get_incident_for(request.user, pk)
+    return render(request, "ops/incident_detail.html", _detail_context(request, incident))
+
+
+def _detail_context(request: HttpRequest, incident: Incident, **forms: object) -> dict[str, object]:
+    return {
+        "incident": incident,
+        "updates": incident.updates.select_related("author").order_by("-created_at", "-id"),
+        "update_form": forms.get("update_form") or IncidentUpdateForm(),
+        "resolve_form": forms.get("resolve_form") or ResolveForm(),
+        "postmortem_form": forms.get("postmortem_form")
+        or PostmortemForm(
+            initial={name: getattr(incident, f"postmortem_{name}") for name in services.POSTMORTEM_FIELDS}
+        ),
+        "now": timezone.now(),
+    }
+
+
+def _form_errors(form: forms_module.Form, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+@staff_required
+@require_POST
+def incident_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    incident = get_incident_for(request.user, pk)
+    forms_on_error: dict[str, object] = {}
+    try:
+        if action == "acknowledge":
+            services.incident_acknowledge(incident=incident, user=request.user)
+            messages.success(request, "Acknowledged: you are on it.")
+        elif action == "update":
+            form = IncidentUpdateForm(request.POST)
+            forms_on_error["update_form"] = form
+            if not form.is_valid():
+                raise ValidationError("Check the update form.")
+            data = form.cleaned_data
+            services.incident_post_update(
+                incident=incident,
+                user=request.user,
+                message=data["message"],
+                public=data["public"],
+                status=data["status"],
+                severity=data["severity"],
+            )
+            messages.success(request, "Update posted.")
+        elif action == "resolve":
+            form = ResolveForm(request.POST)
+            forms_on_error["resolve_form"] = form
+            if not form.is_valid():
+                raise ValidationError("Check the resolve form.")
+            services.incident_resolve(incident=incident, user=request.user, message=form.cleaned_data["message"])
+            messages.success(request, "Incident resolved.")
+        elif action == "postmortem":
+            form = PostmortemForm(request.POST)
+            forms_on_error["postmortem_form"] = form
+            if not form.is_valid():
+                raise ValidationError("Check the post-mortem form.")
+            services.incident_write_postmortem(incident=incident, user=request.user, **form.cleaned_data)
+            messages.success(request, "Post-mortem saved.")
+        else:
+            raise Http404("Unknown action")
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    except ValidationError as exc:
+        form = next(iter(forms_on_error.values()), None)
+        if isinstance(form, forms_module.Form):
+            if form.is_bound and form.is_valid():
+                _form_errors(form, exc)
+            incident.refresh_from_db()
+            return render(
+                request, "ops/incident_detail.html", _detail_context(request, incident, **forms_on_error), status=400
+            )
+        messages.error(request, "; ".join(exc.messages))
+    return redirect("ops:incident_detail", pk=incident.pk)
+
+
+@staff_required
+@require_GET
+def maintenance_run_list(request: HttpRequest) -> HttpResponse:
+    page = Paginator(MaintenanceRun.objects.prefetch_related("steps"), 20).get_page(request.GET.get("page"))
+    return render(request, "ops/maintenance_run_list.html", {"page": page})
+
+
+@staff_required
+@require_GET
+def maintenance_run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(MaintenanceRun, pk=pk)
+    return render(request, "ops/maintenance_run_detail.html", {"run": run, "steps": run.steps.all()})
+
+
+@staff_required
+@require_POST
+def maintenance_mode(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_admin:
+        raise PermissionDenied
+    form = MaintenanceModeForm(request.POST)
+    if form.is_valid():
+        services.maintenance_mode_set(
+            on=form.cleaned_data["enabled"], message=form.cleaned_data["message"], user=request.user
+        )
+        messages.warning(
+            request,
+            "Maintenance mode is ON: only staff can use the site."
+            if form.cleaned_data["enabled"]
+            else "Maintenance mode is off.",
+        )
+    return redirect("ops:dashboard")
+
+
+# --- Public status page -------------------------------------------------------------------
+
+STATUS_LABELS = {
+    "operational": "All systems operational",
+    "degraded": "Degraded performance",
+    "partial_outage": "Partial outage",
+    "major_outage": "Major outage",
+    "maintenance": "Under maintenance",
+}
+STATUS_CACHE_KEY = "ops:status-page"
+
+
+def cached_status() -> dict:
+    data = cache.get(STATUS_CACHE_KEY)
+    if data is None:
+        if (
+            settings.OPS_PROBE_ON_STATUS_VIEW
+            and not HealthProbe.objects.filter(checked_at__gte=timezone.now() - timedelta(minutes=1)).exists()
+        ):
+            # No beat in the embedded mode: probe now rather than show "unknown".
+            services.run_probes()
+        data = queries.status_page()
+        cache.set(STATUS_CACHE_KEY, data, settings.OPS_STATUS_CACHE_SECONDS)
+    return data
+
+
+@require_GET
+def status_page(request: HttpRequest) -> HttpResponse:
+    data = cached_status()
+    components = [
+        {
+            "name": name,
+            "label": HealthProbe.Component(name).label,
+            **info,
+            "chart": uptime_bars(info["bars"], label=f"{name} uptime, last 90 days"),
+        }
+        for name, info in data["components"].items()
+    ]
+    response = render(
+        request,
+        "ops/status.html",
+        {"data": data, "components": components, "label": STATUS_LABELS.get(data["status"], data["status"])},
+    )
+    response["Cache-Control"] = f"public, max-age={settings.OPS_STATUS_CACHE_SECONDS}"
+    return response

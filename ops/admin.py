@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from ops.models import (
+    DetectionRule,
+    HealthProbe,
+    Incident,
+    IncidentUpdate,
+    MaintenanceRun,
+    MaintenanceStep,
+    MaintenanceWindow,
+    RequestMetric,
+)
+
+
+@admin.register(DetectionRule)
+class DetectionRuleAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "kind",
+        "threshold",
+        "severity",
+        "window_minutes",
+        "min_requests",
+        "clear_minutes",
+        "enabled",
+    ]
+    list_editable = ["threshold", "enabled"]
+    list_filter = ["kind", "enabled"]
+
+
+class IncidentUpdateInline(admin.TabularInline):
+    model = IncidentUpdate
+    extra = 0
+    raw_id_fields = ["author"]
+
+
+@admin.register(Incident)
+class IncidentAdmin(admin.ModelAdmin):
+    list_display = ["title", "severity", "status", "source", "triggered_at", "response_breached", "resolution_breached"]
+    list_filter = ["status", "severity", "source"]
+    search_fields = ["title"]
+    raw_id_fields = ["commander"]
+    inlines = [IncidentUpdateInline]
+
+
+@admin.register(MaintenanceWindow)
+class MaintenanceWindowAdmin(admin.ModelAdmin):
+    list_display = ["title", "starts_at", "ends_at"]
+
+
+class MaintenanceStepInline(admin.TabularInline):
+    model = MaintenanceStep
+    extra = 0
+    readonly_fields = ["position", "name", "result", "message", "figures", "duration_ms"]
+
+
+@admin.register(MaintenanceRun)
+class MaintenanceRunAdmin(admin.ModelAdmin):
+    list_display = ["started_at", "status", "trigger", "finished_at"]
+    inlines = [MaintenanceStepInline]
+
+
+@admin.register(HealthProbe)
+class HealthProbeAdmin(admin.ModelAdmin):
+    list_display = ["component", "status", "latency_ms", "checked_at"]
+    list_filter = ["component", "status"]
+    date_hierarchy = "checked_at"
+
+
+@admin.register(RequestMetric)
+class RequestMetricAdmin(admin.ModelAdmin):
+    list_display = ["bucket_start", "resolution", "method", "route", "request_count", "server_errors"]
+    list_filter = ["resolution", "method"]
+    search_fields = ["route"]
+    date_hierarchy = "bucket_start"

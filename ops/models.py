@@ -1,0 +1,308 @@
+"""Ops data: request metrics, health probes, incidents and their detection
+rules, maintenance windows and weekly maintenance runs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class RequestMetric(models.Model):
+    """Requests to one route+method in one minute (or, past the minute
+    retention, one hour), with a fixed-bucket duration histogram."""
+
+    class Resolution(models.TextChoices):
+        MINUTE = "minute", "Minute"
+        HOUR = "hour", "Hour"
+
+    resolution = models.CharField(max_length=8, choices=Resolution.choices, default=Resolution.MINUTE)
+    bucket_start = models.DateTimeField()
+    route = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    request_count = models.PositiveIntegerField(default=0)
+    client_errors = models.PositiveIntegerField(default=0)
+    server_errors = models.PositiveIntegerField(default=0)
+    duration_sum_ms = models.FloatField(default=0)
+    duration_min_ms = models.FloatField(null=True)
+    duration_max_ms = models.FloatField(null=True)
+    # Counts per bucket of ops.metrics.BUCKETS_MS (the last bucket is open-ended).
+    histogram = models.JSONField(default=list)
+    status_codes = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["resolution", "bucket_start", "route", "method"], name="ops_metric_unique_bucket"
+            )
+        ]
+        indexes = [models.Index(fields=["resolution", "bucket_start"], name="ops_metric_res_start")]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.route} @ {self.bucket_start:%Y-%m-%d %H:%M}"
+
+
+class HealthProbe(models.Model):
+    """One check of one component; written every minute by the probe job."""
+
+    class Component(models.TextChoices):
+        WEB = "web", "Web"
+        DATABASE = "database", "Database"
+        CACHE = "cache", "Cache"
+        BROKER = "broker", "Broker"
+        WORKERS = "workers", "Workers"
+
+    component = models.CharField(max_length=16, choices=Component.choices)
+    status = models.CharField(max_length=12)  # ops.health.HEALTHY / DEGRADED / UNHEALTHY
+    latency_ms = models.FloatField()
+    message = models.CharField(max_length=500, blank=True)
+    checked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["component", "checked_at"], name="ops_probe_comp_time")]
+        ordering = ["-checked_at"]
+
+    def __str__(self) -> str:
+        return f"{self.component} {self.status} @ {self.checked_at:%Y-%m-%d %H:%M}"
+
+
+class Severity(models.IntegerChoices):
+    SEV1 = 1, "SEV1 – critical"
+    SEV2 = 2, "SEV2 – high"
+    SEV3 = 3, "SEV3 – medium"
+    SEV4 = 4, "SEV4 – low"
+
+
+class DetectionRule(models.Model):
+    """A condition the detection pass evaluates every minute."""
+
+    class Kind(models.TextChoices):
+        ERROR_RATE = "error_rate", "Server error rate (fraction) over the window"
+        P95_LATENCY = "p95_latency", "p95 response time (ms) over the window"
+        CPU = "cpu", "CPU use (%)"
+        MEMORY = "memory", "Memory use (%)"
+        DISK = "disk", "Disk use (%)"
+        PROBE_FAILURE = "probe_failure", "Consecutive failing health probes of a component"
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    threshold = models.FloatField(help_text="Fires when the measured value is above this.")
+    severity = models.PositiveSmallIntegerField(choices=Severity.choices, default=Severity.SEV2)
+    critical_threshold = models.FloatField(
+        null=True, blank=True, help_text="Above this the incident is opened (or raised) at the critical severity."
+    )
+    critical_severity = models.PositiveSmallIntegerField(choices=Severity.choices, null=True, blank=True)
+    window_minutes = models.PositiveIntegerField(default=5)
+    min_requests = models.PositiveIntegerField(
+        default=50, help_text="Rate rules stay quiet below this many requests in the window."
+    )
+    component = models.CharField(max_length=16, choices=HealthProbe.Component.choices, blank=True)
+    consecutive = models.PositiveIntegerField(default=2, help_text="Probe rules: failing probes in a row.")
+    clear_minutes = models.PositiveIntegerField(
+        default=10, help_text="Resolve the incident after the condition has been clear this long."
+    )
+    components = models.JSONField(default=list, blank=True, help_text="Components the incident affects.")
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class IncidentQuerySet(models.QuerySet):
+    def open(self) -> IncidentQuerySet:
+        return self.exclude(status=Incident.Status.RESOLVED)
+
+    def for_list(self) -> IncidentQuerySet:
+        # Open ones first, then the most severe, then the newest.
+        return (
+            self.select_related("commander", "rule")
+            .annotate(
+                closed_rank=models.Case(
+                    models.When(status=Incident.Status.RESOLVED, then=models.Value(1)),
+                    default=models.Value(0),
+                    output_field=models.IntegerField(),
+                )
+            )
+            .order_by("closed_rank", "severity", "-triggered_at")
+        )
+
+
+class Incident(models.Model):
+    class Status(models.TextChoices):
+        TRIGGERED = "triggered", "Triggered"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        INVESTIGATING = "investigating", "Investigating"
+        IDENTIFIED = "identified", "Identified"
+        MONITORING = "monitoring", "Monitoring"
+        RESOLVED = "resolved", "Resolved"
+
+    class Source(models.TextChoices):
+        MANUAL = "manual", "Declared by a person"
+        DETECTION = "detection", "Automated detection"
+
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    severity = models.PositiveSmallIntegerField(choices=Severity.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.TRIGGERED)
+    components = models.JSONField(default=list, blank=True)
+    commander = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source = models.CharField(max_length=12, choices=Source.choices, default=Source.MANUAL)
+    rule = models.ForeignKey(DetectionRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents")
+    triggered_at = models.DateTimeField(default=timezone.now)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    time_to_acknowledge_s = models.PositiveIntegerField(null=True, blank=True)
+    time_to_resolve_s = models.PositiveIntegerField(null=True, blank=True)
+    response_breached = models.BooleanField(default=False)
+    resolution_breached = models.BooleanField(default=False)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    # Detection: the last pass on which the rule's condition held.
+    last_fired_at = models.DateTimeField(null=True, blank=True)
+    postmortem_summary = models.TextField(blank=True)
+    postmortem_impact = models.TextField(blank=True)
+    postmortem_root_cause = models.TextField(blank=True)
+    postmortem_resolution = models.TextField(blank=True)
+    postmortem_action_items = models.TextField(blank=True)
+    postmortem_at = models.DateTimeField(null=True, blank=True)
+
+    objects = IncidentQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # Detection never opens a second incident for a rule while one is open.
+            models.UniqueConstraint(
+                fields=["rule"], condition=Q(rule__isnull=False) & ~Q(status="resolved"), name="ops_one_open_per_rule"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "severity"], name="ops_incident_status_sev")]
+        ordering = ["-triggered_at"]
+
+    def __str__(self) -> str:
+        return f"SEV{self.severity} {self.title}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != self.Status.RESOLVED
+
+    @property
+    def response_target(self) -> timedelta:
+        return timedelta(minutes=settings.OPS_SEVERITY_TARGETS[self.severity]["respond_minutes"])
+
+    @property
+    def resolution_target(self) -> timedelta:
+        return timedelta(minutes=settings.OPS_SEVERITY_TARGETS[self.severity]["resolve_minutes"])
+
+    @property
+    def response_target_s(self) -> int:
+        return int(self.response_target.total_seconds())
+
+    @property
+    def resolution_target_s(self) -> int:
+        return int(self.resolution_target.total_seconds())
+
+    @property
+    def respond_by(self) -> timezone.datetime:
+        return self.triggered_at + self.response_target
+
+    @property
+    def resolve_by(self) -> timezone.datetime:
+        return self.triggered_at + self.resolution_target
+
+    @property
+    def breached(self) -> bool:
+        return self.response_breached or self.resolution_breached
+
+    @property
+    def has_postmortem(self) -> bool:
+        return bool(self.postmortem_summary)
+
+
+class IncidentUpdate(models.Model):
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="updates")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now)
+    message = models.TextField()
+    public = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Incident.Status.choices, blank=True)
+    severity = models.PositiveSmallIntegerField(choices=Severity.choices, null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["incident", "created_at"], name="ops_update_inc_time")]
+
+    def __str__(self) -> str:
+        return f"{self.incident_id} @ {self.created_at:%H:%M}: {self.message[:40]}"
+
+
+class MaintenanceWindow(models.Model):
+    """Planned maintenance, announced on the status page ahead of time."""
+
+    title = models.CharField(max_length=200)
+    message = models.TextField(blank=True)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    components = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["starts_at"]
+        constraints = [models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="ops_window_ends")]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.starts_at:%Y-%m-%d %H:%M})"
+
+
+class MaintenanceRun(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        OK = "ok", "Completed"
+        PARTIAL = "partial", "Partial (a step failed)"
+
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    trigger = models.CharField(max_length=20, default="manual")
+    emailed_to = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"Maintenance {self.started_at:%Y-%m-%d %H:%M} ({self.status})"
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+class MaintenanceStep(models.Model):
+    class Result(models.TextChoices):
+        OK = "ok", "OK"
+        WARNING = "warning", "Warning"
+        FAILED = "failed", "Failed"
+
+    run = models.ForeignKey(MaintenanceRun, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=60)
+    result = models.CharField(max_length=10, choices=Result.choices)
+    message = models.TextField(blank=True)
+    figures = models.JSONField(default=dict, blank=True)
+    duration_ms = models.FloatField(default=0)
+
+    class Meta:
+        ordering = ["run", "position"]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.result}"

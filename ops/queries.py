@@ -1,0 +1,329 @@
+"""Reads: request performance over a window, and the public status page."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, Q
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from ops import histogram
+from ops.metrics import Aggregate, minute_of, window_start
+from ops.models import HealthProbe, Incident, MaintenanceWindow, RequestMetric
+
+
+def metric_rows(minutes: int, now: datetime | None = None, endpoint: str | None = None) -> Any:
+    rows = RequestMetric.objects.filter(bucket_start__gte=window_start(minutes, now))
+    if now is not None:
+        rows = rows.filter(bucket_start__lte=minute_of(now))
+    if endpoint:
+        rows = rows.filter(route=endpoint)
+    return rows
+
+
+def _fold(rows: Any) -> dict[tuple[str, str], Aggregate]:
+    out: dict[tuple[str, str], Aggregate] = {}
+    for row in rows.only(
+        "method",
+        "route",
+        "request_count",
+        "client_errors",
+        "server_errors",
+        "duration_sum_ms",
+        "duration_min_ms",
+        "duration_max_ms",
+        "histogram",
+        "status_codes",
+    ):
+        agg = out.setdefault((row.method, row.route), Aggregate())
+        _add_row(agg, row)
+    return out
+
+
+def _add_row(agg: Aggregate, row: RequestMetric) -> None:
+    agg.count += row.request_count
+    agg.client_errors += row.client_errors
+    agg.server_errors += row.server_errors
+    agg.duration_sum_ms += row.duration_sum_ms
+    if row.duration_min_ms is not None:
+        agg.duration_min_ms = (
+            row.duration_min_ms if agg.duration_min_ms is None else min(agg.duration_min_ms, row.duration_min_ms)
+        )
+    if row.duration_max_ms is not None:
+        agg.duration_max_ms = (
+            row.duration_max_ms if agg.duration_max_ms is None else max(agg.duration_max_ms, row.duration_max_ms)
+        )
+    agg.histogram = histogram.merge([agg.histogram, row.histogram])
+    for code, count in row.status_codes.items():
+        agg.status_codes[code] = agg.status_codes.get(code, 0) + count
+
+
+def _rate(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 0.0
+
+
+def describe(method: str, route: str, agg: Aggregate) -> dict[str, Any]:
+    hist, low, high = agg.histogram, agg.duration_min_ms, agg.duration_max_ms
+    return {
+        "endpoint": route,
+        "method": method,
+        "request_count": agg.count,
+        "error_count": agg.server_errors,
+        "client_error_count": agg.client_errors,
+        "error_rate": _rate(agg.server_errors, agg.count),
+        "duration_ms": {
+            "min": round(low, 2) if low is not None else None,
+            "max": round(high, 2) if high is not None else None,
+            "avg": round(agg.duration_sum_ms / agg.count, 2) if agg.count else None,
+            "p50": histogram.percentile(hist, 0.50, low=low, high=high),
+            "p95": histogram.percentile(hist, 0.95, low=low, high=high),
+            "p99": histogram.percentile(hist, 0.99, low=low, high=high),
+        },
+        "status_codes": dict(sorted(agg.status_codes.items())),
+    }
+
+
+def performance(minutes: int = 60, *, now: datetime | None = None, endpoint: str | None = None) -> dict[str, Any]:
+    """Per route+method, keyed "METHOD:route" like the brief."""
+    folded = _fold(metric_rows(minutes, now, endpoint))
+    return {
+        f"{method}:{route}": describe(method, route, agg)
+        for (method, route), agg in sorted(folded.items(), key=lambda item: (item[0][1], item[0][0]))
+    }
+
+
+def totals(minutes: int = 60, *, now: datetime | None = None) -> dict[str, Any]:
+    """Everything in the window folded into one aggregate, plus route counts."""
+    folded = _fold(metric_rows(minutes, now))
+    total = Aggregate()
+    for agg in folded.values():
+        total.count += agg.count
+        total.client_errors += agg.client_errors
+        total.server_errors += agg.server_errors
+        total.duration_sum_ms += agg.duration_sum_ms
+        total.histogram = histogram.merge([total.histogram, agg.histogram])
+        for bound in (agg.duration_min_ms,):
+            if bound is not None:
+                total.duration_min_ms = bound if total.duration_min_ms is None else min(total.duration_min_ms, bound)
+        if agg.duration_max_ms is not None:
+            total.duration_max_ms = (
+                agg.duration_max_ms
+                if total.duration_max_ms is None
+                else max(total.duration_max_ms, agg.duration_max_ms)
+            )
+    hist, low, high = total.histogram, total.duration_min_ms, total.duration_max_ms
+    return {
+        "requests": {
+            "total": total.count,
+            "errors": total.server_errors,
+            "client_errors": total.client_errors,
+            "error_rate": _rate(total.server_errors, total.count),
+        },
+        "performance": {
+            "avg_duration_ms": round(total.duration_sum_ms / total.count, 2) if total.count else None,
+            "p50_duration_ms": histogram.percentile(hist, 0.50, low=low, high=high),
+            "p95_duration_ms": histogram.percentile(hist, 0.95, low=low, high=high),
+            "p99_duration_ms": histogram.percentile(hist, 0.99, low=low, high=high),
+        },
+        "endpoints": {
+            "total": len(folded),
+            "with_errors": sum(1 for agg in folded.values() if agg.server_errors),
+        },
+    }
+
+
+def series(minutes: int = 60, *, now: datetime | None = None, step: int = 1) -> list[dict[str, Any]]:
+    """Per `step` minutes over the window (every slot present, zero when idle)."""
+    start = window_start(minutes, now)
+    per_slot: dict[int, Aggregate] = defaultdict(Aggregate)
+    for row in metric_rows(minutes, now):
+        slot = int((row.bucket_start - start).total_seconds() // 60) // step
+        _add_row(per_slot[slot], row)
+    out = []
+    for slot in range((minutes + step - 1) // step):
+        agg = per_slot.get(slot, Aggregate())
+        out.append(
+            {
+                "minute": start + timedelta(minutes=slot * step),
+                "requests": agg.count,
+                "requests_per_minute": round(agg.count / step, 2),
+                "errors": agg.server_errors,
+                "error_rate": _rate(agg.server_errors, agg.count),
+                "p95_ms": histogram.percentile(agg.histogram, 0.95, low=agg.duration_min_ms, high=agg.duration_max_ms),
+            }
+        )
+    return out
+
+
+# --- Status page ---------------------------------------------------------------
+
+COMPONENTS = [c.value for c in HealthProbe.Component]
+CRITICAL_COMPONENTS = {"web", "database"}
+# Statuspage weighting: a major outage minute counts fully as downtime, a
+# partial outage minute as 30% of one; degraded performance is not downtime.
+PARTIAL_OUTAGE_WEIGHT = 0.3
+PROBE_TO_STATUS = {"healthy": "operational", "degraded": "partial_outage", "unhealthy": "major_outage"}
+STALE_AFTER = timedelta(minutes=5)
+
+
+def uptime_percent(total: int, major: int, partial: int) -> float | None:
+    if not total:
+        return None
+    return round(100 * (1 - (major + PARTIAL_OUTAGE_WEIGHT * partial) / total), 3)
+
+
+def uptime_bars(days: int = 90, *, now: datetime | None = None) -> dict[str, dict[str, Any]]:
+    """Per component: one bar per day (oldest first) and the percentage over all days."""
+    now = now or timezone.now()
+    today = now.date()
+    first = today - timedelta(days=days - 1)
+    start = timezone.make_aware(datetime.combine(first, datetime.min.time()), timezone.get_default_timezone())
+    rows = (
+        HealthProbe.objects.filter(checked_at__gte=start, checked_at__lte=now)
+        .annotate(day=TruncDate("checked_at"))
+        .values("component", "day")
+        .annotate(
+            total=Count("id"),
+            major=Count("id", filter=Q(status="unhealthy")),
+            partial=Count("id", filter=Q(status="degraded")),
+        )
+    )
+    by_key = {(row["component"], row["day"]): row for row in rows}
+    out: dict[str, dict[str, Any]] = {}
+    for component in COMPONENTS:
+        bars, total, major, partial = [], 0, 0, 0
+        for i in range(days):
+            day = first + timedelta(days=i)
+            row = by_key.get((component, day))
+            if row is None:
+                bars.append({"date": day, "uptime": None, "status": "no_data"})
+                continue
+            total += row["total"]
+            major += row["major"]
+            partial += row["partial"]
+            pct = uptime_percent(row["total"], row["major"], row["partial"])
+            status = "operational"
+            if row["major"]:
+                status = "major_outage"
+            elif row["partial"]:
+                status = "partial_outage"
+            bars.append(
+                {
+                    "date": day,
+                    "uptime": pct,
+                    "status": status,
+                    "probes": row["total"],
+                    "major": row["major"],
+                    "partial": row["partial"],
+                }
+            )
+        out[component] = {"bars": bars, "uptime": uptime_percent(total, major, partial), "probes": total}
+    return out
+
+
+def current_components(*, now: datetime | None = None) -> dict[str, dict[str, Any]]:
+    now = now or timezone.now()
+    out = {}
+    for component in COMPONENTS:
+        probe = (
+            HealthProbe.objects.filter(component=component, checked_at__lte=now)
+            .order_by("-checked_at")
+            .only("status", "latency_ms", "checked_at", "message")
+            .first()
+        )
+        if probe is None or now - probe.checked_at > STALE_AFTER:
+            out[component] = {"status": "unknown", "checked_at": probe.checked_at if probe else None}
+        else:
+            out[component] = {
+                "status": PROBE_TO_STATUS.get(probe.status, "major_outage"),
+                "latency_ms": probe.latency_ms,
+                "checked_at": probe.checked_at,
+            }
+    return out
+
+
+def overall_status(components: dict[str, dict[str, Any]], *, in_maintenance: bool, open_incidents: int) -> str:
+    if in_maintenance:
+        return "maintenance"
+    statuses = {name: info["status"] for name, info in components.items()}
+    if any(s == "major_outage" and name in CRITICAL_COMPONENTS for name, s in statuses.items()):
+        return "major_outage"
+    if any(s == "major_outage" for s in statuses.values()):
+        return "partial_outage"
+    if any(s == "partial_outage" for s in statuses.values()) or open_incidents:
+        return "degraded"
+    return "operational"
+
+
+def status_page(*, now: datetime | None = None) -> dict[str, Any]:
+    """Everything the public status page shows (and /api/v1/status/ returns)."""
+    from ops.services import maintenance_mode_on
+
+    now = now or timezone.now()
+    components = current_components(now=now)
+    uptime = uptime_bars(settings.OPS_STATUS_UPTIME_DAYS, now=now)
+    active_windows = list(MaintenanceWindow.objects.filter(starts_at__lte=now, ends_at__gt=now))
+    upcoming = list(MaintenanceWindow.objects.filter(starts_at__gt=now).order_by("starts_at")[:10])
+    active = list(Incident.objects.open().order_by("severity", "-triggered_at").prefetch_related(_public_updates()))
+    recent = list(
+        Incident.objects.filter(triggered_at__gte=now - timedelta(days=14), status=Incident.Status.RESOLVED)
+        .order_by("-triggered_at")
+        .prefetch_related(_public_updates())
+    )
+    for window in active_windows:
+        for component in window.components:
+            if component in components:
+                components[component]["status"] = "under_maintenance"
+    return {
+        "status": overall_status(
+            components, in_maintenance=bool(active_windows) or maintenance_mode_on(), open_incidents=len(active)
+        ),
+        "components": {
+            name: {**info, "uptime_90d": uptime[name]["uptime"], "bars": uptime[name]["bars"]}
+            for name, info in components.items()
+        },
+        "active_incidents": [_public_incident(i) for i in active],
+        "recent_incidents": [_public_incident(i) for i in recent],
+        "maintenance": {
+            "active": [_window(w) for w in active_windows],
+            "upcoming": [_window(w) for w in upcoming],
+        },
+        "updated_at": now,
+    }
+
+
+def _public_updates() -> Any:
+    from django.db.models import Prefetch
+
+    from ops.models import IncidentUpdate
+
+    return Prefetch(
+        "updates", queryset=IncidentUpdate.objects.filter(public=True).order_by("-created_at"), to_attr="public_updates"
+    )
+
+
+def _public_incident(incident: Incident) -> dict[str, Any]:
+    return {
+        "id": incident.pk,
+        "title": incident.title,
+        "severity": f"SEV{incident.severity}",
+        "status": incident.status,
+        "components": incident.components,
+        "started_at": incident.triggered_at,
+        "resolved_at": incident.resolved_at,
+        "updates": [{"at": u.created_at, "status": u.status, "message": u.message} for u in incident.public_updates],
+    }
+
+
+def _window(window: MaintenanceWindow) -> dict[str, Any]:
+    return {
+        "title": window.title,
+        "message": window.message,
+        "starts_at": window.starts_at,
+        "ends_at": window.ends_at,
+        "components": window.components,
+    }

@@ -1,0 +1,538 @@
+"""Writes: incidents and their timeline, detection passes, health probes,
+maintenance mode. HTML views, the API, Celery tasks and management commands
+all come through here."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from waffle.models import Switch
+
+from lms.errors import Conflict, ServiceError
+from lms.models import User
+from ops import health, histogram, system
+from ops.models import DetectionRule, HealthProbe, Incident, IncidentUpdate, RequestMetric
+
+logger = logging.getLogger(__name__)
+
+MAINTENANCE_SWITCH = "maintenance-mode"
+STATUS_ORDER = [s.value for s in Incident.Status]
+COMPONENT_NAMES = {c.value for c in HealthProbe.Component}
+
+
+# --- Incidents -----------------------------------------------------------------
+
+
+def _notify(incident: Incident, event: str) -> None:
+    from ops.tasks import notify_incident
+
+    def send() -> None:
+        try:
+            notify_incident.delay(incident.pk, event)
+        except Exception:  # eager mode runs it inline: a dead webhook must not fail the request
+            logger.exception("incident notification failed for incident %s", incident.pk)
+
+    transaction.on_commit(send)
+
+
+def _clean_components(components: list[str] | None) -> list[str]:
+    components = list(dict.fromkeys(components or []))
+    unknown = [c for c in components if c not in COMPONENT_NAMES]
+    if unknown:
+        raise ValidationError({"components": [f"Unknown component(s): {', '.join(unknown)}."]})
+    return components
+
+
+@transaction.atomic
+def incident_open(
+    *,
+    title: str,
+    severity: int,
+    description: str = "",
+    components: list[str] | None = None,
+    commander: User | None = None,
+    author: User | None = None,
+    rule: DetectionRule | None = None,
+    public_message: str = "",
+    now: datetime | None = None,
+    data: dict[str, Any] | None = None,
+) -> Incident:
+    now = now or timezone.now()
+    title = (title or "").strip()
+    if not title:
+        raise ValidationError({"title": ["A title is required."]})
+    if severity not in (1, 2, 3, 4):
+        raise ValidationError({"severity": ["Severity must be 1, 2, 3 or 4."]})
+    incident = Incident.objects.create(
+        title=title[:200],
+        description=description,
+        severity=severity,
+        components=_clean_components(components),
+        commander=commander,
+        source=Incident.Source.DETECTION if rule else Incident.Source.MANUAL,
+        rule=rule,
+        triggered_at=now,
+        last_fired_at=now if rule else None,
+    )
+    IncidentUpdate.objects.create(
+        incident=incident,
+        author=author,
+        created_at=now,
+        message=public_message or f"Investigating: {title}",
+        public=True,
+        status=Incident.Status.TRIGGERED,
+        severity=severity,
+        data=data or {},
+    )
+    _notify(incident, "opened")
+    return incident
+
+
+def _lock(incident: Incident) -> Incident:
+    return Incident.objects.select_for_update().get(pk=incident.pk)
+
+
+def _check_breaches(incident: Incident, now: datetime) -> None:
+    """A target is breached when the acknowledgement (resolution) came, or still
+    has not come by `now`, later than the severity allows. Flags never clear."""
+    if (incident.acknowledged_at or now) > incident.respond_by:
+        incident.response_breached = True
+    if (incident.resolved_at or now) > incident.resolve_by:
+        incident.resolution_breached = True
+
+
+@transaction.atomic
+def incident_acknowledge(*, incident: Incident, user: User | None, now: datetime | None = None) -> Incident:
+    now = now or timezone.now()
+    incident = _lock(incident)
+    if incident.status != Incident.Status.TRIGGERED:
+        raise Conflict("Only a triggered incident can be acknowledged.", code="already_acknowledged")
+    incident.status = Incident.Status.ACKNOWLEDGED
+    incident.acknowledged_at = now
+    incident.time_to_acknowledge_s = int((now - incident.triggered_at).total_seconds())
+    _check_breaches(incident, now)
+    if incident.commander is None and user is not None:
+        incident.commander = user
+    incident.save(
+        update_fields=[
+            "status",
+            "acknowledged_at",
+            "time_to_acknowledge_s",
+            "response_breached",
+            "resolution_breached",
+            "commander",
+        ]
+    )
+    IncidentUpdate.objects.create(
+        incident=incident,
+        author=user,
+        created_at=now,
+        message=f"Acknowledged by {user.get_username() if user else 'the system'}.",
+        public=False,
+        status=Incident.Status.ACKNOWLEDGED,
+    )
+    return incident
+
+
+@transaction.atomic
+def incident_post_update(
+    *,
+    incident: Incident,
+    user: User | None,
+    message: str,
+    public: bool = False,
+    status: str = "",
+    severity: int | None = None,
+    now: datetime | None = None,
+    data: dict[str, Any] | None = None,
+) -> IncidentUpdate:
+    """A timeline entry, optionally moving the status forward or changing the severity."""
+    now = now or timezone.now()
+    incident = _lock(incident)
+    message = (message or "").strip()
+    if not message:
+        raise ValidationError({"message": ["Write what is happening."]})
+    if not incident.is_open:
+        raise Conflict("The incident is resolved.", code="incident_resolved")
+    fields: list[str] = []
+    if status:
+        if status not in STATUS_ORDER:
+            raise ValidationError({"status": [f"Unknown status {status!r}."]})
+        if status == Incident.Status.RESOLVED:
+            raise ValidationError({"status": ["Use resolve to resolve an incident."]})
+        if STATUS_ORDER.index(status) < STATUS_ORDER.index(incident.status):
+            raise ValidationError({"status": [f"Cannot go back from {incident.status} to {status}."]})
+        if status != incident.status:
+            if incident.acknowledged_at is None:
+                # Moving on from triggered is an acknowledgement in all but name.
+                incident.acknowledged_at = now
+                incident.time_to_acknowledge_s = int((now - incident.triggered_at).total_seconds())
+                fields += ["acknowledged_at", "time_to_acknowledge_s"]
+            incident.status = status
+            fields.append("status")
+    else:
+        status = ""
+    escalated = False
+    if severity is not None:
+        if severity not in (1, 2, 3, 4):
+            raise ValidationError({"severity": ["Severity must be 1, 2, 3 or 4."]})
+        if severity == incident.severity:
+            severity = None
+        else:
+            escalated = severity < incident.severity
+            incident.severity = severity
+            fields.append("severity")
+    _check_breaches(incident, now)
+    incident.save(update_fields=[*fields, "response_breached", "resolution_breached"])
+    update = IncidentUpdate.objects.create(
+        incident=incident,
+        author=user,
+        created_at=now,
+        message=message,
+        public=public,
+        status=status,
+        severity=severity,
+        data=data or {},
+    )
+    if escalated:
+        _notify(incident, "escalated")
+    return update
+
+
+@transaction.atomic
+def incident_resolve(
+    *, incident: Incident, user: User | None, message: str = "", public: bool = True, now: datetime | None = None
+) -> Incident:
+    now = now or timezone.now()
+    incident = _lock(incident)
+    if not incident.is_open:
+        raise Conflict("The incident is already resolved.", code="already_resolved")
+    _check_breaches(incident, now)
+    if incident.acknowledged_at is None:
+        incident.acknowledged_at = now
+        incident.time_to_acknowledge_s = int((now - incident.triggered_at).total_seconds())
+    incident.status = Incident.Status.RESOLVED
+    incident.resolved_at = now
+    incident.time_to_resolve_s = int((now - incident.triggered_at).total_seconds())
+    incident.save(
+        update_fields=[
+            "status",
+            "resolved_at",
+            "time_to_resolve_s",
+            "acknowledged_at",
+            "time_to_acknowledge_s",
+            "response_breached",
+            "resolution_breached",
+        ]
+    )
+    IncidentUpdate.objects.create(
+        incident=incident,
+        author=user,
+        created_at=now,
+        message=(message or "").strip() or "Resolved.",
+        public=public,
+        status=Incident.Status.RESOLVED,
+    )
+    _notify(incident, "resolved")
+    return incident
+
+
+POSTMORTEM_FIELDS = ("summary", "impact", "root_cause", "resolution", "action_items")
+
+
+@transaction.atomic
+def incident_write_postmortem(
+    *, incident: Incident, user: User | None, now: datetime | None = None, **parts: str
+) -> Incident:
+    now = now or timezone.now()
+    incident = _lock(incident)
+    unknown = set(parts) - set(POSTMORTEM_FIELDS)
+    if unknown:
+        raise ValidationError({"non_field_errors": [f"Unknown post-mortem field(s): {', '.join(sorted(unknown))}."]})
+    if not (parts.get("summary") or "").strip():
+        raise ValidationError({"summary": ["A post-mortem needs a summary."]})
+    for name in POSTMORTEM_FIELDS:
+        setattr(incident, f"postmortem_{name}", (parts.get(name) or "").strip())
+    incident.postmortem_at = now
+    incident.save(update_fields=[f"postmortem_{n}" for n in POSTMORTEM_FIELDS] + ["postmortem_at"])
+    IncidentUpdate.objects.create(
+        incident=incident, author=user, created_at=now, message="Post-mortem written.", public=False
+    )
+    return incident
+
+
+@transaction.atomic
+def escalate_overdue(*, now: datetime | None = None) -> list[int]:
+    """Unacknowledged SEV1/SEV2 incidents past their response target go to every
+    admin (once), and every open incident gets its breach flags brought up to date."""
+    now = now or timezone.now()
+    escalated = []
+    for incident in Incident.objects.select_for_update().filter(status=Incident.Status.TRIGGERED):
+        before = (incident.response_breached, incident.resolution_breached)
+        _check_breaches(incident, now)
+        fields = ["response_breached", "resolution_breached"]
+        if incident.severity <= 2 and incident.escalated_at is None and now > incident.respond_by:
+            incident.escalated_at = now
+            fields.append("escalated_at")
+            IncidentUpdate.objects.create(
+                incident=incident,
+                created_at=now,
+                message="Not acknowledged within the response target: escalated to all admins.",
+                public=False,
+            )
+            _notify(incident, "escalated")
+            escalated.append(incident.pk)
+        if len(fields) > 2 or before != (incident.response_breached, incident.resolution_breached):
+            incident.save(update_fields=fields)
+    for incident in Incident.objects.select_for_update().open().exclude(status=Incident.Status.TRIGGERED):
+        before = incident.resolution_breached
+        _check_breaches(incident, now)
+        if before != incident.resolution_breached:
+            incident.save(update_fields=["resolution_breached"])
+    return escalated
+
+
+# --- Health probes -----------------------------------------------------------------
+
+
+def check_web() -> health.ComponentHealth:
+    """A real HTTP round trip to the site's liveness URL (skipped, and reported
+    healthy, when no URL is configured: the process running this is the web)."""
+    import urllib.request
+
+    url = settings.OPS_WEB_PROBE_URL
+
+    def run() -> tuple[str, str, dict[str, Any]]:
+        if not url:
+            return health.HEALTHY, "in-process (no OPS_WEB_PROBE_URL)", {}
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - URL from settings
+            code = response.status
+        if code >= 500:
+            return health.UNHEALTHY, f"HTTP {code}", {"status": code}
+        return health.HEALTHY, "", {"status": code}
+
+    result = health._timed("web", run)
+    if result.status == health.HEALTHY and result.response_time_ms > settings.OPS_WEB_PROBE_SLOW_MS:
+        result.status, result.message = health.DEGRADED, f"slow: {result.response_time_ms} ms"
+    return result
+
+
+def probe_checks() -> dict[str, Any]:
+    return {
+        "web": check_web,
+        "database": health.check_database,
+        "cache": health.check_cache,
+        "broker": health.check_broker,
+        "workers": health.check_workers,
+    }
+
+
+def run_probes(*, now: datetime | None = None) -> list[HealthProbe]:
+    now = now or timezone.now()
+    probes = []
+    for component, check in probe_checks().items():
+        result = check()
+        probes.append(
+            HealthProbe(
+                component=component,
+                status=result.status,
+                latency_ms=result.response_time_ms,
+                message=result.message[:500],
+                checked_at=now,
+            )
+        )
+    return HealthProbe.objects.bulk_create(probes)
+
+
+# --- Detection -----------------------------------------------------------------------
+
+
+def _window_rows(rule: DetectionRule, now: datetime) -> Any:
+    from ops.metrics import minute_of
+
+    end = minute_of(now)
+    # The last `window_minutes` complete-or-current minutes that were flushed.
+    return RequestMetric.objects.filter(
+        resolution=RequestMetric.Resolution.MINUTE,
+        bucket_start__gt=end - timedelta(minutes=rule.window_minutes),
+        bucket_start__lte=end,
+    )
+
+
+def measure(rule: DetectionRule, *, now: datetime, resources: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The rule's current measurement: {"value", "fires", "severity", ...}."""
+    kind = DetectionRule.Kind
+    if rule.kind in (kind.ERROR_RATE, kind.P95_LATENCY):
+        rows = list(
+            _window_rows(rule, now).only(
+                "request_count", "server_errors", "histogram", "duration_min_ms", "duration_max_ms"
+            )
+        )
+        requests = sum(r.request_count for r in rows)
+        if rule.kind == kind.ERROR_RATE:
+            errors = sum(r.server_errors for r in rows)
+            value = errors / requests if requests else 0.0
+            out = {"value": round(value, 4), "requests": requests, "errors": errors}
+        else:
+            mins = [r.duration_min_ms for r in rows if r.duration_min_ms is not None]
+            maxs = [r.duration_max_ms for r in rows if r.duration_max_ms is not None]
+            value = histogram.percentile(
+                histogram.merge(r.histogram for r in rows),
+                0.95,
+                low=min(mins) if mins else None,
+                high=max(maxs) if maxs else None,
+            )
+            out = {"value": value, "requests": requests}
+        out["fires"] = requests >= rule.min_requests and (out["value"] or 0) > rule.threshold
+        if requests < rule.min_requests:
+            out["note"] = f"below the minimum volume ({requests} < {rule.min_requests} requests)"
+    elif rule.kind in (kind.CPU, kind.MEMORY, kind.DISK):
+        resources = resources if resources is not None else system.snapshot()
+        value = resources[rule.kind]["percent"]
+        out = {"value": value, "fires": value > rule.threshold}
+    elif rule.kind == kind.PROBE_FAILURE:
+        probes = list(
+            HealthProbe.objects.filter(
+                component=rule.component,
+                checked_at__lte=now,
+                checked_at__gt=now - timedelta(minutes=rule.consecutive + 1),
+            )
+            .order_by("-checked_at")
+            .only("status", "checked_at", "message")[: rule.consecutive]
+        )
+        failing = [p for p in probes if p.status == health.UNHEALTHY]
+        value = len(failing)
+        out = {
+            "value": value,
+            "fires": len(probes) >= rule.consecutive and len(failing) == rule.consecutive,
+            "component": rule.component,
+            "last_message": probes[0].message if probes else "",
+        }
+    else:  # an unknown kind typed into the admin
+        return {"value": None, "fires": False, "note": f"unknown rule kind {rule.kind!r}"}
+    out["severity"] = rule.severity
+    if (
+        out["fires"]
+        and rule.critical_threshold is not None
+        and rule.critical_severity
+        and (out["value"] or 0) > rule.critical_threshold
+    ):
+        out["severity"] = rule.critical_severity
+    out["threshold"] = rule.threshold
+    return out
+
+
+def _describe(rule: DetectionRule, m: dict[str, Any]) -> str:
+    kind = DetectionRule.Kind
+    if rule.kind == kind.ERROR_RATE:
+        return (
+            f"Server error rate {m['value']:.2%} over {rule.window_minutes} min "
+            f"({m['errors']} of {m['requests']} requests; threshold {rule.threshold:.0%})."
+        )
+    if rule.kind == kind.P95_LATENCY:
+        return (
+            f"p95 response time {m['value']} ms over {rule.window_minutes} min "
+            f"({m['requests']} requests; threshold {rule.threshold:.0f} ms)."
+        )
+    if rule.kind == kind.PROBE_FAILURE:
+        return f"{rule.component} health probe failing {m['value']} times in a row: {m['last_message'] or 'no detail'}."
+    return f"{rule.get_kind_display()}: {m['value']}% (threshold {rule.threshold}%)."
+
+
+@transaction.atomic
+def detection_pass(*, now: datetime | None = None, resources: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Evaluate every enabled rule once. Returns what happened per rule."""
+    now = now or timezone.now()
+    rules = list(DetectionRule.objects.filter(enabled=True))
+    needs_system = any(r.kind in ("cpu", "memory", "disk") for r in rules)
+    if needs_system and resources is None:
+        resources = system.snapshot()
+    open_by_rule = {
+        i.rule_id: i for i in Incident.objects.select_for_update().open().filter(rule__in=rules).select_related("rule")
+    }
+    report: dict[str, Any] = {}
+    for rule in rules:
+        m = measure(rule, now=now, resources=resources)
+        incident = open_by_rule.get(rule.pk)
+        action = "quiet"
+        if m["fires"]:
+            text = _describe(rule, m)
+            if incident is None:
+                try:
+                    with transaction.atomic():
+                        incident = incident_open(
+                            title=rule.name,
+                            severity=m["severity"],
+                            description=text,
+                            components=rule.components,
+                            rule=rule,
+                            now=now,
+                            public_message="We are investigating a problem detected by our monitoring.",
+                            data=m,
+                        )
+                except IntegrityError:  # another pass opened it a moment ago
+                    action = "already_open"
+                else:
+                    IncidentUpdate.objects.create(incident=incident, created_at=now, message=text, data=m)
+                    action = "opened"
+            else:
+                incident.last_fired_at = now
+                incident.save(update_fields=["last_fired_at"])
+                if m["severity"] < incident.severity:
+                    incident_post_update(
+                        incident=incident, user=None, message=text, severity=m["severity"], now=now, data=m
+                    )
+                    action = "escalated"
+                else:
+                    IncidentUpdate.objects.create(incident=incident, created_at=now, message=text, data=m)
+                    action = "still_firing"
+        elif incident is not None:
+            quiet_since = incident.last_fired_at or incident.triggered_at
+            if now - quiet_since >= timedelta(minutes=rule.clear_minutes):
+                incident_resolve(
+                    incident=incident,
+                    user=None,
+                    message=(f"Resolved automatically: the condition has been clear for {rule.clear_minutes} minutes."),
+                    now=now,
+                )
+                action = "resolved"
+            else:
+                action = "clearing"
+        report[rule.slug] = {"action": action, **{k: v for k, v in m.items() if k != "fires"}, "fires": m["fires"]}
+    return report
+
+
+# --- Maintenance mode -------------------------------------------------------------------
+
+
+def maintenance_mode_on() -> bool:
+    import waffle
+
+    return waffle.switch_is_active(MAINTENANCE_SWITCH)
+
+
+def maintenance_message() -> str:
+    switch = Switch.objects.filter(name=MAINTENANCE_SWITCH).only("note").first()
+    return switch.note if switch and switch.note else "We are doing some maintenance and will be back shortly."
+
+
+@transaction.atomic
+def maintenance_mode_set(*, on: bool, message: str = "", user: User | None = None) -> Switch:
+    if user is not None and not user.is_admin:
+        raise ServiceError("Only admins can switch maintenance mode.", code="permission_denied")
+    switch, _ = Switch.objects.get_or_create(name=MAINTENANCE_SWITCH, defaults={"active": False})
+    switch.active = on
+    if message or not on:
+        switch.note = message.strip()[:500]
+    switch.save()
+    # waffle clears its cache on commit; clear it now too so this very request
+    # (and tests, which never commit) see the new state.
+    switch.flush()
+    logger.warning("maintenance mode %s by %s", "ON" if on else "off", user or "command")
+    return switch

@@ -1,0 +1,63 @@
+"""Celery tasks: thin wrappers that call services (beat schedules them; the
+data migration seeds the schedules)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task, shared_task
+
+
+@shared_task(bind=True, max_retries=6, autoretry_for=(Exception,), retry_backoff=30, retry_backoff_max=1800)
+def notify_incident(self: Task, incident_id: int, event: str, channel: str = "all") -> dict[str, Any]:
+    """Email and webhook are retried separately (with exponential back-off) so a
+    flaky webhook does not send the email twice."""
+    from ops import notify
+    from ops.models import Incident
+
+    incident = Incident.objects.filter(pk=incident_id).first()
+    if incident is None:
+        return {"skipped": "incident gone"}
+    if channel == "all":
+        out: dict[str, Any] = {}
+        out["email"] = notify_incident.delay(incident_id, event, "email").id
+        out["webhook"] = notify_incident.delay(incident_id, event, "webhook").id
+        return out
+    if channel == "email":
+        return {"email": notify.send_email(incident, event)}
+    return {"webhook": notify.send_webhook(incident, event)}
+
+
+@shared_task
+def flush_metrics() -> int:
+    from ops import metrics
+
+    return metrics.flush()
+
+
+@shared_task
+def run_probes() -> int:
+    from ops import services
+
+    return len(services.run_probes())
+
+
+@shared_task
+def detect_incidents() -> dict[str, Any]:
+    from ops import services
+
+    return {slug: info["action"] for slug, info in services.detection_pass().items()}
+
+
+@shared_task
+def check_escalations() -> list[int]:
+    from ops import services
+
+    return services.escalate_overdue()
+
+
+@shared_task(time_limit=3600, soft_time_limit=3500)
+def weekly_maintenance() -> int:
+    from ops import maintenance
+
+    return maintenance.run_maintenance(trigger="beat").pk

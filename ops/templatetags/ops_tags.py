@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from django import template
+
+register = template.Library()
+
+STATUS_CLASS = {
+    "operational": "ok",
+    "healthy": "ok",
+    "ok": "ok",
+    "resolved": "ok",
+    "degraded": "warn",
+    "partial_outage": "warn",
+    "warning": "warn",
+    "partial": "warn",
+    "under_maintenance": "info",
+    "maintenance": "info",
+    "monitoring": "info",
+    "major_outage": "bad",
+    "unhealthy": "bad",
+    "failed": "bad",
+    "triggered": "bad",
+    "unknown": "",
+}
+
+
+@register.filter
+def status_class(value: str) -> str:
+    return STATUS_CLASS.get(str(value), "warn")
+
+
+@register.filter
+def sev_class(severity: int) -> str:
+    return {1: "bad", 2: "bad", 3: "warn"}.get(int(severity or 4), "info")
+
+
+@register.filter
+def humanize_status(value: str) -> str:
+    return str(value or "").replace("_", " ").capitalize()
+
+
+@register.filter
+def seconds(value: float | None) -> str:
+    """1h 05m, 12m 30s, 45s."""
+    if value is None:
+        return "—"
+    value = int(value)
+    days, rest = divmod(value, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+@register.filter
+def percent(value: float | None, digits: int = 2) -> str:
+    if value is None:
+        return "—"
+    return f"{value * 100:.{digits}f}%"

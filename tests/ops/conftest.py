@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from django.test import Client
+
+from ops import metrics
+
+
+@pytest.fixture(autouse=True)
+def fresh_metrics_store(settings: object) -> Iterator[metrics.MemoryStore | metrics.RedisStore]:
+    """Each test records into its own store: memory, or Redis under its own prefix."""
+    if os.getenv("REDIS_URL"):
+        store = metrics.RedisStore(os.environ["REDIS_URL"], prefix=f"test-ops:{uuid.uuid4().hex}")
+    else:
+        store = metrics.MemoryStore()
+    metrics.set_store(store)
+    yield store
+    store.reset()
+    metrics.set_store(None)
+
+
+@pytest.fixture
+def raw_client() -> Client:
+    """A client that returns 500 responses instead of raising the view's exception."""
+    return Client(raise_request_exception=False)

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from rest_framework.authtoken.models import Token
+
+from ops import services
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def maintenance_on(admin) -> None:
+    services.maintenance_mode_set(on=True, message="Upgrading the database, back at 10:30.")
+
+
+def test_admin_switches_it_on_through_the_api(api_for, admin, client_for, student) -> None:
+    response = api_for(admin).post("/api/v1/ops/maintenance/", {"enabled": True, "message": "Back soon"}, format="json")
+    assert response.status_code == 200
+    assert response.json() == {"enabled": True, "message": "Back soon", "retry_after": 600}
+    assert client_for(student).get("/accounts/profile/").status_code == 503
+    # While it is on, the admin still reaches the API (with a real token: the
+    # middleware runs before DRF's authentication).
+    token = Token.objects.create(user=admin)
+    off = api_for(None).post(
+        "/api/v1/ops/maintenance/", {"enabled": False}, format="json", HTTP_AUTHORIZATION=f"Token {token.key}"
+    )
+    assert off.status_code == 200 and off.json()["enabled"] is False
+    assert client_for(student).get("/accounts/profile/").status_code == 200
+
+
+def test_only_admins_may_switch_it(api_for, teacher, student) -> None:
+    for user in (teacher, student):
+        assert api_for(user).post("/api/v1/ops/maintenance/", {"enabled": True}, format="json").status_code == 403
+    assert not services.maintenance_mode_on()
+    assert api_for(None).post("/api/v1/ops/maintenance/", {"enabled": True}, format="json").status_code == 401
+
+
+def test_bad_payload_is_400(api_for, admin) -> None:
+    response = api_for(admin).post("/api/v1/ops/maintenance/", {"enabled": "maybe"}, format="json")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "validation_error"
+    assert not services.maintenance_mode_on()
+
+
+@pytest.mark.usefixtures("maintenance_on")
+def test_student_gets_a_503_page_with_retry_after(client_for, student) -> None:
+    response = client_for(student).get("/accounts/profile/")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "600"
+    assert b"Upgrading the database, back at 10:30." in response.content
+
+
+@pytest.mark.usefixtures("maintenance_on")
+def test_api_clients_get_the_error_shape(api_for, student) -> None:
+    token = Token.objects.create(user=student)
+    response = api_for(None).get("/api/v1/auth/me/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert response.status_code == 503 and response["Retry-After"] == "600"
+    assert response.json()["error"] == {
+        "code": "maintenance",
+        "message": "Upgrading the database, back at 10:30.",
+        "details": {"retry_after": 600},
+    }
+
+
+@pytest.mark.usefixtures("maintenance_on")
+def test_staff_and_probes_still_get_through(client_for, api_for, admin) -> None:
+    assert client_for(admin).get("/accounts/profile/").status_code == 200
+    token = Token.objects.create(user=admin)
+    assert api_for(None).get("/api/v1/auth/me/", HTTP_AUTHORIZATION=f"Token {token.key}").status_code == 200
+    anon = client_for(None)
+    assert anon.get("/health/live/").status_code == 200
+    assert anon.get("/health/").status_code == 200
+    assert anon.get("/status/").status_code == 200
+    assert anon.get("/api/v1/status/").json()["status"] == "maintenance"
+    assert anon.get("/metrics").status_code == 200
+    assert anon.get("/accounts/login/").status_code == 200  # staff must be able to sign in
+    assert anon.get("/").status_code == 503
+
+
+def test_management_command(capsys) -> None:
+    call_command("maintenance_mode", "on", "--message", "Disk swap")
+    assert services.maintenance_mode_on() and services.maintenance_message() == "Disk swap"
+    call_command("maintenance_mode", "off")
+    assert not services.maintenance_mode_on()
+    assert "off" in capsys.readouterr().out
+
+
+def test_dashboard_toggle_is_admin_only(client_for, admin, teacher) -> None:
+    assert client_for(teacher).post("/ops/maintenance/mode/", {"enabled": "on"}).status_code == 403
+    assert not services.maintenance_mode_on()
+    client_for(admin).post("/ops/maintenance/mode/", {"enabled": "on", "message": "Quick fix"})
+    assert services.maintenance_mode_on()
