@@ -369,3 +369,9 @@ def test_card_editor_help_lists_allowed_tags_as_text(world, teacher, client_for)
     page = client_for(teacher).get(reverse("learning:card_create", args=[world.deck.pk])).content.decode()
     assert "Allowed: &lt;b&gt;, &lt;i&gt;" in page
     assert 'hx-post="/cards/preview/"' in page and "js/card-editor.js" in page
+
+
+def test_join_url_names():
+    assert reverse("learning:join") == "/join/"
+    assert reverse("learning:join", args=["ABCDEFGH"]) == "/join/ABCDEFGH/"
+    assert reverse("learning:join_code", args=["ABCDEFGH"]) == "/join/ABCDEFGH/"
