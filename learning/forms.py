@@ -5,6 +5,7 @@ call with `cleaned_data`."""
 from __future__ import annotations
 
 from django import forms
+from django.utils.html import escape
 
 from learning.media import LABELS
 from learning.models import JOIN_CODE_LENGTH
@@ -53,7 +54,10 @@ class DeckForm(forms.Form):
     reviews_per_day = forms.IntegerField(min_value=0, max_value=10000, initial=200)
 
 
-_CARD_HELP = "Allowed: <b>, <i>, <u>, lists, <br>, <code>, <sub>, <sup> and http(s) links. Anything else is removed."
+# lms/_form.html renders help text as HTML, so the tag names are escaped here.
+_CARD_HELP = escape(
+    "Allowed: <b>, <i>, <u>, lists, <br>, <code>, <sub>, <sup> and http(s) links. Anything else is removed."
+)
 
 
 class CardForm(forms.Form):
@@ -81,7 +85,9 @@ class BulkAddForm(forms.Form):
     text = forms.CharField(
         label="Cards, one per line",
         widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false", "class": "mono"}),
-        help_text="front<TAB>back or front;back — an optional third column holds tags. Lines starting with # are skipped.",
+        help_text=escape(
+            "front<TAB>back or front;back — an optional third column holds tags. Lines starting with # are skipped."
+        ),
     )
 
 

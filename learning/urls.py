@@ -17,6 +17,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("classes/<int:pk>/students/<int:student_id>/remove/", views.enrollment_remove, name="enrollment_remove"),
     path("classes/<int:pk>/courses/new/", views.course_create, name="course_create"),
     path("join/", views.join, name="join"),
+    # An invite link: {% url "learning:join" code %} (or "learning:join_code").
+    path("join/<str:code>/", views.join_code, name="join"),
     path("join/<str:code>/", views.join_code, name="join_code"),
     path("courses/<int:pk>/", views.course_detail, name="course_detail"),
     path("courses/<int:pk>/edit/", views.course_edit, name="course_edit"),

@@ -363,3 +363,15 @@ def test_page_queries_do_not_grow_with_rows(world, request, client_for, persona)
     large = [queries_for(client, page(world)) for page in PAGES]
     assert large == small
     assert max(small) <= 12
+
+
+def test_card_editor_help_lists_allowed_tags_as_text(world, teacher, client_for):
+    page = client_for(teacher).get(reverse("learning:card_create", args=[world.deck.pk])).content.decode()
+    assert "Allowed: &lt;b&gt;, &lt;i&gt;" in page
+    assert 'hx-post="/cards/preview/"' in page and "js/card-editor.js" in page
+
+
+def test_join_url_names():
+    assert reverse("learning:join") == "/join/"
+    assert reverse("learning:join", args=["ABCDEFGH"]) == "/join/ABCDEFGH/"
+    assert reverse("learning:join_code", args=["ABCDEFGH"]) == "/join/ABCDEFGH/"
