@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from django.db.models import QuerySet
+from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -28,7 +29,7 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from learning import access, services
+from learning import access, services, transfer
 from learning.models import Card, Classroom, Course, Deck, Enrollment, Lesson
 from learning.sanitize import render_markdown
 
@@ -214,6 +215,28 @@ class CardSerializer(serializers.ModelSerializer):
 
     def get_audio_url(self, obj: Card) -> str | None:
         return self._url(obj, "audio")
+
+
+class ImportSerializer(serializers.Serializer):
+    file = serializers.FileField()
+    format = serializers.ChoiceField(choices=transfer.FORMATS, required=False)
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True, help_text="New decks only")
+    lesson = serializers.IntegerField(required=False, allow_null=True, help_text="New decks only; none: personal")
+    skip_invalid = serializers.BooleanField(default=False)
+
+
+class ImportResultSerializer(serializers.Serializer):
+    deck = serializers.IntegerField()
+    imported = serializers.IntegerField()
+    skipped = serializers.ListField(child=serializers.DictField())
+
+
+def _parse_import(request: Request) -> tuple[dict, transfer.ParseResult]:
+    serializer = ImportSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
+    upload = data["file"]
+    return data, transfer.parse_upload(upload.name, upload.read(), data.get("format"))
 
 
 class ReorderSerializer(serializers.Serializer):
@@ -501,6 +524,58 @@ class DeckViewSet(ContentViewSet):
         responses=_REORDERED,
         summary="Put a lesson's decks (or my personal decks) in this order",
     )
+    @extend_schema(
+        parameters=[OpenApiParameter("format", OpenApiTypes.STR, enum=list(transfer.FORMATS), default="csv")],
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        summary="Download the deck as CSV, JSON or an Anki package",
+    )
+    @action(detail=True, methods=["get"])
+    def export(self, request: Request, pk: str | None = None) -> HttpResponse:
+        deck = self.get_object()
+        fmt = request.query_params.get("format", "csv")
+        if fmt not in transfer.FORMATS:
+            raise serializers.ValidationError({"format": [f"Use one of {', '.join(transfer.FORMATS)}."]})
+        content, content_type, filename = transfer.export_deck(deck, fmt)
+        response = HttpResponse(content, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+    @extend_schema(
+        request={"multipart/form-data": ImportSerializer},
+        responses={201: ImportResultSerializer},
+        summary="Add the cards of a CSV, JSON or Anki file to this deck (all or nothing)",
+    )
+    @action(detail=True, methods=["post"], url_path="import", parser_classes=[MultiPartParser, FormParser])
+    def import_cards(self, request: Request, pk: str | None = None) -> Response:
+        deck = access.get_deck_for(request.user, pk, write=True)
+        data, parsed = _parse_import(request)
+        cards = transfer.deck_import(user=request.user, deck=deck, parsed=parsed, skip_invalid=data["skip_invalid"])
+        return Response(
+            {"deck": deck.pk, "imported": len(cards), "skipped": parsed.errors if data["skip_invalid"] else []},
+            status=201,
+        )
+
+    @extend_schema(
+        request={"multipart/form-data": ImportSerializer},
+        responses={201: ImportResultSerializer},
+        summary="Create a deck (personal, or in a lesson you teach) from a CSV, JSON or Anki file",
+    )
+    @action(detail=False, methods=["post"], url_path="import", parser_classes=[MultiPartParser, FormParser])
+    def import_deck(self, request: Request) -> Response:
+        data, parsed = _parse_import(request)
+        lesson = access.get_lesson_for(request.user, data["lesson"], write=True) if data.get("lesson") else None
+        deck, cards = transfer.deck_import_new(
+            user=request.user,
+            parsed=parsed,
+            title=data.get("title") or parsed.title or data["file"].name.rsplit(".", 1)[0],
+            lesson=lesson,
+            skip_invalid=data["skip_invalid"],
+        )
+        return Response(
+            {"deck": deck.pk, "imported": len(cards), "skipped": parsed.errors if data["skip_invalid"] else []},
+            status=201,
+        )
+
     @action(detail=False, methods=["post"])
     def reorder(self, request: Request) -> Response:
         def siblings(pk: Any) -> QuerySet:

@@ -1,4 +1,3 @@
-# ruff: noqa: RUF001 - real typography (en dashes, multiplication signs) in the demo cards
 """Demo content for `manage.py seed_demo`: "Biology 101" taught by `teacher`,
 with `student` enrolled, two courses, published lessons, decks of real biology
 cards (some with diagrams drawn here with Pillow) and a personal deck for the

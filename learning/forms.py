@@ -94,3 +94,21 @@ class BulkAddForm(forms.Form):
 class CardPreviewForm(forms.Form):
     front = forms.CharField(required=False, max_length=10_000)
     back = forms.CharField(required=False, max_length=10_000)
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(label="File", help_text="A .csv (front, back, tags), .json or Anki .apkg file, up to 50 MB.")
+    format = forms.ChoiceField(
+        choices=[("", "Tell by the file name"), ("csv", "CSV"), ("json", "JSON"), ("apkg", "Anki package")],
+        required=False,
+    )
+    skip_invalid = forms.BooleanField(
+        required=False, label="Import the readable rows and skip the others", initial=False
+    )
+
+
+class ImportNewDeckForm(ImportForm):
+    title = forms.CharField(
+        max_length=200, required=False, help_text="Leave empty to use the name inside the file (or the file name)."
+    )
+    field_order = ["file", "title", "format", "skip_invalid"]

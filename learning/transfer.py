@@ -383,3 +383,90 @@ def export_deck(deck: Deck, fmt: str) -> tuple[bytes, str, str]:
     cards = list(deck.cards.order_by("position", "id"))
     slug = re.sub(r"[^A-Za-z0-9]+", "-", deck.title).strip("-").lower() or "deck"
     return EXPORTERS[fmt](deck, cards), CONTENT_TYPES[fmt], f"{slug}.{fmt}"
+
+
+# --- Writing an import ----------------------------------------------------------------
+
+
+def _media_upload(media: tuple[str, bytes] | None, kind: str, line: int) -> Any:
+    from django.core.exceptions import ValidationError
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from learning.media import rename_for, validate_media
+
+    if media is None:
+        return None
+    name, content = media
+    upload = SimpleUploadedFile(PurePosixPath(name).name or kind, content)
+    try:
+        return rename_for(upload, validate_media(upload, kind=kind))
+    except ServiceError as exc:
+        raise ValidationError(f"{kind}: {exc.message}") from exc
+
+
+def deck_import(*, user: Any, deck: Deck, parsed: ParseResult, skip_invalid: bool = False) -> list[Card]:
+    """Add every parsed row to `deck` (whose editing the caller checked), in
+    one transaction: either all rows land or none does. Rows the parser could
+    not read refuse the import unless `skip_invalid`."""
+    from django.core.exceptions import ValidationError
+    from django.db import transaction
+
+    from learning.models import Card
+    from learning.services import clean_card_text, normalize_tags
+    from lms.tracking import track
+
+    problems = list(parsed.errors)
+    if problems and not skip_invalid:
+        raise ImportFileError(
+            f"{len(problems)} row(s) could not be read; fix them or import the readable ones only.",
+            details={"rows": problems},
+        )
+    cards: list[Card] = []
+    for row in parsed.rows:
+        try:
+            cards.append(
+                Card(
+                    deck=deck,
+                    front=clean_card_text(row.front, "front"),
+                    back=clean_card_text(row.back, "back"),
+                    tags=normalize_tags(row.tags),
+                    image=_media_upload(row.image, "image", row.line) or "",
+                    audio=_media_upload(row.audio, "audio", row.line) or "",
+                )
+            )
+        except ValidationError as exc:
+            problems.append({"line": row.line, "message": "; ".join(exc.messages)})
+    if (problems and not skip_invalid) or not cards:
+        raise ImportFileError(
+            "Nothing was imported: " + (f"{len(problems)} row(s) are not valid cards." if problems else "no cards."),
+            details={"rows": problems},
+        )
+    with transaction.atomic():
+        # Lock the deck row so two imports into one deck number their cards
+        # one after the other.
+        type(deck).objects.select_for_update().filter(pk=deck.pk).first()
+        last = deck.cards.order_by("-position").values_list("position", flat=True).first() or 0
+        for offset, card in enumerate(cards, start=1):
+            card.position = last + offset
+        created = Card.objects.bulk_create(cards, batch_size=500)
+    track("deck_imported", user=user, deck_id=deck.pk, cards=len(created), skipped=len(problems))
+    return created
+
+
+def deck_import_new(
+    *, user: Any, parsed: ParseResult, title: str = "", lesson: Any = None, skip_invalid: bool = False
+) -> tuple[Deck, list[Card]]:
+    """A new deck (in `lesson`, or personal) holding the imported cards."""
+    from django.db import transaction
+
+    from learning.services import deck_create
+
+    with transaction.atomic():
+        deck = deck_create(
+            user=user,
+            lesson=lesson,
+            title=(title or parsed.title or "Imported deck").strip()[:200],
+            description=parsed.description,
+        )
+        cards = deck_import(user=user, deck=deck, parsed=parsed, skip_invalid=skip_invalid)
+    return deck, cards

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import URLPattern, URLResolver, path
 from rest_framework.routers import DefaultRouter
 
-from learning import api, study_urls, views
+from learning import api, study_urls, transfer_views, views
 
 app_name = "learning"
 
@@ -35,6 +35,10 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("decks/<int:pk>/delete/", views.deck_delete, name="deck_delete"),
     path("decks/<int:pk>/cards/new/", views.card_create, name="card_create"),
     path("decks/<int:pk>/cards/bulk/", views.cards_bulk_add, name="cards_bulk_add"),
+    path("decks/<int:pk>/export/", transfer_views.deck_export, name="deck_export"),
+    path("decks/<int:pk>/import/", transfer_views.deck_import, name="deck_import"),
+    path("decks/import/", transfer_views.deck_import_new, name="deck_import_new"),
+    path("lessons/<int:lesson_pk>/decks/import/", transfer_views.deck_import_new, name="lesson_deck_import"),
     path("cards/preview/", views.card_preview, name="card_preview"),
     path("cards/<int:pk>/edit/", views.card_edit, name="card_edit"),
     path("cards/<int:pk>/delete/", views.card_delete, name="card_delete"),

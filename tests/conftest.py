@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable
 
 import pytest
+import waffle
 from django.core.cache import cache
 from django.db import connection
 from django.test import Client
@@ -45,6 +46,10 @@ def _isolation(request: pytest.FixtureRequest) -> None:
         request.getfixturevalue("db")
     cache.clear()
     celery_app.conf.task_always_eager = True
+    if "live_server" not in request.fixturenames and "transactional_db" not in request.fixturenames:
+        # Production serves the maintenance switch from a warm cache; warm it
+        # here too so query counts measure the page, not a cold cache.
+        waffle.switch_is_active("maintenance-mode")
 
 
 @pytest.fixture
