@@ -46,6 +46,15 @@ def nice_max(value: float) -> float:
     return float(10 ** (exponent + 1))
 
 
+def tick_values(top: float) -> list[float]:
+    """Gridline values from 0 to `top` in round steps (0, 2, 4 … 10, not 2.5, 7.5)."""
+    for intervals in (4, 5, 2, 3):
+        step = top / intervals
+        if top < 4 or abs(step - round(step)) < 1e-9:
+            return [step * i for i in range(intervals + 1)]
+    return [top * i / 4 for i in range(5)]
+
+
 def _svg(width: int, height: int, title: str, body: list[str]) -> SafeString:
     label = escape(title or "Chart")
     return mark_safe(  # noqa: S308 - every dynamic string below is escaped
@@ -84,8 +93,7 @@ def line_chart(
         return top + plot_h - (plot_h * min(v, top_value) / top_value if top_value else 0)
 
     body: list[str] = []
-    for tick in range(5):
-        value = top_value * tick / 4
+    for value in tick_values(top_value):
         ty = y(value)
         body.append(f'<line x1="{left}" x2="{width - right}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="{GRID}"/>')
         body.append(
@@ -137,8 +145,7 @@ def bar_chart(
     slot = plot_w / count
     bar_w = max(slot * 0.7, 1)
     body: list[str] = []
-    for tick in range(5):
-        value = top_value * tick / 4
+    for value in tick_values(top_value):
         ty = top + plot_h - plot_h * value / top_value
         body.append(f'<line x1="{left}" x2="{width - right}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="{GRID}"/>')
         body.append(

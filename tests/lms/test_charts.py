@@ -37,3 +37,12 @@ def test_calendar_heatmap_covers_every_day_once():
 
 def test_heat_levels():
     assert [heat_level(v, 10) for v in (0, 1, 5, 10)] == [0, 1, 2, 4]
+
+
+def test_ticks_are_round_numbers():
+    from lms.charts import tick_values
+
+    assert tick_values(10) == [0, 2, 4, 6, 8, 10]
+    assert tick_values(20) == [0, 5, 10, 15, 20]
+    assert tick_values(250) == [0, 50, 100, 150, 200, 250]
+    assert tick_values(1) == [0, 0.25, 0.5, 0.75, 1]
