@@ -24,6 +24,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
@@ -215,6 +216,14 @@ class CardSerializer(serializers.ModelSerializer):
 
     def get_audio_url(self, obj: Card) -> str | None:
         return self._url(obj, "audio")
+
+
+class FileFormatNegotiation(DefaultContentNegotiation):
+    """On the export action `?format=` names the file format (csv, json, apkg),
+    not one of DRF's renderers; errors still render as JSON."""
+
+    def select_renderer(self, request: Request, renderers: list, format_suffix: str | None = None) -> tuple:
+        return renderers[0], renderers[0].media_type
 
 
 class ImportSerializer(serializers.Serializer):
@@ -529,7 +538,7 @@ class DeckViewSet(ContentViewSet):
         responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
         summary="Download the deck as CSV, JSON or an Anki package",
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], content_negotiation_class=FileFormatNegotiation)
     def export(self, request: Request, pk: str | None = None) -> HttpResponse:
         deck = self.get_object()
         fmt = request.query_params.get("format", "csv")
@@ -544,6 +553,7 @@ class DeckViewSet(ContentViewSet):
         request={"multipart/form-data": ImportSerializer},
         responses={201: ImportResultSerializer},
         summary="Add the cards of a CSV, JSON or Anki file to this deck (all or nothing)",
+        operation_id="decks_import_cards",
     )
     @action(detail=True, methods=["post"], url_path="import", parser_classes=[MultiPartParser, FormParser])
     def import_cards(self, request: Request, pk: str | None = None) -> Response:
@@ -559,6 +569,7 @@ class DeckViewSet(ContentViewSet):
         request={"multipart/form-data": ImportSerializer},
         responses={201: ImportResultSerializer},
         summary="Create a deck (personal, or in a lesson you teach) from a CSV, JSON or Anki file",
+        operation_id="decks_import_new",
     )
     @action(detail=False, methods=["post"], url_path="import", parser_classes=[MultiPartParser, FormParser])
     def import_deck(self, request: Request) -> Response:
