@@ -1,0 +1,193 @@
+"""Learning benchmark: a school-sized class in PostgreSQL, then the hot paths.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/lms_bench python -m bench.learning_bench
+
+Builds one class with BENCH_STUDENTS students (default 300) and BENCH_CARDS
+cards (default 3,000, in 30 decks), gives every student a schedule for most
+cards and ~60 days of review history (bulk inserts), then times, with query
+counts: answering a card (the service the page and the API call), the next
+card, a student's dashboard, the teacher's class progress, and the deck and
+card API lists. It replaces the `bench_*` users and their class in the database
+it is pointed at: never point it at production.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lms.settings")
+
+import django
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, reset_queries  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.utils import timezone  # noqa: E402
+from rest_framework.test import APIClient  # noqa: E402
+
+from learning import progress, study  # noqa: E402
+from learning.models import Card, CardState, Classroom, Course, Deck, Enrollment, Lesson, Review  # noqa: E402
+from lms.models import User  # noqa: E402
+
+STUDENTS = int(os.getenv("BENCH_STUDENTS", "300"))
+CARDS = int(os.getenv("BENCH_CARDS", "3000"))
+DECKS = 30
+HISTORY_DAYS = 60
+RUNS = int(os.getenv("BENCH_RUNS", "20"))
+
+
+def measure(label: str, fn: Callable[[], object], runs: int = RUNS) -> tuple[str, float, float, float, int]:
+    times, queries = [], 0
+    for _ in range(runs):
+        with CaptureQueriesContext(connection) as ctx:
+            started = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - started) * 1000)
+        queries = len(ctx.captured_queries)
+    times.sort()
+    p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
+    return label, statistics.median(times), p95, max(times), queries
+
+
+def build() -> tuple[User, list[User], Classroom]:
+    User.objects.filter(username__startswith="bench_").delete()
+    teacher = User.objects.create_user("bench_teacher", password="bench-pass-123", role="teacher")
+    students = User.objects.bulk_create(
+        [User(username=f"bench_s{i}", role="student", timezone="Europe/Berlin") for i in range(STUDENTS)]
+    )
+    classroom = Classroom.objects.create(name="Bench class", teacher=teacher)
+    Enrollment.objects.bulk_create([Enrollment(classroom=classroom, student=s) for s in students])
+    course = Course.objects.create(classroom=classroom, title="Bench course")
+    lessons = Lesson.objects.bulk_create(
+        [Lesson(course=course, title=f"Lesson {i}", published=True, position=i) for i in range(DECKS // 3)]
+    )
+    decks = Deck.objects.bulk_create(
+        [Deck(title=f"Deck {i}", owner=teacher, lesson=lessons[i % len(lessons)], position=i) for i in range(DECKS)]
+    )
+    per_deck = CARDS // DECKS
+    Card.objects.bulk_create(
+        [
+            Card(deck=deck, front=f"Question {d}-{i}", back=f"Answer {d}-{i}", position=i)
+            for d, deck in enumerate(decks)
+            for i in range(per_deck)
+        ],
+        batch_size=5000,
+    )
+    card_ids = list(Card.objects.filter(deck__in=decks).values_list("id", flat=True))
+    now = timezone.now()
+    rng = random.Random(7)
+    states, reviews = [], []
+    for student in students:
+        for card_id in rng.sample(card_ids, k=int(len(card_ids) * 0.8)):
+            interval = rng.choice([1, 3, 6, 15, 30, 60])
+            last = now - timedelta(days=rng.randint(0, HISTORY_DAYS))
+            states.append(
+                CardState(
+                    student=student,
+                    card_id=card_id,
+                    status="review",
+                    repetitions=3,
+                    interval=interval,
+                    ease=round(rng.uniform(1.3, 2.8), 2),
+                    due_at=last + timedelta(days=interval),
+                    lapses=rng.choice([0, 0, 0, 1, 2, 9]),
+                    reviews_count=3,
+                    last_reviewed_at=last,
+                )
+            )
+            reviews.append(
+                Review(
+                    student=student,
+                    card_id=card_id,
+                    mode="review",
+                    quality=(quality := rng.choice([1, 3, 4, 4, 5])),
+                    correct=quality >= 3,
+                    response_ms=rng.randint(800, 9000),
+                    reviewed_at=last,
+                    status_before="review",
+                    repetitions_before=2,
+                    interval_before=interval // 2 or 1,
+                    ease_before=2.5,
+                    repetitions_after=3,
+                    interval_after=interval,
+                    ease_after=2.5,
+                    changed_schedule=True,
+                )
+            )
+        if len(states) > 50_000:
+            CardState.objects.bulk_create(states, batch_size=10_000)
+            Review.objects.bulk_create(reviews, batch_size=10_000)
+            states, reviews = [], []
+    CardState.objects.bulk_create(states, batch_size=10_000)
+    Review.objects.bulk_create(reviews, batch_size=10_000)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return teacher, students, classroom
+
+
+def main() -> None:
+    if connection.vendor != "postgresql":
+        sys.exit("Point DATABASE_URL at a PostgreSQL database (the figures are for production).")
+    call_command("migrate", verbosity=0)
+    started = time.perf_counter()
+    existing = Classroom.objects.filter(name="Bench class", teacher__username="bench_teacher").first()
+    if existing is not None and os.getenv("BENCH_REBUILD") != "1":
+        # Building takes minutes; reuse the last build unless asked not to.
+        teacher, classroom = existing.teacher, existing
+        students = list(User.objects.filter(username__startswith="bench_s").order_by("id"))
+    else:
+        teacher, students, classroom = build()
+    built = time.perf_counter() - started
+    print(
+        f"{len(students)} students, {Card.objects.filter(deck__lesson__course__classroom=classroom).count():,} cards, "
+        f"{CardState.objects.filter(student__in=students).count():,} schedules and "
+        f"{Review.objects.filter(student__in=students).count():,} reviews ready in {built:.1f} s (BENCH_REBUILD=1 rebuilds)\n"
+    )
+    student = students[0]
+    session = study.session_start(student=student, scope_type="classroom", scope_id=classroom.pk, mode="review")
+
+    def answer() -> None:
+        session.refresh_from_db()
+        nxt = study.session_next(student=student, session=session)
+        if nxt is None:
+            return
+        study.session_answer(
+            student=student,
+            session_id=session.pk,
+            card_id=nxt.card.pk,
+            quality=4,
+            response_ms=2000,
+            idempotency_key=uuid.uuid4().hex,
+        )
+
+    teacher_api = APIClient()
+    teacher_api.force_authenticate(teacher)
+    student_api = APIClient()
+    student_api.force_authenticate(student)
+    deck = Deck.objects.filter(lesson__course__classroom=classroom).first()
+
+    rows = [
+        measure("next card + answer (review)", answer),
+        measure("student dashboard", lambda: progress.student_dashboard(student)),
+        measure("class progress (teacher)", lambda: progress.class_progress(classroom), runs=5),
+        measure("API deck list (teacher)", lambda: teacher_api.get("/api/v1/decks/?page_size=50")),
+        measure("API card list of a deck (student)", lambda: student_api.get(f"/api/v1/cards/?deck={deck.pk}")),
+        measure("API progress (student)", lambda: student_api.get("/api/v1/progress/")),
+    ]
+    reset_queries()
+    print(f"{'operation':<36} {'median ms':>10} {'p95 ms':>9} {'max ms':>9} {'queries':>8}")
+    for label, median, p95, worst, queries in rows:
+        print(f"{label:<36} {median:>10.1f} {p95:>9.1f} {worst:>9.1f} {queries:>8}")
+
+
+if __name__ == "__main__":
+    main()
