@@ -54,7 +54,7 @@ def measure(label: str, fn: Callable[[], object], runs: int = RUNS) -> tuple[str
             times.append((time.perf_counter() - started) * 1000)
         queries = len(ctx.captured_queries)
     times.sort()
-    p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
+    p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
     return label, statistics.median(times), p95, max(times), queries
 
 
