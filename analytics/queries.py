@@ -618,6 +618,8 @@ def funnel(spec: FunnelSpec, *, now: datetime | None = None) -> FunnelResult:
     us = tu.epoch_micros_sql
     window_us = spec.window_hours * 3600 * 1_000_000
     postgres = tu.is_postgres()
+    # PostgreSQL would otherwise inline the chain and re-run each lookup per reference.
+    materialized = " MATERIALIZED" if postgres else ""
     breakdown = (
         f", CAST({tu.json_text_sql('e.properties', spec.breakdown)} AS TEXT) AS bd"
         if spec.breakdown
@@ -633,16 +635,16 @@ def funnel(spec: FunnelSpec, *, now: datetime | None = None) -> FunnelResult:
         # The index bound is PostgreSQL-only (interval arithmetic); the exact check is portable.
         pg_bound = " AND e.timestamp <= c.ts1 + make_interval(hours => %s)" if postgres else ""
         ctes.append(
-            f"s{k} AS (SELECT c.*, (SELECT e.id FROM {EV} e WHERE e.user_id = c.user_id AND e.name = %s "
+            f"s{k} AS{materialized} (SELECT c.*, (SELECT e.id FROM {EV} e WHERE e.user_id = c.user_id AND e.name = %s "
             f"AND e.timestamp >= c.ts{k - 1} AND e.timestamp <= %s{pg_bound} "
             f"AND {us('e.timestamp')} <= c.us1 + %s "
             f"AND (e.timestamp > c.ts{k - 1} OR e.id NOT IN ({used})) "
-            f"ORDER BY e.timestamp, e.id LIMIT 1) AS id{k} FROM c{k - 1} c)"
+            f"ORDER BY e.timestamp LIMIT 1) AS id{k} FROM c{k - 1} c)"
         )
         params += [spec.steps[k - 1], now] + ([spec.window_hours] if postgres else []) + [window_us]
         ctes.append(
-            f"c{k} AS (SELECT s.*, e.timestamp AS ts{k}, {us('e.timestamp')} AS us{k} "
-            f"FROM s{k} s LEFT JOIN {EV} e ON e.id = s.id{k})"
+            f"c{k} AS{materialized} (SELECT t.*, {us(f't.ts{k}')} AS us{k} FROM "
+            f"(SELECT s.*, (SELECT e.timestamp FROM {EV} e WHERE e.id = s.id{k}) AS ts{k} FROM s{k} s) t)"
         )
     depth_case = " ".join(f"WHEN id{k} IS NOT NULL THEN {k}" for k in range(n, 1, -1))
     ctes.append(f"dp AS (SELECT c{n}.*, CASE {depth_case} ELSE 1 END AS depth FROM c{n})")
