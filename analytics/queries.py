@@ -26,12 +26,13 @@ from django.utils import timezone
 
 from analytics import timeutil as tu
 from analytics.funnel import FunnelSpec, StepResult, counts_from_depths, step_results
-from analytics.models import ActiveUserDay, DailyEventCount, DailySessionStats, Event, RollupDay
+from analytics.models import ActiveUserDay, DailyEventCount, DailySessionStats, Event, FeatureUserDay, RollupDay
 
 logger = logging.getLogger(__name__)
 
 EV = Event._meta.db_table
 AUD = ActiveUserDay._meta.db_table
+FUD = FeatureUserDay._meta.db_table
 SESSION_GAP_SECONDS = 30 * 60
 
 
@@ -381,9 +382,9 @@ class FeatureRow:
 def feature_usage(first_day: int, last_day: int, *, exclude: tuple[str, ...] = ()) -> list[FeatureRow]:
     """Events by name (rollups + live) with distinct users over the range.
 
-    Event counts come from the daily rollups; distinct users over a range
-    cannot be summed from daily figures, so they are counted from raw events
-    (which are kept for ANALYTICS_RETENTION_DAYS) through the (name, time) index.
+    Event counts come from the daily counts; distinct users over a range cannot
+    be summed from daily figures, so they are counted over the (day, name, user)
+    rollup, plus raw events for the days not rolled up yet.
     """
     rolled = rolled_days(first_day, last_day)
     events: dict[str, int] = defaultdict(int)
@@ -392,11 +393,21 @@ def feature_usage(first_day: int, last_day: int, *, exclude: tuple[str, ...] = (
     for first, last in live_runs(first_day, last_day, rolled):
         for _day, name, n, _users in live_event_counts(first, last):
             events[name] += n
-    users = dict(
-        Event.objects.filter(timestamp__gte=tu.day_start_utc(first_day), timestamp__lt=tu.day_start_utc(last_day + 1))
-        .values_list("name")
-        .annotate(u=Count("user", distinct=True))
-    )
+    parts = []
+    params: list[Any] = []
+    if rolled:
+        parts.append(
+            f"SELECT name, user_id FROM {FUD} WHERE day >= %s AND day <= %s "
+            f"AND day IN (SELECT day FROM {RollupDay._meta.db_table} WHERE day >= %s AND day <= %s)"
+        )
+        params += [first_day, last_day, first_day, last_day]
+    runs = live_runs(first_day, last_day, rolled)
+    if runs:
+        ranges, range_params = _time_ranges(runs)
+        parts.append(f"SELECT name, user_id FROM {EV} WHERE user_id IS NOT NULL AND {ranges}")
+        params += range_params
+    sql = f"SELECT name, COUNT(DISTINCT user_id) FROM ({' UNION ALL '.join(parts)}) x GROUP BY name"
+    users = {name: int(n) for name, n in _fetch(sql, params)}
     total = sum(events.values()) or 1
     rows = [
         FeatureRow(name, n, int(users.get(name, 0)), round(n / total, 4))

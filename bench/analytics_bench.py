@@ -32,7 +32,14 @@ from django.utils import timezone  # noqa: E402
 from analytics import queries, services  # noqa: E402
 from analytics import timeutil as tu  # noqa: E402
 from analytics.funnel import FunnelSpec  # noqa: E402
-from analytics.models import ActiveUserDay, DailyEventCount, DailySessionStats, Event, RollupDay  # noqa: E402
+from analytics.models import (  # noqa: E402
+    ActiveUserDay,
+    DailyEventCount,
+    DailySessionStats,
+    Event,
+    FeatureUserDay,
+    RollupDay,
+)
 from lms.models import User  # noqa: E402
 
 USERS = int(os.getenv("BENCH_USERS", "10000"))
@@ -54,7 +61,7 @@ def timed(label: str, fn: Callable[[], object], runs: int = 3) -> tuple[str, flo
 
 def reset() -> None:
     with connection.cursor() as cursor:
-        for model in (Event, ActiveUserDay, DailyEventCount, DailySessionStats, RollupDay):
+        for model in (Event, ActiveUserDay, DailyEventCount, DailySessionStats, FeatureUserDay, RollupDay):
             cursor.execute(f"TRUNCATE {model._meta.db_table}")
     User.objects.filter(username__startswith="bench_").delete()
 
@@ -170,6 +177,7 @@ def main() -> None:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE analytics_activeuserday")
         cursor.execute("ANALYZE analytics_dailyeventcount")
+        cursor.execute("ANALYZE analytics_featureuserday")
     started = time.perf_counter()
     services.rollup_day(today - 1)
     one_day = time.perf_counter() - started
