@@ -13,7 +13,7 @@ class SignUpForm(UserCreationForm):
         initial=User.Role.STUDENT,
     )
     email = forms.EmailField(required=True, help_text="Used only to reset your password.")
-    timezone = forms.ChoiceField(choices=timezone_choices, initial="UTC")
+    timezone = forms.ChoiceField(choices=timezone_choices, initial="UTC", label="Time zone")
 
     class Meta(UserCreationForm.Meta):
         model = User
@@ -27,7 +27,7 @@ class SignUpForm(UserCreationForm):
 
 
 class ProfileForm(forms.ModelForm):
-    timezone = forms.ChoiceField(choices=timezone_choices)
+    timezone = forms.ChoiceField(choices=timezone_choices, label="Time zone")
 
     class Meta:
         model = User

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import logging
 import re
+import time
 import uuid
 import zoneinfo
 from collections.abc import Callable
@@ -12,11 +14,14 @@ from django.utils import timezone
 from lms.logging import request_id_var
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+request_logger = logging.getLogger("lms.request")
 
 
 class RequestIdMiddleware:
     """Gives every request an id (the caller's `X-Request-ID` when it is sane,
-    a fresh one otherwise), puts it on every log line and returns it."""
+    a fresh one otherwise), puts it on every log line and returns it. With
+    LOG_REQUESTS on (production), it also writes one access line per request,
+    so the access log is JSON like everything else."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -26,8 +31,23 @@ class RequestIdMiddleware:
         request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id
         token = request_id_var.set(request_id)
+        started = time.perf_counter()
         try:
             response = self.get_response(request)
+            if settings.LOG_REQUESTS:
+                request_logger.info(
+                    "%s %s %s",
+                    request.method,
+                    request.path,
+                    response.status_code,
+                    extra={
+                        "method": request.method,
+                        "path": request.path,
+                        "status": response.status_code,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "user_id": getattr(getattr(request, "user", None), "pk", None),
+                    },
+                )
         finally:
             request_id_var.reset(token)
         response["X-Request-ID"] = request_id

@@ -48,13 +48,10 @@ class User(AbstractUser):
         ordering = ["username"]
 
     def save(self, *args, **kwargs) -> None:
-        # Admins are staff and superusers: the role is the single source of truth
-        # for what someone may do, the flags follow it.
-        if self.role == self.Role.ADMIN:
-            self.is_staff = True
-            self.is_superuser = True
-        elif self.is_superuser:
-            self.role = self.Role.ADMIN
+        # The role is the source of truth: admins are staff and superusers, and
+        # nobody else is a superuser (a teacher may still be made staff).
+        self.is_superuser = self.role == self.Role.ADMIN
+        if self.is_superuser:
             self.is_staff = True
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "role" in update_fields:

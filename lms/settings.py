@@ -170,7 +170,7 @@ else:
 if TESTING and not envbool("LMS_TEST_REAL_CACHE", "0"):
     # Tests are isolated from each other's cache entries (throttle counters!);
     # the few tests that need the real Redis connect to REDIS_URL themselves.
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "lms-tests"}}
+    CACHES = {"default": {"BACKEND": "django_prometheus.cache.backends.locmem.LocMemCache", "LOCATION": "lms-tests"}}
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
@@ -320,6 +320,9 @@ PROMETHEUS_METRIC_NAMESPACE = ""
 # --- Logging ---------------------------------------------------------------------
 LOG_LEVEL = os.getenv("LOG_LEVEL", "INFO")
 LOG_FORMAT = os.getenv("LOG_FORMAT", "text" if DEBUG else "json")
+# One access line per request from our middleware (gunicorn's own access log is
+# off in lms/gunicorn.conf.py so every line is JSON with the request id).
+LOG_REQUESTS = envbool("LOG_REQUESTS", "0" if DEBUG else "1")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -359,6 +362,11 @@ SITE_NAME = os.getenv("SITE_NAME", "Flashcard LMS")
 SITE_URL = os.getenv("SITE_URL", "http://127.0.0.1:8000")
 HEALTH_DISK_DEGRADED_PERCENT = envint("HEALTH_DISK_DEGRADED_PERCENT", 90)
 HEALTH_DISK_UNHEALTHY_PERCENT = envint("HEALTH_DISK_UNHEALTHY_PERCENT", 97)
+
+# --- Backups -----------------------------------------------------------------------
+BACKUP_DIR = Path(os.getenv("BACKUP_DIR", BASE_DIR / "backups"))
+BACKUP_KEEP = envint("BACKUP_KEEP", 14)
+BACKUP_MAX_AGE_HOURS = envint("BACKUP_MAX_AGE_HOURS", 26)
 
 # --- Analytics -----------------------------------------------------------------------
 # Off by default under pytest so other apps' query-count tests do not see the

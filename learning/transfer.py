@@ -1,0 +1,385 @@
+"""Decks in and out: CSV, JSON and Anki packages (.apkg).
+
+Parsing never writes: `parse_upload()` turns a file into `CardRow`s plus a list
+of rows it could not read, so a page can preview an import and the API can
+refuse a bad file with every problem listed. `deck_import()` then writes all
+rows in one transaction or none. Exports stream back what a deck holds,
+media included (inline in JSON, as package media in .apkg).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import json
+import re
+import sqlite3
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from lms.errors import ServiceError, TooLarge
+
+if TYPE_CHECKING:
+    from learning.models import Card, Deck
+
+MAX_IMPORT_BYTES = 50 * 1024 * 1024
+MAX_IMPORT_CARDS = 5000
+MAX_TEXT = 10_000
+JSON_FORMAT = "flashcard-lms/deck"
+FORMATS = ("csv", "json", "apkg")
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+    "apkg": "application/octet-stream",
+}
+
+
+class ImportFileError(ServiceError):
+    status = 400
+    code = "invalid_import"
+
+
+@dataclass
+class CardRow:
+    front: str
+    back: str
+    tags: str = ""
+    image: tuple[str, bytes] | None = None
+    audio: tuple[str, bytes] | None = None
+    line: int = 0
+
+
+@dataclass
+class ParseResult:
+    rows: list[CardRow] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    title: str = ""
+    description: str = ""
+
+    def error(self, line: int, message: str) -> None:
+        self.errors.append({"line": line, "message": message})
+
+
+def detect_format(filename: str, requested: str | None = None) -> str:
+    fmt = (requested or PurePosixPath(filename or "").suffix.lstrip(".")).lower()
+    if fmt in {"tsv", "txt"}:
+        fmt = "csv"
+    if fmt not in FORMATS:
+        raise ImportFileError(
+            f"Unknown import format {fmt or '(none)'!r}: use a .csv, .json or .apkg file.",
+            details={"format": list(FORMATS)},
+        )
+    return fmt
+
+
+def parse_upload(filename: str, data: bytes, fmt: str | None = None) -> ParseResult:
+    if len(data) > MAX_IMPORT_BYTES:
+        raise TooLarge(f"Import files are limited to {MAX_IMPORT_BYTES // (1024 * 1024)} MB.")
+    if not data:
+        raise ImportFileError("The file is empty.")
+    fmt = detect_format(filename, fmt)
+    result = {"csv": parse_csv, "json": parse_json, "apkg": parse_apkg}[fmt](data)
+    if len(result.rows) > MAX_IMPORT_CARDS:
+        raise ImportFileError(
+            f"At most {MAX_IMPORT_CARDS} cards can be imported at once; the file has {len(result.rows)}."
+        )
+    if not result.rows and not result.errors:
+        raise ImportFileError("The file holds no cards.")
+    return result
+
+
+def _check_row(result: ParseResult, line: int, front: str, back: str) -> bool:
+    if not front.strip() or not back.strip():
+        result.error(line, "Both a front and a back are needed.")
+        return False
+    if len(front) > MAX_TEXT or len(back) > MAX_TEXT:
+        result.error(line, f"A side is longer than {MAX_TEXT} characters.")
+        return False
+    return True
+
+
+# --- CSV -----------------------------------------------------------------------
+
+HEADER_WORDS = {"front", "question", "term", "prompt"}
+
+
+def _delimiter(text: str) -> str:
+    """The separator found on most of the first lines: tab, then semicolon, then
+    comma on a tie (csv.Sniffer gives up on files with a few odd lines)."""
+    lines = [line for line in text.splitlines()[:50] if line.strip()]
+    return max("\t;,", key=lambda sep: (sum(sep in line for line in lines), -"\t;,".index(sep)))
+
+
+def parse_csv(data: bytes) -> ParseResult:
+    """`front,back[,tags]` rows; comma, semicolon or tab separated; an optional header."""
+    result = ParseResult()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ImportFileError("The CSV file is not UTF-8 text.") from None
+    reader = csv.reader(io.StringIO(text), delimiter=_delimiter(text))
+    try:
+        for number, record in enumerate(reader, start=1):
+            if not record or all(not cell.strip() for cell in record):
+                continue
+            if number == 1 and record[0].strip().lower() in HEADER_WORDS:
+                continue
+            if len(record) < 2:
+                result.error(number, "Expected at least two columns: front and back.")
+                continue
+            front, back = record[0].strip(), record[1].strip()
+            if _check_row(result, number, front, back):
+                tags = record[2].strip() if len(record) > 2 else ""
+                result.rows.append(CardRow(front=front, back=back, tags=tags, line=number))
+    except csv.Error as exc:
+        raise ImportFileError(f"The CSV file could not be read: {exc}") from None
+    return result
+
+
+def export_csv(deck: Deck, cards: list[Card]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["front", "back", "tags"])
+    for card in cards:
+        writer.writerow([card.front, card.back, card.tags])
+    return out.getvalue().encode("utf-8")
+
+
+# --- JSON ------------------------------------------------------------------------
+
+
+def _decode_media(value: Any, line: int, result: ParseResult, kind: str) -> tuple[str, bytes] | None:
+    if not value:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("data"), str):
+        result.error(line, f"{kind} must be an object with 'name' and base64 'data'.")
+        return None
+    try:
+        content = base64.b64decode(value["data"], validate=True)
+    except (ValueError, TypeError):
+        result.error(line, f"{kind} data is not valid base64.")
+        return None
+    return (str(value.get("name") or kind), content)
+
+
+def parse_json(data: bytes) -> ParseResult:
+    result = ParseResult()
+    try:
+        doc = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ImportFileError(f"The JSON file could not be read: {exc}") from None
+    if isinstance(doc, list):
+        doc = {"cards": doc}
+    if not isinstance(doc, dict) or not isinstance(doc.get("cards"), list):
+        raise ImportFileError('Expected {"cards": [{"front": ..., "back": ...}, ...]} or a list of cards.')
+    deck = doc.get("deck") if isinstance(doc.get("deck"), dict) else {}
+    result.title = str(deck.get("title") or "")[:200]
+    result.description = str(deck.get("description") or "")
+    for number, item in enumerate(doc["cards"], start=1):
+        if not isinstance(item, dict):
+            result.error(number, "Each card must be an object.")
+            continue
+        front, back = str(item.get("front") or "").strip(), str(item.get("back") or "").strip()
+        if not _check_row(result, number, front, back):
+            continue
+        tags = item.get("tags") or ""
+        if isinstance(tags, list):
+            tags = " ".join(str(t) for t in tags)
+        result.rows.append(
+            CardRow(
+                front=front,
+                back=back,
+                tags=str(tags),
+                image=_decode_media(item.get("image"), number, result, "image"),
+                audio=_decode_media(item.get("audio"), number, result, "audio"),
+                line=number,
+            )
+        )
+    return result
+
+
+def _encode_media(file: Any) -> dict[str, str] | None:
+    if not file:
+        return None
+    with file.open("rb") as handle:
+        content = handle.read()
+    return {"name": PurePosixPath(file.name).name, "data": base64.b64encode(content).decode("ascii")}
+
+
+def export_json(deck: Deck, cards: list[Card]) -> bytes:
+    doc = {
+        "format": JSON_FORMAT,
+        "version": 1,
+        "deck": {
+            "title": deck.title,
+            "description": deck.description,
+            "new_cards_per_day": deck.new_cards_per_day,
+            "reviews_per_day": deck.reviews_per_day,
+        },
+        "cards": [
+            {
+                "front": card.front,
+                "back": card.back,
+                "tags": card.tag_list,
+                "image": _encode_media(card.image),
+                "audio": _encode_media(card.audio),
+            }
+            for card in cards
+        ],
+    }
+    return json.dumps(doc, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+# --- Anki packages -------------------------------------------------------------------
+
+IMG_RE = re.compile(r"""<img[^>]*\bsrc\s*=\s*["']?([^"'>\s]+)["']?[^>]*>""", re.IGNORECASE)
+SOUND_RE = re.compile(r"\[sound:([^\]]+)\]")
+
+
+EDGE_BREAKS_RE = re.compile(r"^(\s*<br\s*/?>)+|(<br\s*/?>\s*)+$", re.IGNORECASE)
+
+
+def _take_media(text: str, pattern: re.Pattern[str]) -> tuple[str, list[str]]:
+    names = pattern.findall(text)
+    return EDGE_BREAKS_RE.sub("", pattern.sub("", text)).strip(), names
+
+
+def parse_apkg(data: bytes) -> ParseResult:
+    """Reads the notes of an Anki package: first field front, second back;
+    the first image and sound referenced become the card's media."""
+    result = ParseResult()
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise ImportFileError("This is not an Anki package (.apkg is a zip archive).") from None
+    with archive:
+        names = set(archive.namelist())
+        collection = next((n for n in ("collection.anki21", "collection.anki2") if n in names), None)
+        if collection is None:
+            if "collection.anki21b" in names:
+                raise ImportFileError(
+                    "This package uses Anki's newest compressed format. In Anki, export again with "
+                    "'Support older Anki versions' ticked."
+                )
+            raise ImportFileError("The package has no Anki collection inside.")
+        try:
+            media_map = json.loads(archive.read("media").decode("utf-8")) if "media" in names else {}
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            media_map = {}
+        by_name = {str(name): str(key) for key, name in media_map.items()}
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "collection.sqlite"
+            path.write_bytes(archive.read(collection))
+            try:
+                conn = sqlite3.connect(path)
+                try:
+                    rows = conn.execute("SELECT flds, tags FROM notes ORDER BY id").fetchall()
+                    deck_names = conn.execute("SELECT decks FROM col").fetchone()
+                finally:
+                    conn.close()
+            except sqlite3.DatabaseError as exc:
+                raise ImportFileError(f"The Anki collection could not be read: {exc}") from None
+        if deck_names:
+            try:
+                decks = [d for d in json.loads(deck_names[0]).values() if d.get("name") != "Default"]
+                if len(decks) == 1:
+                    result.title = str(decks[0].get("name", ""))[:200]
+            except (ValueError, AttributeError):
+                pass
+
+        def media(name: str) -> tuple[str, bytes] | None:
+            key = by_name.get(name)
+            if key is None or key not in names:
+                return None
+            return (name, archive.read(key))
+
+        for number, (fields_text, tags) in enumerate(rows, start=1):
+            fields = fields_text.split("\x1f")
+            if len(fields) < 2:
+                result.error(number, "The note has a single field; two are needed (front and back).")
+                continue
+            front, front_images = _take_media(fields[0], IMG_RE)
+            back, back_images = _take_media(fields[1], IMG_RE)
+            front, front_sounds = _take_media(front, SOUND_RE)
+            back, back_sounds = _take_media(back, SOUND_RE)
+            images, sounds = front_images + back_images, front_sounds + back_sounds
+            image = media(images[0]) if images else None
+            audio = media(sounds[0]) if sounds else None
+            # A card whose front is only a picture is still a card.
+            if not front and image:
+                front = "(picture)"
+            if not back and audio:
+                back = "(listen)"
+            if _check_row(result, number, front, back):
+                result.rows.append(
+                    CardRow(front=front, back=back, tags=tags.strip(), image=image, audio=audio, line=number)
+                )
+    return result
+
+
+def _stable_id(*parts: object) -> int:
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return 1 << 30 | int.from_bytes(digest[:4], "big") & ((1 << 30) - 1)
+
+
+def export_apkg(deck: Deck, cards: list[Card]) -> bytes:
+    import genanki
+
+    model = genanki.Model(
+        _stable_id("flashcard-lms-model", 1),
+        "Flashcard LMS Basic",
+        fields=[{"name": "Front"}, {"name": "Back"}],
+        templates=[
+            {
+                "name": "Card 1",
+                "qfmt": "{{Front}}",
+                "afmt": '{{FrontSide}}<hr id="answer">{{Back}}',
+            }
+        ],
+    )
+    anki_deck = genanki.Deck(_stable_id("flashcard-lms-deck", deck.pk), deck.title)
+    with tempfile.TemporaryDirectory() as tmp:
+        media_files = []
+        for card in cards:
+            front, back = card.front, card.back
+            for attr in ("image", "audio"):
+                file = getattr(card, attr)
+                if not file:
+                    continue
+                name = f"lms-{card.pk}-{attr}{PurePosixPath(file.name).suffix.lower()}"
+                target = Path(tmp) / name
+                with file.open("rb") as handle:
+                    target.write_bytes(handle.read())
+                media_files.append(str(target))
+                if attr == "image":
+                    front = f'{front}<br><img src="{name}">'
+                else:
+                    back = f"{back} [sound:{name}]"
+            anki_deck.add_note(
+                genanki.Note(
+                    model=model,
+                    fields=[front, back],
+                    tags=[t.replace(" ", "_") for t in card.tag_list],
+                    guid=genanki.guid_for("flashcard-lms", card.pk),
+                )
+            )
+        out = Path(tmp) / "deck.apkg"
+        genanki.Package(anki_deck, media_files=media_files).write_to_file(str(out))
+        return out.read_bytes()
+
+
+EXPORTERS = {"csv": export_csv, "json": export_json, "apkg": export_apkg}
+
+
+def export_deck(deck: Deck, fmt: str) -> tuple[bytes, str, str]:
+    """(content, content type, file name)"""
+    if fmt not in EXPORTERS:
+        raise ImportFileError(f"Unknown export format {fmt!r}: use csv, json or apkg.")
+    cards = list(deck.cards.order_by("position", "id"))
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", deck.title).strip("-").lower() or "deck"
+    return EXPORTERS[fmt](deck, cards), CONTENT_TYPES[fmt], f"{slug}.{fmt}"

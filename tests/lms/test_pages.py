@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+from django.core import mail
+
+from lms.models import User
+from tests.factories import UserFactory
+
+
+def test_landing_page_for_visitors(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert b"Create an account" in response.content
+
+
+def test_login_page_renders_with_labels(client):
+    response = client.get("/accounts/login/")
+    assert response.status_code == 200
+    assert b'<label for="id_username">' in response.content
+    assert b"csrfmiddlewaretoken" in response.content
+
+
+def test_signup_as_teacher_signs_in_with_that_role(client):
+    response = client.post(
+        "/accounts/signup/",
+        {
+            "username": "newteach",
+            "email": "New@Example.com",
+            "first_name": "New",
+            "last_name": "Teacher",
+            "role": "teacher",
+            "timezone": "America/New_York",
+            "password1": "a-long-Passphrase-9",
+            "password2": "a-long-Passphrase-9",
+        },
+    )
+    assert response.status_code == 302
+    user = User.objects.get(username="newteach")
+    assert user.role == "teacher"
+    assert user.email == "new@example.com"
+    assert user.timezone == "America/New_York"
+    assert not user.is_staff
+    assert client.get("/accounts/profile/").status_code == 200
+
+
+def test_signup_cannot_choose_admin_role(client):
+    response = client.post(
+        "/accounts/signup/",
+        {
+            "username": "sneaky",
+            "email": "s@example.com",
+            "role": "admin",
+            "timezone": "UTC",
+            "password1": "a-long-Passphrase-9",
+            "password2": "a-long-Passphrase-9",
+        },
+    )
+    assert response.status_code == 200
+    assert not User.objects.filter(username="sneaky").exists()
+
+
+def test_signup_rejects_short_and_common_passwords(client):
+    response = client.post(
+        "/accounts/signup/",
+        {
+            "username": "weak",
+            "email": "w@example.com",
+            "role": "student",
+            "timezone": "UTC",
+            "password1": "abc",
+            "password2": "abc",
+        },
+    )
+    assert response.status_code == 200
+    assert b"at least 8 characters" in response.content
+    assert not User.objects.filter(username="weak").exists()
+
+
+def test_profile_updates_time_zone(client_for):
+    user = UserFactory(username="pat")
+    client = client_for(user)
+    response = client.post(
+        "/accounts/profile/",
+        {"first_name": "Pat", "last_name": "", "email": "pat@example.com", "timezone": "Asia/Tokyo"},
+    )
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.timezone == "Asia/Tokyo"
+
+
+def test_profile_rejects_unknown_time_zone(client_for):
+    user = UserFactory(username="pat")
+    response = client_for(user).post("/accounts/profile/", {"email": "pat@example.com", "timezone": "Mars/Olympus"})
+    assert response.status_code == 200
+    user.refresh_from_db()
+    assert user.timezone == "UTC"
+
+
+def test_profile_needs_login(client):
+    response = client.get("/accounts/profile/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_password_reset_sends_an_email(client):
+    UserFactory(username="pat", email="pat@example.com")
+    response = client.post("/accounts/password_reset/", {"email": "pat@example.com"})
+    assert response.status_code == 302
+    assert len(mail.outbox) == 1
+    assert "/accounts/reset/" in mail.outbox[0].body
+
+
+def test_password_change(client_for):
+    user = UserFactory(username="pat")
+    response = client_for(user).post(
+        "/accounts/password_change/",
+        {
+            "old_password": "demo-pass-123",
+            "new_password1": "another-Passphrase-7",
+            "new_password2": "another-Passphrase-7",
+        },
+    )
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.check_password("another-Passphrase-7")
+
+
+def test_logout_is_a_post(client_for):
+    client = client_for(UserFactory(username="pat"))
+    assert client.get("/accounts/logout/").status_code == 405
+    assert client.post("/accounts/logout/").status_code in (200, 302)
+
+
+def test_unknown_page_is_a_friendly_404(client):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert b"Page not found" in response.content
+
+
+def test_admin_role_makes_staff_and_superuser():
+    user = User.objects.create_user("boss", password="demo-pass-123", role="admin")
+    assert user.is_staff and user.is_superuser
+    user.role = User.Role.TEACHER
+    user.save()
+    user.refresh_from_db()
+    assert user.role == "teacher"
+
+
+def test_admin_user_list_filters_by_role(client_for, admin):
+    UserFactory(username="t1", role="teacher")
+    response = client_for(admin).get("/admin/lms/user/?role__exact=teacher")
+    assert response.status_code == 200
+    assert b"t1" in response.content
+
+
+def test_every_response_has_a_request_id_and_echoes_a_given_one(client):
+    generated = client.get("/health/live/")["X-Request-ID"]
+    assert len(generated) == 32
+    assert client.get("/health/live/", HTTP_X_REQUEST_ID="abc-123")["X-Request-ID"] == "abc-123"
+    # A header that could inject into logs is replaced, not echoed.
+    assert client.get("/health/live/", HTTP_X_REQUEST_ID="bad id\n")["X-Request-ID"] != "bad id\n"
