@@ -27,6 +27,7 @@ django.setup()
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from analytics import queries, services  # noqa: E402
@@ -204,6 +205,14 @@ def main() -> None:
         timed("funnel 4 steps, 30 days", lambda: queries.funnel(FunnelSpec(funnel4, days=30))),
         timed("funnel 4 steps, 90 days", lambda: queries.funnel(FunnelSpec(funnel4, days=90))),
     ]
+    viewer, _ = User.objects.get_or_create(username="bench_admin", defaults={"role": User.Role.ADMIN})
+    browser = Client()
+    browser.force_login(viewer)
+    for days in (30, 90):
+        results.append(
+            timed(f"dashboard page, {days} days (all queries)", lambda d=days: browser.get(f"/analytics/?days={d}"))
+        )
+    results.append(timed("retention page", lambda: browser.get("/analytics/retention/")))
     result = queries.funnel(FunnelSpec(funnel4, days=30))
     print()
     print(f"{'query':<40} {'best s':>8} {'median s':>9}")
