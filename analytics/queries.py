@@ -19,7 +19,7 @@ from typing import Any
 from django.apps import apps
 from django.core.exceptions import FieldError
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Avg, Count, FloatField, Max, Min, Q, Sum
+from django.db.models import Avg, Count, Exists, FloatField, Max, Min, OuterRef, Q, Sum
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
@@ -513,7 +513,8 @@ def event_names(limit: int = 200) -> list[str]:
 
 
 def study_metrics(days: int, *, now: datetime | None = None) -> dict[str, Any] | None:
-    """Study sessions by mode and learning progress, or None when learning has no study models yet."""
+    """Study sessions by mode and learning progress from learning's study models,
+    or from the study events when those models are not there (yet)."""
     now = now or timezone.now()
     since = now - timedelta(days=days)
     try:
@@ -535,17 +536,26 @@ def study_metrics(days: int, *, now: datetime | None = None) -> dict[str, Any] |
                 )
                 .order_by("-sessions")
             )
-            progress = card_state.objects.aggregate(
-                cards_learned=Count("id", filter=Q(ease__gte=2.5, repetitions__gte=1)),
-                avg_ease=Avg("ease"),
-                tracked=Count("id"),
+            progress = card_state.objects.aggregate(avg_ease=Avg("ease"), tracked=Count("id"))
+            # Learned: ease >= 2.5 now, after at least one successful review of that card.
+            progress["cards_learned"] = (
+                card_state.objects.filter(ease__gte=2.5)
+                .filter(
+                    Exists(
+                        review.objects.filter(
+                            student_id=OuterRef("student_id"), card_id=OuterRef("card_id"), correct=True
+                        )
+                    )
+                )
+                .count()
             )
             reviews = review.objects.filter(reviewed_at__gte=since).aggregate(
                 reviews=Count("id"), reviewers=Count("student", distinct=True)
             )
     except (FieldError, DatabaseError) as exc:
-        logger.warning("study metrics unavailable: %r", exc)
-        return None
+        # The study models are young: if their shape changes, show what the events say.
+        logger.warning("study metrics from learning unavailable, using events: %r", exc)
+        return study_metrics_from_events(since)
     for row in by_mode:
         row["completion_rate"] = round(row["completed"] / row["sessions"], 4) if row["sessions"] else 0.0
         row["avg_duration"] = round(row["avg_duration"] or 0, 1)
