@@ -114,7 +114,8 @@ def test_engagement_features_errors_active_users(
 ) -> None:
     _activity([student, outsider])
     client = api_for(admin)
-    engagement = client.get("/api/v1/analytics/engagement/?days=7").json()
+    engagement = client.get("/api/v1/analytics/engagement/?days=7&tz=Asia/Kathmandu").json()
+    assert engagement["timezone"] == "Asia/Kathmandu"
     assert engagement["dau"] == 2
     assert engagement["wau"] == 2
     assert len(engagement["series"]) == 7
@@ -141,6 +142,7 @@ def test_engagement_features_errors_active_users(
         "/api/v1/analytics/active-users/?minutes=-5",
         "/api/v1/analytics/errors/?hours=x",
         "/api/v1/analytics/retention/?unknown=1",
+        "/api/v1/analytics/engagement/?tz=Mars/Olympus",
     ],
 )
 def test_bad_query_parameters_get_400(api_for: object, admin: object, url: str) -> None:
