@@ -64,6 +64,51 @@ class EventRowSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "user", "session_key", "properties", "timestamp"]
 
 
+class FunnelStepSerializer(serializers.Serializer):
+    step = serializers.IntegerField()
+    event = serializers.CharField()
+    users = serializers.IntegerField()
+    conversion_rate = serializers.FloatField(help_text="share of the previous step's users")
+    dropoff_rate = serializers.FloatField()
+    overall_conversion = serializers.FloatField(help_text="share of step 1's users")
+    median_seconds_from_previous = serializers.FloatField(allow_null=True)
+
+
+class FunnelResponseSerializer(serializers.Serializer):
+    steps = FunnelStepSerializer(many=True)
+    overall_conversion = serializers.FloatField()
+    days = serializers.IntegerField()
+    window_hours = serializers.IntegerField()
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField()
+    breakdown = serializers.DictField(allow_null=True, help_text='{"property", "values": {value: [users per step]}}')
+
+
+class EngagementDaySerializer(serializers.Serializer):
+    date = serializers.DateField()
+    dau = serializers.IntegerField()
+    wau = serializers.IntegerField()
+    mau = serializers.IntegerField()
+    stickiness = serializers.FloatField()
+    new = serializers.IntegerField()
+    returning = serializers.IntegerField()
+
+
+class EngagementResponseSerializer(serializers.Serializer):
+    timezone = serializers.CharField()
+    days = serializers.IntegerField()
+    dau = serializers.IntegerField(help_text="today")
+    wau = serializers.IntegerField()
+    mau = serializers.IntegerField()
+    stickiness = serializers.FloatField(help_text="average DAU/MAU over the range")
+    active_users = serializers.IntegerField()
+    new_users = serializers.IntegerField()
+    returning_users = serializers.IntegerField()
+    series = EngagementDaySerializer(many=True)
+    sessions = serializers.DictField()
+    study = serializers.DictField(allow_null=True)
+
+
 # --- Reads ------------------------------------------------------------------------
 
 
@@ -256,51 +301,6 @@ class FunnelRequestSerializer(StrictSerializer):
         except FunnelError as exc:
             raise ValidationError({exc.field: [exc.message]}) from exc
         return attrs
-
-
-class FunnelStepSerializer(serializers.Serializer):
-    step = serializers.IntegerField()
-    event = serializers.CharField()
-    users = serializers.IntegerField()
-    conversion_rate = serializers.FloatField(help_text="share of the previous step's users")
-    dropoff_rate = serializers.FloatField()
-    overall_conversion = serializers.FloatField(help_text="share of step 1's users")
-    median_seconds_from_previous = serializers.FloatField(allow_null=True)
-
-
-class FunnelResponseSerializer(serializers.Serializer):
-    steps = FunnelStepSerializer(many=True)
-    overall_conversion = serializers.FloatField()
-    days = serializers.IntegerField()
-    window_hours = serializers.IntegerField()
-    since = serializers.DateTimeField()
-    until = serializers.DateTimeField()
-    breakdown = serializers.DictField(allow_null=True, help_text='{"property", "values": {value: [users per step]}}')
-
-
-class EngagementDaySerializer(serializers.Serializer):
-    date = serializers.DateField()
-    dau = serializers.IntegerField()
-    wau = serializers.IntegerField()
-    mau = serializers.IntegerField()
-    stickiness = serializers.FloatField()
-    new = serializers.IntegerField()
-    returning = serializers.IntegerField()
-
-
-class EngagementResponseSerializer(serializers.Serializer):
-    timezone = serializers.CharField()
-    days = serializers.IntegerField()
-    dau = serializers.IntegerField(help_text="today")
-    wau = serializers.IntegerField()
-    mau = serializers.IntegerField()
-    stickiness = serializers.FloatField(help_text="average DAU/MAU over the range")
-    active_users = serializers.IntegerField()
-    new_users = serializers.IntegerField()
-    returning_users = serializers.IntegerField()
-    series = EngagementDaySerializer(many=True)
-    sessions = serializers.DictField()
-    study = serializers.DictField(allow_null=True)
 
 
 def funnel_payload(result: queries.FunnelResult) -> dict[str, Any]:
