@@ -235,21 +235,16 @@ def test_bad_browser_batches_are_refused_and_write_nothing(
     assert not Event.objects.filter(name="card_flipped").exists()
 
 
-def test_browser_events_are_rate_limited(api_for: object, student: object, settings: object) -> None:
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "events": "2/minute"},
-    }
+def test_browser_events_are_rate_limited(api_for: object, student: object, monkeypatch: pytest.MonkeyPatch) -> None:
     from rest_framework.throttling import ScopedRateThrottle
 
-    ScopedRateThrottle.THROTTLE_RATES = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"events": "2/minute"})
     client = api_for(student)
     body = {"events": [{"name": "card_flipped"}]}
-    codes = [client.post(EVENTS, body, format="json").status_code for _ in range(3)]
-    assert codes == [201, 201, 429]
-    from rest_framework.settings import api_settings
-
-    ScopedRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+    responses = [client.post(EVENTS, body, format="json") for _ in range(3)]
+    assert [r.status_code for r in responses] == [201, 201, 429]
+    assert responses[-1].json()["error"]["code"] == "throttled"
+    assert Event.objects.filter(name="card_flipped").count() == 2
 
 
 def test_anonymous_cannot_post_events(api_for: object) -> None:
