@@ -360,15 +360,17 @@ def sessions_summary(first_day: int, last_day: int) -> SessionSummary:
 # --- Feature usage ---------------------------------------------------------------------
 
 
-def live_event_counts(first_day: int, last_day: int) -> list[tuple[int, str, int, int]]:
+def live_event_counts(
+    first_day: int, last_day: int, *, runs: list[tuple[int, int]] | None = None
+) -> list[tuple[int, str, int, int]]:
     """(UTC day, name, events, distinct signed-in users) from raw events."""
     ep = tu.epoch_seconds_sql("timestamp")
+    ranges, params = _time_ranges(runs if runs is not None else [(first_day, last_day)])
     sql = f"""
         SELECT ep / 86400 AS day, name, COUNT(*), COUNT(DISTINCT user_id)
-        FROM (SELECT {ep} AS ep, name, user_id FROM {EV} WHERE timestamp >= %s AND timestamp < %s) e
+        FROM (SELECT {ep} AS ep, name, user_id FROM {EV} WHERE {ranges}) e
         GROUP BY ep / 86400, name"""
-    rows = _fetch(sql, [tu.day_start_utc(first_day), tu.day_start_utc(last_day + 1)])
-    return [(int(d), name, int(n), int(u)) for d, name, n, u in rows]
+    return [(int(d), name, int(n), int(u)) for d, name, n, u in _fetch(sql, params)]
 
 
 @dataclass
@@ -390,8 +392,9 @@ def feature_usage(first_day: int, last_day: int, *, exclude: tuple[str, ...] = (
     events: dict[str, int] = defaultdict(int)
     for name, n in DailyEventCount.objects.filter(day__in=rolled).values_list("name").annotate(n=Sum("events")):
         events[name] += int(n)
-    for first, last in live_runs(first_day, last_day, rolled):
-        for _day, name, n, _users in live_event_counts(first, last):
+    runs = live_runs(first_day, last_day, rolled)
+    if runs:
+        for _day, name, n, _users in live_event_counts(first_day, last_day, runs=runs):
             events[name] += n
     parts = []
     params: list[Any] = []
@@ -401,7 +404,6 @@ def feature_usage(first_day: int, last_day: int, *, exclude: tuple[str, ...] = (
             f"AND day IN (SELECT day FROM {RollupDay._meta.db_table} WHERE day >= %s AND day <= %s)"
         )
         params += [first_day, last_day, first_day, last_day]
-    runs = live_runs(first_day, last_day, rolled)
     if runs:
         ranges, range_params = _time_ranges(runs)
         parts.append(f"SELECT name, user_id FROM {EV} WHERE user_id IS NOT NULL AND {ranges}")

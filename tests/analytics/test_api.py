@@ -273,3 +273,34 @@ def test_openapi_documents_the_endpoints(api_for: object, admin: object) -> None
         assert f"/api/v1/analytics/{path}/" in paths
     assert "/api/v1/analytics/user/{user_id}/" in paths
     assert "/api/v1/analytics/session/{session_key}/" in paths
+
+
+@pytest.mark.parametrize("people", [2, 30])
+def test_read_endpoints_query_counts_do_not_grow(
+    api_for: object, admin: object, people: int, django_assert_max_num_queries: object
+) -> None:
+    _activity([UserFactory() for _ in range(people)])
+    services.rollup_pending()
+    client = api_for(admin)
+    # Each endpoint's own reads, plus the request's analytics INSERT (3 with its savepoint).
+    budgets = {
+        "/api/v1/analytics/engagement/": 4 + 3 + 3 + 2 + 3,  # engagement, sessions, study, user lookup
+        "/api/v1/analytics/retention/": 4 + 3,
+        "/api/v1/analytics/features/": 4 + 3,
+        "/api/v1/analytics/errors/": 3 + 3,
+        "/api/v1/analytics/active-users/": 1 + 3,
+    }
+    for url, budget in budgets.items():
+        with django_assert_max_num_queries(budget):
+            assert client.get(url).status_code == 200, url
+
+
+def test_ten_step_funnel(api_for: object, admin: object, student: object) -> None:
+    now = timezone.now()
+    steps = [f"step_{i}" for i in range(10)]
+    Event.objects.bulk_create(
+        [Event(name=name, user=student, timestamp=now - timedelta(minutes=30 - i)) for i, name in enumerate(steps)]
+    )
+    data = api_for(admin).post(FUNNEL, {"steps": steps, "days": 1, "window_hours": 1}, format="json").json()
+    assert [s["users"] for s in data["steps"]] == [1] * 10
+    assert data["overall_conversion"] == 1.0
