@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from typing import Any
 
 from django.shortcuts import get_object_or_404
@@ -42,21 +43,70 @@ def _query(serializer_class: type[serializers.Serializer], request: Request) -> 
     return serializer.validated_data
 
 
-def viewer_tz(request: Request) -> Any:
-    name = request.query_params.get("tz") or getattr(request.user, "timezone", "UTC")
-    return tu.zone(name)
+def validate_zone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError(f"{value!r} is not a known time zone.") from exc
+    return value
 
 
 class DaysQuery(StrictSerializer):
     days = serializers.IntegerField(min_value=1, max_value=MAX_DAYS, default=30)
-    tz = serializers.CharField(required=False, help_text="IANA time zone; defaults to the viewer's")
-    format = serializers.CharField(required=False)
+    tz = serializers.CharField(
+        required=False, validators=[validate_zone], help_text="IANA time zone for days; defaults to the viewer's"
+    )
 
 
 class EventRowSerializer(serializers.ModelSerializer):
     class Meta:
         model = Event
         fields = ["id", "name", "user", "session_key", "properties", "timestamp"]
+
+
+class FunnelStepSerializer(serializers.Serializer):
+    step = serializers.IntegerField()
+    event = serializers.CharField()
+    users = serializers.IntegerField()
+    conversion_rate = serializers.FloatField(help_text="share of the previous step's users")
+    dropoff_rate = serializers.FloatField()
+    overall_conversion = serializers.FloatField(help_text="share of step 1's users")
+    median_seconds_from_previous = serializers.FloatField(allow_null=True)
+
+
+class FunnelResponseSerializer(serializers.Serializer):
+    steps = FunnelStepSerializer(many=True)
+    overall_conversion = serializers.FloatField()
+    days = serializers.IntegerField()
+    window_hours = serializers.IntegerField()
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField()
+    breakdown = serializers.DictField(allow_null=True, help_text='{"property", "values": {value: [users per step]}}')
+
+
+class EngagementDaySerializer(serializers.Serializer):
+    date = serializers.DateField()
+    dau = serializers.IntegerField()
+    wau = serializers.IntegerField()
+    mau = serializers.IntegerField()
+    stickiness = serializers.FloatField()
+    new = serializers.IntegerField()
+    returning = serializers.IntegerField()
+
+
+class EngagementResponseSerializer(serializers.Serializer):
+    timezone = serializers.CharField()
+    days = serializers.IntegerField()
+    dau = serializers.IntegerField(help_text="today")
+    wau = serializers.IntegerField()
+    mau = serializers.IntegerField()
+    stickiness = serializers.FloatField(help_text="average DAU/MAU over the range")
+    active_users = serializers.IntegerField()
+    new_users = serializers.IntegerField()
+    returning_users = serializers.IntegerField()
+    series = EngagementDaySerializer(many=True)
+    sessions = serializers.DictField()
+    study = serializers.DictField(allow_null=True)
 
 
 # --- Reads ------------------------------------------------------------------------
@@ -67,7 +117,7 @@ class EngagementView(APIView):
 
     @extend_schema(
         parameters=[DaysQuery],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: EngagementResponseSerializer},
         summary="DAU series, WAU, MAU, stickiness, new vs returning and sessions (viewer's time zone)",
     )
     def get(self, request: Request) -> Response:
@@ -100,7 +150,7 @@ class EngagementView(APIView):
 
 class RetentionQuery(StrictSerializer):
     cohorts = serializers.IntegerField(min_value=1, max_value=52, default=8)
-    tz = serializers.CharField(required=False)
+    tz = serializers.CharField(required=False, validators=[validate_zone])
 
 
 class RetentionView(APIView):
@@ -281,7 +331,7 @@ class FunnelView(APIView):
 
     @extend_schema(
         request=FunnelRequestSerializer,
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: FunnelResponseSerializer},
         summary="Conversion funnel: users per step, conversion, drop-off, median time between steps",
         description=(
             "A user reaches step k with events for steps 1..k at t1 <= ... <= tk (each a different event), all in "

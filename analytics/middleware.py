@@ -84,5 +84,9 @@ class AnalyticsMiddleware:
             return
         if request.path.startswith("/api/"):
             add("api_request", route=route, method=request.method, status=status, duration_ms=round(duration_ms, 1))
-        elif request.method == "GET" and response.get("Content-Type", "").startswith("text/html"):
+        elif (
+            request.method == "GET"
+            and 200 <= status < 300  # a redirect or a refusal is not a page someone saw
+            and response.get("Content-Type", "").startswith("text/html")
+        ):
             add("page_view", route=route, status=status, duration_ms=round(duration_ms, 1))

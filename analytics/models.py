@@ -82,6 +82,20 @@ class DailyEventCount(models.Model):
         return f"{self.name} on day {self.day}: {self.events}"
 
 
+class FeatureUserDay(models.Model):
+    """Who used which event name on a UTC day: distinct users per feature over any range."""
+
+    day = models.IntegerField()
+    name = models.CharField(max_length=64)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "name", "user"], name="feature_user_day_unique")]
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} used {self.name} on day {self.day}"
+
+
 class DailySessionStats(models.Model):
     """Sessions (runs of one user's events without a gap over 30 minutes) by the UTC day they start."""
 

@@ -19,19 +19,20 @@ from typing import Any
 from django.apps import apps
 from django.core.exceptions import FieldError
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Avg, Count, FloatField, Max, Min, Q, Sum
+from django.db.models import Avg, Count, Exists, FloatField, Max, Min, OuterRef, Q, Sum
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 
 from analytics import timeutil as tu
 from analytics.funnel import FunnelSpec, StepResult, counts_from_depths, step_results
-from analytics.models import ActiveUserDay, DailyEventCount, DailySessionStats, Event, RollupDay
+from analytics.models import ActiveUserDay, DailyEventCount, DailySessionStats, Event, FeatureUserDay, RollupDay
 
 logger = logging.getLogger(__name__)
 
 EV = Event._meta.db_table
 AUD = ActiveUserDay._meta.db_table
+FUD = FeatureUserDay._meta.db_table
 SESSION_GAP_SECONDS = 30 * 60
 
 
@@ -359,15 +360,17 @@ def sessions_summary(first_day: int, last_day: int) -> SessionSummary:
 # --- Feature usage ---------------------------------------------------------------------
 
 
-def live_event_counts(first_day: int, last_day: int) -> list[tuple[int, str, int, int]]:
+def live_event_counts(
+    first_day: int, last_day: int, *, runs: list[tuple[int, int]] | None = None
+) -> list[tuple[int, str, int, int]]:
     """(UTC day, name, events, distinct signed-in users) from raw events."""
     ep = tu.epoch_seconds_sql("timestamp")
+    ranges, params = _time_ranges(runs if runs is not None else [(first_day, last_day)])
     sql = f"""
         SELECT ep / 86400 AS day, name, COUNT(*), COUNT(DISTINCT user_id)
-        FROM (SELECT {ep} AS ep, name, user_id FROM {EV} WHERE timestamp >= %s AND timestamp < %s) e
+        FROM (SELECT {ep} AS ep, name, user_id FROM {EV} WHERE {ranges}) e
         GROUP BY ep / 86400, name"""
-    rows = _fetch(sql, [tu.day_start_utc(first_day), tu.day_start_utc(last_day + 1)])
-    return [(int(d), name, int(n), int(u)) for d, name, n, u in rows]
+    return [(int(d), name, int(n), int(u)) for d, name, n, u in _fetch(sql, params)]
 
 
 @dataclass
@@ -381,22 +384,32 @@ class FeatureRow:
 def feature_usage(first_day: int, last_day: int, *, exclude: tuple[str, ...] = ()) -> list[FeatureRow]:
     """Events by name (rollups + live) with distinct users over the range.
 
-    Event counts come from the daily rollups; distinct users over a range
-    cannot be summed from daily figures, so they are counted from raw events
-    (which are kept for ANALYTICS_RETENTION_DAYS) through the (name, time) index.
+    Event counts come from the daily counts; distinct users over a range cannot
+    be summed from daily figures, so they are counted over the (day, name, user)
+    rollup, plus raw events for the days not rolled up yet.
     """
     rolled = rolled_days(first_day, last_day)
     events: dict[str, int] = defaultdict(int)
     for name, n in DailyEventCount.objects.filter(day__in=rolled).values_list("name").annotate(n=Sum("events")):
         events[name] += int(n)
-    for first, last in live_runs(first_day, last_day, rolled):
-        for _day, name, n, _users in live_event_counts(first, last):
+    runs = live_runs(first_day, last_day, rolled)
+    if runs:
+        for _day, name, n, _users in live_event_counts(first_day, last_day, runs=runs):
             events[name] += n
-    users = dict(
-        Event.objects.filter(timestamp__gte=tu.day_start_utc(first_day), timestamp__lt=tu.day_start_utc(last_day + 1))
-        .values_list("name")
-        .annotate(u=Count("user", distinct=True))
-    )
+    parts = []
+    params: list[Any] = []
+    if rolled:
+        parts.append(
+            f"SELECT name, user_id FROM {FUD} WHERE day >= %s AND day <= %s "
+            f"AND day IN (SELECT day FROM {RollupDay._meta.db_table} WHERE day >= %s AND day <= %s)"
+        )
+        params += [first_day, last_day, first_day, last_day]
+    if runs:
+        ranges, range_params = _time_ranges(runs)
+        parts.append(f"SELECT name, user_id FROM {EV} WHERE user_id IS NOT NULL AND {ranges}")
+        params += range_params
+    sql = f"SELECT name, COUNT(DISTINCT user_id) FROM ({' UNION ALL '.join(parts)}) x GROUP BY name"
+    users = {name: int(n) for name, n in _fetch(sql, params)}
     total = sum(events.values()) or 1
     rows = [
         FeatureRow(name, n, int(users.get(name, 0)), round(n / total, 4))
@@ -502,7 +515,8 @@ def event_names(limit: int = 200) -> list[str]:
 
 
 def study_metrics(days: int, *, now: datetime | None = None) -> dict[str, Any] | None:
-    """Study sessions by mode and learning progress, or None when learning has no study models yet."""
+    """Study sessions by mode and learning progress from learning's study models,
+    or from the study events when those models are not there (yet)."""
     now = now or timezone.now()
     since = now - timedelta(days=days)
     try:
@@ -524,17 +538,26 @@ def study_metrics(days: int, *, now: datetime | None = None) -> dict[str, Any] |
                 )
                 .order_by("-sessions")
             )
-            progress = card_state.objects.aggregate(
-                cards_learned=Count("id", filter=Q(ease__gte=2.5, repetitions__gte=1)),
-                avg_ease=Avg("ease"),
-                tracked=Count("id"),
+            progress = card_state.objects.aggregate(avg_ease=Avg("ease"), tracked=Count("id"))
+            # Learned: ease >= 2.5 now, after at least one successful review of that card.
+            progress["cards_learned"] = (
+                card_state.objects.filter(ease__gte=2.5)
+                .filter(
+                    Exists(
+                        review.objects.filter(
+                            student_id=OuterRef("student_id"), card_id=OuterRef("card_id"), correct=True
+                        )
+                    )
+                )
+                .count()
             )
             reviews = review.objects.filter(reviewed_at__gte=since).aggregate(
                 reviews=Count("id"), reviewers=Count("student", distinct=True)
             )
     except (FieldError, DatabaseError) as exc:
-        logger.warning("study metrics unavailable: %r", exc)
-        return None
+        # The study models are young: if their shape changes, show what the events say.
+        logger.warning("study metrics from learning unavailable, using events: %r", exc)
+        return study_metrics_from_events(since)
     for row in by_mode:
         row["completion_rate"] = round(row["completed"] / row["sessions"], 4) if row["sessions"] else 0.0
         row["avg_duration"] = round(row["avg_duration"] or 0, 1)
@@ -618,6 +641,8 @@ def funnel(spec: FunnelSpec, *, now: datetime | None = None) -> FunnelResult:
     us = tu.epoch_micros_sql
     window_us = spec.window_hours * 3600 * 1_000_000
     postgres = tu.is_postgres()
+    # PostgreSQL would otherwise inline the chain and re-run each lookup per reference.
+    materialized = " MATERIALIZED" if postgres else ""
     breakdown = (
         f", CAST({tu.json_text_sql('e.properties', spec.breakdown)} AS TEXT) AS bd"
         if spec.breakdown
@@ -633,16 +658,16 @@ def funnel(spec: FunnelSpec, *, now: datetime | None = None) -> FunnelResult:
         # The index bound is PostgreSQL-only (interval arithmetic); the exact check is portable.
         pg_bound = " AND e.timestamp <= c.ts1 + make_interval(hours => %s)" if postgres else ""
         ctes.append(
-            f"s{k} AS (SELECT c.*, (SELECT e.id FROM {EV} e WHERE e.user_id = c.user_id AND e.name = %s "
+            f"s{k} AS{materialized} (SELECT c.*, (SELECT e.id FROM {EV} e WHERE e.user_id = c.user_id AND e.name = %s "
             f"AND e.timestamp >= c.ts{k - 1} AND e.timestamp <= %s{pg_bound} "
             f"AND {us('e.timestamp')} <= c.us1 + %s "
             f"AND (e.timestamp > c.ts{k - 1} OR e.id NOT IN ({used})) "
-            f"ORDER BY e.timestamp, e.id LIMIT 1) AS id{k} FROM c{k - 1} c)"
+            f"ORDER BY e.timestamp LIMIT 1) AS id{k} FROM c{k - 1} c)"
         )
         params += [spec.steps[k - 1], now] + ([spec.window_hours] if postgres else []) + [window_us]
         ctes.append(
-            f"c{k} AS (SELECT s.*, e.timestamp AS ts{k}, {us('e.timestamp')} AS us{k} "
-            f"FROM s{k} s LEFT JOIN {EV} e ON e.id = s.id{k})"
+            f"c{k} AS{materialized} (SELECT t.*, {us(f't.ts{k}')} AS us{k} FROM "
+            f"(SELECT s.*, (SELECT e.timestamp FROM {EV} e WHERE e.id = s.id{k}) AS ts{k} FROM s{k} s) t)"
         )
     depth_case = " ".join(f"WHEN id{k} IS NOT NULL THEN {k}" for k in range(n, 1, -1))
     ctes.append(f"dp AS (SELECT c{n}.*, CASE {depth_case} ELSE 1 END AS depth FROM c{n})")

@@ -20,13 +20,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
 from analytics import timeutil as tu
 from analytics.funnel import EVENT_NAME
-from analytics.models import ActiveUserDay, DailyEventCount, DailySessionStats, Event, RollupDay
+from analytics.models import ActiveUserDay, DailyEventCount, DailySessionStats, Event, FeatureUserDay, RollupDay
 from lms.errors import ServiceError, TooLarge
 
 logger = logging.getLogger(__name__)
@@ -209,6 +209,20 @@ def rollup_day(day: int) -> None:
         ActiveUserDay.objects.filter(day=day).delete()
         DailyEventCount.objects.filter(day=day).delete()
         DailySessionStats.objects.filter(day=day).delete()
+        FeatureUserDay.objects.filter(day=day).delete()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {FeatureUserDay._meta.db_table} (day, name, user_id) "  # noqa: S608 - our table names
+                f"SELECT DISTINCT %s, name, user_id FROM {Event._meta.db_table} "
+                "WHERE user_id IS NOT NULL AND timestamp >= %s AND timestamp < %s",
+                [
+                    day,
+                    *(
+                        connection.ops.adapt_datetimefield_value(t)
+                        for t in (tu.day_start_utc(day), tu.day_start_utc(day + 1))
+                    ),
+                ],
+            )
         ActiveUserDay.objects.bulk_create(
             [
                 ActiveUserDay(day=day, user_id=user_id, slots_am=int(am), slots_pm=int(pm), events=int(events))
@@ -284,4 +298,5 @@ def delete_user_events(user_id: int) -> int:
     """Forget a user's raw events and rollup rows (also happens when the account is deleted)."""
     with transaction.atomic():
         ActiveUserDay.objects.filter(user_id=user_id).delete()
+        FeatureUserDay.objects.filter(user_id=user_id).delete()
         return Event.objects.filter(user_id=user_id).delete()[0]

@@ -7,7 +7,9 @@ tables; local day numbers (in the viewer's time zone) are what people see.
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from functools import lru_cache
 
 from django.db import connection
 
@@ -54,7 +56,8 @@ def zone(name: str | None) -> tzinfo:
         return zoneinfo.ZoneInfo("UTC")
 
 
-def local_day_map(first_utc_day: int, last_utc_day: int, tz: tzinfo) -> list[tuple[int, int, int, int]]:
+@lru_cache(maxsize=64)
+def local_day_map(first_utc_day: int, last_utc_day: int, tz: tzinfo) -> tuple[tuple[int, int, int, int], ...]:
     """For each UTC day, the local days its quarter-hours fall on, as
     (utc_day, local_day, bits_am, bits_pm): at most two rows per UTC day."""
     rows: list[tuple[int, int, int, int]] = []
@@ -70,10 +73,10 @@ def local_day_map(first_utc_day: int, last_utc_day: int, tz: tzinfo) -> list[tup
             else:
                 pair[1] |= 1 << (slot - HALF)
         rows.extend((utc_day, local, am, pm) for local, (am, pm) in masks.items())
-    return rows
+    return tuple(rows)
 
 
-def values_cte(name: str, columns: str, rows: list[tuple[int, ...]]) -> str:
+def values_cte(name: str, columns: str, rows: Sequence[tuple[int, ...]]) -> str:
     """A CTE of literal integer rows (ours, never user input), valid in PostgreSQL and SQLite."""
     if not rows:
         rows = [tuple(-1 for _ in columns.split(","))]

@@ -278,7 +278,7 @@ def user_page(request: HttpRequest, user_id: int) -> HttpResponse:
     activity = charts.calendar_heatmap(
         stats.pop("by_day"),
         end=timezone.localdate(timezone=request.user.tzinfo),
-        days=182,
+        days=120,
         title="Events per day",
         unit="events",
     )

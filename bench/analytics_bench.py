@@ -27,12 +27,20 @@ django.setup()
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from analytics import queries, services  # noqa: E402
 from analytics import timeutil as tu  # noqa: E402
 from analytics.funnel import FunnelSpec  # noqa: E402
-from analytics.models import ActiveUserDay, DailyEventCount, DailySessionStats, Event, RollupDay  # noqa: E402
+from analytics.models import (  # noqa: E402
+    ActiveUserDay,
+    DailyEventCount,
+    DailySessionStats,
+    Event,
+    FeatureUserDay,
+    RollupDay,
+)
 from lms.models import User  # noqa: E402
 
 USERS = int(os.getenv("BENCH_USERS", "10000"))
@@ -54,7 +62,7 @@ def timed(label: str, fn: Callable[[], object], runs: int = 3) -> tuple[str, flo
 
 def reset() -> None:
     with connection.cursor() as cursor:
-        for model in (Event, ActiveUserDay, DailyEventCount, DailySessionStats, RollupDay):
+        for model in (Event, ActiveUserDay, DailyEventCount, DailySessionStats, FeatureUserDay, RollupDay):
             cursor.execute(f"TRUNCATE {model._meta.db_table}")
     User.objects.filter(username__startswith="bench_").delete()
 
@@ -170,6 +178,7 @@ def main() -> None:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE analytics_activeuserday")
         cursor.execute("ANALYZE analytics_dailyeventcount")
+        cursor.execute("ANALYZE analytics_featureuserday")
     started = time.perf_counter()
     services.rollup_day(today - 1)
     one_day = time.perf_counter() - started
@@ -196,6 +205,14 @@ def main() -> None:
         timed("funnel 4 steps, 30 days", lambda: queries.funnel(FunnelSpec(funnel4, days=30))),
         timed("funnel 4 steps, 90 days", lambda: queries.funnel(FunnelSpec(funnel4, days=90))),
     ]
+    viewer, _ = User.objects.get_or_create(username="bench_admin", defaults={"role": User.Role.ADMIN})
+    browser = Client()
+    browser.force_login(viewer)
+    for days in (30, 90):
+        results.append(
+            timed(f"dashboard page, {days} days (all queries)", lambda d=days: browser.get(f"/analytics/?days={d}"))
+        )
+    results.append(timed("retention page", lambda: browser.get("/analytics/retention/")))
     result = queries.funnel(FunnelSpec(funnel4, days=30))
     print()
     print(f"{'query':<40} {'best s':>8} {'median s':>9}")

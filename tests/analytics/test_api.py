@@ -114,7 +114,8 @@ def test_engagement_features_errors_active_users(
 ) -> None:
     _activity([student, outsider])
     client = api_for(admin)
-    engagement = client.get("/api/v1/analytics/engagement/?days=7").json()
+    engagement = client.get("/api/v1/analytics/engagement/?days=7&tz=Asia/Kathmandu").json()
+    assert engagement["timezone"] == "Asia/Kathmandu"
     assert engagement["dau"] == 2
     assert engagement["wau"] == 2
     assert len(engagement["series"]) == 7
@@ -141,6 +142,7 @@ def test_engagement_features_errors_active_users(
         "/api/v1/analytics/active-users/?minutes=-5",
         "/api/v1/analytics/errors/?hours=x",
         "/api/v1/analytics/retention/?unknown=1",
+        "/api/v1/analytics/engagement/?tz=Mars/Olympus",
     ],
 )
 def test_bad_query_parameters_get_400(api_for: object, admin: object, url: str) -> None:
@@ -233,21 +235,16 @@ def test_bad_browser_batches_are_refused_and_write_nothing(
     assert not Event.objects.filter(name="card_flipped").exists()
 
 
-def test_browser_events_are_rate_limited(api_for: object, student: object, settings: object) -> None:
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "events": "2/minute"},
-    }
+def test_browser_events_are_rate_limited(api_for: object, student: object, monkeypatch: pytest.MonkeyPatch) -> None:
     from rest_framework.throttling import ScopedRateThrottle
 
-    ScopedRateThrottle.THROTTLE_RATES = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"events": "2/minute"})
     client = api_for(student)
     body = {"events": [{"name": "card_flipped"}]}
-    codes = [client.post(EVENTS, body, format="json").status_code for _ in range(3)]
-    assert codes == [201, 201, 429]
-    from rest_framework.settings import api_settings
-
-    ScopedRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+    responses = [client.post(EVENTS, body, format="json") for _ in range(3)]
+    assert [r.status_code for r in responses] == [201, 201, 429]
+    assert responses[-1].json()["error"]["code"] == "throttled"
+    assert Event.objects.filter(name="card_flipped").count() == 2
 
 
 def test_anonymous_cannot_post_events(api_for: object) -> None:
@@ -276,3 +273,34 @@ def test_openapi_documents_the_endpoints(api_for: object, admin: object) -> None
         assert f"/api/v1/analytics/{path}/" in paths
     assert "/api/v1/analytics/user/{user_id}/" in paths
     assert "/api/v1/analytics/session/{session_key}/" in paths
+
+
+@pytest.mark.parametrize("people", [2, 30])
+def test_read_endpoints_query_counts_do_not_grow(
+    api_for: object, admin: object, people: int, django_assert_max_num_queries: object
+) -> None:
+    _activity([UserFactory() for _ in range(people)])
+    services.rollup_pending()
+    client = api_for(admin)
+    # Each endpoint's own reads, plus the request's analytics INSERT (3 with its savepoint).
+    budgets = {
+        "/api/v1/analytics/engagement/": 4 + 3 + 3 + 2 + 3,  # engagement, sessions, study, user lookup
+        "/api/v1/analytics/retention/": 4 + 3,
+        "/api/v1/analytics/features/": 4 + 3,
+        "/api/v1/analytics/errors/": 3 + 3,
+        "/api/v1/analytics/active-users/": 1 + 3,
+    }
+    for url, budget in budgets.items():
+        with django_assert_max_num_queries(budget):
+            assert client.get(url).status_code == 200, url
+
+
+def test_ten_step_funnel(api_for: object, admin: object, student: object) -> None:
+    now = timezone.now()
+    steps = [f"step_{i}" for i in range(10)]
+    Event.objects.bulk_create(
+        [Event(name=name, user=student, timestamp=now - timedelta(minutes=30 - i)) for i, name in enumerate(steps)]
+    )
+    data = api_for(admin).post(FUNNEL, {"steps": steps, "days": 1, "window_hours": 1}, format="json").json()
+    assert [s["users"] for s in data["steps"]] == [1] * 10
+    assert data["overall_conversion"] == 1.0

@@ -99,6 +99,8 @@ def test_rolled_up_days_give_the_live_figures(zone: str) -> None:
     Event.objects.filter(timestamp__lt=tu.day_start_utc(last + 1)).delete()
     gone = queries.engagement(tz, days=58, end_day=end - 2)
     assert gone.dau == live.dau[:-2]
+    assert queries.feature_usage(first, last) == live_features
+    assert queries.sessions_summary(first, last).by_day == live_sessions.by_day
 
 
 def test_each_rolled_up_day_equals_its_live_computation() -> None:

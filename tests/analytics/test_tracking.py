@@ -42,6 +42,12 @@ def test_api_request_with_method_status_and_duration(api_for: object, admin: obj
     assert event.properties["duration_ms"] >= 0
 
 
+def test_redirects_and_refusals_are_not_page_views(client_for: object, student: object) -> None:
+    client_for(None).get("/analytics/")  # redirect to the login page
+    client_for(student).get("/analytics/")  # 403
+    assert not Event.objects.filter(name="page_view").exists()
+
+
 def test_static_and_health_are_not_tracked(client: Any) -> None:
     client.get("/health/live/")
     client.get("/metrics")
