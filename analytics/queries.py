@@ -16,17 +16,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from django.apps import apps
-from django.core.exceptions import FieldError
-from django.db import DatabaseError, connection, transaction
-from django.db.models import Avg, Count, Exists, FloatField, Max, Min, OuterRef, Q, Sum
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, TruncDate
+from django.db import connection
+from django.db.models import Avg, Count, Exists, Max, Min, OuterRef, Q, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from analytics import timeutil as tu
 from analytics.funnel import FunnelSpec, StepResult, counts_from_depths, step_results
 from analytics.models import ActiveUserDay, DailyEventCount, DailySessionStats, Event, FeatureUserDay, RollupDay
+from learning.models import CardState, Review, StudySession
 
 logger = logging.getLogger(__name__)
 
@@ -514,50 +512,33 @@ def event_names(limit: int = 200) -> list[str]:
 # --- Study (read from learning, defensively) ----------------------------------------------------
 
 
-def study_metrics(days: int, *, now: datetime | None = None) -> dict[str, Any] | None:
-    """Study sessions by mode and learning progress from learning's study models,
-    or from the study events when those models are not there (yet)."""
+def study_metrics(days: int, *, now: datetime | None = None) -> dict[str, Any]:
+    """Study sessions by mode and learning progress, read from learning's models."""
     now = now or timezone.now()
     since = now - timedelta(days=days)
-    try:
-        study_session = apps.get_model("learning", "StudySession")
-        card_state = apps.get_model("learning", "CardState")
-        review = apps.get_model("learning", "Review")
-    except LookupError:
-        return study_metrics_from_events(since)
-    try:
-        with transaction.atomic():
-            by_mode = list(
-                study_session.objects.filter(started_at__gte=since)
-                .values("mode")
-                .annotate(
-                    sessions=Count("id"),
-                    completed=Count("id", filter=Q(status="completed")),
-                    avg_duration=Avg("duration_seconds"),
-                    avg_cards=Avg("answers_count"),
-                )
-                .order_by("-sessions")
-            )
-            progress = card_state.objects.aggregate(avg_ease=Avg("ease"), tracked=Count("id"))
-            # Learned: ease >= 2.5 now, after at least one successful review of that card.
-            progress["cards_learned"] = (
-                card_state.objects.filter(ease__gte=2.5)
-                .filter(
-                    Exists(
-                        review.objects.filter(
-                            student_id=OuterRef("student_id"), card_id=OuterRef("card_id"), correct=True
-                        )
-                    )
-                )
-                .count()
-            )
-            reviews = review.objects.filter(reviewed_at__gte=since).aggregate(
-                reviews=Count("id"), reviewers=Count("student", distinct=True)
-            )
-    except (FieldError, DatabaseError) as exc:
-        # The study models are young: if their shape changes, show what the events say.
-        logger.warning("study metrics from learning unavailable, using events: %r", exc)
-        return study_metrics_from_events(since)
+    by_mode = list(
+        StudySession.objects.filter(started_at__gte=since)
+        .values("mode")
+        .annotate(
+            sessions=Count("id"),
+            completed=Count("id", filter=Q(status=StudySession.Status.COMPLETED)),
+            avg_duration=Avg("duration_seconds"),
+            avg_cards=Avg("answers_count"),
+        )
+        .order_by("-sessions")
+    )
+    progress = CardState.objects.aggregate(avg_ease=Avg("ease"), tracked=Count("id"))
+    # Learned: ease >= 2.5 now, after at least one successful review of that card.
+    progress["cards_learned"] = (
+        CardState.objects.filter(ease__gte=2.5)
+        .filter(
+            Exists(Review.objects.filter(student_id=OuterRef("student_id"), card_id=OuterRef("card_id"), correct=True))
+        )
+        .count()
+    )
+    reviews = Review.objects.filter(reviewed_at__gte=since).aggregate(
+        reviews=Count("id"), reviewers=Count("student", distinct=True)
+    )
     for row in by_mode:
         row["completion_rate"] = round(row["completed"] / row["sessions"], 4) if row["sessions"] else 0.0
         row["avg_duration"] = round(row["avg_duration"] or 0, 1)
@@ -567,46 +548,6 @@ def study_metrics(days: int, *, now: datetime | None = None) -> dict[str, Any] |
         "by_mode": by_mode,
         "cards_learned": progress["cards_learned"],
         "avg_ease": round(progress["avg_ease"] or 0, 3),
-        "reviews": reviews["reviews"],
-        "reviews_per_user": round(reviews["reviews"] / reviews["reviewers"], 2) if reviews["reviewers"] else 0.0,
-    }
-
-
-def study_metrics_from_events(since: datetime) -> dict[str, Any]:
-    """The same figures from the domain events, for when learning has no study models."""
-    cards = Cast(KeyTextTransform("cards", "properties"), FloatField())
-    started = {
-        row["properties__mode"]: row
-        for row in Event.objects.filter(name="study_session_started", timestamp__gte=since)
-        .values("properties__mode")
-        .annotate(sessions=Count("id"), avg_cards=Avg(cards))
-    }
-    completed = dict(
-        Event.objects.filter(name="study_session_completed", timestamp__gte=since)
-        .values_list("properties__mode")
-        .annotate(n=Count("id"))
-    )
-    reviews = Event.objects.filter(name="review_submitted", timestamp__gte=since).aggregate(
-        reviews=Count("id"), reviewers=Count("user", distinct=True)
-    )
-    by_mode = []
-    for mode, row in sorted(started.items(), key=lambda item: -item[1]["sessions"]):
-        done = completed.get(mode, 0)
-        by_mode.append(
-            {
-                "mode": mode or "unknown",
-                "sessions": row["sessions"],
-                "completed": done,
-                "completion_rate": round(min(done / row["sessions"], 1.0), 4) if row["sessions"] else 0.0,
-                "avg_duration": None,
-                "avg_cards": round(row["avg_cards"] or 0, 1),
-            }
-        )
-    return {
-        "source": "events",
-        "by_mode": by_mode,
-        "cards_learned": None,
-        "avg_ease": None,
         "reviews": reviews["reviews"],
         "reviews_per_user": round(reviews["reviews"] / reviews["reviewers"], 2) if reviews["reviewers"] else 0.0,
     }

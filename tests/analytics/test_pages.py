@@ -158,38 +158,3 @@ def test_unknown_user_and_session_are_404(client_for: object, admin: object) -> 
 
 def test_nav_links_to_the_dashboard_for_admins(client_for: object, admin: object) -> None:
     assert reverse("analytics:dashboard").encode() in client_for(admin).get(reverse("profile")).content
-
-
-def test_study_by_mode_from_events_when_learning_has_no_study_models(client_for: object, admin: object) -> None:
-    from django.apps import apps
-
-    from analytics import queries
-
-    person = UserFactory()
-    now = timezone.now()
-    Event.objects.bulk_create(
-        [
-            Event(name="study_session_started", user=person, timestamp=now, properties={"mode": "learn", "cards": 10}),
-            Event(name="study_session_started", user=person, timestamp=now, properties={"mode": "learn", "cards": 20}),
-            Event(name="study_session_completed", user=person, timestamp=now, properties={"mode": "learn"}),
-            Event(name="review_submitted", user=person, timestamp=now, properties={"mode": "learn", "quality": 4}),
-        ]
-    )
-    metrics = queries.study_metrics_from_events(now - timedelta(days=1))
-    assert metrics["by_mode"] == [
-        {
-            "mode": "learn",
-            "sessions": 2,
-            "completed": 1,
-            "completion_rate": 0.5,
-            "avg_duration": None,
-            "avg_cards": 15.0,
-        }
-    ]
-    assert metrics["reviews"] == 1
-    try:
-        apps.get_model("learning", "StudySession")
-    except LookupError:
-        assert queries.study_metrics(7)["source"] == "events"
-    else:
-        assert queries.study_metrics(7)["source"] == "learning"
