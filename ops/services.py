@@ -5,6 +5,7 @@ all come through here."""
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -511,15 +512,44 @@ def detection_pass(*, now: datetime | None = None, resources: dict[str, Any] | N
 # --- Maintenance mode -------------------------------------------------------------------
 
 
-def maintenance_mode_on() -> bool:
-    import waffle
+# The middleware asks on every request. Keep the switch's state per process for
+# a few seconds and read the row directly: waffle's own cache entry can live for
+# minutes in a per-process local-memory cache, so a switch flipped from another
+# process (the command, the admin) would not be seen promptly. Saving the switch
+# in this process updates the state at once (see ops.apps). Tests never read the
+# row (OPS_MAINTENANCE_CHECK_SECONDS=0) so no request gains a query from this.
+_switch_state: tuple[float, bool, str] | None = None
+DEFAULT_MAINTENANCE_MESSAGE = "We are doing some maintenance and will be back shortly."
 
-    return waffle.switch_is_active(MAINTENANCE_SWITCH)
+
+def remember_switch(active: bool, note: str) -> None:
+    global _switch_state
+    ttl = settings.OPS_MAINTENANCE_CHECK_SECONDS
+    _switch_state = (time.monotonic() + ttl if ttl else float("inf"), bool(active), note or "")
+
+
+def forget_switch() -> None:
+    global _switch_state
+    _switch_state = None
+
+
+def _switch() -> tuple[bool, str]:
+    if _switch_state is None or time.monotonic() >= _switch_state[0]:
+        if settings.OPS_MAINTENANCE_CHECK_SECONDS:
+            row = Switch.objects.filter(name=MAINTENANCE_SWITCH).values_list("active", "note").first()
+            remember_switch(*(row or (False, "")))
+        else:
+            remember_switch(False, "")
+    assert _switch_state is not None
+    return _switch_state[1], _switch_state[2]
+
+
+def maintenance_mode_on() -> bool:
+    return _switch()[0]
 
 
 def maintenance_message() -> str:
-    switch = Switch.objects.filter(name=MAINTENANCE_SWITCH).only("note").first()
-    return switch.note if switch and switch.note else "We are doing some maintenance and will be back shortly."
+    return _switch()[1] or DEFAULT_MAINTENANCE_MESSAGE
 
 
 @transaction.atomic
@@ -534,5 +564,6 @@ def maintenance_mode_set(*, on: bool, message: str = "", user: User | None = Non
     # waffle clears its cache on commit; clear it now too so this very request
     # (and tests, which never commit) see the new state.
     switch.flush()
+    remember_switch(switch.active, switch.note)
     logger.warning("maintenance mode %s by %s", "ON" if on else "off", user or "command")
     return switch
