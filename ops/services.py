@@ -446,6 +446,22 @@ def _describe(rule: DetectionRule, m: dict[str, Any]) -> str:
     return f"{rule.get_kind_display()}: {m['value']}% (threshold {rule.threshold}%)."
 
 
+RESOURCE_KINDS = {DetectionRule.Kind.CPU, DetectionRule.Kind.MEMORY, DetectionRule.Kind.DISK}
+
+
+def _sustained(rule: DetectionRule, *, fires: bool, now: datetime) -> bool:
+    """True once a resource condition has held on every pass for the rule's window."""
+    if not fires:
+        if rule.holding_since is not None:
+            rule.holding_since = None
+            rule.save(update_fields=["holding_since"])
+        return False
+    if rule.holding_since is None:
+        rule.holding_since = now
+        rule.save(update_fields=["holding_since"])
+    return now - rule.holding_since >= timedelta(minutes=max(rule.window_minutes - 1, 0))
+
+
 @transaction.atomic
 def detection_pass(*, now: datetime | None = None, resources: dict[str, Any] | None = None) -> dict[str, Any]:
     """Evaluate every enabled rule once. Returns what happened per rule."""
@@ -462,6 +478,12 @@ def detection_pass(*, now: datetime | None = None, resources: dict[str, Any] | N
         m = measure(rule, now=now, resources=resources)
         incident = open_by_rule.get(rule.pk)
         action = "quiet"
+        if rule.kind in RESOURCE_KINDS:
+            sustained = _sustained(rule, fires=m["fires"], now=now)
+            if incident is None:
+                if m["fires"] and not sustained:
+                    action = "holding"
+                m["fires"] = sustained
         if m["fires"]:
             text = _describe(rule, m)
             if incident is None:
