@@ -370,5 +370,8 @@ def status_page(request: HttpRequest) -> HttpResponse:
         "ops/status.html",
         {"data": data, "components": components, "label": STATUS_LABELS.get(data["status"], data["status"])},
     )
-    response["Cache-Control"] = f"public, max-age={settings.OPS_STATUS_CACHE_SECONDS}"
+    # The page carries the signed-in user's name and CSRF token: only the
+    # anonymous version may sit in shared caches.
+    scope = "private" if request.user.is_authenticated else "public"
+    response["Cache-Control"] = f"{scope}, max-age={settings.OPS_STATUS_CACHE_SECONDS}"
     return response

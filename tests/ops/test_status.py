@@ -159,3 +159,9 @@ def test_run_probes_records_every_component() -> None:
     assert sorted(p.component for p in probes) == ["broker", "cache", "database", "web", "workers"]
     assert all(p.status == "healthy" for p in probes)  # eager Celery, locmem cache, test database
     assert all(p.latency_ms >= 0 for p in probes)
+
+
+def test_only_the_anonymous_page_may_be_shared_by_caches(client_for, admin) -> None:
+    assert client_for(None).get("/status/")["Cache-Control"].startswith("public")
+    assert client_for(admin).get("/status/")["Cache-Control"].startswith("private")
+    assert client_for(None).get("/api/v1/status/")["Cache-Control"].startswith("public")
