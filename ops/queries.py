@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -176,14 +177,10 @@ def uptime_percent(total: int, major: int, partial: int) -> float | None:
     return round(100 * (1 - (major + PARTIAL_OUTAGE_WEIGHT * partial) / total), 3)
 
 
-def uptime_bars(days: int = 90, *, now: datetime | None = None) -> dict[str, dict[str, Any]]:
-    """Per component: one bar per day (oldest first) and the percentage over all days."""
-    now = now or timezone.now()
-    today = now.date()
-    first = today - timedelta(days=days - 1)
-    start = timezone.make_aware(datetime.combine(first, datetime.min.time()), timezone.get_default_timezone())
-    rows = (
-        HealthProbe.objects.filter(checked_at__gte=start, checked_at__lte=now)
+def _probe_counts_per_day(start: datetime, end: datetime, *, inclusive: bool = False) -> list[dict[str, Any]]:
+    bound = {"checked_at__lte": end} if inclusive else {"checked_at__lt": end}
+    return list(
+        HealthProbe.objects.filter(checked_at__gte=start, **bound)
         .annotate(day=TruncDate("checked_at"))
         .values("component", "day")
         .annotate(
@@ -192,6 +189,23 @@ def uptime_bars(days: int = 90, *, now: datetime | None = None) -> dict[str, dic
             partial=Count("id", filter=Q(status="degraded")),
         )
     )
+
+
+def uptime_bars(days: int = 90, *, now: datetime | None = None) -> dict[str, dict[str, Any]]:
+    """Per component: one bar per day (oldest first) and the percentage over all days."""
+    now = now or timezone.now()
+    today = now.date()
+    first = today - timedelta(days=days - 1)
+    start = timezone.make_aware(datetime.combine(first, datetime.min.time()), timezone.get_default_timezone())
+    midnight = timezone.make_aware(datetime.combine(today, datetime.min.time()), timezone.get_default_timezone())
+    # Finished days never change: their counts are kept for an hour, so a
+    # cache miss of the status page only counts today's probes.
+    past_key = f"ops:uptime-days:{first.isoformat()}:{today.isoformat()}"
+    past = cache.get(past_key)
+    if past is None:
+        past = _probe_counts_per_day(start, midnight)
+        cache.set(past_key, past, 3600)
+    rows = [*past, *_probe_counts_per_day(midnight, now, inclusive=True)]
     by_key = {(row["component"], row["day"]): row for row in rows}
     out: dict[str, dict[str, Any]] = {}
     for component in COMPONENTS:
