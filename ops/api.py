@@ -18,7 +18,7 @@ from ops import queries, services, system
 from ops.access import IsAdmin, IsStaff
 from ops.models import HealthProbe, Incident, IncidentUpdate, MaintenanceWindow, Severity
 
-MAX_MINUTES = 90 * 24 * 60
+MAX_MINUTES = 7 * 24 * 60  # the rows of a longer window take too long to fold per request
 
 
 class WindowSerializer(serializers.Serializer):

@@ -82,7 +82,7 @@ def _minutes(request: HttpRequest, default: int = 60) -> int:
         minutes = int(request.GET.get("minutes", default))
     except ValueError:
         return default
-    return min(max(minutes, 1), 90 * 24 * 60)
+    return min(max(minutes, 1), 24 * 60)
 
 
 @staff_required
@@ -116,12 +116,13 @@ def performance_page(request: HttpRequest) -> HttpResponse:
     points = queries.series(minutes, now=now, step=step)
     local = timezone.localtime
     labels = [local(p["minute"]).strftime("%H:%M" if minutes <= 1440 else "%a %H:%M") for p in points]
-    routes = list(queries.performance(minutes, now=now).values())
+    folded = queries.fold_window(minutes, now=now)
+    routes = list(queries.performance(minutes, now=now, folded=folded).values())
     context = {
         "minutes": minutes,
         "windows": WINDOW_CHOICES,
         "step": step,
-        "totals": queries.totals(minutes, now=now),
+        "totals": queries.totals(minutes, now=now, folded=folded),
         "requests_chart": line_chart(
             labels,
             [Series("Requests per minute", [p["requests_per_minute"] for p in points])],
