@@ -217,3 +217,12 @@ def test_flush_adds_to_a_row_another_process_created_meanwhile(monkeypatch: pyte
     monkeypatch.setattr(metrics, "write_aggregates", racing_write)
     metrics.flush()
     assert RequestMetric.objects.get(route="/race/").request_count == 6
+
+
+def test_drf_router_routes_are_recorded_as_clean_patterns(api_for, admin, fresh_metrics_store) -> None:
+    client = api_for(admin)
+    client.get("/api/v1/incidents/")
+    client.get("/api/v1/incidents/5/")
+    client.post("/api/v1/incidents/5/acknowledge/")
+    routes = {key[2] for key in fresh_metrics_store.drain()}
+    assert routes == {"/api/v1/incidents/", "/api/v1/incidents/<pk>/", "/api/v1/incidents/<pk>/acknowledge/"}
