@@ -10,12 +10,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from waffle.models import Switch
 
-from lms.errors import Conflict, ServiceError
+from lms.errors import Conflict
 from lms.models import User
 from ops import health, histogram, system
 from ops.models import DetectionRule, HealthProbe, Incident, IncidentUpdate, RequestMetric
@@ -577,7 +577,7 @@ def maintenance_message() -> str:
 @transaction.atomic
 def maintenance_mode_set(*, on: bool, message: str = "", user: User | None = None) -> Switch:
     if user is not None and not user.is_admin:
-        raise ServiceError("Only admins can switch maintenance mode.", code="permission_denied")
+        raise PermissionDenied("Only admins can switch maintenance mode.")
     switch, _ = Switch.objects.get_or_create(name=MAINTENANCE_SWITCH, defaults={"active": False})
     switch.active = on
     if message or not on:
