@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Avg, Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -172,16 +172,18 @@ def incident_list(request: HttpRequest) -> HttpResponse:
         if data["component"]:
             incidents = incidents.filter(components__icontains=f'"{data["component"]}"')
     page = Paginator(incidents, 25).get_page(request.GET.get("page"))
-    all_incidents = Incident.objects.all()
+    stats = Incident.objects.aggregate(
+        open=Count("id", filter=~Q(status=Incident.Status.RESOLVED)),
+        response_breaches=Count("id", filter=Q(response_breached=True)),
+        resolution_breaches=Count("id", filter=Q(resolution_breached=True)),
+        total=Count("id"),
+        mtta=Avg("time_to_acknowledge_s"),
+        mttr=Avg("time_to_resolve_s"),
+    )
     context = {
         "form": form,
         "page": page,
-        "stats": {
-            "open": all_incidents.open().count(),
-            "response_breaches": all_incidents.filter(response_breached=True).count(),
-            "resolution_breaches": all_incidents.filter(resolution_breached=True).count(),
-            "total": all_incidents.count(),
-        },
+        "stats": stats,
         "query": request.GET.copy(),
     }
     return render(request, "ops/incident_list.html", context)
