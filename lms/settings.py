@@ -420,3 +420,5 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
 )
 # Without Celery beat (embedded mode) the status page probes on demand when the last probe is stale.
 OPS_PROBE_ON_STATUS_VIEW = envbool("OPS_PROBE_ON_STATUS_VIEW", "1" if CELERY_TASK_ALWAYS_EAGER and not TESTING else "0")
+# How long a process trusts its view of the maintenance-mode switch (0: never re-read; tests).
+OPS_MAINTENANCE_CHECK_SECONDS = envint("OPS_MAINTENANCE_CHECK_SECONDS", 0 if TESTING else 5)

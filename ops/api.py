@@ -16,9 +16,9 @@ from rest_framework.views import APIView
 from lms.models import User
 from ops import queries, services, system
 from ops.access import IsAdmin, IsStaff
-from ops.models import HealthProbe, Incident, IncidentUpdate, Severity
+from ops.models import HealthProbe, Incident, IncidentUpdate, MaintenanceWindow, Severity
 
-MAX_MINUTES = 90 * 24 * 60
+MAX_MINUTES = 7 * 24 * 60  # the rows of a longer window take too long to fold per request
 
 
 class WindowSerializer(serializers.Serializer):
@@ -309,7 +309,42 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return self._detail(incident)
 
 
-# --- Maintenance mode and status -------------------------------------------------------------
+# --- Maintenance windows, maintenance mode and status ----------------------------------------
+
+
+class MaintenanceWindowSerializer(serializers.ModelSerializer):
+    components = serializers.ListField(
+        child=serializers.ChoiceField(choices=HealthProbe.Component.choices), required=False, default=list
+    )
+
+    class Meta:
+        model = MaintenanceWindow
+        fields = ["id", "title", "message", "starts_at", "ends_at", "components"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        starts = attrs.get("starts_at", getattr(self.instance, "starts_at", None))
+        ends = attrs.get("ends_at", getattr(self.instance, "ends_at", None))
+        if starts and ends and ends <= starts:
+            raise serializers.ValidationError({"ends_at": ["The window must end after it starts."]})
+        return attrs
+
+
+class MaintenanceWindowViewSet(viewsets.ModelViewSet):
+    """Scheduled maintenance, announced on the status page (staff; `?upcoming=1` hides past ones)."""
+
+    permission_classes = [IsStaff]
+    serializer_class = MaintenanceWindowSerializer
+
+    def get_queryset(self) -> Any:
+        from django.utils import timezone
+
+        qs = MaintenanceWindow.objects.order_by("starts_at")
+        if self.request.query_params.get("upcoming"):
+            qs = qs.filter(ends_at__gt=timezone.now())
+        return qs
+
+    def perform_create(self, serializer: serializers.Serializer) -> None:
+        serializer.save(created_by=self.request.user)
 
 
 class MaintenanceModeSerializer(serializers.Serializer):

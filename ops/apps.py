@@ -1,7 +1,30 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import AppConfig
 
 
 class OpsConfig(AppConfig):
     name = "ops"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+        from waffle.models import Switch
+
+        post_save.connect(_switch_saved, sender=Switch, dispatch_uid="ops-maintenance-switch-saved")
+        post_delete.connect(_switch_deleted, sender=Switch, dispatch_uid="ops-maintenance-switch-deleted")
+
+
+def _switch_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
+    from ops import services
+
+    if instance.name == services.MAINTENANCE_SWITCH:
+        services.remember_switch(instance.active, instance.note)
+
+
+def _switch_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    from ops import services
+
+    if instance.name == services.MAINTENANCE_SWITCH:
+        services.remember_switch(False, "")

@@ -6,7 +6,7 @@ from lms.models import User
 from ops.models import HealthProbe, Incident, Severity
 
 COMPONENT_CHOICES = HealthProbe.Component.choices
-WINDOW_CHOICES = [(15, "15 minutes"), (60, "1 hour"), (360, "6 hours"), (1440, "24 hours"), (10080, "7 days")]
+WINDOW_CHOICES = [(15, "15 minutes"), (60, "1 hour"), (360, "6 hours"), (1440, "24 hours")]
 
 
 class IncidentForm(forms.Form):

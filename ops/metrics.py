@@ -303,7 +303,18 @@ def write_aggregates(data: dict[Key, Aggregate], *, resolution: str = "minute") 
 
 def flush() -> int:
     """Move everything recorded so far into the database. Returns rows touched."""
-    return write_aggregates(store().drain())
+    from django.db import IntegrityError
+
+    data = store().drain()
+    for attempt in range(3):
+        try:
+            return write_aggregates(data)
+        except IntegrityError:
+            # Another process created one of the same minute rows a moment ago:
+            # the next attempt finds it and adds to it instead.
+            if attempt == 2:
+                raise
+    return 0
 
 
 def rows_to_aggregates(rows: Iterable[Any], bucket: Any) -> dict[Key, Aggregate]:

@@ -107,6 +107,9 @@ class DetectionRule(models.Model):
     )
     components = models.JSONField(default=list, blank=True, help_text="Components the incident affects.")
     enabled = models.BooleanField(default=True)
+    # Resource rules (CPU, memory, disk) must hold on every pass for
+    # `window_minutes` before they open an incident: one busy second is not an incident.
+    holding_since = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["slug"]

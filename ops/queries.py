@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -25,41 +26,50 @@ def metric_rows(minutes: int, now: datetime | None = None, endpoint: str | None 
     return rows
 
 
+FOLD_FIELDS = (
+    "method",
+    "route",
+    "request_count",
+    "client_errors",
+    "server_errors",
+    "duration_sum_ms",
+    "duration_min_ms",
+    "duration_max_ms",
+    "histogram",
+    "status_codes",
+)
+
+
+def _fold_tuple(agg: Aggregate, values: tuple) -> None:
+    """Add one row (a values_list tuple in FOLD_FIELDS order, minus method and
+    route) in place: plain tuples and in-place adds keep a day of rows fast."""
+    count, client, server, dur, low, high, hist, codes = values
+    agg.count += count
+    agg.client_errors += client
+    agg.server_errors += server
+    agg.duration_sum_ms += dur
+    if low is not None and (agg.duration_min_ms is None or low < agg.duration_min_ms):
+        agg.duration_min_ms = low
+    if high is not None and (agg.duration_max_ms is None or high > agg.duration_max_ms):
+        agg.duration_max_ms = high
+    target = agg.histogram
+    for i, n in enumerate(hist):
+        if n:
+            target[i] += n
+    status = agg.status_codes
+    for code, n in codes.items():
+        status[code] = status.get(code, 0) + n
+
+
 def _fold(rows: Any) -> dict[tuple[str, str], Aggregate]:
     out: dict[tuple[str, str], Aggregate] = {}
-    for row in rows.only(
-        "method",
-        "route",
-        "request_count",
-        "client_errors",
-        "server_errors",
-        "duration_sum_ms",
-        "duration_min_ms",
-        "duration_max_ms",
-        "histogram",
-        "status_codes",
-    ):
-        agg = out.setdefault((row.method, row.route), Aggregate())
-        _add_row(agg, row)
+    for method, route, *values in rows.values_list(*FOLD_FIELDS).iterator(chunk_size=5000):
+        key = (method, route)
+        agg = out.get(key)
+        if agg is None:
+            agg = out[key] = Aggregate()
+        _fold_tuple(agg, values)
     return out
-
-
-def _add_row(agg: Aggregate, row: RequestMetric) -> None:
-    agg.count += row.request_count
-    agg.client_errors += row.client_errors
-    agg.server_errors += row.server_errors
-    agg.duration_sum_ms += row.duration_sum_ms
-    if row.duration_min_ms is not None:
-        agg.duration_min_ms = (
-            row.duration_min_ms if agg.duration_min_ms is None else min(agg.duration_min_ms, row.duration_min_ms)
-        )
-    if row.duration_max_ms is not None:
-        agg.duration_max_ms = (
-            row.duration_max_ms if agg.duration_max_ms is None else max(agg.duration_max_ms, row.duration_max_ms)
-        )
-    agg.histogram = histogram.merge([agg.histogram, row.histogram])
-    for code, count in row.status_codes.items():
-        agg.status_codes[code] = agg.status_codes.get(code, 0) + count
 
 
 def _rate(part: int, whole: int) -> float:
@@ -87,18 +97,33 @@ def describe(method: str, route: str, agg: Aggregate) -> dict[str, Any]:
     }
 
 
-def performance(minutes: int = 60, *, now: datetime | None = None, endpoint: str | None = None) -> dict[str, Any]:
+def fold_window(minutes: int = 60, *, now: datetime | None = None) -> dict[tuple[str, str], Aggregate]:
+    return _fold(metric_rows(minutes, now))
+
+
+def performance(
+    minutes: int = 60,
+    *,
+    now: datetime | None = None,
+    endpoint: str | None = None,
+    folded: dict[tuple[str, str], Aggregate] | None = None,
+) -> dict[str, Any]:
     """Per route+method, keyed "METHOD:route" like the brief."""
-    folded = _fold(metric_rows(minutes, now, endpoint))
+    if folded is None:
+        folded = _fold(metric_rows(minutes, now, endpoint))
     return {
         f"{method}:{route}": describe(method, route, agg)
         for (method, route), agg in sorted(folded.items(), key=lambda item: (item[0][1], item[0][0]))
     }
 
 
-def totals(minutes: int = 60, *, now: datetime | None = None) -> dict[str, Any]:
-    """Everything in the window folded into one aggregate, plus route counts."""
-    folded = _fold(metric_rows(minutes, now))
+def totals(
+    minutes: int = 60, *, now: datetime | None = None, folded: dict[tuple[str, str], Aggregate] | None = None
+) -> dict[str, Any]:
+    """Everything in the window folded into one aggregate, plus route counts
+    (pass `folded` from `fold_window` to avoid reading the rows twice)."""
+    if folded is None:
+        folded = _fold(metric_rows(minutes, now))
     total = Aggregate()
     for agg in folded.values():
         total.count += agg.count
@@ -140,9 +165,11 @@ def series(minutes: int = 60, *, now: datetime | None = None, step: int = 1) -> 
     """Per `step` minutes over the window (every slot present, zero when idle)."""
     start = window_start(minutes, now)
     per_slot: dict[int, Aggregate] = defaultdict(Aggregate)
-    for row in metric_rows(minutes, now):
-        slot = int((row.bucket_start - start).total_seconds() // 60) // step
-        _add_row(per_slot[slot], row)
+    for bucket_start, *values in (
+        metric_rows(minutes, now).values_list("bucket_start", *FOLD_FIELDS[2:]).iterator(chunk_size=5000)
+    ):
+        slot = int((bucket_start - start).total_seconds() // 60) // step
+        _fold_tuple(per_slot[slot], values)
     out = []
     for slot in range((minutes + step - 1) // step):
         agg = per_slot.get(slot, Aggregate())
@@ -176,14 +203,10 @@ def uptime_percent(total: int, major: int, partial: int) -> float | None:
     return round(100 * (1 - (major + PARTIAL_OUTAGE_WEIGHT * partial) / total), 3)
 
 
-def uptime_bars(days: int = 90, *, now: datetime | None = None) -> dict[str, dict[str, Any]]:
-    """Per component: one bar per day (oldest first) and the percentage over all days."""
-    now = now or timezone.now()
-    today = now.date()
-    first = today - timedelta(days=days - 1)
-    start = timezone.make_aware(datetime.combine(first, datetime.min.time()), timezone.get_default_timezone())
-    rows = (
-        HealthProbe.objects.filter(checked_at__gte=start, checked_at__lte=now)
+def _probe_counts_per_day(start: datetime, end: datetime, *, inclusive: bool = False) -> list[dict[str, Any]]:
+    bound = {"checked_at__lte": end} if inclusive else {"checked_at__lt": end}
+    return list(
+        HealthProbe.objects.filter(checked_at__gte=start, **bound)
         .annotate(day=TruncDate("checked_at"))
         .values("component", "day")
         .annotate(
@@ -192,6 +215,23 @@ def uptime_bars(days: int = 90, *, now: datetime | None = None) -> dict[str, dic
             partial=Count("id", filter=Q(status="degraded")),
         )
     )
+
+
+def uptime_bars(days: int = 90, *, now: datetime | None = None) -> dict[str, dict[str, Any]]:
+    """Per component: one bar per day (oldest first) and the percentage over all days."""
+    now = now or timezone.now()
+    today = now.date()
+    first = today - timedelta(days=days - 1)
+    start = timezone.make_aware(datetime.combine(first, datetime.min.time()), timezone.get_default_timezone())
+    midnight = timezone.make_aware(datetime.combine(today, datetime.min.time()), timezone.get_default_timezone())
+    # Finished days never change: their counts are kept for an hour, so a
+    # cache miss of the status page only counts today's probes.
+    past_key = f"ops:uptime-days:{first.isoformat()}:{today.isoformat()}"
+    past = cache.get(past_key)
+    if past is None:
+        past = _probe_counts_per_day(start, midnight)
+        cache.set(past_key, past, 3600)
+    rows = [*past, *_probe_counts_per_day(midnight, now, inclusive=True)]
     by_key = {(row["component"], row["day"]): row for row in rows}
     out: dict[str, dict[str, Any]] = {}
     for component in COMPONENTS:

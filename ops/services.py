@@ -5,16 +5,17 @@ all come through here."""
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from waffle.models import Switch
 
-from lms.errors import Conflict, ServiceError
+from lms.errors import Conflict
 from lms.models import User
 from ops import health, histogram, system
 from ops.models import DetectionRule, HealthProbe, Incident, IncidentUpdate, RequestMetric
@@ -445,6 +446,22 @@ def _describe(rule: DetectionRule, m: dict[str, Any]) -> str:
     return f"{rule.get_kind_display()}: {m['value']}% (threshold {rule.threshold}%)."
 
 
+RESOURCE_KINDS = {DetectionRule.Kind.CPU, DetectionRule.Kind.MEMORY, DetectionRule.Kind.DISK}
+
+
+def _sustained(rule: DetectionRule, *, fires: bool, now: datetime) -> bool:
+    """True once a resource condition has held on every pass for the rule's window."""
+    if not fires:
+        if rule.holding_since is not None:
+            rule.holding_since = None
+            rule.save(update_fields=["holding_since"])
+        return False
+    if rule.holding_since is None:
+        rule.holding_since = now
+        rule.save(update_fields=["holding_since"])
+    return now - rule.holding_since >= timedelta(minutes=max(rule.window_minutes - 1, 0))
+
+
 @transaction.atomic
 def detection_pass(*, now: datetime | None = None, resources: dict[str, Any] | None = None) -> dict[str, Any]:
     """Evaluate every enabled rule once. Returns what happened per rule."""
@@ -461,6 +478,12 @@ def detection_pass(*, now: datetime | None = None, resources: dict[str, Any] | N
         m = measure(rule, now=now, resources=resources)
         incident = open_by_rule.get(rule.pk)
         action = "quiet"
+        if rule.kind in RESOURCE_KINDS:
+            sustained = _sustained(rule, fires=m["fires"], now=now)
+            if incident is None:
+                if m["fires"] and not sustained:
+                    action = "holding"
+                m["fires"] = sustained
         if m["fires"]:
             text = _describe(rule, m)
             if incident is None:
@@ -511,21 +534,50 @@ def detection_pass(*, now: datetime | None = None, resources: dict[str, Any] | N
 # --- Maintenance mode -------------------------------------------------------------------
 
 
-def maintenance_mode_on() -> bool:
-    import waffle
+# The middleware asks on every request. Keep the switch's state per process for
+# a few seconds and read the row directly: waffle's own cache entry can live for
+# minutes in a per-process local-memory cache, so a switch flipped from another
+# process (the command, the admin) would not be seen promptly. Saving the switch
+# in this process updates the state at once (see ops.apps). Tests never read the
+# row (OPS_MAINTENANCE_CHECK_SECONDS=0) so no request gains a query from this.
+_switch_state: tuple[float, bool, str] | None = None
+DEFAULT_MAINTENANCE_MESSAGE = "We are doing some maintenance and will be back shortly."
 
-    return waffle.switch_is_active(MAINTENANCE_SWITCH)
+
+def remember_switch(active: bool, note: str) -> None:
+    global _switch_state
+    ttl = settings.OPS_MAINTENANCE_CHECK_SECONDS
+    _switch_state = (time.monotonic() + ttl if ttl else float("inf"), bool(active), note or "")
+
+
+def forget_switch() -> None:
+    global _switch_state
+    _switch_state = None
+
+
+def _switch() -> tuple[bool, str]:
+    if _switch_state is None or time.monotonic() >= _switch_state[0]:
+        if settings.OPS_MAINTENANCE_CHECK_SECONDS:
+            row = Switch.objects.filter(name=MAINTENANCE_SWITCH).values_list("active", "note").first()
+            remember_switch(*(row or (False, "")))
+        else:
+            remember_switch(False, "")
+    assert _switch_state is not None
+    return _switch_state[1], _switch_state[2]
+
+
+def maintenance_mode_on() -> bool:
+    return _switch()[0]
 
 
 def maintenance_message() -> str:
-    switch = Switch.objects.filter(name=MAINTENANCE_SWITCH).only("note").first()
-    return switch.note if switch and switch.note else "We are doing some maintenance and will be back shortly."
+    return _switch()[1] or DEFAULT_MAINTENANCE_MESSAGE
 
 
 @transaction.atomic
 def maintenance_mode_set(*, on: bool, message: str = "", user: User | None = None) -> Switch:
     if user is not None and not user.is_admin:
-        raise ServiceError("Only admins can switch maintenance mode.", code="permission_denied")
+        raise PermissionDenied("Only admins can switch maintenance mode.")
     switch, _ = Switch.objects.get_or_create(name=MAINTENANCE_SWITCH, defaults={"active": False})
     switch.active = on
     if message or not on:
@@ -534,5 +586,6 @@ def maintenance_mode_set(*, on: bool, message: str = "", user: User | None = Non
     # waffle clears its cache on commit; clear it now too so this very request
     # (and tests, which never commit) see the new state.
     switch.flush()
+    remember_switch(switch.active, switch.note)
     logger.warning("maintenance mode %s by %s", "ON" if on else "off", user or "command")
     return switch

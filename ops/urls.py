@@ -34,6 +34,7 @@ urlpatterns = [
 
 router = SimpleRouter()
 router.register("incidents", api.IncidentViewSet, basename="api-incident")
+router.register("ops/maintenance-windows", api.MaintenanceWindowViewSet, basename="api-maintenance-window")
 
 api_urlpatterns = [
     path("monitoring/performance/", api.PerformanceView.as_view(), name="api-performance"),

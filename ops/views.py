@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Avg, Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -82,7 +82,7 @@ def _minutes(request: HttpRequest, default: int = 60) -> int:
         minutes = int(request.GET.get("minutes", default))
     except ValueError:
         return default
-    return min(max(minutes, 1), 90 * 24 * 60)
+    return min(max(minutes, 1), 24 * 60)
 
 
 @staff_required
@@ -116,12 +116,13 @@ def performance_page(request: HttpRequest) -> HttpResponse:
     points = queries.series(minutes, now=now, step=step)
     local = timezone.localtime
     labels = [local(p["minute"]).strftime("%H:%M" if minutes <= 1440 else "%a %H:%M") for p in points]
-    routes = list(queries.performance(minutes, now=now).values())
+    folded = queries.fold_window(minutes, now=now)
+    routes = list(queries.performance(minutes, now=now, folded=folded).values())
     context = {
         "minutes": minutes,
         "windows": WINDOW_CHOICES,
         "step": step,
-        "totals": queries.totals(minutes, now=now),
+        "totals": queries.totals(minutes, now=now, folded=folded),
         "requests_chart": line_chart(
             labels,
             [Series("Requests per minute", [p["requests_per_minute"] for p in points])],
@@ -171,16 +172,18 @@ def incident_list(request: HttpRequest) -> HttpResponse:
         if data["component"]:
             incidents = incidents.filter(components__icontains=f'"{data["component"]}"')
     page = Paginator(incidents, 25).get_page(request.GET.get("page"))
-    all_incidents = Incident.objects.all()
+    stats = Incident.objects.aggregate(
+        open=Count("id", filter=~Q(status=Incident.Status.RESOLVED)),
+        response_breaches=Count("id", filter=Q(response_breached=True)),
+        resolution_breaches=Count("id", filter=Q(resolution_breached=True)),
+        total=Count("id"),
+        mtta=Avg("time_to_acknowledge_s"),
+        mttr=Avg("time_to_resolve_s"),
+    )
     context = {
         "form": form,
         "page": page,
-        "stats": {
-            "open": all_incidents.open().count(),
-            "response_breaches": all_incidents.filter(response_breached=True).count(),
-            "resolution_breaches": all_incidents.filter(resolution_breached=True).count(),
-            "total": all_incidents.count(),
-        },
+        "stats": stats,
         "query": request.GET.copy(),
     }
     return render(request, "ops/incident_list.html", context)
@@ -370,5 +373,8 @@ def status_page(request: HttpRequest) -> HttpResponse:
         "ops/status.html",
         {"data": data, "components": components, "label": STATUS_LABELS.get(data["status"], data["status"])},
     )
-    response["Cache-Control"] = f"public, max-age={settings.OPS_STATUS_CACHE_SECONDS}"
+    # The page carries the signed-in user's name and CSRF token: only the
+    # anonymous version may sit in shared caches.
+    scope = "private" if request.user.is_authenticated else "public"
+    response["Cache-Control"] = f"{scope}, max-age={settings.OPS_STATUS_CACHE_SECONDS}"
     return response

@@ -62,3 +62,27 @@ def percent(value: float | None, digits: int = 2) -> str:
     if value is None:
         return "—"
     return f"{value * 100:.{digits}f}%"
+
+
+@register.filter
+def figure(value: object) -> str:
+    """A maintenance figure as short text: sizes for tables, counts for top lists."""
+    from django.template.defaultfilters import filesizeformat
+
+    if value is None:
+        return "—"
+    if isinstance(value, list):
+        if not value:
+            return "none"
+        parts = []
+        for item in value:
+            if isinstance(item, dict) and "name" in item:
+                parts.append(f"{item['name']} ({filesizeformat(item.get('bytes', 0))})")
+            elif isinstance(item, list | tuple) and len(item) == 2:
+                parts.append(f"{item[0] or '—'} ({item[1]})")
+            else:
+                parts.append(str(item))
+        return ", ".join(parts)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)

@@ -23,6 +23,16 @@ def fresh_metrics_store(settings: object) -> Iterator[metrics.MemoryStore | metr
     metrics.set_store(None)
 
 
+@pytest.fixture(autouse=True)
+def _forget_maintenance_switch() -> Iterator[None]:
+    """The switch state is kept per process; a rolled-back test must not leave it on."""
+    from ops import services
+
+    services.forget_switch()
+    yield
+    services.forget_switch()
+
+
 @pytest.fixture
 def raw_client() -> Client:
     """A client that returns 500 responses instead of raising the view's exception."""

@@ -157,24 +157,40 @@ def test_one_failing_probe_between_healthy_ones_does_not_fire() -> None:
     assert services.detection_pass(now=now, resources=CALM)["probe-cache"]["action"] == "quiet"
 
 
-def test_cpu_rules_pick_the_severity_by_threshold() -> None:
+def test_cpu_must_stay_high_for_its_window_then_picks_the_severity_by_threshold() -> None:
     now = datetime.now(UTC)
-    report = services.detection_pass(now=now, resources={**CALM, "cpu": {"percent": 85}})
+    busy = {**CALM, "cpu": {"percent": 85}}
+    assert DetectionRule.objects.get(slug="cpu").window_minutes == 3
+    assert services.detection_pass(now=now, resources=busy)["cpu"]["action"] == "holding"
+    assert services.detection_pass(now=now + timedelta(minutes=1), resources=busy)["cpu"]["action"] == "holding"
+    report = services.detection_pass(now=now + timedelta(minutes=2), resources=busy)
     assert report["cpu"]["action"] == "opened"
     assert _open("cpu")[0].severity == 2
-    report = services.detection_pass(now=now + timedelta(minutes=1), resources={**CALM, "cpu": {"percent": 97}})
+    report = services.detection_pass(now=now + timedelta(minutes=3), resources={**CALM, "cpu": {"percent": 97}})
     assert report["cpu"]["action"] == "escalated"
     [incident] = _open("cpu")
     assert incident.severity == 1
     assert incident.updates.filter(severity=1).exists()
 
 
+def test_a_cpu_spike_that_drops_starts_the_count_again() -> None:
+    now = datetime.now(UTC)
+    busy = {**CALM, "cpu": {"percent": 90}}
+    services.detection_pass(now=now, resources=busy)
+    services.detection_pass(now=now + timedelta(minutes=1), resources=busy)
+    assert services.detection_pass(now=now + timedelta(minutes=2), resources=CALM)["cpu"]["action"] == "quiet"
+    assert services.detection_pass(now=now + timedelta(minutes=3), resources=busy)["cpu"]["action"] == "holding"
+    assert not Incident.objects.exists()
+
+
 def test_memory_and_disk_rules() -> None:
     now = datetime.now(UTC)
-    report = services.detection_pass(
-        now=now, resources={"cpu": {"percent": 1}, "memory": {"percent": 90}, "disk": {"percent": 95}}
-    )
-    assert report["memory"]["action"] == "opened" and report["disk"]["action"] == "opened"
+    full = {"cpu": {"percent": 1}, "memory": {"percent": 90}, "disk": {"percent": 95}}
+    report = services.detection_pass(now=now, resources=full)
+    assert report["disk"]["action"] == "opened"  # a full disk does not wait
+    assert report["memory"]["action"] == "holding"
+    report = services.detection_pass(now=now + timedelta(minutes=2), resources=full)
+    assert report["memory"]["action"] == "opened"
 
 
 def test_a_disabled_rule_is_not_evaluated() -> None:
@@ -187,6 +203,7 @@ def test_detect_incidents_command_runs_one_pass(monkeypatch: pytest.MonkeyPatch,
     from ops import system
 
     monkeypatch.setattr(system, "snapshot", lambda cpu_interval=0.2: {**CALM, "cpu": {"percent": 99}})
+    DetectionRule.objects.filter(slug="cpu").update(window_minutes=1)
     call_command("detect_incidents")
     out = capsys.readouterr().out
     assert "cpu" in out and "opened" in out

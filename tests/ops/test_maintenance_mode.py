@@ -90,3 +90,26 @@ def test_dashboard_toggle_is_admin_only(client_for, admin, teacher) -> None:
     assert not services.maintenance_mode_on()
     client_for(admin).post("/ops/maintenance/mode/", {"enabled": "on", "message": "Quick fix"})
     assert services.maintenance_mode_on()
+
+
+def test_a_switch_flipped_by_another_process_is_seen_within_seconds(settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from waffle.models import Switch
+
+    settings.OPS_MAINTENANCE_CHECK_SECONDS = 5
+    Switch.objects.create(name="maintenance-mode", active=False)
+    services.forget_switch()
+    assert not services.maintenance_mode_on()
+    Switch.objects.filter(name="maintenance-mode").update(active=True, note="Elsewhere")  # no signal here
+    assert not services.maintenance_mode_on()  # still trusting what it read
+    later = time.monotonic() + 6
+    monkeypatch.setattr(time, "monotonic", lambda: later)
+    assert services.maintenance_mode_on() and services.maintenance_message() == "Elsewhere"
+
+
+def test_saving_the_switch_in_the_admin_takes_effect_at_once(client_for, admin, student) -> None:
+    from waffle.models import Switch
+
+    Switch.objects.create(name="maintenance-mode", active=True, note="Admin says so")
+    assert client_for(student).get("/accounts/profile/").status_code == 503

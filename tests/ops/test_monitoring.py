@@ -191,3 +191,38 @@ def test_performance_api_query_count_does_not_grow_with_routes(
     with django_assert_max_num_queries(2):  # the window's rows (plus the forced user, at most)
         data = client.get("/api/v1/monitoring/performance/").json()
     assert len(data) == routes and all(v["request_count"] == 5 for v in data.values())
+
+
+def test_flush_adds_to_a_row_another_process_created_meanwhile(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.db import IntegrityError
+
+    now = datetime.now(UTC)
+    metrics.record("GET", "/race/", 10, 200, now=now)
+    real_write = metrics.write_aggregates
+    calls = []
+
+    def racing_write(data: dict, **kwargs: object) -> int:
+        calls.append(1)
+        if len(calls) == 1:  # the other process wins the insert
+            RequestMetric.objects.create(
+                bucket_start=metrics.minute_of(now),
+                route="/race/",
+                method="GET",
+                request_count=5,
+                histogram=histogram.empty(),
+            )
+            raise IntegrityError("duplicate key")
+        return real_write(data, **kwargs)
+
+    monkeypatch.setattr(metrics, "write_aggregates", racing_write)
+    metrics.flush()
+    assert RequestMetric.objects.get(route="/race/").request_count == 6
+
+
+def test_drf_router_routes_are_recorded_as_clean_patterns(api_for, admin, fresh_metrics_store) -> None:
+    client = api_for(admin)
+    client.get("/api/v1/incidents/")
+    client.get("/api/v1/incidents/5/")
+    client.post("/api/v1/incidents/5/acknowledge/")
+    routes = {key[2] for key in fresh_metrics_store.drain()}
+    assert routes == {"/api/v1/incidents/", "/api/v1/incidents/<pk>/", "/api/v1/incidents/<pk>/acknowledge/"}

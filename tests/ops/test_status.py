@@ -159,3 +159,34 @@ def test_run_probes_records_every_component() -> None:
     assert sorted(p.component for p in probes) == ["broker", "cache", "database", "web", "workers"]
     assert all(p.status == "healthy" for p in probes)  # eager Celery, locmem cache, test database
     assert all(p.latency_ms >= 0 for p in probes)
+
+
+def test_only_the_anonymous_page_may_be_shared_by_caches(client_for, admin) -> None:
+    assert client_for(None).get("/status/")["Cache-Control"].startswith("public")
+    assert client_for(admin).get("/status/")["Cache-Control"].startswith("private")
+    assert client_for(None).get("/api/v1/status/")["Cache-Control"].startswith("public")
+
+
+def test_staff_schedule_maintenance_windows_through_the_api(api_for, admin, student, client_for) -> None:
+    start = timezone.now() + timedelta(days=1)
+    payload = {
+        "title": "Search index rebuild",
+        "message": "Search may be slow",
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(hours=1)).isoformat(),
+        "components": ["database"],
+    }
+    assert api_for(student).post("/api/v1/ops/maintenance-windows/", payload, format="json").status_code == 403
+    created = api_for(admin).post("/api/v1/ops/maintenance-windows/", payload, format="json")
+    assert created.status_code == 201
+    backwards = {**payload, "ends_at": (start - timedelta(hours=1)).isoformat()}
+    bad = api_for(admin).post("/api/v1/ops/maintenance-windows/", backwards, format="json")
+    assert bad.status_code == 400 and "ends_at" in bad.json()["error"]["details"]
+    assert (
+        api_for(admin)
+        .post("/api/v1/ops/maintenance-windows/", {**payload, "components": ["moon"]}, format="json")
+        .status_code
+        == 400
+    )
+    assert MaintenanceWindow.objects.count() == 1
+    assert "Search index rebuild" in client_for(None).get("/status/").content.decode()
