@@ -245,3 +245,12 @@ def test_demo_seed_gives_the_student_a_history_with_cards_due(transactional_db):
     count = Review.objects.count()
     seed_demo()
     assert Review.objects.count() == count
+
+
+def test_admin_lists_study_data(client_for, admin, teacher, student):
+    setup = make_class(teacher, [student], cards_per_deck=1)
+    session = study.session_start(student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="learn")
+    study.session_answer(student=student, session_id=session.pk, card_id=setup.cards[0].pk, quality=4)
+    client = client_for(admin)
+    for url in ("/admin/learning/review/", "/admin/learning/cardstate/", "/admin/learning/studysession/"):
+        assert client.get(url).status_code == 200
