@@ -83,6 +83,8 @@ class Scope:
 def resolve_scope(user: User, scope_type: str, scope_id: object) -> Scope:
     """The cards a scope covers for this user; 404 when the scope is hidden."""
     visible = Card.objects.visible_to(user).order_by()
+    if scope_type == "class":
+        scope_type = ScopeType.CLASSROOM
     if scope_type == ScopeType.ALL:
         return Scope(ScopeType.ALL, None, "All my cards", None, visible)
     if scope_type == ScopeType.DECK:
