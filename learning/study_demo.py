@@ -53,14 +53,15 @@ STARTER_CARDS = [
 
 
 def _cards_for(student: User) -> list[Card]:
+    """The demo class's cards; topped up with a small personal deck when the
+    student can see too few to have ten due (or none at all)."""
     cards = list(
         Card.objects.visible_to(student)
         .order_by("deck__lesson__course__position", "deck__lesson__position", "deck__position", "deck_id", "position")
         .select_related(None)[: MAX_CARDS + 10]
     )
-    if cards:
+    if len(cards) >= MIN_DUE_NOW + 5:
         return cards
-    # Nobody gave the student anything to study: a small personal deck of their own.
     deck, _ = Deck.objects.get_or_create(
         owner=student,
         lesson=None,
@@ -71,7 +72,7 @@ def _cards_for(student: User) -> list[Card]:
         Card.objects.bulk_create(
             [Card(deck=deck, front=front, back=back, position=i) for i, (front, back) in enumerate(STARTER_CARDS)]
         )
-    return list(deck.cards.order_by("position", "id"))
+    return cards + list(deck.cards.order_by("position", "id"))
 
 
 def _quality(rng: random.Random, leech: bool) -> int:
@@ -91,7 +92,7 @@ def seed(users: DemoUsers) -> None:
     rng = random.Random(20261125 + student.pk)  # the same history every time
     now = timezone.now()
     # Leave the last few cards new so "learn" has something to offer.
-    studied = cards[: max(1, min(MAX_CARDS, len(cards) - 5))]
+    studied = cards[: min(MAX_CARDS, len(cards) - 5)]
     leech_id = studied[1].pk if len(studied) > 1 else None
 
     states: dict[int, CardState] = {}

@@ -254,3 +254,14 @@ def test_admin_lists_study_data(client_for, admin, teacher, student):
     client = client_for(admin)
     for url in ("/admin/learning/review/", "/admin/learning/cardstate/", "/admin/learning/studysession/"):
         assert client.get(url).status_code == 200
+
+
+def test_demo_seed_on_a_small_class_still_leaves_ten_due(transactional_db):
+    from lms.demo import seed_demo, seed_users
+
+    users = seed_users()
+    make_class(users.teacher, [users.student], cards_per_deck=6, name="Tiny")
+    seed_demo()
+    assert CardState.objects.filter(student=users.student, due_at__lte=timezone.now()).count() >= 10
+    decks = {s.card.deck.title for s in CardState.objects.filter(student=users.student).select_related("card__deck")}
+    assert "Tiny deck 1" in decks
