@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.test import Client
@@ -18,6 +19,12 @@ from rest_framework.test import APIClient
 from lms.celery import app as celery_app
 from lms.models import User
 from tests.factories import UserFactory
+
+# pytest-django recognises SQLite by Django's own engine path; the prometheus
+# wrapper hides it, so under xdist it would suffix the *file* name of the dev
+# database ("db.sqlite3_gw0"). Tests always use an in-memory SQLite database.
+if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = ":memory:"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
