@@ -265,3 +265,10 @@ def test_demo_seed_on_a_small_class_still_leaves_ten_due(transactional_db):
     assert CardState.objects.filter(student=users.student, due_at__lte=timezone.now()).count() >= 10
     decks = {s.card.deck.title for s in CardState.objects.filter(student=users.student).select_related("card__deck")}
     assert "Tiny deck 1" in decks
+
+
+def test_teacher_dashboard_links_to_class_progress(client_for, teacher, rival_teacher):
+    setup = make_class(teacher, [], name="Physics")
+    make_class(rival_teacher, [], name="Rival class")
+    page = client_for(teacher).get("/dashboard/").content.decode()
+    assert f"/classes/{setup.classroom.pk}/progress/" in page and "Rival class" not in page
