@@ -146,6 +146,11 @@ DATABASES["default"]["ENGINE"] = {
     "sqlite3": "django_prometheus.db.backends.sqlite3",
 }.get(_db_engine, DATABASES["default"]["ENGINE"])
 IS_POSTGRES = _db_engine == "postgresql"
+if _db_engine == "sqlite3":
+    # Tests on SQLite use an in-memory database. Said explicitly because the
+    # prometheus wrapper hides the engine from pytest-django, which would
+    # otherwise name per-worker (-n 2) test databases after the file path.
+    DATABASES["default"]["TEST"] = {"NAME": ":memory:"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and Celery --------------------------------------------------------

@@ -10,7 +10,6 @@ import os
 from collections.abc import Callable
 
 import pytest
-from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.test import Client
@@ -20,23 +19,17 @@ from lms.celery import app as celery_app
 from lms.models import User
 from tests.factories import UserFactory
 
-# pytest-django recognises SQLite by Django's own engine path; the prometheus
-# wrapper hides it, so under xdist it would suffix the *file* name of the dev
-# database ("db.sqlite3_gw0"). Tests always use an in-memory SQLite database.
-if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = ":memory:"
-
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     on_postgres = "postgres" in os.getenv("DATABASE_URL", "")
     has_redis = bool(os.getenv("REDIS_URL"))
     for item in items:
-        # pytest-django creates the test database only for tests it can see
-        # need one (a `django_db` mark or a `db` fixture in the signature); the
-        # autouse fixture below asks for `db` dynamically, which it cannot see,
-        # so without this mark such tests would run against the real database.
-        fixturenames = getattr(item, "fixturenames", ())
-        if "live_server" not in fixturenames and "transactional_db" not in fixturenames:
+        # pytest-django creates the test database only when a collected test
+        # asks for it by marker or fixture name; `_isolation` below asks at run
+        # time, too late, and tests would then write to the development
+        # database. The marker makes every test count.
+        uses_db = {"db", "transactional_db", "live_server"} & set(getattr(item, "fixturenames", ()))
+        if not uses_db and item.get_closest_marker("django_db") is None:
             item.add_marker(pytest.mark.django_db)
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)"))
