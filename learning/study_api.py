@@ -22,6 +22,7 @@ from learning import progress as progress_queries
 from learning import study
 from learning.access import get_classroom_for
 from learning.models import Card, Review, StudySession
+from learning.templatetags.study_tags import card_media_url
 from lms.pagination import Pagination
 
 
@@ -115,8 +116,8 @@ def card_payload(card: Card, request: Request) -> dict[str, Any]:
         "deck": card.deck_id,
         "front": card.front,
         "back": card.back,
-        "image": request.build_absolute_uri(card.image.url) if card.image else None,
-        "audio": request.build_absolute_uri(card.audio.url) if card.audio else None,
+        "image": request.build_absolute_uri(card_media_url(card, "image")) if card.image else None,
+        "audio": request.build_absolute_uri(card_media_url(card, "audio")) if card.audio else None,
         "tags": card.tag_list,
     }
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from learning import srs
@@ -57,7 +58,14 @@ def _cards_for(student: User) -> list[Card]:
     student can see too few to have ten due (or none at all)."""
     cards = list(
         Card.objects.visible_to(student)
-        .order_by("deck__lesson__course__position", "deck__lesson__position", "deck__position", "deck_id", "position")
+        .order_by(
+            F("deck__lesson_id").asc(nulls_last=True),  # class decks before personal ones
+            "deck__lesson__course__position",
+            "deck__lesson__position",
+            "deck__position",
+            "deck_id",
+            "position",
+        )
         .select_related(None)[: MAX_CARDS + 10]
     )
     if len(cards) >= MIN_DUE_NOW + 5:

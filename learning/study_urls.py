@@ -14,6 +14,8 @@ from learning import (
 urlpatterns = [
     path("dashboard/", study_views.dashboard, name="dashboard"),
     path("study/", study_views.study_start, name="study_start"),
+    # The content pages link with a deck id: {% url 'learning:study_start' deck.pk %}.
+    path("study/decks/<int:deck_pk>/", study_views.study_start, name="study_start"),
     path("study/sessions/<int:pk>/", study_views.study_session, name="study_session"),
     path("study/sessions/<int:pk>/answer/", study_views.study_answer, name="study_answer"),
     path("study/sessions/<int:pk>/next/", study_views.study_next, name="study_next"),

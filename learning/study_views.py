@@ -45,12 +45,14 @@ def _error_text(exc: Exception) -> str:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def study_start(request: HttpRequest) -> HttpResponse:
-    """GET: choose a mode for a scope (?scope_type=deck&scope_id=3).
-    POST: start the session and go to it."""
+def study_start(request: HttpRequest, deck_pk: int | None = None) -> HttpResponse:
+    """GET: choose a mode for a scope (?scope_type=deck&scope_id=3, or
+    /study/decks/3/). POST: start the session and go to it."""
     data = request.POST if request.method == "POST" else request.GET
     scope_type = data.get("scope_type", StudySession.Scope.ALL)
     scope_id = data.get("scope_id") or None
+    if deck_pk is not None:
+        scope_type, scope_id = StudySession.Scope.DECK, deck_pk
     if request.method == "GET":
         try:
             scope = study.resolve_scope(request.user, scope_type, scope_id)

@@ -272,3 +272,15 @@ def test_teacher_dashboard_links_to_class_progress(client_for, teacher, rival_te
     make_class(rival_teacher, [], name="Rival class")
     page = client_for(teacher).get("/dashboard/").content.decode()
     assert f"/classes/{setup.classroom.pk}/progress/" in page and "Rival class" not in page
+
+
+def test_deck_shortcut_url_opens_the_start_page(client_for, teacher, student):
+    from django.urls import reverse
+
+    setup = make_class(teacher, [student], cards_per_deck=1)
+    url = reverse("learning:study_start", args=[setup.decks[0].pk])
+    assert url == f"/study/decks/{setup.decks[0].pk}/"
+    page = client_for(student).get(url)
+    assert page.status_code == 200 and "Biology deck 1" in page.content.decode()
+    started = client_for(student).post(url, {"mode": "cram"})
+    assert started.status_code == 302 and StudySession.objects.get().scope_type == "deck"
