@@ -83,9 +83,12 @@ def _cards_for(student: User) -> list[Card]:
     return cards + list(deck.cards.order_by("position", "id"))
 
 
-def _quality(rng: random.Random, leech: bool) -> int:
-    if leech:
-        return rng.choice([1, 2, 3, 4, 4, 5])
+def _quality(rng: random.Random, state: CardState, leech: bool) -> int:
+    if leech and state.status != CardState.Status.NEW:
+        # The card that will not stick: forgotten whenever it reaches review.
+        if state.repetitions >= 2:
+            return rng.choice([1, 2])
+        return 1 if rng.random() < 0.3 else 3
     return rng.choices([1, 2, 3, 4, 5], weights=[8, 3, 17, 45, 27])[0]
 
 
@@ -125,7 +128,7 @@ def seed(users: DemoUsers) -> None:
                 state = CardState(student=student, card=state_or_card, due_at=clock)
                 states[state_or_card.pk] = state
             card_id = state.card.pk
-            quality = _quality(rng, card_id == leech_id and state.status != CardState.Status.NEW)
+            quality = _quality(rng, state, card_id == leech_id)
             before = srs.Schedule(state.repetitions, state.interval, state.ease)
             after = srs.sm2(before, quality)
             status_before = state.status
