@@ -295,3 +295,19 @@ def test_study_reports_its_events_through_tracking(teacher, student):
     assert props["review_submitted"]["quality"] == 5
     assert props["study_session_completed"]["cards"] == 1 and props["study_session_completed"]["accuracy"] == 1.0
     assert props["test_completed"]["score"] == 100.0
+
+
+def test_expire_command_abandons_idle_sessions(teacher, student):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    setup = make_class(teacher, [student], cards_per_deck=1)
+    session = study.session_start(
+        student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="learn", now=T0 - timedelta(hours=1)
+    )
+    out = StringIO()
+    call_command("expire_study_sessions", stdout=out)
+    assert "1 idle" in out.getvalue()
+    session.refresh_from_db()
+    assert session.status == StudySession.Status.ABANDONED and session.ended_at == session.last_activity_at
