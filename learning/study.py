@@ -329,7 +329,10 @@ def get_session_for(student: User, pk: object, *, lock: bool = False) -> StudySe
     if lock:
         qs = qs.select_for_update()
     try:
-        return qs.get(pk=int(pk))
+        value = int(pk)
+        if not 0 < value < 2**63:  # beyond any id; SQLite would overflow
+            raise ValueError(value)
+        return qs.get(pk=value)
     except (StudySession.DoesNotExist, TypeError, ValueError):
         raise Http404("No such study session.") from None
 

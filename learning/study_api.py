@@ -97,16 +97,16 @@ def normalise_answer(data: Any, request: Request) -> dict[str, Any]:
 class StartSerializer(serializers.Serializer):
     mode = serializers.ChoiceField(choices=StudySession.Mode.choices)
     scope_type = serializers.ChoiceField(choices=StudySession.Scope.choices)
-    scope_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    scope_id = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1)
     size = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=study.MAX_SESSION_SIZE)
     shuffle = serializers.BooleanField(required=False, default=False)
 
 
 class AnswerSerializer(serializers.Serializer):
-    card = serializers.IntegerField(min_value=1)
+    card = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
     quality = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=5)
     answer = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=500)
-    response_ms = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    response_ms = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=2**31 - 1)
     idempotency_key = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
 
 

@@ -268,3 +268,14 @@ def test_idempotency_key_may_come_in_a_header(api_for, student, setup):
         )
     assert response.status_code == 200 and response.json()["replayed"] is True
     assert Review.objects.count() == 1
+
+
+def test_huge_ids_are_404_or_400_not_500(api_for, student, setup):
+    api = api_for(student)
+    huge = "9" * 25
+    assert api.get(f"{SESSIONS}{huge}/").status_code == 404
+    assert api.post(f"{SESSIONS}{huge}/answer/", {"card": 1, "quality": 4}, format="json").status_code == 404
+    session = start(api, scope_type="deck", scope_id=setup.decks[0].pk, mode="learn").json()
+    too_big = api.post(f"{SESSIONS}{session['id']}/answer/", {"card": int(huge), "quality": 4}, format="json")
+    assert too_big.status_code == 400
+    assert start(api, scope_type="deck", scope_id=int(huge), mode="learn").status_code == 400
