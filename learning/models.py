@@ -340,7 +340,7 @@ class CardState(models.Model):
         constraints = [models.UniqueConstraint(fields=["student", "card"], name="unique_card_state")]
         indexes = [
             # "This student's due cards" is a range scan of this index.
-            models.Index(fields=["student", "due_at"], name="cardstate_student_due"),
+            models.Index(fields=["student", "due_at", "id"], name="cardstate_student_due"),
             models.Index(fields=["card", "lapses"], name="cardstate_card_lapses"),
         ]
 

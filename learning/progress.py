@@ -430,7 +430,8 @@ def class_progress(
     }
     qualities = {
         row["card_id"]: row
-        for row in Review.objects.filter(card__in=class_cards.values("pk"))
+        # Answers that counted for SM-2 (typed test answers are graded 5 or 1).
+        for row in Review.objects.filter(card__in=class_cards.values("pk"), changed_schedule=True)
         .values("card_id")
         .annotate(avg=Avg("quality"), n=Count("id"))
         .order_by()

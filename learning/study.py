@@ -83,6 +83,8 @@ class Scope:
 def resolve_scope(user: User, scope_type: str, scope_id: object) -> Scope:
     """The cards a scope covers for this user; 404 when the scope is hidden."""
     visible = Card.objects.visible_to(user).order_by()
+    if scope_type == "class":
+        scope_type = ScopeType.CLASSROOM
     if scope_type == ScopeType.ALL:
         return Scope(ScopeType.ALL, None, "All my cards", None, visible)
     if scope_type == ScopeType.DECK:
@@ -327,7 +329,10 @@ def get_session_for(student: User, pk: object, *, lock: bool = False) -> StudySe
     if lock:
         qs = qs.select_for_update()
     try:
-        return qs.get(pk=int(pk))
+        value = int(pk)
+        if not 0 < value < 2**63:  # beyond any id; SQLite would overflow
+            raise ValueError(value)
+        return qs.get(pk=value)
     except (StudySession.DoesNotExist, TypeError, ValueError):
         raise Http404("No such study session.") from None
 

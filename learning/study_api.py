@@ -22,6 +22,7 @@ from learning import progress as progress_queries
 from learning import study
 from learning.access import get_classroom_for
 from learning.models import Card, Review, StudySession
+from learning.templatetags.study_tags import card_media_url
 from lms.pagination import Pagination
 
 
@@ -60,19 +61,52 @@ class StudySessionSerializer(serializers.ModelSerializer):
         return len(obj.queue)
 
 
+SCOPE_ALIASES = {"class": "classroom"}
+
+
+def normalise_start(data: Any) -> dict[str, Any]:
+    """Accept the documented shape ({"scope_type", "scope_id", "mode"}) and the
+    obvious variations: {"scope": "deck", ...}, {"scope": {"type", "id"}},
+    {"deck": 3, "mode": ...} and "class" for "classroom"."""
+    body = dict(data.items()) if hasattr(data, "items") else {}
+    scope = body.pop("scope", None)
+    if isinstance(scope, dict):
+        body.setdefault("scope_type", scope.get("type"))
+        body.setdefault("scope_id", scope.get("id"))
+    elif isinstance(scope, str):
+        body.setdefault("scope_type", scope)
+    for kind in ("deck", "lesson", "course", "classroom", "class"):
+        if kind in body and "scope_type" not in body:
+            body["scope_type"], body["scope_id"] = kind, body.pop(kind)
+    if body.get("scope_type") in SCOPE_ALIASES:
+        body["scope_type"] = SCOPE_ALIASES[body["scope_type"]]
+    return body
+
+
+def normalise_answer(data: Any, request: Request) -> dict[str, Any]:
+    body = dict(data.items()) if hasattr(data, "items") else {}
+    for alias, name in (("card_id", "card"), ("typed_answer", "answer"), ("response_time_ms", "response_ms")):
+        if alias in body and name not in body:
+            body[name] = body.pop(alias)
+    header_key = request.headers.get("Idempotency-Key")
+    if header_key and not body.get("idempotency_key"):
+        body["idempotency_key"] = header_key
+    return body
+
+
 class StartSerializer(serializers.Serializer):
     mode = serializers.ChoiceField(choices=StudySession.Mode.choices)
     scope_type = serializers.ChoiceField(choices=StudySession.Scope.choices)
-    scope_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    scope_id = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1)
     size = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=study.MAX_SESSION_SIZE)
     shuffle = serializers.BooleanField(required=False, default=False)
 
 
 class AnswerSerializer(serializers.Serializer):
-    card = serializers.IntegerField(min_value=1)
+    card = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
     quality = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=5)
     answer = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=500)
-    response_ms = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    response_ms = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=2**31 - 1)
     idempotency_key = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
 
 
@@ -82,8 +116,8 @@ def card_payload(card: Card, request: Request) -> dict[str, Any]:
         "deck": card.deck_id,
         "front": card.front,
         "back": card.back,
-        "image": request.build_absolute_uri(card.image.url) if card.image else None,
-        "audio": request.build_absolute_uri(card.audio.url) if card.audio else None,
+        "image": request.build_absolute_uri(card_media_url(card, "image")) if card.image else None,
+        "audio": request.build_absolute_uri(card_media_url(card, "audio")) if card.audio else None,
         "tags": card.tag_list,
     }
 
@@ -109,7 +143,7 @@ class StudySessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
 
     @extend_schema(request=StartSerializer, responses={201: StudySessionSerializer}, summary="Start a study session")
     def create(self, request: Request) -> Response:
-        data = StartSerializer(data=request.data)
+        data = StartSerializer(data=normalise_start(request.data))
         data.is_valid(raise_exception=True)
         session = study.session_start(student=request.user, **data.validated_data)
         return Response(StudySessionSerializer(session).data, status=status.HTTP_201_CREATED)
@@ -171,7 +205,7 @@ class StudySessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     )
     @action(detail=True, methods=["post"])
     def answer(self, request: Request, pk: str) -> Response:
-        data = AnswerSerializer(data=request.data)
+        data = AnswerSerializer(data=normalise_answer(request.data, request))
         data.is_valid(raise_exception=True)
         values = data.validated_data
         result = study.session_answer(

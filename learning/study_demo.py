@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from learning import srs
@@ -53,14 +54,22 @@ STARTER_CARDS = [
 
 
 def _cards_for(student: User) -> list[Card]:
+    """The demo class's cards; topped up with a small personal deck when the
+    student can see too few to have ten due (or none at all)."""
     cards = list(
         Card.objects.visible_to(student)
-        .order_by("deck__lesson__course__position", "deck__lesson__position", "deck__position", "deck_id", "position")
+        .order_by(
+            F("deck__lesson_id").asc(nulls_last=True),  # class decks before personal ones
+            "deck__lesson__course__position",
+            "deck__lesson__position",
+            "deck__position",
+            "deck_id",
+            "position",
+        )
         .select_related(None)[: MAX_CARDS + 10]
     )
-    if cards:
+    if len(cards) >= MIN_DUE_NOW + 5:
         return cards
-    # Nobody gave the student anything to study: a small personal deck of their own.
     deck, _ = Deck.objects.get_or_create(
         owner=student,
         lesson=None,
@@ -71,12 +80,15 @@ def _cards_for(student: User) -> list[Card]:
         Card.objects.bulk_create(
             [Card(deck=deck, front=front, back=back, position=i) for i, (front, back) in enumerate(STARTER_CARDS)]
         )
-    return list(deck.cards.order_by("position", "id"))
+    return cards + list(deck.cards.order_by("position", "id"))
 
 
-def _quality(rng: random.Random, leech: bool) -> int:
-    if leech:
-        return rng.choice([1, 2, 3, 4, 4, 5])
+def _quality(rng: random.Random, state: CardState, leech: bool) -> int:
+    if leech and state.status != CardState.Status.NEW:
+        # The card that will not stick: forgotten whenever it reaches review.
+        if state.repetitions >= 2:
+            return rng.choice([1, 2])
+        return 1 if rng.random() < 0.3 else 3
     return rng.choices([1, 2, 3, 4, 5], weights=[8, 3, 17, 45, 27])[0]
 
 
@@ -91,7 +103,7 @@ def seed(users: DemoUsers) -> None:
     rng = random.Random(20261125 + student.pk)  # the same history every time
     now = timezone.now()
     # Leave the last few cards new so "learn" has something to offer.
-    studied = cards[: max(1, min(MAX_CARDS, len(cards) - 5))]
+    studied = cards[: min(MAX_CARDS, len(cards) - 5)]
     leech_id = studied[1].pk if len(studied) > 1 else None
 
     states: dict[int, CardState] = {}
@@ -116,7 +128,7 @@ def seed(users: DemoUsers) -> None:
                 state = CardState(student=student, card=state_or_card, due_at=clock)
                 states[state_or_card.pk] = state
             card_id = state.card.pk
-            quality = _quality(rng, card_id == leech_id and state.status != CardState.Status.NEW)
+            quality = _quality(rng, state, card_id == leech_id)
             before = srs.Schedule(state.repetitions, state.interval, state.ease)
             after = srs.sm2(before, quality)
             status_before = state.status

@@ -5,11 +5,17 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from learning import study_api, study_views
+from learning import (
+    study_admin,  # noqa: F401 - registers the study models (move to admin.py when merged)
+    study_api,
+    study_views,
+)
 
 urlpatterns = [
     path("dashboard/", study_views.dashboard, name="dashboard"),
     path("study/", study_views.study_start, name="study_start"),
+    # The content pages link with a deck id: {% url 'learning:study_start' deck.pk %}.
+    path("study/decks/<int:deck_pk>/", study_views.study_start, name="study_start"),
     path("study/sessions/<int:pk>/", study_views.study_session, name="study_session"),
     path("study/sessions/<int:pk>/answer/", study_views.study_answer, name="study_answer"),
     path("study/sessions/<int:pk>/next/", study_views.study_next, name="study_next"),

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from learning import progress as progress_queries
 from learning import study
 from learning.access import get_classroom_for
-from learning.models import StudySession
+from learning.models import Classroom, StudySession
 from lms.charts import bar_chart, calendar_heatmap
 from lms.errors import ServiceError
 
@@ -45,12 +45,14 @@ def _error_text(exc: Exception) -> str:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def study_start(request: HttpRequest) -> HttpResponse:
-    """GET: choose a mode for a scope (?scope_type=deck&scope_id=3).
-    POST: start the session and go to it."""
+def study_start(request: HttpRequest, deck_pk: int | None = None) -> HttpResponse:
+    """GET: choose a mode for a scope (?scope_type=deck&scope_id=3, or
+    /study/decks/3/). POST: start the session and go to it."""
     data = request.POST if request.method == "POST" else request.GET
     scope_type = data.get("scope_type", StudySession.Scope.ALL)
     scope_id = data.get("scope_id") or None
+    if deck_pk is not None:
+        scope_type, scope_id = StudySession.Scope.DECK, deck_pk
     if request.method == "GET":
         try:
             scope = study.resolve_scope(request.user, scope_type, scope_id)
@@ -160,6 +162,8 @@ def _day_label(day: object, index: int) -> str:
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     data = progress_queries.student_dashboard(request.user)
+    # Teachers can study too; they also get a way into their classes' progress.
+    taught = list(Classroom.objects.taught_by(request.user).active()) if request.user.role != "student" else []
     forecast_chart = bar_chart(
         [_day_label(d, i) for i, (d, _) in enumerate(data.forecast)],
         [n for _, n in data.forecast],
@@ -174,6 +178,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "learning/progress/dashboard.html",
         {
             "data": data,
+            "taught": taught,
             "forecast_chart": forecast_chart,
             "heatmap": heatmap,
             "reviews_last_year": sum(

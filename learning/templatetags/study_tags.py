@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import nh3
 from django import template
+from django.urls import NoReverseMatch, reverse
 from django.utils.safestring import SafeString, mark_safe
 
 register = template.Library()
@@ -32,3 +33,25 @@ def duration(seconds: int | None) -> str:
     if minutes < 60:
         return f"{minutes} min"
     return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def card_media_url(card: object, kind: str) -> str:
+    """The permission-checked media view when the content code provides one
+    (`learning:card_image` / `learning:card_audio`), else the file's URL."""
+    field = getattr(card, kind, None)
+    if not field:
+        return ""
+    try:
+        return reverse(f"learning:card_{kind}", args=[card.pk])
+    except NoReverseMatch:
+        return field.url
+
+
+@register.filter
+def image_url(card: object) -> str:
+    return card_media_url(card, "image")
+
+
+@register.filter
+def audio_url(card: object) -> str:
+    return card_media_url(card, "audio")

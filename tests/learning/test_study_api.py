@@ -237,3 +237,45 @@ def test_answering_a_known_card_in_review(api_for, django_assert_max_num_queries
     queue = StudySession.objects.get(pk=session["id"]).queue
     assert len(queue) == 50
     assert answer_queries(api, session["id"], queue[0]) <= 11
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"scope": "deck", "scope_id": "DECK", "mode": "learn"},
+        {"scope": {"type": "deck", "id": "DECK"}, "mode": "learn"},
+        {"deck": "DECK", "mode": "learn"},
+    ],
+)
+def test_start_accepts_common_scope_shapes(api_for, student, setup, body):
+    body = {k: (setup.decks[0].pk if v == "DECK" else v) for k, v in body.items()}
+    if isinstance(body.get("scope"), dict):
+        body["scope"] = {"type": "deck", "id": setup.decks[0].pk}
+    response = api_for(student).post(SESSIONS, body, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["scope_type"] == "deck"
+
+
+def test_idempotency_key_may_come_in_a_header(api_for, student, setup):
+    api = api_for(student)
+    session = start(api, scope_type="class", scope_id=setup.classroom.pk, mode="learn").json()
+    for _ in range(2):
+        response = api.post(
+            f"{SESSIONS}{session['id']}/answer/",
+            {"card_id": setup.cards[0].pk, "quality": 4},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="hdr-1",
+        )
+    assert response.status_code == 200 and response.json()["replayed"] is True
+    assert Review.objects.count() == 1
+
+
+def test_huge_ids_are_404_or_400_not_500(api_for, student, setup):
+    api = api_for(student)
+    huge = "9" * 25
+    assert api.get(f"{SESSIONS}{huge}/").status_code == 404
+    assert api.post(f"{SESSIONS}{huge}/answer/", {"card": 1, "quality": 4}, format="json").status_code == 404
+    session = start(api, scope_type="deck", scope_id=setup.decks[0].pk, mode="learn").json()
+    too_big = api.post(f"{SESSIONS}{session['id']}/answer/", {"card": int(huge), "quality": 4}, format="json")
+    assert too_big.status_code == 400
+    assert start(api, scope_type="deck", scope_id=int(huge), mode="learn").status_code == 400

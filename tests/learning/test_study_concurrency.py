@@ -132,3 +132,17 @@ def test_double_submit_with_different_keys_in_one_session_answers_once(transacti
     assert len(ok) == 1 and len(refused) == 3  # the card had left the queue
     assert Review.objects.count() == 1
     assert CardState.objects.get().reviews_count == 1
+
+
+def test_due_cards_query_is_one_scan_of_the_student_due_index(db, teacher, student):
+    setup = make_class(teacher, [student], cards_per_deck=3)
+    for card in setup.cards:
+        CardState.objects.create(student=student, card=card, due_at=timezone.now())
+    qs = CardState.objects.due_for(student, timezone.now()).values_list("card_id", flat=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        sql, params = qs.query.sql_with_params()
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "cardstate_student_due" in plan, plan
+    assert "Sort" not in plan, plan  # the index order is the queue order

@@ -271,3 +271,43 @@ def test_deleting_a_card_keeps_the_review_history(teacher, student):
     review = Review.objects.get()
     assert review.card_id is None and review.quality == 4
     assert not CardState.objects.exists()
+
+
+def test_study_reports_its_events_through_tracking(teacher, student):
+    from lms.tracking import event_tracked
+
+    seen = []
+
+    def receiver(sender, name, user, session_key, properties, **kwargs):
+        seen.append((name, properties))
+
+    event_tracked.connect(receiver)
+    try:
+        setup = make_class(teacher, [student], cards_per_deck=1)
+        session = study.session_start(student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="test")
+        study.session_answer(student=student, session_id=session.pk, card_id=setup.cards[0].pk, answer="A0-0")
+    finally:
+        event_tracked.disconnect(receiver)
+    names = [name for name, _ in seen]
+    assert names == ["study_session_started", "review_submitted", "study_session_completed", "test_completed"]
+    props = dict(seen)
+    assert props["study_session_started"]["mode"] == "test" and props["study_session_started"]["scope"] == "deck"
+    assert props["review_submitted"]["quality"] == 5
+    assert props["study_session_completed"]["cards"] == 1 and props["study_session_completed"]["accuracy"] == 1.0
+    assert props["test_completed"]["score"] == 100.0
+
+
+def test_expire_command_abandons_idle_sessions(teacher, student):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    setup = make_class(teacher, [student], cards_per_deck=1)
+    session = study.session_start(
+        student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="learn", now=T0 - timedelta(hours=1)
+    )
+    out = StringIO()
+    call_command("expire_study_sessions", stdout=out)
+    assert "1 idle" in out.getvalue()
+    session.refresh_from_db()
+    assert session.status == StudySession.Status.ABANDONED and session.ended_at == session.last_activity_at

@@ -245,3 +245,42 @@ def test_demo_seed_gives_the_student_a_history_with_cards_due(transactional_db):
     count = Review.objects.count()
     seed_demo()
     assert Review.objects.count() == count
+
+
+def test_admin_lists_study_data(client_for, admin, teacher, student):
+    setup = make_class(teacher, [student], cards_per_deck=1)
+    session = study.session_start(student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="learn")
+    study.session_answer(student=student, session_id=session.pk, card_id=setup.cards[0].pk, quality=4)
+    client = client_for(admin)
+    for url in ("/admin/learning/review/", "/admin/learning/cardstate/", "/admin/learning/studysession/"):
+        assert client.get(url).status_code == 200
+
+
+def test_demo_seed_on_a_small_class_still_leaves_ten_due(transactional_db):
+    from lms.demo import seed_demo, seed_users
+
+    users = seed_users()
+    make_class(users.teacher, [users.student], cards_per_deck=6, name="Tiny")
+    seed_demo()
+    assert CardState.objects.filter(student=users.student, due_at__lte=timezone.now()).count() >= 10
+    decks = {s.card.deck.title for s in CardState.objects.filter(student=users.student).select_related("card__deck")}
+    assert "Tiny deck 1" in decks
+
+
+def test_teacher_dashboard_links_to_class_progress(client_for, teacher, rival_teacher):
+    setup = make_class(teacher, [], name="Physics")
+    make_class(rival_teacher, [], name="Rival class")
+    page = client_for(teacher).get("/dashboard/").content.decode()
+    assert f"/classes/{setup.classroom.pk}/progress/" in page and "Rival class" not in page
+
+
+def test_deck_shortcut_url_opens_the_start_page(client_for, teacher, student):
+    from django.urls import reverse
+
+    setup = make_class(teacher, [student], cards_per_deck=1)
+    url = reverse("learning:study_start", args=[setup.decks[0].pk])
+    assert url == f"/study/decks/{setup.decks[0].pk}/"
+    page = client_for(student).get(url)
+    assert page.status_code == 200 and "Biology deck 1" in page.content.decode()
+    started = client_for(student).post(url, {"mode": "cram"})
+    assert started.status_code == 302 and StudySession.objects.get().scope_type == "deck"
