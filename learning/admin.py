@@ -193,3 +193,7 @@ class CardAdmin(admin.ModelAdmin):
         obj.front, obj.back = clean_card_html(obj.front), clean_card_html(obj.back)
         obj.tags = normalize_tags(obj.tags)
         super().save_model(request, obj, form, change)
+
+
+# The study models (card states, reviews, sessions) register themselves there.
+from learning import study_admin  # noqa: E402, F401

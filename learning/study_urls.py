@@ -5,11 +5,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from learning import (
-    study_admin,  # noqa: F401 - registers the study models (move to admin.py when merged)
-    study_api,
-    study_views,
-)
+from learning import study_api, study_views
 
 urlpatterns = [
     path("dashboard/", study_views.dashboard, name="dashboard"),

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -36,10 +35,8 @@ urlpatterns = [
     path("ops/", include(ops_urls)),
 ]
 
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# Card media are never served from MEDIA_URL: learning's card_image/card_audio
+# views check that the viewer may see the card first.
 
 handler400 = "lms.views.bad_request"
 handler403 = "lms.views.permission_denied"

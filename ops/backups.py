@@ -143,7 +143,7 @@ def create_backup() -> BackupManifest:
         target = backup_dir() / f"{name}.sqlite3.gz"
         with tempfile.TemporaryDirectory() as tmp:
             raw = Path(tmp) / "copy.sqlite3"
-            source = sqlite3.connect(db["NAME"])
+            source = sqlite3.connect(db["NAME"], uri=str(db["NAME"]).startswith("file:"))
             dest = sqlite3.connect(raw)
             try:
                 source.backup(dest)

@@ -21,6 +21,7 @@ from lms.models import User
 from tests.factories import UserFactory
 
 
+@pytest.hookimpl(tryfirst=True)  # mark before pytest-django orders tests by their marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     on_postgres = "postgres" in os.getenv("DATABASE_URL", "")
     has_redis = bool(os.getenv("REDIS_URL"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import nh3
 from django import template
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
 register = template.Library()
@@ -36,15 +36,11 @@ def duration(seconds: int | None) -> str:
 
 
 def card_media_url(card: object, kind: str) -> str:
-    """The permission-checked media view when the content code provides one
-    (`learning:card_image` / `learning:card_audio`), else the file's URL."""
-    field = getattr(card, kind, None)
-    if not field:
+    """The permission-checked media view (`learning:card_image` / `learning:card_audio`):
+    card files are never served from a public URL."""
+    if not getattr(card, kind, None):
         return ""
-    try:
-        return reverse(f"learning:card_{kind}", args=[card.pk])
-    except NoReverseMatch:
-        return field.url
+    return reverse(f"learning:card_{kind}", args=[card.pk])
 
 
 @register.filter

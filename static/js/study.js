@@ -18,6 +18,9 @@
     if (button) button.hidden = true;
     var audio = back.querySelector("audio[data-autoplay]");
     if (audio) { audio.play().catch(function () {}); }
+    if (window.LmsAnalytics) {
+      window.LmsAnalytics.track("card_flipped", { card: Number(card.dataset.card), mode: card.dataset.mode });
+    }
     stage().focus({ preventScroll: true });
   }
 

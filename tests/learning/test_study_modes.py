@@ -311,3 +311,10 @@ def test_expire_command_abandons_idle_sessions(teacher, student):
     assert "1 idle" in out.getvalue()
     session.refresh_from_db()
     assert session.status == StudySession.Status.ABANDONED and session.ended_at == session.last_activity_at
+
+
+def test_idle_sessions_are_expired_by_a_scheduled_task():
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.get(task="learning.tasks.expire_study_sessions")
+    assert (task.interval.every, task.interval.period) == (10, "minutes")

@@ -69,3 +69,20 @@ def test_backup_command_prints_a_summary(capsys):
     assert "Backup lms-" in capsys.readouterr().out
     call_command("verify_backup")
     assert "Restore drill passed" in capsys.readouterr().out
+
+
+def test_backup_is_scheduled_nightly_at_three():
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.get(task="ops.tasks.backup")
+    assert (task.crontab.minute, task.crontab.hour, task.crontab.day_of_week) == ("0", "3", "*")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_backup_task_writes_a_backup_and_drills_it():
+    from ops.tasks import backup
+
+    UserFactory.create_batch(2)
+    result = backup.delay().get()
+    assert result["drill"]["ok"] is True
+    assert backups.latest_backup().file == result["file"]
