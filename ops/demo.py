@@ -17,6 +17,11 @@ COMPONENTS = [c.value for c in HealthProbe.Component]
 
 
 def seed(users: Any) -> None:
+    with services.notifications_paused():
+        _seed(users)
+
+
+def _seed(users: Any) -> None:
     now = timezone.now().replace(minute=0, second=0, microsecond=0)
     rng = random.Random(7)
     if not HealthProbe.objects.exists():

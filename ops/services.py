@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,8 +33,24 @@ COMPONENT_NAMES = {c.value for c in HealthProbe.Component}
 # --- Incidents -----------------------------------------------------------------
 
 
+# Demo data and back-fills write real incidents without paging anybody.
+_notifications_paused: ContextVar[bool] = ContextVar("ops_notifications_paused", default=False)
+
+
+@contextmanager
+def notifications_paused() -> Iterator[None]:
+    token = _notifications_paused.set(True)
+    try:
+        yield
+    finally:
+        _notifications_paused.reset(token)
+
+
 def _notify(incident: Incident, event: str) -> None:
     from ops.tasks import notify_incident
+
+    if _notifications_paused.get():
+        return
 
     def send() -> None:
         try:

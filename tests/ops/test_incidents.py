@@ -265,3 +265,11 @@ def test_non_staff_cannot_act_on_an_incident(client_for, student) -> None:
 def test_admin_lands_on_the_ops_dashboard(client_for, admin) -> None:
     response = client_for(admin).get("/")
     assert response.status_code == 302 and response["Location"] == reverse("ops:dashboard")
+
+
+def test_demo_incidents_page_nobody(mailoutbox, django_capture_on_commit_callbacks) -> None:
+    from lms.demo import seed_demo
+
+    with django_capture_on_commit_callbacks(execute=True):
+        seed_demo()
+    assert mailoutbox == []
