@@ -179,7 +179,7 @@ if TESTING and not envbool("LMS_TEST_REAL_CACHE", "0"):
     # the few tests that need the real Redis connect to REDIS_URL themselves.
     CACHES = {"default": {"BACKEND": "django_prometheus.cache.backends.locmem.LocMemCache", "LOCATION": "lms-tests"}}
 
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
 CELERY_TASK_ALWAYS_EAGER = TESTING or envbool("CELERY_TASK_ALWAYS_EAGER", "0" if REDIS_URL else "1")
 CELERY_TASK_EAGER_PROPAGATES = True
