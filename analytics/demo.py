@@ -87,6 +87,18 @@ def seed(users: Any) -> None:
                 properties={"demo": True, "role": person.role},
             )
         )
+        # Most students join a class within two days of signing up, so the
+        # "sign-up to first study" funnel has a believable shape.
+        follow_up = {User.Role.STUDENT: ("class_joined", 0.85), User.Role.TEACHER: ("class_created", 1.0)}
+        if person.role in follow_up and rng.random() < follow_up[person.role][1]:
+            rows.append(
+                Event(
+                    name=follow_up[person.role][0],
+                    user=person,
+                    timestamp=now - timedelta(days=joined) + timedelta(hours=rng.uniform(0.2, 48)),
+                    properties={"demo": True},
+                )
+            )
         loyalty = rng.uniform(0.15, 0.9)
         for day in range(joined, -1, -1):
             if rng.random() > loyalty * (0.6 + 0.4 * (day < 14)):
