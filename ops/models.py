@@ -3,7 +3,7 @@ rules, maintenance windows and weekly maintenance runs."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -247,8 +247,26 @@ class IncidentUpdate(models.Model):
         return f"{self.incident_id} @ {self.created_at:%H:%M}: {self.message[:40]}"
 
 
+class MaintenanceWindowQuerySet(models.QuerySet):
+    def scheduled(self) -> MaintenanceWindowQuerySet:
+        """Not cancelled: what the status page announces."""
+        return self.filter(cancelled_at__isnull=True)
+
+    def active(self, now: datetime) -> MaintenanceWindowQuerySet:
+        return self.scheduled().filter(starts_at__lte=now, ends_at__gt=now)
+
+    def upcoming(self, now: datetime) -> MaintenanceWindowQuerySet:
+        """In progress or still to come, soonest first."""
+        return self.scheduled().filter(ends_at__gt=now).order_by("starts_at")
+
+    def past(self, now: datetime) -> MaintenanceWindowQuerySet:
+        """Over or cancelled, most recent first."""
+        return self.filter(Q(ends_at__lte=now) | Q(cancelled_at__isnull=False)).order_by("-starts_at")
+
+
 class MaintenanceWindow(models.Model):
-    """Planned maintenance, announced on the status page ahead of time."""
+    """Planned maintenance, announced on the status page ahead of time. A
+    cancelled window is kept (it may have been announced) but no longer shown."""
 
     title = models.CharField(max_length=200)
     message = models.TextField(blank=True)
@@ -256,6 +274,12 @@ class MaintenanceWindow(models.Model):
     ends_at = models.DateTimeField()
     components = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = MaintenanceWindowQuerySet.as_manager()
 
     class Meta:
         ordering = ["starts_at"]
@@ -263,6 +287,15 @@ class MaintenanceWindow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} ({self.starts_at:%Y-%m-%d %H:%M})"
+
+    def state(self, now: datetime) -> str:
+        if self.cancelled_at is not None:
+            return "cancelled"
+        if self.ends_at <= now:
+            return "completed"
+        if self.starts_at <= now:
+            return "in_progress"
+        return "scheduled"
 
 
 class MaintenanceRun(models.Model):

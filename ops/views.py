@@ -26,6 +26,7 @@ from ops.forms import (
     IncidentForm,
     IncidentUpdateForm,
     MaintenanceModeForm,
+    MaintenanceWindowForm,
     PostmortemForm,
     ResolveForm,
 )
@@ -102,7 +103,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "maintenance_message": services.maintenance_message(),
         "components": queries.current_components(now=now),
         "mode_form": MaintenanceModeForm(),
-        "upcoming": MaintenanceWindow.objects.filter(ends_at__gt=now)[:5],
+        "upcoming": MaintenanceWindow.objects.upcoming(now)[:5],
     }
     return render(request, "ops/dashboard.html", context)
 
@@ -328,6 +329,77 @@ def maintenance_mode(request: HttpRequest) -> HttpResponse:
             else "Maintenance mode is off.",
         )
     return redirect("ops:dashboard")
+
+
+# --- Scheduled maintenance windows -------------------------------------------------------
+
+WINDOW_FIELDS = ("title", "message", "starts_at", "ends_at", "components")
+
+
+@staff_required
+@require_GET
+def maintenance_window_list(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    windows = MaintenanceWindow.objects.select_related("created_by", "cancelled_by")
+    # The upcoming list is short by nature; cap it rather than page it.
+    upcoming = list(windows.upcoming(now)[:100])
+    past = Paginator(windows.past(now), 20).get_page(request.GET.get("page"))
+    for window in [*upcoming, *past.object_list]:
+        window.current_state = window.state(now)
+    return render(request, "ops/maintenance_windows.html", {"upcoming": upcoming, "past": past, "now": now})
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def maintenance_window_new(request: HttpRequest) -> HttpResponse:
+    form = MaintenanceWindowForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            window = services.maintenance_window_create(**form.cleaned_data, user=request.user)
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, f"Maintenance scheduled: {window.title}. It is on the status page now.")
+            return redirect("ops:maintenance_windows")
+    status = 400 if form.is_bound and form.errors else 200
+    return render(request, "ops/maintenance_window_form.html", {"form": form, "window": None}, status=status)
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def maintenance_window_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    window = get_object_or_404(MaintenanceWindow, pk=pk)
+    state = window.state(timezone.now())
+    if state in ("cancelled", "completed"):
+        messages.error(request, f"“{window.title}” is {state}; it can no longer be changed.")
+        return redirect("ops:maintenance_windows")
+    form = MaintenanceWindowForm(request.POST or None, initial={name: getattr(window, name) for name in WINDOW_FIELDS})
+    if request.method == "POST" and form.is_valid():
+        try:
+            window = services.maintenance_window_update(window=window, user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+            return redirect("ops:maintenance_windows")
+        else:
+            messages.success(request, f"Saved: {window.title}.")
+            return redirect("ops:maintenance_windows")
+    status = 400 if form.is_bound and form.errors else 200
+    return render(request, "ops/maintenance_window_form.html", {"form": form, "window": window}, status=status)
+
+
+@staff_required
+@require_POST
+def maintenance_window_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    window = get_object_or_404(MaintenanceWindow, pk=pk)
+    try:
+        services.maintenance_window_cancel(window=window, user=request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Cancelled: {window.title}. It is no longer on the status page.")
+    return redirect("ops:maintenance_windows")
 
 
 # --- Public status page -------------------------------------------------------------------

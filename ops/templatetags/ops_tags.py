@@ -21,6 +21,11 @@ STATUS_CLASS = {
     "failed": "bad",
     "triggered": "bad",
     "unknown": "",
+    # maintenance windows
+    "scheduled": "info",
+    "in_progress": "warn",
+    "completed": "ok",
+    "cancelled": "",
 }
 
 
