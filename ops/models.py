@@ -342,3 +342,35 @@ class MaintenanceStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.result}"
+
+
+class BackupDrill(models.Model):
+    """The result of one restore drill (ops.backups.verify_backup): kept so the
+    staff page and the weekly check can say when a backup was last proven to restore."""
+
+    class Trigger(models.TextChoices):
+        BEAT = "beat", "Nightly backup"
+        PAGE = "page", "Backups page"
+        COMMAND = "command", "manage.py verify_backup"
+        TASK = "task", "Celery task"
+
+    file = models.CharField(max_length=255, blank=True)
+    ran_at = models.DateTimeField(default=timezone.now)
+    ok = models.BooleanField()
+    checksum_ok = models.BooleanField(default=False)
+    restored = models.BooleanField(default=False)
+    tables_checked = models.PositiveIntegerField(default=0)
+    mismatches = models.JSONField(default=dict, blank=True)
+    message = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    trigger = models.CharField(max_length=12, choices=Trigger.choices, default=Trigger.TASK)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-ran_at", "-id"]
+        indexes = [models.Index(fields=["file", "ran_at"], name="ops_drill_file_time")]
+
+    def __str__(self) -> str:
+        return f"Drill of {self.file or '(none)'} @ {self.ran_at:%Y-%m-%d %H:%M}: {'ok' if self.ok else 'FAILED'}"

@@ -18,7 +18,15 @@ from waffle.models import Switch
 from lms.errors import Conflict
 from lms.models import User
 from ops import health, histogram, system
-from ops.models import DetectionRule, HealthProbe, Incident, IncidentUpdate, MaintenanceWindow, RequestMetric
+from ops.models import (
+    BackupDrill,
+    DetectionRule,
+    HealthProbe,
+    Incident,
+    IncidentUpdate,
+    MaintenanceWindow,
+    RequestMetric,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -643,6 +651,38 @@ def maintenance_window_cancel(
     window.save(update_fields=["cancelled_at", "cancelled_by"])
     _forget_status_page()
     return window
+
+
+# --- Backups ------------------------------------------------------------------------------
+
+
+def backup_drill_run(
+    *, manifest: Any = None, file: str = "", trigger: str = BackupDrill.Trigger.TASK, user: User | None = None
+) -> tuple[Any, BackupDrill]:
+    """Restore-drill a backup (the given manifest, the named file, or the latest)
+    and record the result, pass or fail. Returns (VerifyResult, BackupDrill)."""
+    from ops import backups
+
+    if manifest is None and file:
+        manifest = next((m for m in backups.list_backups() if m.file == file), None)
+        if manifest is None:
+            raise ValidationError({"file": [f"No backup named {file!r}."]})
+    result = backups.verify_backup(manifest)
+    drill = BackupDrill.objects.create(
+        file=result.file,
+        ok=result.ok,
+        checksum_ok=result.checksum_ok,
+        restored=result.restored,
+        tables_checked=result.tables_checked,
+        mismatches={table: list(pair) for table, pair in result.mismatches.items()},
+        message=result.message,
+        duration_ms=result.duration_ms,
+        trigger=trigger,
+        requested_by=user,
+    )
+    log = logger.info if result.ok else logger.error
+    log("restore drill of %s (%s): %s", result.file or "-", trigger, result.message)
+    return result, drill
 
 
 # --- Maintenance mode -------------------------------------------------------------------

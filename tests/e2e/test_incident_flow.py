@@ -27,9 +27,11 @@ def submit(page, form_selector: str) -> None:
 
 
 def test_admin_runs_a_sev2_incident_and_the_public_sees_only_public_updates(
-    page, live_server, login, transactional_db, browser
+    page, live_server, login, transactional_db, browser, settings, tmp_path
 ):
     from ops.models import Incident
+
+    settings.BACKUP_DIR = tmp_path  # the dashboard reads the backup folder
 
     UserFactory(username="ada", role="admin")
     login("ada")
