@@ -444,11 +444,11 @@ def backup_list(request: HttpRequest) -> HttpResponse:
         "keep": settings.BACKUP_KEEP,
         "eager": settings.CELERY_TASK_ALWAYS_EAGER,
         "size_chart": bar_chart(
-            [timezone.localtime(m.created).strftime("%d %b") for m in oldest_first],
+            [timezone.localtime(m.created).strftime("%d %b %H:%M") for m in oldest_first],
             [m.size_bytes / 1024 / 1024 for m in oldest_first],
             title="Backup size (MB), oldest to newest",
-            value_format="{:,.1f}",
-            height=180,
+            value_format="{:,.2f}",
+            height=150,
         )
         if len(manifests) > 1
         else None,

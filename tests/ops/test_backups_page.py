@@ -195,3 +195,16 @@ def test_the_page_reads_the_database_a_fixed_number_of_times(client_for, admin, 
 def test_the_dashboard_links_to_backups(client_for, admin):
     html = client_for(admin).get(reverse("ops:dashboard")).content.decode()
     assert URL in html and "No backup yet" in html
+
+
+def test_ages_are_compact_enough_for_a_stat_box():
+    from datetime import UTC, datetime, timedelta
+
+    from ops.templatetags.ops_tags import age
+
+    now = datetime(2026, 6, 7, 12, 0, tzinfo=UTC)
+    assert age(now - timedelta(seconds=30), now) == "0 min"
+    assert age(now - timedelta(minutes=59), now) == "59 min"
+    assert age(now - timedelta(hours=26), now) == "26 h"
+    assert age(now - timedelta(days=3, hours=5), now) == "3 d"
+    assert age(None, now) == "—"
