@@ -266,3 +266,15 @@ def test_the_dashboard_links_to_the_page(client_for, admin):
 def test_an_empty_list_says_so(client_for, admin):
     html = client_for(admin).get(reverse("ops:maintenance_windows")).content.decode()
     assert "Nothing scheduled" in html and "No past maintenance" in html
+
+
+def test_the_api_refuses_a_window_in_the_past_with_the_error_shape(api_for, admin):
+    start = timezone.now() - timedelta(days=2)
+    response = api_for(admin).post(
+        "/api/v1/ops/maintenance-windows/",
+        {"title": "Too late", "starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=1)).isoformat()},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "must end in the future" in str(response.json()["error"]["details"]["ends_at"])
+    assert MaintenanceWindow.objects.count() == 0
