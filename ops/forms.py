@@ -19,7 +19,7 @@ class IncidentForm(forms.Form):
     public_message = forms.CharField(
         required=False,
         max_length=1000,
-        help_text="Shown on the public status page. Leave empty for “Investigating: ” followed by the title.",
+        help_text="Shown on the public status page. Leave empty for “Investigating: [the title]”.",
     )
     commander = forms.ModelChoiceField(queryset=User.objects.filter(is_staff=True, is_active=True), required=False)
 
