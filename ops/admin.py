@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from ops.models import (
+    BackupDrill,
     DetectionRule,
     HealthProbe,
     Incident,
@@ -47,7 +48,15 @@ class IncidentAdmin(admin.ModelAdmin):
 
 @admin.register(MaintenanceWindow)
 class MaintenanceWindowAdmin(admin.ModelAdmin):
-    list_display = ["title", "starts_at", "ends_at"]
+    list_display = ["title", "starts_at", "ends_at", "cancelled_at"]
+    raw_id_fields = ["created_by", "cancelled_by"]
+
+
+@admin.register(BackupDrill)
+class BackupDrillAdmin(admin.ModelAdmin):
+    list_display = ["ran_at", "file", "ok", "tables_checked", "trigger", "duration_ms"]
+    list_filter = ["ok", "trigger"]
+    readonly_fields = [f.name for f in BackupDrill._meta.fields]
 
 
 class MaintenanceStepInline(admin.TabularInline):

@@ -316,10 +316,17 @@ class MaintenanceWindowSerializer(serializers.ModelSerializer):
     components = serializers.ListField(
         child=serializers.ChoiceField(choices=HealthProbe.Component.choices), required=False, default=list
     )
+    state = serializers.SerializerMethodField()
 
     class Meta:
         model = MaintenanceWindow
-        fields = ["id", "title", "message", "starts_at", "ends_at", "components"]
+        fields = ["id", "title", "message", "starts_at", "ends_at", "components", "state", "cancelled_at"]
+        read_only_fields = ["cancelled_at"]
+
+    def get_state(self, window: MaintenanceWindow) -> str:
+        from django.utils import timezone
+
+        return window.state(timezone.now())
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         starts = attrs.get("starts_at", getattr(self.instance, "starts_at", None))
@@ -330,7 +337,9 @@ class MaintenanceWindowSerializer(serializers.ModelSerializer):
 
 
 class MaintenanceWindowViewSet(viewsets.ModelViewSet):
-    """Scheduled maintenance, announced on the status page (staff; `?upcoming=1` hides past ones)."""
+    """Scheduled maintenance, announced on the status page (staff; `?upcoming=1`
+    lists only windows in progress or to come). DELETE cancels a window: the row
+    is kept, marked cancelled, and leaves the status page."""
 
     permission_classes = [IsStaff]
     serializer_class = MaintenanceWindowSerializer
@@ -340,11 +349,19 @@ class MaintenanceWindowViewSet(viewsets.ModelViewSet):
 
         qs = MaintenanceWindow.objects.order_by("starts_at")
         if self.request.query_params.get("upcoming"):
-            qs = qs.filter(ends_at__gt=timezone.now())
+            qs = qs.upcoming(timezone.now())
         return qs
 
     def perform_create(self, serializer: serializers.Serializer) -> None:
-        serializer.save(created_by=self.request.user)
+        serializer.instance = services.maintenance_window_create(**serializer.validated_data, user=self.request.user)
+
+    def perform_update(self, serializer: serializers.Serializer) -> None:
+        serializer.instance = services.maintenance_window_update(
+            window=serializer.instance, user=self.request.user, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance: MaintenanceWindow) -> None:
+        services.maintenance_window_cancel(window=instance, user=self.request.user)
 
 
 class MaintenanceModeSerializer(serializers.Serializer):

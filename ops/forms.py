@@ -19,7 +19,7 @@ class IncidentForm(forms.Form):
     public_message = forms.CharField(
         required=False,
         max_length=1000,
-        help_text="Shown on the public status page. Leave empty for “Investigating: <title>”.",
+        help_text="Shown on the public status page. Leave empty for “Investigating: [the title]”.",
     )
     commander = forms.ModelChoiceField(queryset=User.objects.filter(is_staff=True, is_active=True), required=False)
 
@@ -64,3 +64,29 @@ class IncidentFilterForm(forms.Form):
 class MaintenanceModeForm(forms.Form):
     enabled = forms.BooleanField(required=False)
     message = forms.CharField(required=False, max_length=500)
+
+
+class _LocalDateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self) -> None:
+        super().__init__(format="%Y-%m-%dT%H:%M")
+
+
+class MaintenanceWindowForm(forms.Form):
+    """Parses the input; ops.services.maintenance_window_* decides whether it makes sense."""
+
+    title = forms.CharField(max_length=200)
+    starts_at = forms.DateTimeField(label="Starts (UTC)", widget=_LocalDateTimeInput())
+    ends_at = forms.DateTimeField(label="Ends (UTC)", widget=_LocalDateTimeInput())
+    components = forms.MultipleChoiceField(
+        choices=COMPONENT_CHOICES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Shown as “under maintenance” on the status page while the window is on.",
+    )
+    message = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text="What users should expect; shown on the public status page.",
+    )

@@ -32,7 +32,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from ops import histogram, metrics
-from ops.models import HealthProbe, MaintenanceRun, MaintenanceStep, RequestMetric
+from ops.models import BackupDrill, HealthProbe, MaintenanceRun, MaintenanceStep, RequestMetric
 
 logger = logging.getLogger(__name__)
 
@@ -266,7 +266,14 @@ def step_backup(now: datetime) -> tuple[str, dict[str, Any]]:
         raise RuntimeError(f"Backup {manifest.file} does not match its recorded checksum: it is corrupt.")
     if age_hours > settings.BACKUP_MAX_AGE_HOURS:
         raise RuntimeError(f"The latest backup is {age_hours} hours old (limit {settings.BACKUP_MAX_AGE_HOURS} h).")
-    return f"Latest backup {manifest.file} is {age_hours} h old; checksum verified.", figures
+    drill = BackupDrill.objects.filter(ran_at__lte=now).first()
+    if drill is None:
+        figures["last_drill"] = "never"
+        return f"Latest backup {manifest.file} is {age_hours} h old; checksum verified; never restore-drilled.", figures
+    figures["last_drill"] = f"{'passed' if drill.ok else 'FAILED'} {drill.ran_at:%Y-%m-%d %H:%M} ({drill.file or '-'})"
+    if not drill.ok:
+        raise RuntimeError(f"The last restore drill ({drill.file or 'no file'}) failed: {drill.message}")
+    return f"Latest backup {manifest.file} is {age_hours} h old; checksum verified; last restore drill passed.", figures
 
 
 STEPS: list[tuple[str, Callable[[datetime], tuple[str, dict[str, Any]]]]] = [

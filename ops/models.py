@@ -3,7 +3,7 @@ rules, maintenance windows and weekly maintenance runs."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -247,8 +247,26 @@ class IncidentUpdate(models.Model):
         return f"{self.incident_id} @ {self.created_at:%H:%M}: {self.message[:40]}"
 
 
+class MaintenanceWindowQuerySet(models.QuerySet):
+    def scheduled(self) -> MaintenanceWindowQuerySet:
+        """Not cancelled: what the status page announces."""
+        return self.filter(cancelled_at__isnull=True)
+
+    def active(self, now: datetime) -> MaintenanceWindowQuerySet:
+        return self.scheduled().filter(starts_at__lte=now, ends_at__gt=now)
+
+    def upcoming(self, now: datetime) -> MaintenanceWindowQuerySet:
+        """In progress or still to come, soonest first."""
+        return self.scheduled().filter(ends_at__gt=now).order_by("starts_at")
+
+    def past(self, now: datetime) -> MaintenanceWindowQuerySet:
+        """Over or cancelled, most recent first."""
+        return self.filter(Q(ends_at__lte=now) | Q(cancelled_at__isnull=False)).order_by("-starts_at")
+
+
 class MaintenanceWindow(models.Model):
-    """Planned maintenance, announced on the status page ahead of time."""
+    """Planned maintenance, announced on the status page ahead of time. A
+    cancelled window is kept (it may have been announced) but no longer shown."""
 
     title = models.CharField(max_length=200)
     message = models.TextField(blank=True)
@@ -256,6 +274,12 @@ class MaintenanceWindow(models.Model):
     ends_at = models.DateTimeField()
     components = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = MaintenanceWindowQuerySet.as_manager()
 
     class Meta:
         ordering = ["starts_at"]
@@ -263,6 +287,15 @@ class MaintenanceWindow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} ({self.starts_at:%Y-%m-%d %H:%M})"
+
+    def state(self, now: datetime) -> str:
+        if self.cancelled_at is not None:
+            return "cancelled"
+        if self.ends_at <= now:
+            return "completed"
+        if self.starts_at <= now:
+            return "in_progress"
+        return "scheduled"
 
 
 class MaintenanceRun(models.Model):
@@ -309,3 +342,35 @@ class MaintenanceStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.result}"
+
+
+class BackupDrill(models.Model):
+    """The result of one restore drill (ops.backups.verify_backup): kept so the
+    staff page and the weekly check can say when a backup was last proven to restore."""
+
+    class Trigger(models.TextChoices):
+        BEAT = "beat", "Nightly backup"
+        PAGE = "page", "Backups page"
+        COMMAND = "command", "manage.py verify_backup"
+        TASK = "task", "Celery task"
+
+    file = models.CharField(max_length=255, blank=True)
+    ran_at = models.DateTimeField(default=timezone.now)
+    ok = models.BooleanField()
+    checksum_ok = models.BooleanField(default=False)
+    restored = models.BooleanField(default=False)
+    tables_checked = models.PositiveIntegerField(default=0)
+    mismatches = models.JSONField(default=dict, blank=True)
+    message = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    trigger = models.CharField(max_length=12, choices=Trigger.choices, default=Trigger.TASK)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-ran_at", "-id"]
+        indexes = [models.Index(fields=["file", "ran_at"], name="ops_drill_file_time")]
+
+    def __str__(self) -> str:
+        return f"Drill of {self.file or '(none)'} @ {self.ran_at:%Y-%m-%d %H:%M}: {'ok' if self.ok else 'FAILED'}"

@@ -306,8 +306,8 @@ def status_page(*, now: datetime | None = None) -> dict[str, Any]:
     now = now or timezone.now()
     components = current_components(now=now)
     uptime = uptime_bars(settings.OPS_STATUS_UPTIME_DAYS, now=now)
-    active_windows = list(MaintenanceWindow.objects.filter(starts_at__lte=now, ends_at__gt=now))
-    upcoming = list(MaintenanceWindow.objects.filter(starts_at__gt=now).order_by("starts_at")[:10])
+    active_windows = list(MaintenanceWindow.objects.active(now))
+    upcoming = list(MaintenanceWindow.objects.upcoming(now).filter(starts_at__gt=now)[:10])
     active = list(Incident.objects.open().order_by("severity", "-triggered_at").prefetch_related(_public_updates()))
     recent = list(
         Incident.objects.filter(triggered_at__gte=now - timedelta(days=14), status=Incident.Status.RESOLVED)

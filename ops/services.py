@@ -21,7 +21,15 @@ from waffle.models import Switch
 from lms.errors import Conflict
 from lms.models import User
 from ops import health, histogram, system
-from ops.models import DetectionRule, HealthProbe, Incident, IncidentUpdate, RequestMetric
+from ops.models import (
+    BackupDrill,
+    DetectionRule,
+    HealthProbe,
+    Incident,
+    IncidentUpdate,
+    MaintenanceWindow,
+    RequestMetric,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -548,6 +556,152 @@ def detection_pass(*, now: datetime | None = None, resources: dict[str, Any] | N
                 action = "clearing"
         report[rule.slug] = {"action": action, **{k: v for k, v in m.items() if k != "fires"}, "fires": m["fires"]}
     return report
+
+
+# --- Scheduled maintenance windows -------------------------------------------------------
+
+
+def _clean_window(
+    *, title: str, message: str, starts_at: datetime, ends_at: datetime, components: list[str] | None, now: datetime
+) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    title = (title or "").strip()
+    if not title:
+        errors["title"] = ["A title is required."]
+    elif len(title) > 200:
+        errors["title"] = ["At most 200 characters."]
+    if starts_at is None:
+        errors["starts_at"] = ["A start time is required."]
+    if ends_at is None:
+        errors["ends_at"] = ["An end time is required."]
+    elif starts_at is not None and ends_at <= starts_at:
+        errors["ends_at"] = ["The window must end after it starts."]
+    elif ends_at <= now:
+        errors["ends_at"] = ["The window must end in the future."]
+    try:
+        components = _clean_components(components)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    return {
+        "title": title,
+        "message": (message or "").strip(),
+        "starts_at": starts_at,
+        "ends_at": ends_at,
+        "components": components,
+    }
+
+
+def _forget_status_page() -> None:
+    from django.core.cache import cache
+
+    from ops.views import STATUS_CACHE_KEY
+
+    # Now, for this request (and tests, which never commit), and again on commit
+    # in case another request cached the old state in between.
+    cache.delete(STATUS_CACHE_KEY)
+    transaction.on_commit(lambda: cache.delete(STATUS_CACHE_KEY))
+
+
+@transaction.atomic
+def maintenance_window_create(
+    *,
+    title: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    message: str = "",
+    components: list[str] | None = None,
+    user: User | None = None,
+    now: datetime | None = None,
+) -> MaintenanceWindow:
+    fields = _clean_window(
+        title=title,
+        message=message,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        components=components,
+        now=now or timezone.now(),
+    )
+    window = MaintenanceWindow.objects.create(**fields, created_by=user)
+    _forget_status_page()
+    return window
+
+
+@transaction.atomic
+def maintenance_window_update(
+    *, window: MaintenanceWindow, user: User | None = None, now: datetime | None = None, **changes: Any
+) -> MaintenanceWindow:
+    """Change a window that is scheduled or in progress (e.g. extend it); what
+    is over or cancelled is history and stays as it was."""
+    now = now or timezone.now()
+    window = MaintenanceWindow.objects.select_for_update().get(pk=window.pk)
+    unknown = set(changes) - {"title", "message", "starts_at", "ends_at", "components"}
+    if unknown:
+        raise ValidationError({"non_field_errors": [f"Unknown field(s): {', '.join(sorted(unknown))}."]})
+    state = window.state(now)
+    if state in ("cancelled", "completed"):
+        raise Conflict(f"This maintenance window is {state}; it can no longer be changed.", code=f"window_{state}")
+    fields = _clean_window(
+        **{name: changes.get(name, getattr(window, name)) for name in ("title", "message", "starts_at", "ends_at")},
+        components=changes.get("components", window.components),
+        now=now,
+    )
+    for name, value in fields.items():
+        setattr(window, name, value)
+    window.save(update_fields=list(fields))
+    _forget_status_page()
+    return window
+
+
+@transaction.atomic
+def maintenance_window_cancel(
+    *, window: MaintenanceWindow, user: User | None = None, now: datetime | None = None
+) -> MaintenanceWindow:
+    """Call off a scheduled window (or stop one in progress). The row stays, so
+    the list still shows what was announced and who cancelled it."""
+    now = now or timezone.now()
+    window = MaintenanceWindow.objects.select_for_update().get(pk=window.pk)
+    state = window.state(now)
+    if state in ("cancelled", "completed"):
+        raise Conflict(f"This maintenance window is already {state}.", code=f"window_{state}")
+    window.cancelled_at = now
+    window.cancelled_by = user
+    window.save(update_fields=["cancelled_at", "cancelled_by"])
+    _forget_status_page()
+    return window
+
+
+# --- Backups ------------------------------------------------------------------------------
+
+
+def backup_drill_run(
+    *, manifest: Any = None, file: str = "", trigger: str = BackupDrill.Trigger.TASK, user: User | None = None
+) -> tuple[Any, BackupDrill]:
+    """Restore-drill a backup (the given manifest, the named file, or the latest)
+    and record the result, pass or fail. Returns (VerifyResult, BackupDrill)."""
+    from ops import backups
+
+    if manifest is None and file:
+        manifest = next((m for m in backups.list_backups() if m.file == file), None)
+        if manifest is None:
+            raise ValidationError({"file": [f"No backup named {file!r}."]})
+    result = backups.verify_backup(manifest)
+    drill = BackupDrill.objects.create(
+        file=result.file,
+        ok=result.ok,
+        checksum_ok=result.checksum_ok,
+        restored=result.restored,
+        tables_checked=result.tables_checked,
+        mismatches={table: list(pair) for table, pair in result.mismatches.items()},
+        message=result.message,
+        duration_ms=result.duration_ms,
+        trigger=trigger,
+        requested_by=user,
+    )
+    log = logger.info if result.ok else logger.error
+    log("restore drill of %s (%s): %s", result.file or "-", trigger, result.message)
+    return result, drill
 
 
 # --- Maintenance mode -------------------------------------------------------------------

@@ -64,14 +64,29 @@ def weekly_maintenance() -> int:
 
 
 @shared_task(time_limit=3 * 3600, soft_time_limit=3 * 3600 - 60, acks_late=True)
-def backup() -> dict[str, Any]:
-    """Nightly database backup, followed by a restore drill of what it wrote:
-    a backup that cannot be restored is reported the same night, not on the
-    day it is needed."""
-    from ops.backups import create_backup, verify_backup
+def backup(trigger: str = "beat", user_id: int | None = None) -> dict[str, Any]:
+    """Nightly database backup, followed by a restore drill of what it wrote
+    (recorded as a BackupDrill): a backup that cannot be restored is reported
+    the same night, not on the day it is needed."""
+    from lms.models import User
+    from ops.backups import create_backup
+    from ops.services import backup_drill_run
 
+    user = User.objects.filter(pk=user_id).first() if user_id else None
     manifest = create_backup()
-    result = verify_backup(manifest)
+    result, drill = backup_drill_run(manifest=manifest, trigger=trigger, user=user)
     if not result.ok:
         raise RuntimeError(f"restore drill of {manifest.file} failed: {result.message}")
-    return {"file": manifest.file, "bytes": manifest.size_bytes, "drill": result.as_dict()}
+    return {"file": manifest.file, "bytes": manifest.size_bytes, "drill": result.as_dict(), "drill_id": drill.pk}
+
+
+@shared_task(time_limit=3 * 3600, soft_time_limit=3 * 3600 - 60)
+def verify_backup(file: str = "", trigger: str = "task", user_id: int | None = None) -> dict[str, Any]:
+    """A restore drill of the named (or latest) backup, recorded pass or fail;
+    the result is the record, so a failed drill does not raise."""
+    from lms.models import User
+    from ops.services import backup_drill_run
+
+    user = User.objects.filter(pk=user_id).first() if user_id else None
+    result, drill = backup_drill_run(file=file, trigger=trigger, user=user)
+    return {**result.as_dict(), "drill_id": drill.pk}

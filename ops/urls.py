@@ -30,6 +30,13 @@ urlpatterns = [
     path("maintenance/", views.maintenance_run_list, name="maintenance_runs"),
     path("maintenance/<int:pk>/", views.maintenance_run_detail, name="maintenance_run"),
     path("maintenance/mode/", views.maintenance_mode, name="maintenance_mode"),
+    path("backups/", views.backup_list, name="backups"),
+    path("backups/run/", views.backup_run, name="backup_run"),
+    path("backups/drill/", views.backup_drill, name="backup_drill"),
+    path("maintenance/windows/", views.maintenance_window_list, name="maintenance_windows"),
+    path("maintenance/windows/new/", views.maintenance_window_new, name="maintenance_window_new"),
+    path("maintenance/windows/<int:pk>/edit/", views.maintenance_window_edit, name="maintenance_window_edit"),
+    path("maintenance/windows/<int:pk>/cancel/", views.maintenance_window_cancel, name="maintenance_window_cancel"),
 ]
 
 router = SimpleRouter()

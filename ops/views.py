@@ -15,10 +15,11 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from lms.charts import Series, line_chart
+from lms.charts import Series, bar_chart, line_chart
 from lms.errors import ServiceError
 from ops import health, queries, services
 from ops.access import get_incident_for, staff_required
+from ops.backups import latest_backup, list_backups
 from ops.charts import uptime_bars
 from ops.forms import (
     WINDOW_CHOICES,
@@ -26,10 +27,11 @@ from ops.forms import (
     IncidentForm,
     IncidentUpdateForm,
     MaintenanceModeForm,
+    MaintenanceWindowForm,
     PostmortemForm,
     ResolveForm,
 )
-from ops.models import HealthProbe, Incident, MaintenanceRun, MaintenanceWindow
+from ops.models import BackupDrill, HealthProbe, Incident, MaintenanceRun, MaintenanceWindow
 
 
 @never_cache
@@ -102,7 +104,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "maintenance_message": services.maintenance_message(),
         "components": queries.current_components(now=now),
         "mode_form": MaintenanceModeForm(),
-        "upcoming": MaintenanceWindow.objects.filter(ends_at__gt=now)[:5],
+        "upcoming": MaintenanceWindow.objects.upcoming(now)[:5],
+        "latest_backup": latest_backup(),
+        "latest_drill": BackupDrill.objects.first(),
     }
     return render(request, "ops/dashboard.html", context)
 
@@ -328,6 +332,178 @@ def maintenance_mode(request: HttpRequest) -> HttpResponse:
             else "Maintenance mode is off.",
         )
     return redirect("ops:dashboard")
+
+
+# --- Scheduled maintenance windows -------------------------------------------------------
+
+WINDOW_FIELDS = ("title", "message", "starts_at", "ends_at", "components")
+
+
+@staff_required
+@require_GET
+def maintenance_window_list(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    windows = MaintenanceWindow.objects.select_related("created_by", "cancelled_by")
+    # The upcoming list is short by nature; cap it rather than page it.
+    upcoming = list(windows.upcoming(now)[:100])
+    past = Paginator(windows.past(now), 20).get_page(request.GET.get("page"))
+    for window in [*upcoming, *past.object_list]:
+        window.current_state = window.state(now)
+    return render(request, "ops/maintenance_windows.html", {"upcoming": upcoming, "past": past, "now": now})
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def maintenance_window_new(request: HttpRequest) -> HttpResponse:
+    form = MaintenanceWindowForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            window = services.maintenance_window_create(**form.cleaned_data, user=request.user)
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, f"Maintenance scheduled: {window.title}. It is on the status page now.")
+            return redirect("ops:maintenance_windows")
+    status = 400 if form.is_bound and form.errors else 200
+    return render(request, "ops/maintenance_window_form.html", {"form": form, "window": None}, status=status)
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def maintenance_window_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    window = get_object_or_404(MaintenanceWindow, pk=pk)
+    state = window.state(timezone.now())
+    if state in ("cancelled", "completed"):
+        messages.error(request, f"“{window.title}” is {state}; it can no longer be changed.")
+        return redirect("ops:maintenance_windows")
+    form = MaintenanceWindowForm(request.POST or None, initial={name: getattr(window, name) for name in WINDOW_FIELDS})
+    if request.method == "POST" and form.is_valid():
+        try:
+            window = services.maintenance_window_update(window=window, user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+            return redirect("ops:maintenance_windows")
+        else:
+            messages.success(request, f"Saved: {window.title}.")
+            return redirect("ops:maintenance_windows")
+    status = 400 if form.is_bound and form.errors else 200
+    return render(request, "ops/maintenance_window_form.html", {"form": form, "window": window}, status=status)
+
+
+@staff_required
+@require_POST
+def maintenance_window_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    window = get_object_or_404(MaintenanceWindow, pk=pk)
+    try:
+        services.maintenance_window_cancel(window=window, user=request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Cancelled: {window.title}. It is no longer on the status page.")
+    return redirect("ops:maintenance_windows")
+
+
+# --- Backups ------------------------------------------------------------------------------
+
+
+@staff_required
+@require_GET
+def backup_list(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    # At most BACKUP_KEEP manifests (old ones are pruned): no paging needed.
+    manifests = list_backups()
+    recent_drills = list(BackupDrill.objects.select_related("requested_by")[:10])
+    last_drill_of: dict[str, BackupDrill] = {}
+    for drill in BackupDrill.objects.filter(file__in=[m.file for m in manifests]).order_by("file", "-ran_at", "-id"):
+        last_drill_of.setdefault(drill.file, drill)
+    rows = [
+        {
+            "manifest": m,
+            "created": m.created,
+            "age_hours": m.age_hours(now),
+            "tables": len(m.tables),
+            "rows": sum(m.tables.values()),
+            "drill": last_drill_of.get(m.file),
+        }
+        for m in manifests
+    ]
+    latest_age = rows[0]["age_hours"] if rows else None
+    oldest_first = list(reversed(manifests))
+    context = {
+        "now": now,
+        "rows": rows,
+        "latest_drill": recent_drills[0] if recent_drills else None,
+        "recent_drills": recent_drills,
+        "latest_age": latest_age,
+        "stale": latest_age is None or latest_age > settings.BACKUP_MAX_AGE_HOURS,
+        "max_age_hours": settings.BACKUP_MAX_AGE_HOURS,
+        "total_bytes": sum(m.size_bytes for m in manifests),
+        "backup_dir": settings.BACKUP_DIR,
+        "keep": settings.BACKUP_KEEP,
+        "eager": settings.CELERY_TASK_ALWAYS_EAGER,
+        "size_chart": bar_chart(
+            [timezone.localtime(m.created).strftime("%d %b %H:%M") for m in oldest_first],
+            [m.size_bytes / 1024 / 1024 for m in oldest_first],
+            title="Backup size (MB), oldest to newest",
+            value_format="{:,.2f}",
+            height=150,
+        )
+        if len(manifests) > 1
+        else None,
+    }
+    return render(request, "ops/backups.html", context)
+
+
+def _admin_only(request: HttpRequest) -> None:
+    # Running a backup or a drill loads the database: admins only, like maintenance mode.
+    if not request.user.is_admin:
+        raise PermissionDenied
+
+
+@staff_required
+@require_POST
+def backup_run(request: HttpRequest) -> HttpResponse:
+    from ops.tasks import backup
+
+    _admin_only(request)
+    try:
+        outcome = backup.delay(trigger=BackupDrill.Trigger.PAGE, user_id=request.user.pk)
+    except Exception as exc:  # eager mode runs the task here; a failure is a message, not a 500
+        messages.error(request, f"The backup failed: {exc}")
+    else:
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            result = outcome.get()
+            messages.success(
+                request, f"Backup {result['file']} written and restore-drilled: {result['drill']['message']}"
+            )
+        else:
+            messages.success(request, "Backup queued: a worker writes it and drills it. Reload this page in a minute.")
+    return redirect("ops:backups")
+
+
+@staff_required
+@require_POST
+def backup_drill(request: HttpRequest) -> HttpResponse:
+    from ops.tasks import verify_backup
+
+    _admin_only(request)
+    file = request.POST.get("file", "").strip()
+    try:
+        outcome = verify_backup.delay(file=file, trigger=BackupDrill.Trigger.PAGE, user_id=request.user.pk)
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+    except Exception as exc:
+        messages.error(request, f"The restore drill could not run: {exc}")
+    else:
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            result = outcome.get()
+            level = messages.success if result["ok"] else messages.error
+            level(request, f"Restore drill of {result['file'] or 'the latest backup'}: {result['message']}")
+        else:
+            messages.success(request, "Restore drill queued. Reload this page in a minute for the result.")
+    return redirect("ops:backups")
 
 
 # --- Public status page -------------------------------------------------------------------

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django import template
+from django.utils import timezone
 
 register = template.Library()
 
@@ -21,6 +24,11 @@ STATUS_CLASS = {
     "failed": "bad",
     "triggered": "bad",
     "unknown": "",
+    # maintenance windows
+    "scheduled": "info",
+    "in_progress": "warn",
+    "completed": "ok",
+    "cancelled": "",
 }
 
 
@@ -86,3 +94,16 @@ def figure(value: object) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)
+
+
+@register.filter
+def age(value: datetime | None, now: datetime | None = None) -> str:
+    """Compact time since `value`: 12 min, 5 h, 3 d (fits a stat box)."""
+    if value is None:
+        return "—"
+    seconds_ago = max(((now or timezone.now()) - value).total_seconds(), 0)
+    if seconds_ago < 3600:
+        return f"{int(seconds_ago // 60)} min"
+    if seconds_ago < 48 * 3600:
+        return f"{int(seconds_ago // 3600)} h"
+    return f"{int(seconds_ago // 86400)} d"

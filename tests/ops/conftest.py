@@ -37,3 +37,9 @@ def _forget_maintenance_switch() -> Iterator[None]:
 def raw_client() -> Client:
     """A client that returns 500 responses instead of raising the view's exception."""
     return Client(raise_request_exception=False)
+
+
+@pytest.fixture(autouse=True)
+def _backup_dir(settings: object, tmp_path: object) -> None:
+    """Backups go to the test's own folder, never the project's backups/."""
+    settings.BACKUP_DIR = tmp_path / "backups"

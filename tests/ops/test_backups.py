@@ -9,11 +9,6 @@ from ops import backups
 from tests.factories import UserFactory
 
 
-@pytest.fixture(autouse=True)
-def _backup_dir(settings, tmp_path):
-    settings.BACKUP_DIR = tmp_path / "backups"
-
-
 def test_verify_without_any_backup_fails_clearly():
     with pytest.raises(CommandError, match="No backup exists yet"):
         call_command("verify_backup")

@@ -58,3 +58,12 @@ def test_dashboard_overview(client_for, admin) -> None:
     assert reverse("ops:performance") in html and reverse("ops:incident_list") in html
     assert reverse("ops:maintenance_runs") in html and "/status/" in html
     assert "Turn maintenance mode on" in html
+
+
+def test_declare_form_renders_every_field_and_its_button(client_for, admin) -> None:
+    # Help text is rendered unescaped by lms/_form.html: a literal "<title>" in it
+    # once opened a <title> element that swallowed the rest of the form.
+    html = client_for(admin).get(reverse("ops:incident_new")).content.decode()
+    main = html.split("<main", 1)[1]
+    assert "<title>" not in main
+    assert 'name="commander"' in main and ">Declare</button>" in main

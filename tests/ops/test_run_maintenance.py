@@ -198,8 +198,19 @@ def test_backup_check_passes_only_with_a_fresh_backup_whose_checksum_matches(set
         "tables": {},
     }
     (directory / f"{dump.name}.json").write_text(json.dumps(manifest))
-    _message, figures = step_backup(NOW)
+    message, figures = step_backup(NOW)
     assert figures["checksum_matches"] is True and figures["age_hours"] == 3.0
+    assert figures["last_drill"] == "never" and "never restore-drilled" in message
+
+    # The latest recorded restore drill counts too: a failed one fails the step.
+    from ops.models import BackupDrill
+
+    BackupDrill.objects.create(file=dump.name, ok=True, ran_at=NOW - timedelta(hours=2))
+    assert "last restore drill passed" in step_backup(NOW)[0]
+    BackupDrill.objects.create(file=dump.name, ok=False, message="3 tables differ", ran_at=NOW - timedelta(hours=1))
+    with pytest.raises(RuntimeError, match=r"restore drill .* failed: 3 tables differ"):
+        step_backup(NOW)
+    BackupDrill.objects.all().delete()
 
     with pytest.raises(RuntimeError, match="hours old"):
         step_backup(NOW + timedelta(hours=30))
