@@ -9,9 +9,9 @@ in a transaction so a refused request writes nothing.
 from __future__ import annotations
 
 import re
-from html.entities import html5 as html5_entities
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from html.entities import html5 as html5_entities
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
