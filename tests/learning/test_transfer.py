@@ -202,3 +202,14 @@ def test_genanki_export_reimported_keeps_images_and_audio(deck):
     assert imported.image.read() == PNG
     assert imported.audio.read() == tone_wav("leaf")
     assert not copy.cards.get(front="<b>Cell</b>").image
+
+
+def test_csv_export_defuses_spreadsheet_formulas_and_import_restores_the_text(deck):
+    Card.objects.create(deck=deck, front='=HYPERLINK("http://x")', back="-1 squared", position=3)
+    content, _, _ = transfer.export_deck(deck, "csv")
+    text = content.decode()
+    assert "'=HYPERLINK" in text and "'-1 squared" in text
+    rows = transfer.parse_upload("deck.csv", content).rows
+    assert (rows[-1].front, rows[-1].back) == ('=HYPERLINK("http://x")', "-1 squared")
+    # A leading apostrophe typed on purpose, before ordinary text, is kept.
+    assert transfer.parse_csv(b"'tis,it is\n").rows[0].front == "'tis"
