@@ -80,3 +80,15 @@ def get_card_for(user: User, pk: object, *, write: bool = False) -> Card:
     if write:
         _check(can_edit_deck(user, card.deck))
     return card
+
+
+def get_class_student_for(user: User, pk: object, student_id: object) -> tuple[Classroom, User]:
+    """A class and one of its students, for that student's progress page.
+    Who cannot see the class, or asks for someone not enrolled in it, gets
+    404; the class's teacher and admins see any of its students; a student
+    sees only themself (a classmate's page is 403: the class is visible, the
+    page is not theirs)."""
+    classroom = get_classroom_for(user, pk)
+    student = _load(User.objects.filter(enrollments__classroom=classroom), student_id)
+    _check(can_edit_classroom(user, classroom) or student.pk == user.pk)
+    return classroom, student

@@ -12,7 +12,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image, ImageDraw, ImageFont
 
 from learning import services
-from learning.models import Classroom, Deck, Enrollment
+from learning.demo_audio import term_audio
+from learning.models import Card, Classroom, Deck, Enrollment
 from lms.demo import DemoUsers
 
 # --- diagrams -----------------------------------------------------------------------
@@ -411,6 +412,37 @@ LESSONS = {
 }
 
 
+# Cards that get a pronunciation clip: front -> what is said.
+AUDIO = {
+    "Nucleus": "Nucleus",
+    "Mitochondrion": "Mitochondrion. Plural: mitochondria.",
+    "Golgi apparatus": "Golgi apparatus",
+    "Cytokinesis": "Cytokinesis",
+    "Meiosis produces…": "Meiosis",
+    "Osmosis": "Osmosis",
+    "DNA stands for…": "Deoxyribonucleic acid",
+    "Heterozygous": "Heterozygous",
+    "Denaturation": "Denaturation",
+}
+
+
+def _audio(front: str) -> SimpleUploadedFile | None:
+    spoken = AUDIO.get(front)
+    if spoken is None:
+        return None
+    return SimpleUploadedFile("term.wav", term_audio(spoken), content_type="audio/wav")
+
+
+def _add_missing_audio(deck: Deck, cards: list[tuple]) -> None:
+    """Decks seeded before the demo had audio get their clips once: only while
+    the deck has no audio at all, so a teacher's later edits are left alone."""
+    fronts = [front for front, *_ in cards if front in AUDIO]
+    if not fronts or deck.cards.exclude(audio="").exists():
+        return
+    for card in Card.objects.filter(deck=deck, front__in=fronts, audio=""):
+        services.card_update(card=card, audio=_audio(card.front))
+
+
 def _image(diagram: str) -> SimpleUploadedFile | None:
     if not diagram:
         return None
@@ -419,10 +451,17 @@ def _image(diagram: str) -> SimpleUploadedFile | None:
 
 def _fill(deck: Deck, cards: list[tuple], user: object) -> None:
     if deck.cards.exists():
+        _add_missing_audio(deck, cards)
         return  # seeded before: leave the teacher's edits alone
     for front, back, tags, *rest in cards:
         services.card_create(
-            deck=deck, front=front, back=back, tags=tags, image=_image(rest[0] if rest else ""), user=user
+            deck=deck,
+            front=front,
+            back=back,
+            tags=tags,
+            image=_image(rest[0] if rest else ""),
+            audio=_audio(front),
+            user=user,
         )
 
 

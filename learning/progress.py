@@ -480,6 +480,191 @@ def class_progress(
     )
 
 
+# --- One student in one class -----------------------------------------------------------
+
+RECENT_REVIEWS = 20
+RECENT_TESTS = 10
+ACTIVITY_DAYS = 30
+
+
+@dataclass
+class ClassStudentProgress:
+    classroom: Classroom
+    student: User
+    today: date
+    decks: list[DeckProgress]
+    total_reviews: int
+    reviews_7d: int
+    last_active: datetime | None
+    activity: list[tuple[date, int]]  # reviews per local day, oldest first
+    recent_reviews: list[Review]
+    tests: list[StudySession]
+    leeches: list[CardState]
+
+    @property
+    def total_cards(self) -> int:
+        return sum(d.total for d in self.decks)
+
+    @property
+    def mastered(self) -> int:
+        return sum(d.mastered for d in self.decks)
+
+    @property
+    def backlog(self) -> int:
+        return sum(d.due for d in self.decks)
+
+    @property
+    def mastery_percent(self) -> int:
+        return round(100 * (_share(self.mastered, self.total_cards) or 0))
+
+
+def class_student_progress(classroom: Classroom, student: User, *, now: datetime | None = None) -> ClassStudentProgress:
+    """One student's work in one class, in seven queries whatever the size of
+    the class or of the student's history."""
+    now = now or timezone.now()
+    tz = student.tzinfo
+    today = now.astimezone(tz).date()
+    class_cards = Card.objects.filter(deck__lesson__course__classroom=classroom).order_by().values("pk")
+
+    # 1 + 2. The decks the student can study (published lessons) with their
+    # sizes, and the student's schedules grouped per deck.
+    decks = list(
+        Deck.objects.filter(lesson__course__classroom=classroom, lesson__published=True)
+        .select_related("lesson")
+        .annotate(total=Count("cards"))
+        .order_by("lesson__course__position", "lesson__position", "position", "id")
+    )
+    per_deck = {
+        row["card__deck_id"]: row
+        for row in CardState.objects.filter(student=student, card__deck__in=[d.pk for d in decks])
+        .values("card__deck_id")
+        .annotate(
+            studied=Count("id"),
+            mastered=Count("id", filter=Q(interval__gte=MASTERED_INTERVAL)),
+            due=Count("id", filter=Q(due_at__lte=now)),
+            leeches=Count("id", filter=Q(lapses__gte=LEECH_LAPSES)),
+        )
+        .order_by()
+    }
+    deck_rows = [
+        DeckProgress(
+            deck=deck,
+            total=deck.total,
+            studied=per_deck.get(deck.pk, {}).get("studied", 0),
+            mastered=per_deck.get(deck.pk, {}).get("mastered", 0),
+            due=per_deck.get(deck.pk, {}).get("due", 0),
+            leeches=per_deck.get(deck.pk, {}).get("leeches", 0),
+        )
+        for deck in decks
+    ]
+
+    # 3 + 4. Activity: totals, and reviews per day over the last month.
+    reviews = Review.objects.filter(student=student, card__in=class_cards)
+    totals = reviews.aggregate(
+        total=Count("id"), week=Count("id", filter=Q(reviewed_at__gte=now - timedelta(days=7))), last=Max("reviewed_at")
+    )
+    first_day = today - timedelta(days=ACTIVITY_DAYS - 1)
+    per_day = dict.fromkeys((first_day + timedelta(days=i) for i in range(ACTIVITY_DAYS)), 0)
+    for row in (
+        reviews.filter(reviewed_at__gte=now - timedelta(days=ACTIVITY_DAYS + 1))
+        .annotate(day=TruncDate("reviewed_at", tzinfo=tz))
+        .values("day")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        if row["day"] in per_day:
+            per_day[row["day"]] = row["n"]
+
+    # 5. The latest answers, with their cards and decks.
+    recent = list(reviews.select_related("card__deck").order_by("-reviewed_at", "-id")[:RECENT_REVIEWS])
+
+    # 6. Test scores in this class.
+    tests = list(
+        StudySession.objects.filter(
+            student=student, classroom=classroom, mode=StudySession.Mode.TEST, status=StudySession.Status.COMPLETED
+        ).order_by("-ended_at", "-id")[:RECENT_TESTS]
+    )
+
+    # 7. Leeches.
+    leeches = list(
+        CardState.objects.leeches()
+        .filter(student=student, card__in=class_cards)
+        .select_related("card__deck")
+        .order_by("-lapses", "card_id")
+    )
+    return ClassStudentProgress(
+        classroom=classroom,
+        student=student,
+        today=today,
+        decks=deck_rows,
+        total_reviews=totals["total"],
+        reviews_7d=totals["week"],
+        last_active=totals["last"],
+        activity=sorted(per_day.items()),
+        recent_reviews=recent,
+        tests=tests,
+        leeches=leeches,
+    )
+
+
+def class_student_progress_dict(progress: ClassStudentProgress) -> dict:
+    return {
+        "classroom": {"id": progress.classroom.pk, "name": progress.classroom.name},
+        "student": {
+            "id": progress.student.pk,
+            "username": progress.student.username,
+            "name": progress.student.get_full_name() or progress.student.username,
+        },
+        "total_cards": progress.total_cards,
+        "mastered": progress.mastered,
+        "backlog": progress.backlog,
+        "total_reviews": progress.total_reviews,
+        "reviews_7d": progress.reviews_7d,
+        "last_active": progress.last_active,
+        "activity": [{"date": d.isoformat(), "reviews": n} for d, n in progress.activity],
+        "decks": [
+            {
+                "id": p.deck.pk,
+                "title": p.deck.title,
+                "cards": p.total,
+                "studied": p.studied,
+                "mastered": p.mastered,
+                "mastery": p.mastery,
+                "due": p.due,
+                "leeches": p.leeches,
+            }
+            for p in progress.decks
+        ],
+        "recent_reviews": [
+            {
+                "id": r.pk,
+                "card": r.card_id,
+                "front": r.card.front if r.card else "",
+                "deck": r.card.deck_id if r.card else None,
+                "mode": r.mode,
+                "quality": r.quality,
+                "correct": r.correct,
+                "reviewed_at": r.reviewed_at,
+            }
+            for r in progress.recent_reviews
+        ],
+        "tests": [
+            {
+                "session": s.pk,
+                "score": s.score,
+                "scope": s.scope_title,
+                "cards": s.cards_studied,
+                "ended_at": s.ended_at,
+            }
+            for s in progress.tests
+        ],
+        "leeches": [
+            {"card": s.card_id, "deck": s.card.deck_id, "front": s.card.front, "lapses": s.lapses}
+            for s in progress.leeches
+        ],
+    }
+
+
 def class_progress_dict(progress: ClassProgress) -> dict:
     return {
         "classroom": {"id": progress.classroom.pk, "name": progress.classroom.name},

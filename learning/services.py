@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from html.entities import html5 as html5_entities
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -527,12 +528,32 @@ class BulkPreview:
         }
 
 
+# A `;` that closes an HTML character reference (`&amp;`, `&lt;`, `&#233;`,
+# `&#x1F600;`) is part of the text, not a column separator. Named references
+# count only when HTML5 defines them, so "R&D;research" still splits.
+_REFERENCE_OR_SEMICOLON = re.compile(r"&([A-Za-z][A-Za-z0-9]{0,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});|;")
+
+
+def _split_on_semicolons(line: str) -> list[str]:
+    parts, start = [], 0
+    for match in _REFERENCE_OR_SEMICOLON.finditer(line):
+        name = match.group(1)
+        if name is not None and (name.startswith("#") or f"{name};" in html5_entities):
+            continue  # a character reference: its `;` is text
+        # An unknown `&name;` (e.g. "R&D;") ends at a real separator.
+        parts.append(line[start : match.end() - 1])
+        start = match.end()
+    parts.append(line[start:])
+    return parts
+
+
 def _split_line(line: str) -> list[str] | None:
+    """Columns of one pasted line: tabs first (they never occur in card text);
+    otherwise semicolons outside HTML entities. None when there is no separator."""
     if "\t" in line:
         return line.split("\t")
-    if ";" in line:
-        return line.split(";")
-    return None
+    parts = _split_on_semicolons(line)
+    return parts if len(parts) > 1 else None
 
 
 def parse_bulk_cards(text: str) -> BulkPreview:

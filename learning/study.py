@@ -678,6 +678,7 @@ class Summary:
     session: StudySession
     next_due_at: datetime | None
     due_tomorrow: int
+    due_now: int  # already due (e.g. the session was ended early): "next due" is now
     leeches: list[CardState]
     wrong: list[Review]  # test mode: what was missed, with the expected answer
 
@@ -685,8 +686,9 @@ class Summary:
 def session_summary(*, student: User, session: StudySession, now: datetime | None = None) -> Summary:
     now = now or timezone.now()
     _, day_end = local_day_bounds(student, now)
-    upcoming = CardState.objects.filter(student=student, due_at__gt=now).aggregate(
-        next_due=Min("due_at"),
+    upcoming = CardState.objects.filter(student=student).aggregate(
+        next_due=Min("due_at", filter=Q(due_at__gt=now)),
+        due_now=Count("id", filter=Q(due_at__lte=now)),
         tomorrow=Count("id", filter=Q(due_at__gte=day_end, due_at__lt=day_end + timedelta(days=1))),
     )
     leeches = list(
@@ -700,4 +702,4 @@ def session_summary(*, student: User, session: StudySession, now: datetime | Non
         wrong = list(
             Review.objects.filter(session=session, correct=False).select_related("card").order_by("reviewed_at")
         )
-    return Summary(session, upcoming["next_due"], upcoming["tomorrow"], leeches, wrong)
+    return Summary(session, upcoming["next_due"], upcoming["tomorrow"], upcoming["due_now"], leeches, wrong)

@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from learning import progress as progress_queries
 from learning import study
-from learning.access import get_classroom_for
+from learning.access import get_class_student_for, get_classroom_for
 from learning.models import Card, Review, StudySession
 from learning.templatetags.study_tags import card_media_url
 from lms.pagination import Pagination
@@ -312,3 +312,14 @@ class ClassroomProgressView(APIView):
             descending=request.query_params.get("dir") == "desc",
         )
         return Response(progress_queries.class_progress_dict(data))
+
+
+class ClassroomStudentProgressView(APIView):
+    @extend_schema(
+        responses=OpenApiTypes.OBJECT,
+        summary="One student's progress in a class (its teacher, or that student)",
+    )
+    def get(self, request: Request, pk: int, student_id: int) -> Response:
+        classroom, student = get_class_student_for(request.user, pk, student_id)
+        data = progress_queries.class_student_progress(classroom, student)
+        return Response(progress_queries.class_student_progress_dict(data))

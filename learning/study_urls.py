@@ -18,6 +18,11 @@ urlpatterns = [
     path("study/sessions/<int:pk>/end/", study_views.study_end, name="study_end"),
     path("study/sessions/<int:pk>/summary/", study_views.study_summary, name="study_summary"),
     path("classes/<int:pk>/progress/", study_views.class_progress, name="class_progress"),
+    path(
+        "classes/<int:pk>/progress/students/<int:student_id>/",
+        study_views.class_student_progress,
+        name="class_student_progress",
+    ),
 ]
 
 router = SimpleRouter()
@@ -27,5 +32,10 @@ router.register("reviews", study_api.ReviewViewSet, basename="api-review")
 api_urlpatterns = [
     path("progress/", study_api.ProgressView.as_view(), name="api-progress"),
     path("classrooms/<int:pk>/progress/", study_api.ClassroomProgressView.as_view(), name="api-classroom-progress"),
+    path(
+        "classrooms/<int:pk>/progress/students/<int:student_id>/",
+        study_api.ClassroomStudentProgressView.as_view(),
+        name="api-classroom-student-progress",
+    ),
     *router.urls,
 ]

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from learning import progress as progress_queries
 from learning import study
-from learning.access import get_classroom_for
+from learning.access import get_class_student_for, get_classroom_for
 from learning.models import Classroom, StudySession
 from lms.charts import bar_chart, calendar_heatmap
 from lms.errors import ServiceError
@@ -216,4 +216,32 @@ def class_progress(request: HttpRequest, pk: int) -> HttpResponse:
         headers.append({"key": key, "label": label, "active": active, "dir": next_dir})
     return render(
         request, "learning/progress/class_progress.html", {"data": data, "classroom": classroom, "headers": headers}
+    )
+
+
+@login_required
+@require_GET
+def class_student_progress(request: HttpRequest, pk: int, student_id: int) -> HttpResponse:
+    """One student's work in one class: for the class's teacher (and admins),
+    and for that student themself; 404 for people outside the class, 403 for
+    classmates."""
+    classroom, student = get_class_student_for(request.user, pk, student_id)
+    data = progress_queries.class_student_progress(classroom, student)
+    activity_chart = bar_chart(
+        [d.strftime("%b %-d") for d, _ in data.activity],
+        [n for _, n in data.activity],
+        title=f"Reviews per day, last {progress_queries.ACTIVITY_DAYS} days",
+        height=180,
+        show_values=False,
+    )
+    return render(
+        request,
+        "learning/progress/class_student.html",
+        {
+            "data": data,
+            "classroom": classroom,
+            "student": student,
+            "activity_chart": activity_chart,
+            "is_self": student.pk == request.user.pk,
+        },
     )

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 MAX_IMPORT_BYTES = 50 * 1024 * 1024
 MAX_IMPORT_CARDS = 5000
+# A zip's own header says how big it unpacks; a small "bomb" can claim gigabytes.
+MAX_UNPACKED_BYTES = 200 * 1024 * 1024
 MAX_TEXT = 10_000
 JSON_FORMAT = "flashcard-lms/deck"
 FORMATS = ("csv", "json", "apkg")
@@ -108,37 +110,74 @@ def _check_row(result: ParseResult, line: int, front: str, back: str) -> bool:
 HEADER_WORDS = {"front", "question", "term", "prompt"}
 
 
+# What the delimiter guess ignores: quoted cells (their commas are text) and
+# HTML character references (`&amp;` ends in a semicolon that is text too).
+_NOT_A_SEPARATOR_RE = re.compile(r'"[^"]*"|&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});')
+
+
 def _delimiter(text: str) -> str:
     """The separator found on most of the first lines: tab, then semicolon, then
     comma on a tie (csv.Sniffer gives up on files with a few odd lines)."""
-    lines = [line for line in text.splitlines()[:50] if line.strip()]
+    lines = [_NOT_A_SEPARATOR_RE.sub("", line) for line in text.splitlines()[:50] if line.strip()]
     return max("\t;,", key=lambda sep: (sum(sep in line for line in lines), -"\t;,".index(sep)))
 
 
-def parse_csv(data: bytes) -> ParseResult:
-    """`front,back[,tags]` rows; comma, semicolon or tab separated; an optional header."""
-    result = ParseResult()
+def _decode_text(data: bytes) -> str:
+    """UTF-8 (with or without a byte-order mark), or UTF-16 when a BOM says so:
+    Excel's "Unicode Text" export is UTF-16 with tabs."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise ImportFileError("The file says it is UTF-16 but is not valid UTF-16.") from None
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ImportFileError("The CSV file is not UTF-8 text.") from None
-    reader = csv.reader(io.StringIO(text), delimiter=_delimiter(text))
+        raise ImportFileError("The CSV file is not UTF-8 text: save it as “CSV UTF-8”.") from None
+
+
+def parse_csv(data: bytes) -> ParseResult:
+    """`front,back[,tags]` rows; comma, semicolon or tab separated; an optional
+    header. Errors name the file line a record starts on."""
+    result = ParseResult()
+    text = _decode_text(data)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    seen_a_record = False
     try:
-        for number, record in enumerate(reader, start=1):
+        line = 1
+        for record in reader:
+            number, line = line, reader.line_num + 1  # a quoted cell may span lines
             if not record or all(not cell.strip() for cell in record):
                 continue
-            if number == 1 and record[0].strip().lower() in HEADER_WORDS:
+            first, seen_a_record = not seen_a_record, True
+            if first and record[0].strip().lower() in HEADER_WORDS:
                 continue
             if len(record) < 2:
                 result.error(number, "Expected at least two columns: front and back.")
                 continue
-            front, back = record[0].strip(), record[1].strip()
+            # Windows line endings inside a quoted cell are plain line breaks.
+            cells = [_from_spreadsheet(cell.replace("\r\n", "\n").strip()) for cell in record[:3]]
+            front, back = cells[0], cells[1]
             if _check_row(result, number, front, back):
-                tags = record[2].strip() if len(record) > 2 else ""
+                tags = cells[2] if len(cells) > 2 else ""
                 result.rows.append(CardRow(front=front, back=back, tags=tags, line=number))
     except csv.Error as exc:
         raise ImportFileError(f"The CSV file could not be read: {exc}") from None
     return result
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV
+# injection), so exports quote it with an apostrophe, which spreadsheets hide
+# and our import removes again.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_safe(value: str) -> str:
+    return f"'{value}" if value.startswith(_FORMULA_START) else value
+
+
+def _from_spreadsheet(value: str) -> str:
+    return value[1:] if value.startswith("'") and value[1:].startswith(_FORMULA_START) else value
 
 
 def export_csv(deck: Deck, cards: list[Card]) -> bytes:
@@ -146,7 +185,7 @@ def export_csv(deck: Deck, cards: list[Card]) -> bytes:
     writer = csv.writer(out)
     writer.writerow(["front", "back", "tags"])
     for card in cards:
-        writer.writerow([card.front, card.back, card.tags])
+        writer.writerow([_spreadsheet_safe(card.front), _spreadsheet_safe(card.back), card.tags])
     return out.getvalue().encode("utf-8")
 
 
@@ -258,6 +297,12 @@ def parse_apkg(data: bytes) -> ParseResult:
     except zipfile.BadZipFile:
         raise ImportFileError("This is not an Anki package (.apkg is a zip archive).") from None
     with archive:
+        unpacked = sum(info.file_size for info in archive.infolist())
+        if unpacked > MAX_UNPACKED_BYTES:
+            raise TooLarge(
+                f"The package unpacks to {unpacked // (1024 * 1024)} MB; "
+                f"at most {MAX_UNPACKED_BYTES // (1024 * 1024)} MB can be imported."
+            )
         names = set(archive.namelist())
         collection = next((n for n in ("collection.anki21", "collection.anki2") if n in names), None)
         if collection is None:
@@ -292,11 +337,15 @@ def parse_apkg(data: bytes) -> ParseResult:
             except (ValueError, AttributeError):
                 pass
 
+        read: dict[str, bytes] = {}  # a picture shared by many notes is read once
+
         def media(name: str) -> tuple[str, bytes] | None:
             key = by_name.get(name)
             if key is None or key not in names:
                 return None
-            return (name, archive.read(key))
+            if key not in read:
+                read[key] = archive.read(key)
+            return (name, read[key])
 
         for number, (fields_text, tags) in enumerate(rows, start=1):
             fields = fields_text.split("\x1f")

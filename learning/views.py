@@ -169,6 +169,8 @@ def classroom_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "roster": roster,
             "stats": stats,
             "can_edit": can_edit,
+            # Whoever sees a class without teaching it is enrolled in it.
+            "is_student": not can_edit,
             "invite_url": request.build_absolute_uri(reverse("learning:join_code", args=[classroom.join_code])),
             "crumbs": _crumbs_for(None),
         },

@@ -261,3 +261,26 @@ def test_bulk_add_with_nothing_readable_writes_nothing(world):
 def test_bulk_add_refuses_too_many_lines(world):
     with pytest.raises(Unprocessable):
         services.parse_bulk_cards("a;b\n" * (services.MAX_BULK_LINES + 1))
+
+
+@pytest.mark.parametrize(
+    ("line", "front", "back", "tags"),
+    [
+        ("Salt &amp; pepper;Condiments", "Salt &amp; pepper", "Condiments", ""),
+        ("x &lt; y;x is less than y;maths", "x &lt; y", "x is less than y", "maths"),
+        ("Caf&#233;;A coffee shop", "Café", "A coffee shop", ""),
+        ("Caf&#xE9;;coffee &amp; cake", "Café", "coffee &amp; cake", ""),
+        ("R&D;Research and development", "R&amp;D", "Research and development", ""),
+        ("A &amp; B\tC;D", "A &amp; B", "C;D", ""),
+    ],
+)
+def test_semicolon_split_keeps_html_entities_whole(line, front, back, tags):
+    preview = services.parse_bulk_cards(line)
+    assert preview.errors == []
+    assert [(c.front, c.back, c.tags) for c in preview.cards] == [(front, back, tags)]
+
+
+def test_a_lone_entity_is_not_a_separator():
+    preview = services.parse_bulk_cards("Fish &amp; chips")
+    assert preview.cards == []
+    assert [e.line for e in preview.errors] == [1]

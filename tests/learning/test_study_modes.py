@@ -318,3 +318,24 @@ def test_idle_sessions_are_expired_by_a_scheduled_task():
 
     task = PeriodicTask.objects.get(task="learning.tasks.expire_study_sessions")
     assert (task.interval.every, task.interval.period) == (10, "minutes")
+
+
+def test_summary_of_a_session_ended_early_says_cards_are_due_now(teacher, student):
+    setup = make_class(teacher, [student], cards_per_deck=3)
+    for card in setup.cards[:3]:
+        CardState.objects.create(student=student, card=card, repetitions=2, interval=6, due_at=T0 - timedelta(days=1))
+    session = study.session_start(student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="review", now=T0)
+    study.session_answer(student=student, session_id=session.pk, card_id=session.queue[0], quality=4, now=T0)
+    session = study.session_end(student=student, session_id=session.pk, now=T0)
+    summary = study.session_summary(student=student, session=session, now=T0)
+    assert summary.due_now == 2
+    assert summary.next_due_at == T0 + timedelta(days=15)  # the answered card: 6 × 2.5 days
+
+
+def test_summary_after_everything_is_done_points_to_the_next_due_card(teacher, student):
+    setup = make_class(teacher, [student], cards_per_deck=2)
+    session = study.session_start(student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="learn", now=T0)
+    answer_all(student, session, quality=4)
+    summary = study.session_summary(student=student, session=StudySession.objects.get(pk=session.pk), now=T0)
+    assert summary.due_now == 0
+    assert summary.next_due_at == T0 + timedelta(days=1)

@@ -36,7 +36,7 @@ def test_csv_tab_separated_and_quoted_commas():
 
 def test_csv_that_is_not_utf8_is_refused():
     with pytest.raises(transfer.ImportFileError, match="UTF-8"):
-        transfer.parse_csv("Zelle;Einheit\n".encode("utf-16"))
+        transfer.parse_csv("Zelle;Einheit für alles\n".encode("cp1252"))
 
 
 def test_json_list_and_object_forms():
@@ -131,3 +131,85 @@ def test_every_export_parses_back_to_the_same_cards(deck, fmt):
     assert result.rows[0].tags.split() == ["cells", "basics"]
     if fmt != "csv":
         assert result.rows[1].image[1] == PNG
+
+
+# --- Edge cases found in review ----------------------------------------------------------
+
+
+def test_csv_with_a_bom_and_windows_line_endings():
+    data = '\ufefffront,back,tags\r\nCell,"Unit,\r\nof life",bio\r\nDNA,Genes\r\n'.encode()
+    result = transfer.parse_upload("cards.csv", data)
+    assert result.errors == []
+    assert [(r.front, r.back, r.tags, r.line) for r in result.rows] == [
+        ("Cell", "Unit,\nof life", "bio", 2),
+        ("DNA", "Genes", "", 4),  # the line it is on, after the two-line cell
+    ]
+
+
+def test_csv_header_after_blank_lines_is_still_a_header():
+    result = transfer.parse_csv(b"\r\n\r\nfront;back\r\na;b\r\n")
+    assert [(r.front, r.back) for r in result.rows] == [("a", "b")]
+
+
+def test_html_entities_do_not_make_semicolon_the_csv_delimiter():
+    result = transfer.parse_csv(b'Salt &amp; pepper,Condiments\nx &lt; y,"x is less; than y"\n')
+    assert result.errors == []
+    assert [(r.front, r.back) for r in result.rows] == [
+        ("Salt &amp; pepper", "Condiments"),
+        ("x &lt; y", "x is less; than y"),
+    ]
+
+
+def test_excel_unicode_text_utf16_with_tabs_is_read():
+    data = "front\tback\r\nZelle\tEinheit des Lebens\r\n".encode("utf-16")
+    assert [(r.front, r.back) for r in transfer.parse_upload("cards.txt", data).rows] == [
+        ("Zelle", "Einheit des Lebens")
+    ]
+
+
+def test_a_5001_card_file_is_refused_before_anything_is_written():
+    data = "\n".join(f"q{i},a{i}" for i in range(transfer.MAX_IMPORT_CARDS + 1)).encode()
+    with pytest.raises(transfer.ImportFileError, match="At most 5000 cards") as exc:
+        transfer.parse_upload("big.csv", data)
+    assert exc.value.status == 400
+    exactly = "\n".join(f"q{i},a{i}" for i in range(transfer.MAX_IMPORT_CARDS)).encode()
+    assert len(transfer.parse_upload("ok.csv", exactly).rows) == transfer.MAX_IMPORT_CARDS
+
+
+def test_a_zip_bomb_is_refused_from_its_headers(monkeypatch):
+    monkeypatch.setattr(transfer, "MAX_UNPACKED_BYTES", 1000)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("collection.anki2", b"\0" * 5000)  # compresses to a few bytes
+    assert len(out.getvalue()) < 1000
+    with pytest.raises(TooLarge, match="unpacks"):
+        transfer.parse_upload("bomb.apkg", out.getvalue())
+
+
+def test_genanki_export_reimported_keeps_images_and_audio(deck):
+    from django.core.files.base import ContentFile
+
+    from learning.demo_audio import tone_wav
+
+    leaf = deck.cards.get(front="Leaf")
+    leaf.audio.save("leaf.wav", ContentFile(tone_wav("leaf")))
+    content, _, filename = transfer.export_deck(deck, "apkg")
+    parsed = transfer.parse_upload(filename, content)
+    copy, cards = transfer.deck_import_new(user=deck.owner, parsed=parsed)
+    assert copy.title == "Cells & more" and len(cards) == 2
+    imported = copy.cards.get(front="Leaf")
+    assert imported.back == "Green"  # the [sound:…] reference is gone from the text
+    assert imported.image.read() == PNG
+    assert imported.audio.read() == tone_wav("leaf")
+    assert not copy.cards.get(front="<b>Cell</b>").image
+
+
+def test_csv_export_defuses_spreadsheet_formulas_and_import_restores_the_text(deck):
+    Card.objects.create(deck=deck, front='=HYPERLINK("http://x")', back="-1 squared", position=3)
+    content, _, _ = transfer.export_deck(deck, "csv")
+    text = content.decode()
+    assert "'=HYPERLINK" in text and "'-1 squared" in text
+    rows = transfer.parse_upload("deck.csv", content).rows
+    assert (rows[-1].front, rows[-1].back) == ('=HYPERLINK("http://x")', "-1 squared")
+    # A leading apostrophe typed on purpose, before ordinary text, is kept.
+    assert transfer.parse_csv(b"'tis,it is\n").rows[0].front == "'tis"

@@ -146,3 +146,26 @@ def test_new_deck_import_page_in_a_lesson(world: World, teacher, rival_teacher, 
     assert response.status_code == 302
     deck = Deck.objects.get(lesson=world.lesson, title="Vocab")
     assert deck.cards.count() == 2
+
+
+def test_a_5001_card_file_is_refused_cleanly_by_the_api_and_the_page(world: World, teacher, api_for, client_for):
+    text = "\n".join(f"Term {i};Meaning {i}" for i in range(5001))
+    before = world.deck.cards.count()
+    response = api_for(teacher).post(f"/api/v1/decks/{world.deck.pk}/import/", {"file": _csv(text)}, format="multipart")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_import"
+    assert "At most 5000 cards" in response.json()["error"]["message"]
+    page = client_for(teacher).post(f"/decks/{world.deck.pk}/import/", {"file": _csv(text), "action": "import"})
+    assert page.status_code == 400 and b"At most 5000 cards" in page.content
+    assert world.deck.cards.count() == before
+
+
+def test_a_windows_csv_with_a_bom_imports_through_the_api(world: World, teacher, api_for):
+    data = "\ufefffront,back\r\nGolgi,Packages proteins\r\nLysosome,Digests waste\r\n".encode()
+    upload = SimpleUploadedFile("excel.csv", data, content_type="text/csv")
+    response = api_for(teacher).post(f"/api/v1/decks/{world.deck.pk}/import/", {"file": upload}, format="multipart")
+    assert response.status_code == 201 and response.json()["imported"] == 2
+    assert list(world.deck.cards.order_by("-position").values_list("front", "back")[:2]) == [
+        ("Lysosome", "Digests waste"),
+        ("Golgi", "Packages proteins"),
+    ]
