@@ -24,7 +24,7 @@ import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -456,10 +456,60 @@ def _replay(review: Review, session: StudySession, card_id: int) -> AnswerResult
     )
 
 
-def _new_status(before_status: str, after: srs.Schedule) -> str:
-    if after.repetitions >= 2:
-        return CardState.Status.REVIEW
-    return CardState.Status.LEARNING
+# What one scheduled answer changes on a CardState.
+SCHEDULE_FIELDS = ["repetitions", "interval", "ease", "status", "due_at", "last_reviewed_at", "reviews_count", "lapses"]
+
+
+def apply_answer(state: CardState, quality: int, now: datetime) -> tuple[srs.Schedule, srs.Schedule]:
+    """Move `state` on by one answer that counts for its schedule (not saved):
+    SM-2, a lapse when a learnt card is failed, status and the next due time.
+    The study service and the demo history both go through here."""
+    before = srs.Schedule(state.repetitions, state.interval, state.ease)
+    after = srs.sm2(before, quality)
+    if quality < srs.PASSING_QUALITY and state.status != CardState.Status.NEW:
+        state.lapses += 1
+    state.repetitions, state.interval, state.ease = after.repetitions, after.interval, after.ease
+    state.status = CardState.Status.REVIEW if after.repetitions >= 2 else CardState.Status.LEARNING
+    state.due_at = srs.due_after(now, after)
+    state.last_reviewed_at = now
+    state.reviews_count += 1
+    return before, after
+
+
+def review_row(
+    *,
+    student: User,
+    card_id: int,
+    mode: str,
+    quality: int,
+    correct: bool,
+    reviewed_at: datetime,
+    status_before: str,
+    before: srs.Schedule,
+    after: srs.Schedule,
+    changed_schedule: bool,
+    session: StudySession | None = None,
+    **extra: Any,
+) -> Review:
+    """The (unsaved) log row of one answer, with the schedule before and after."""
+    return Review(
+        student=student,
+        card_id=card_id,
+        session=session,
+        mode=mode,
+        quality=quality,
+        correct=correct,
+        reviewed_at=reviewed_at,
+        status_before=status_before,
+        repetitions_before=before.repetitions,
+        interval_before=before.interval,
+        ease_before=before.ease,
+        repetitions_after=after.repetitions,
+        interval_after=after.interval,
+        ease_after=after.ease,
+        changed_schedule=changed_schedule,
+        **extra,
+    )
 
 
 def session_answer(
@@ -521,51 +571,30 @@ def session_answer(
                 [CardState(student=student, card=card, due_at=now, ease=srs.START_EASE)], ignore_conflicts=True
             )
             state = CardState.objects.select_for_update().get(student=student, card=card)
-        before = srs.Schedule(state.repetitions, state.interval, state.ease) if state else srs.NEW
         status_before = state.status if state else CardState.Status.NEW
-        after = before
         if changes:
-            after = srs.sm2(before, quality)
-            if quality < srs.PASSING_QUALITY and status_before != CardState.Status.NEW:
-                state.lapses += 1
-            state.repetitions, state.interval, state.ease = after.repetitions, after.interval, after.ease
-            state.status = _new_status(status_before, after)
-            state.due_at = srs.due_after(now, after)
-            state.last_reviewed_at = now
-            state.reviews_count += 1
-            state.save(
-                update_fields=[
-                    "repetitions",
-                    "interval",
-                    "ease",
-                    "status",
-                    "due_at",
-                    "last_reviewed_at",
-                    "reviews_count",
-                    "lapses",
-                ]
-            )
+            before, after = apply_answer(state, quality, now)
+            state.save(update_fields=SCHEDULE_FIELDS)
+        else:
+            before = after = srs.Schedule(state.repetitions, state.interval, state.ease) if state else srs.NEW
 
-        review = Review.objects.create(
+        review = review_row(
             student=student,
-            card=card,
+            card_id=card.pk,
             session=session,
             mode=session.mode,
             quality=quality,
-            typed_answer=typed,
             correct=correct,
-            response_ms=response_ms,
             reviewed_at=now,
             status_before=status_before,
-            repetitions_before=before.repetitions,
-            interval_before=before.interval,
-            ease_before=before.ease,
-            repetitions_after=after.repetitions,
-            interval_after=after.interval,
-            ease_after=after.ease,
+            before=before,
+            after=after,
             changed_schedule=changes,
+            typed_answer=typed,
+            response_ms=response_ms,
             idempotency_key=idempotency_key,
         )
+        review.save()
 
         queue = list(session.queue)
         queue.remove(card.pk)

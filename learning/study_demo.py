@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from learning import srs
 from learning.models import LEECH_LAPSES, Card, CardState, Deck, Review, StudySession
+from learning.study import apply_answer, review_row
 
 if TYPE_CHECKING:
     from lms.demo import DemoUsers
@@ -129,34 +130,22 @@ def seed(users: DemoUsers) -> None:
                 states[state_or_card.pk] = state
             card_id = state.card.pk
             quality = _quality(rng, state, card_id == leech_id)
-            before = srs.Schedule(state.repetitions, state.interval, state.ease)
-            after = srs.sm2(before, quality)
             status_before = state.status
-            if quality < srs.PASSING_QUALITY and status_before != CardState.Status.NEW:
-                state.lapses += 1
-            state.repetitions, state.interval, state.ease = after.repetitions, after.interval, after.ease
-            state.status = CardState.Status.REVIEW if after.repetitions >= 2 else CardState.Status.LEARNING
-            state.due_at = srs.due_after(clock, after)
-            state.last_reviewed_at = clock
-            state.reviews_count += 1
+            before, after = apply_answer(state, quality, clock)
             response_ms = rng.randint(1800, 9000)
             day_reviews.append(
-                Review(
+                review_row(
                     student=student,
                     card_id=card_id,
                     mode=StudySession.Mode.LEARN if status_before == CardState.Status.NEW else StudySession.Mode.REVIEW,
                     quality=quality,
                     correct=quality >= srs.PASSING_QUALITY,
-                    response_ms=response_ms,
                     reviewed_at=clock,
                     status_before=status_before,
-                    repetitions_before=before.repetitions,
-                    interval_before=before.interval,
-                    ease_before=before.ease,
-                    repetitions_after=after.repetitions,
-                    interval_after=after.interval,
-                    ease_after=after.ease,
+                    before=before,
+                    after=after,
                     changed_schedule=True,
+                    response_ms=response_ms,
                 )
             )
             clock += timedelta(milliseconds=response_ms + 1500)
