@@ -18,6 +18,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
@@ -691,8 +692,12 @@ def cards_bulk_add(request: HttpRequest, pk: int) -> HttpResponse:
                 skipped = len(preview.errors)
                 messages.success(
                     request,
-                    f"Added {len(cards)} cards."
-                    + (f" {skipped} lines could not be read and were skipped." if skipped else ""),
+                    f"Added {len(cards)} card{pluralize(len(cards))}."
+                    + (
+                        f" {skipped} line{pluralize(skipped)} could not be read and {pluralize(skipped, 'was,were')} skipped."
+                        if skipped
+                        else ""
+                    ),
                 )
                 return redirect("learning:deck_detail", deck.pk)
         # A preview, or the failed create shown again with its reasons.
