@@ -298,7 +298,11 @@ def join(request: HttpRequest) -> HttpResponse:
 def join_code(request: HttpRequest, code: str) -> HttpResponse:
     """An invite link: shows the class and a Join button (a GET never enrols, so
     link previews and prefetchers cannot join anyone)."""
-    form = JoinForm(request.POST or None, initial={"join_code": code})
+    # The code comes from the link, not from the posted form; binding and
+    # cleaning it gives the form the cleaned_data a refused join writes its
+    # message into (the code may have been renewed since the page was shown).
+    form = JoinForm({"join_code": code[:32]})
+    form.is_valid()
     normalized = services.normalize_join_code(code)
     classroom = Classroom.objects.filter(join_code=normalized).select_related("teacher").first()
     status = 200 if classroom else 404

@@ -121,6 +121,37 @@ def test_invite_link_with_unknown_code_is_404(outsider, client_for):
     assert response.status_code == 404 and "No class has the code" in response.content.decode()
 
 
+def test_joining_by_a_stale_invite_link_is_a_404_with_a_message_not_a_500(world, outsider, client_for):
+    # The teacher renewed the code while the student had the invite page open.
+    client = client_for(outsider)
+    url = reverse("learning:join_code", args=["ZZZZZZZZ"])
+    response = client.post(url)
+    assert response.status_code == 404
+    assert "No class has the code" in response.content.decode()
+    assert not Enrollment.objects.filter(student=outsider).exists()
+
+
+def test_joining_by_an_overlong_invite_link_is_a_clear_4xx(outsider, client_for):
+    response = client_for(outsider).post(reverse("learning:join_code", args=["X" * 200]))
+    assert response.status_code == 404
+    assert not Enrollment.objects.filter(student=outsider).exists()
+
+
+def test_bulk_add_message_counts_cards_and_lines_in_good_english(world, teacher, client_for):
+    response = client_for(teacher).post(
+        reverse("learning:cards_bulk_add", args=[world.deck.pk]),
+        {"text": "Nucleus;Holds the DNA\nno separator here", "action": "create"},
+        follow=True,
+    )
+    text = response.content.decode()
+    assert "Added 1 card. 1 line could not be read and was skipped." in text
+
+
+def test_class_page_offers_a_copy_button_for_the_invite_link(world, teacher, client_for):
+    text = client_for(teacher).get(reverse("learning:classroom_detail", args=[world.classroom.pk])).content.decode()
+    assert 'data-copy="invite-link"' in text and 'id="invite-link-status"' in text
+
+
 def test_invite_link_sends_anonymous_visitors_to_log_in_first(world, client):
     url = reverse("learning:join_code", args=[world.classroom.join_code])
     response = client.get(url)
@@ -279,7 +310,7 @@ def test_bulk_add_preview_then_create(world, teacher, client_for):
     assert world.deck.cards.count() == before
     response = client.post(url, {"text": text, "action": "create"}, follow=True)
     assert world.deck.cards.count() == before + 2
-    assert "Added 2 cards. 1 lines could not be read" in response.content.decode()
+    assert "Added 2 cards. 1 line could not be read and was skipped." in response.content.decode()
 
 
 def test_bulk_add_with_no_readable_line_is_422_and_writes_nothing(world, teacher, client_for):
