@@ -284,3 +284,13 @@ def test_deck_shortcut_url_opens_the_start_page(client_for, teacher, student):
     assert page.status_code == 200 and "Biology deck 1" in page.content.decode()
     started = client_for(student).post(url, {"mode": "cram"})
     assert started.status_code == 302 and StudySession.objects.get().scope_type == "deck"
+
+
+def test_last_active_reads_as_a_teacher_would_say_it():
+    from learning.templatetags.study_tags import ago
+
+    now = timezone.now()
+    assert ago(now - timedelta(seconds=20)) == "just now"  # not "0 minutes ago"
+    assert ago(now - timedelta(hours=20, minutes=39)) == "20 hours ago"
+    assert ago(now - timedelta(days=3, hours=2)) == "3 days ago"
+    assert ago(None) == ""
