@@ -406,3 +406,11 @@ def test_join_url_names():
     assert reverse("learning:join") == "/join/"
     assert reverse("learning:join", args=["ABCDEFGH"]) == "/join/ABCDEFGH/"
     assert reverse("learning:join_code", args=["ABCDEFGH"]) == "/join/ABCDEFGH/"
+
+
+def test_nav_marks_classes_for_a_class_deck_and_my_decks_for_a_personal_one(world, student, client_for):
+    client = client_for(student)
+    class_deck = client.get(reverse("learning:deck_detail", args=[world.deck.pk])).content.decode()
+    assert 'aria-current="page">Classes<' in class_deck and 'aria-current="page">My decks<' not in class_deck
+    own = client.get(reverse("learning:deck_detail", args=[world.personal.pk])).content.decode()
+    assert 'aria-current="page">My decks<' in own and 'aria-current="page">Classes<' not in own
