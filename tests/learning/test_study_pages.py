@@ -42,6 +42,21 @@ def test_start_on_a_hidden_deck_is_404(client_for, outsider, teacher):
     assert not StudySession.objects.exists()
 
 
+def test_studying_an_empty_deck_says_it_has_no_cards(client_for, student):
+    # Not "you have met them all or reached the daily limit" on a deck with
+    # nothing in it — a new student would think something is broken.
+    from learning.models import Deck
+
+    deck = Deck.objects.create(title="My words", owner=student)
+    for mode in ("learn", "review", "cram"):
+        response = client_for(student).post(
+            "/study/", {"scope_type": "deck", "scope_id": deck.pk, "mode": mode}, follow=True
+        )
+        text = response.content.decode()
+        assert "There are no cards here yet" in text and "reached the daily limit" not in text, mode
+    assert not StudySession.objects.exists()
+
+
 def test_nothing_due_redirects_back_with_a_message(client_for, teacher, student):
     make_class(teacher, [student], cards_per_deck=3)
     response = client_for(student).post("/study/", {"scope_type": "all", "mode": "review"}, follow=True)
