@@ -150,6 +150,8 @@ def test_bulk_add_message_counts_cards_and_lines_in_good_english(world, teacher,
 def test_class_page_offers_a_copy_button_for_the_invite_link(world, teacher, client_for):
     text = client_for(teacher).get(reverse("learning:classroom_detail", args=[world.classroom.pk])).content.decode()
     assert 'data-copy="invite-link"' in text and 'id="invite-link-status"' in text
+    # Removing a student and renewing the code are one click: both ask first.
+    assert 'data-confirm="Make a new code?' in text and 'data-confirm="Remove ' in text
 
 
 def test_invite_link_sends_anonymous_visitors_to_log_in_first(world, client):
