@@ -72,6 +72,8 @@ def test_new_teacher_builds_a_class_and_a_new_student_joins_by_link_and_studies(
     page.wait_for_url(re.compile(r"/decks/\d+/$"))
 
     page.click("main a:has-text('Bulk add')")
+    page.wait_for_url(re.compile(r"/cards/bulk/$"))
+    page.wait_for_load_state("load")  # htmx (deferred) has wired the live preview
     page.fill("#id_text", "H\tHydrogen\nHe;Helium\nLi;Lithium\nthis line has no separator")
     # The live preview reports what will be created and what cannot be read.
     page.locator("#bulk-preview").get_by_text("3 cards will be added").wait_for()
@@ -141,3 +143,31 @@ def test_new_teacher_builds_a_class_and_a_new_student_joins_by_link_and_studies(
     # Three first answers this week, shown in the reviews column.
     assert re.search(r"\b3\b", row.inner_text())
     shot(page, "progress")
+
+
+def test_keyboard_user_can_tab_to_end_and_press_it(page, live_server, login, transactional_db):
+    """Enter and Space are study shortcuts, but not when a button has the focus:
+    a keyboard-only student must be able to reach and press "End"."""
+    from tests.factories import UserFactory
+    from tests.learning.study_setup import make_class
+
+    teacher = UserFactory(username="tess", role="teacher")
+    student = UserFactory(username="kim", role="student")
+    student.set_password("demo-pass-123")
+    student.save()
+    setup = make_class(teacher, [student], cards_per_deck=3)
+    login("kim")
+    page.goto(f"{live_server.url}/study/decks/{setup.decks[0].pk}/")
+    page.click("button:has-text('Start cram')")
+    page.wait_for_url(re.compile(r"/study/sessions/\d+/$"))
+    page.wait_for_selector(".study-answers[data-ready]", state="attached")
+    end = page.locator(".study-progress button:has-text('End')")
+    for _ in range(30):
+        if end.evaluate("el => el === document.activeElement"):
+            break
+        page.keyboard.press("Tab")
+    assert end.evaluate("el => el === document.activeElement"), "End is not reachable with Tab"
+    page.keyboard.press("Enter")
+    page.locator("[data-summary]").wait_for()
+    # The card was never flipped by that Enter: the session simply ended.
+    assert "Session complete" in page.locator("[data-summary]").inner_text() or "closed" in page.content()
