@@ -9,7 +9,7 @@ from django import template
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.timesince import timesince
+from django.utils.timesince import timesince, timeuntil
 
 register = template.Library()
 
@@ -31,6 +31,16 @@ def ago(value: datetime | None) -> str:
     if timezone.now() - value < timedelta(minutes=1):
         return "just now"
     return f"{timesince(value, depth=1)} ago"
+
+
+@register.filter
+def due_in(value: datetime | None) -> str:
+    """ "now", "in 23 hours", "in 6 days": when the next card is due, in one unit."""
+    if value is None:
+        return ""
+    if value - timezone.now() < timedelta(minutes=1):
+        return "now"
+    return f"in {timeuntil(value, depth=1)}"
 
 
 @register.filter

@@ -312,3 +312,13 @@ def test_last_active_reads_as_a_teacher_would_say_it():
     assert ago(now - timedelta(hours=20, minutes=39)).replace("\xa0", " ") == "20 hours ago"
     assert ago(now - timedelta(days=3, hours=2)).replace("\xa0", " ") == "3 days ago"
     assert ago(None) == ""
+
+
+def test_summary_says_when_the_next_card_is_due_in_one_unit():
+    from learning.templatetags.study_tags import due_in
+
+    now = timezone.now()
+    assert due_in(now + timedelta(hours=23, minutes=59)).replace("\xa0", " ") == "in 23 hours"
+    assert due_in(now + timedelta(days=6, hours=1)).replace("\xa0", " ") == "in 6 days"
+    assert due_in(now - timedelta(minutes=5)) == "now"
+    assert due_in(None) == ""
