@@ -190,3 +190,10 @@ def test_every_response_has_a_request_id_and_echoes_a_given_one(client):
     assert client.get("/health/live/", HTTP_X_REQUEST_ID="abc-123")["X-Request-ID"] == "abc-123"
     # A header that could inject into logs is replaced, not echoed.
     assert client.get("/health/live/", HTTP_X_REQUEST_ID="bad id\n")["X-Request-ID"] != "bad id\n"
+
+
+def test_forbidden_page_says_why(client_for):
+    student = UserFactory(username="stu", role="student")
+    response = client_for(student).get("/classes/new/")
+    assert response.status_code == 403
+    assert "Only teachers can create classes." in response.content.decode()
