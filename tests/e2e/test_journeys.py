@@ -171,3 +171,32 @@ def test_keyboard_user_can_tab_to_end_and_press_it(page, live_server, login, tra
     page.locator("[data-summary]").wait_for()
     # The card was never flipped by that Enter: the session simply ended.
     assert "Session complete" in page.locator("[data-summary]").inner_text() or "closed" in page.content()
+
+
+def test_busy_pages_fit_a_phone_screen(browser, live_server, transactional_db):
+    """At 390 px nothing pushes the page sideways: wide charts and tables scroll
+    inside their cards, long routes wrap."""
+    from lms.demo import seed_demo
+
+    seed_demo()
+    context = browser.new_context(viewport={"width": 390, "height": 800})
+    phone = context.new_page()
+    phone.set_default_timeout(15_000)
+    try:
+        for username, paths in (
+            ("student", ["/dashboard/", "/classes/", "/decks/"]),
+            ("teacher", ["/classes/", "/dashboard/"]),
+            ("admin", ["/analytics/", "/ops/", "/ops/incidents/", "/status/"]),
+        ):
+            phone.context.clear_cookies()
+            phone.goto(f"{live_server.url}/accounts/login/")
+            phone.fill("input[name=username]", username)
+            phone.fill("input[name=password]", "demo-pass-123")
+            phone.click("main button[type=submit]")
+            phone.wait_for_load_state("domcontentloaded")
+            for path in paths:
+                phone.goto(f"{live_server.url}{path}")
+                overflow = phone.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+                assert overflow <= 1, f"{username} {path} is {overflow}px wider than the phone"
+    finally:
+        context.close()
