@@ -5,6 +5,8 @@
   "use strict";
   var select = document.getElementById("id_timezone");
   if (!select || select.value !== "UTC" || !window.Intl) { return; }
+  // A form shown again with errors keeps exactly what the user sent.
+  if (document.querySelector(".field.has-error, .errors")) { return; }
   var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
   if (!zone) { return; }
   for (var i = 0; i < select.options.length; i++) {

@@ -200,3 +200,20 @@ def test_busy_pages_fit_a_phone_screen(browser, live_server, transactional_db):
                 assert overflow <= 1, f"{username} {path} is {overflow}px wider than the phone"
     finally:
         context.close()
+
+
+def test_sign_up_preselects_the_browsers_time_zone(browser, live_server, transactional_db):
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, timezone_id="America/Chicago")
+    try:
+        page = context.new_page()
+        page.goto(f"{live_server.url}/accounts/signup/")
+        page.wait_for_load_state("load")
+        assert page.input_value("#id_timezone") == "America/Chicago"
+        # Shown again with errors, the form keeps what was sent.
+        page.select_option("#id_timezone", "UTC")
+        page.click("main button[type=submit]")
+        page.wait_for_load_state("load")
+        assert page.locator(".field.has-error").count() > 0
+        assert page.input_value("#id_timezone") == "UTC"
+    finally:
+        context.close()
