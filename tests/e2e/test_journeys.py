@@ -217,3 +217,26 @@ def test_sign_up_preselects_the_browsers_time_zone(browser, live_server, transac
         assert page.input_value("#id_timezone") == "UTC"
     finally:
         context.close()
+
+
+def test_without_javascript_the_copy_button_is_not_offered(browser, live_server, transactional_db):
+    """It could only do nothing there; the invite field still selects for copying."""
+    from learning.models import Classroom
+    from tests.factories import UserFactory
+
+    teacher = UserFactory(username="tess", role="teacher")
+    teacher.set_password(PASSWORD)
+    teacher.save()
+    classroom = Classroom.objects.create(name="Physics", teacher=teacher)
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.fill("input[name=username]", "tess")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("main button[type=submit]")
+        page.goto(f"{live_server.url}/classes/{classroom.pk}/")
+        assert page.locator("#invite-link").is_visible()
+        assert page.locator("button[data-copy=invite-link]").is_hidden()
+    finally:
+        context.close()
