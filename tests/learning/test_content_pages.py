@@ -63,6 +63,12 @@ def test_classroom_list_shows_taught_and_joined_classes(world, teacher, student,
     assert "Biology" in page and "Chemistry" not in page and "Join a class" in page
 
 
+def test_teacher_class_list_links_progress_and_skips_the_student_join_box(world, teacher, client_for):
+    page = client_for(teacher).get(reverse("learning:classroom_list")).content.decode()
+    assert reverse("learning:class_progress", args=[world.classroom.pk]) in page
+    assert "The 8-character code your teacher gave you" not in page
+
+
 def test_empty_class_list_for_a_new_teacher_and_student(rival_teacher, outsider, client_for):
     Classroom.objects.all().delete()
     assert "No classes yet — create the first one" in client_for(rival_teacher).get("/classes/").content.decode()
