@@ -70,8 +70,10 @@ class AnalyticsMiddleware:
                 )
             )
 
+        # Only server errors count: a view raising Http404 or PermissionDenied
+        # (a hidden class, a stale link) answered correctly with a 4xx.
         exception = getattr(request, "_analytics_exception", None)
-        if exception is not None or status >= 500:
+        if status >= 500:
             add(
                 "error",
                 type=type(exception).__name__ if exception is not None else f"HTTP{status}",

@@ -297,7 +297,9 @@ def session_start(
         else:
             queue = test_queue(scope, size=_parse_size(size, DEFAULT_TEST_SIZE) or 0)
         if not queue:
-            raise Unprocessable(_nothing_message(mode), code="nothing_to_study", details={"mode": mode})
+            # An empty deck is not "all caught up": say what is really missing.
+            message = _nothing_message(mode) if scope.cards.exists() else EMPTY_SCOPE_MESSAGE
+            raise Unprocessable(message, code="nothing_to_study", details={"mode": mode})
         session = StudySession.objects.create(
             student=student,
             mode=mode,
@@ -313,6 +315,9 @@ def session_start(
         )
     track("study_session_started", user=student, mode=mode, scope=scope.type, scope_id=scope.id, cards=len(queue))
     return session
+
+
+EMPTY_SCOPE_MESSAGE = "There are no cards here yet: add some to the deck first."
 
 
 def _nothing_message(mode: str) -> str:

@@ -180,6 +180,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "data": data,
             "taught": taught,
             "forecast_chart": forecast_chart,
+            "forecast_total": sum(n for _, n in data.forecast),
             "heatmap": heatmap,
             "reviews_last_year": sum(
                 n

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -61,7 +62,7 @@ def deck_import(request: HttpRequest, pk: int) -> HttpResponse:
                 form, lambda: transfer.deck_import(user=request.user, deck=deck, parsed=parsed, skip_invalid=skip)
             )
             if cards is not None:
-                messages.success(request, f"Imported {len(cards)} cards into {deck.title}.")
+                messages.success(request, f"Imported {len(cards)} card{pluralize(len(cards))} into {deck.title}.")
                 return redirect("learning:deck_detail", deck.pk)
     return _render(request, context, status)
 
@@ -94,7 +95,7 @@ def deck_import_new(request: HttpRequest, lesson_pk: int | None = None) -> HttpR
             )
             if result is not None:
                 deck, cards = result
-                messages.success(request, f"Created {deck.title} with {len(cards)} cards.")
+                messages.success(request, f"Created {deck.title} with {len(cards)} card{pluralize(len(cards))}.")
                 return redirect("learning:deck_detail", deck.pk)
     return _render(request, context, status)
 

@@ -18,6 +18,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
@@ -299,7 +300,11 @@ def join(request: HttpRequest) -> HttpResponse:
 def join_code(request: HttpRequest, code: str) -> HttpResponse:
     """An invite link: shows the class and a Join button (a GET never enrols, so
     link previews and prefetchers cannot join anyone)."""
-    form = JoinForm(request.POST or None, initial={"join_code": code})
+    # The code comes from the link, not from the posted form; binding and
+    # cleaning it gives the form the cleaned_data a refused join writes its
+    # message into (the code may have been renewed since the page was shown).
+    form = JoinForm({"join_code": code[:32]})
+    form.is_valid()
     normalized = services.normalize_join_code(code)
     classroom = Classroom.objects.filter(join_code=normalized).select_related("teacher").first()
     status = 200 if classroom else 404
@@ -693,8 +698,12 @@ def cards_bulk_add(request: HttpRequest, pk: int) -> HttpResponse:
                 skipped = len(preview.errors)
                 messages.success(
                     request,
-                    f"Added {len(cards)} cards."
-                    + (f" {skipped} lines could not be read and were skipped." if skipped else ""),
+                    f"Added {len(cards)} card{pluralize(len(cards))}."
+                    + (
+                        f" {skipped} line{pluralize(skipped)} could not be read and {pluralize(skipped, 'was,were')} skipped."
+                        if skipped
+                        else ""
+                    ),
                 )
                 return redirect("learning:deck_detail", deck.pk)
         # A preview, or the failed create shown again with its reasons.

@@ -55,6 +55,20 @@ def tick_values(top: float) -> list[float]:
     return [top * i / 4 for i in range(5)]
 
 
+COUNT_FORMAT = "{:,.0f}"
+
+
+def axis(max_value: float, value_format: str | Callable[[float], str]) -> tuple[float, list[float]]:
+    """The axis top and its gridlines. Whole-number charts with small counts get
+    one gridline per whole number: quarter steps printed without decimals would
+    read "0, 0, 1, 1" (or "1, 1, 0, 0, 0" on an empty chart)."""
+    if value_format == COUNT_FORMAT and max_value <= 5:
+        top = max(1, math.ceil(max_value))
+        return float(top), [float(v) for v in range(top + 1)]
+    top = nice_max(max_value)
+    return top, tick_values(top)
+
+
 def _svg(width: int, height: int, title: str, body: list[str]) -> SafeString:
     label = escape(title or "Chart")
     return mark_safe(  # noqa: S308 - every dynamic string below is escaped
@@ -77,13 +91,16 @@ def line_chart(
     height: int = 220,
     title: str = "",
     y_max: float | None = None,
-    value_format: str | Callable[[float], str] = "{:,.0f}",
+    value_format: str | Callable[[float], str] = COUNT_FORMAT,
 ) -> SafeString:
     """One or more lines over shared x labels; None values leave a gap."""
     left, right, top, bottom = 48, 12, 12, 28
     plot_w, plot_h = width - left - right, height - top - bottom
     values = [v for s in series for v in s.values if v is not None]
-    top_value = y_max if y_max is not None else nice_max(max(values, default=0))
+    if y_max is not None:
+        top_value, ticks = y_max, tick_values(y_max)
+    else:
+        top_value, ticks = axis(max(values, default=0), value_format)
     count = max(len(labels), 1)
 
     def x(i: int) -> float:
@@ -93,7 +110,7 @@ def line_chart(
         return top + plot_h - (plot_h * min(v, top_value) / top_value if top_value else 0)
 
     body: list[str] = []
-    for value in tick_values(top_value):
+    for value in ticks:
         ty = y(value)
         body.append(f'<line x1="{left}" x2="{width - right}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="{GRID}"/>')
         body.append(
@@ -134,18 +151,18 @@ def bar_chart(
     title: str = "",
     color: str = PALETTE[0],
     colors: Sequence[str] | None = None,
-    value_format: str | Callable[[float], str] = "{:,.0f}",
+    value_format: str | Callable[[float], str] = COUNT_FORMAT,
     show_values: bool = True,
 ) -> SafeString:
     """Vertical bars, one per label, with the value above each bar."""
     left, right, top, bottom = 40, 8, 18, 28
     plot_w, plot_h = width - left - right, height - top - bottom
     count = max(len(values), 1)
-    top_value = nice_max(max(values, default=0))
+    top_value, ticks = axis(max(values, default=0), value_format)
     slot = plot_w / count
     bar_w = max(slot * 0.7, 1)
     body: list[str] = []
-    for value in tick_values(top_value):
+    for value in ticks:
         ty = top + plot_h - plot_h * value / top_value
         body.append(f'<line x1="{left}" x2="{width - right}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="{GRID}"/>')
         body.append(

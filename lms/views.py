@@ -87,7 +87,10 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _wants_json(request):
         return JsonResponse(error_body("permission_denied", "You do not have permission to do this."), status=403)
-    return render(request, "403.html", status=403)
+    # Our views raise PermissionDenied with a sentence for the person ("Only
+    # teachers can create classes."): show it instead of a bare "Not allowed".
+    reason = str(exception or "")
+    return render(request, "403.html", {"reason": reason}, status=403)
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

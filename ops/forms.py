@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from lms.models import User
@@ -37,7 +39,13 @@ class IncidentUpdateForm(forms.Form):
 
 
 class ResolveForm(forms.Form):
-    message = forms.CharField(required=False, max_length=2000)
+    message = forms.CharField(required=False, max_length=2000, label="Closing note")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Shares the incident page with the update form's "message": its own ids
+        # keep each label pointing at its own box.
+        kwargs.setdefault("auto_id", "id_resolve_%s")
+        super().__init__(*args, **kwargs)
 
 
 class PostmortemForm(forms.Form):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import nh3
 from django import template
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.timesince import timesince, timeuntil
 
 register = template.Library()
 
@@ -16,6 +20,27 @@ CARD_TAGS = {"b", "strong", "i", "em", "u", "sub", "sup", "br", "p", "ul", "ol",
 @register.filter
 def card_html(value: str) -> SafeString:
     return mark_safe(nh3.clean(value or "", tags=CARD_TAGS, attributes={}))  # noqa: S308 - sanitized by nh3
+
+
+@register.filter
+def ago(value: datetime | None) -> str:
+    """ "just now", "5 minutes ago", "3 days ago": one unit, as a teacher reads it
+    (Django's timesince alone says "0 minutes" and "20 hours, 39 minutes")."""
+    if value is None:
+        return ""
+    if timezone.now() - value < timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(value, depth=1)} ago"
+
+
+@register.filter
+def due_in(value: datetime | None) -> str:
+    """ "now", "in 23 hours", "in 6 days": when the next card is due, in one unit."""
+    if value is None:
+        return ""
+    if value - timezone.now() < timedelta(minutes=1):
+        return "now"
+    return f"in {timeuntil(value, depth=1)}"
 
 
 @register.filter

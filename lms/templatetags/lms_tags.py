@@ -23,6 +23,10 @@ def nav_link(context: template.Context, url_name: str, label: str, roles: str = 
         url = reverse(url_name)
     except NoReverseMatch:
         return ""
-    if request.path.startswith(url) and url != "/":
+    # A page with breadcrumbs belongs to the section its first crumb names: a
+    # class deck lives at /decks/<id>/ but sits under "Classes", not "My decks".
+    crumbs = context.get("crumbs")
+    current = crumbs[0][1] == url if crumbs else (request.path.startswith(url) and url != "/")
+    if current:
         return format_html('<li><a href="{}" aria-current="page">{}</a></li>', url, label)
     return format_html('<li><a href="{}">{}</a></li>', url, label)

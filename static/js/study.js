@@ -33,8 +33,16 @@
     if (button) { event.preventDefault(); flip(button.closest(".study-card")); }
   });
 
+  // A keyboard user who tabbed to a button (End, an answer, the audio player)
+  // presses it with Enter or Space as anywhere else: the shortcuts must not
+  // swallow those keys, or "End" could never be reached without a mouse.
+  function pressable(target) {
+    return target && target.closest && target.closest("button, a[href], audio, select, summary");
+  }
+
   document.addEventListener("keydown", function (event) {
     if (!stage() || event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    if ((event.key === " " || event.key === "Enter") && pressable(event.target)) return;
     var card = currentCard();
     var next = stage().querySelector("[data-next]");
     if (next && (event.key === "Enter" || event.key === " ")) { event.preventDefault(); next.click(); return; }

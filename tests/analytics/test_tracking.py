@@ -95,6 +95,15 @@ def test_unhandled_exception_becomes_an_error_event(client_for: object, admin: o
     assert error.properties["status"] == 500
 
 
+def test_404_and_403_raised_by_views_are_not_errors(client_for: object, student: object) -> None:
+    # They are correct answers; counting them would bury the real 5xx on the
+    # errors dashboard under every stale link and permission check.
+    client = client_for(student)
+    assert client.get("/classes/999999/").status_code == 404  # the view raises Http404
+    assert client.get("/analytics/").status_code == 403  # the view raises PermissionDenied
+    assert not Event.objects.filter(name="error").exists()
+
+
 def test_domain_events_from_track_join_the_request_buffer(admin: Any) -> None:
     track("deck_created", user=admin, deck_id=5, token="leak")
     event = Event.objects.get(name="deck_created")

@@ -63,6 +63,12 @@ def test_classroom_list_shows_taught_and_joined_classes(world, teacher, student,
     assert "Biology" in page and "Chemistry" not in page and "Join a class" in page
 
 
+def test_teacher_class_list_links_progress_and_skips_the_student_join_box(world, teacher, client_for):
+    page = client_for(teacher).get(reverse("learning:classroom_list")).content.decode()
+    assert reverse("learning:class_progress", args=[world.classroom.pk]) in page
+    assert "The 8-character code your teacher gave you" not in page
+
+
 def test_empty_class_list_for_a_new_teacher_and_student(rival_teacher, outsider, client_for):
     Classroom.objects.all().delete()
     assert "No classes yet — create the first one" in client_for(rival_teacher).get("/classes/").content.decode()
@@ -119,6 +125,39 @@ def test_invite_link_shows_the_class_and_joins_only_on_post(world, outsider, cli
 def test_invite_link_with_unknown_code_is_404(outsider, client_for):
     response = client_for(outsider).get(reverse("learning:join_code", args=["ZZZZZZZZ"]))
     assert response.status_code == 404 and "No class has the code" in response.content.decode()
+
+
+def test_joining_by_a_stale_invite_link_is_a_404_with_a_message_not_a_500(world, outsider, client_for):
+    # The teacher renewed the code while the student had the invite page open.
+    client = client_for(outsider)
+    url = reverse("learning:join_code", args=["ZZZZZZZZ"])
+    response = client.post(url)
+    assert response.status_code == 404
+    assert "No class has the code" in response.content.decode()
+    assert not Enrollment.objects.filter(student=outsider).exists()
+
+
+def test_joining_by_an_overlong_invite_link_is_a_clear_4xx(outsider, client_for):
+    response = client_for(outsider).post(reverse("learning:join_code", args=["X" * 200]))
+    assert response.status_code == 404
+    assert not Enrollment.objects.filter(student=outsider).exists()
+
+
+def test_bulk_add_message_counts_cards_and_lines_in_good_english(world, teacher, client_for):
+    response = client_for(teacher).post(
+        reverse("learning:cards_bulk_add", args=[world.deck.pk]),
+        {"text": "Nucleus;Holds the DNA\nno separator here", "action": "create"},
+        follow=True,
+    )
+    text = response.content.decode()
+    assert "Added 1 card. 1 line could not be read and was skipped." in text
+
+
+def test_class_page_offers_a_copy_button_for_the_invite_link(world, teacher, client_for):
+    text = client_for(teacher).get(reverse("learning:classroom_detail", args=[world.classroom.pk])).content.decode()
+    assert 'data-copy="invite-link"' in text and 'id="invite-link-status"' in text
+    # Removing a student and renewing the code are one click: both ask first.
+    assert 'data-confirm="Make a new code?' in text and 'data-confirm="Remove ' in text
 
 
 def test_invite_link_sends_anonymous_visitors_to_log_in_first(world, client):
@@ -279,7 +318,7 @@ def test_bulk_add_preview_then_create(world, teacher, client_for):
     assert world.deck.cards.count() == before
     response = client.post(url, {"text": text, "action": "create"}, follow=True)
     assert world.deck.cards.count() == before + 2
-    assert "Added 2 cards. 1 lines could not be read" in response.content.decode()
+    assert "Added 2 cards. 1 line could not be read and was skipped." in response.content.decode()
 
 
 def test_bulk_add_with_no_readable_line_is_422_and_writes_nothing(world, teacher, client_for):
@@ -375,3 +414,11 @@ def test_join_url_names():
     assert reverse("learning:join") == "/join/"
     assert reverse("learning:join", args=["ABCDEFGH"]) == "/join/ABCDEFGH/"
     assert reverse("learning:join_code", args=["ABCDEFGH"]) == "/join/ABCDEFGH/"
+
+
+def test_nav_marks_classes_for_a_class_deck_and_my_decks_for_a_personal_one(world, student, client_for):
+    client = client_for(student)
+    class_deck = client.get(reverse("learning:deck_detail", args=[world.deck.pk])).content.decode()
+    assert 'aria-current="page">Classes<' in class_deck and 'aria-current="page">My decks<' not in class_deck
+    own = client.get(reverse("learning:deck_detail", args=[world.personal.pk])).content.decode()
+    assert 'aria-current="page">My decks<' in own and 'aria-current="page">Classes<' not in own

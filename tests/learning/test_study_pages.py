@@ -42,6 +42,21 @@ def test_start_on_a_hidden_deck_is_404(client_for, outsider, teacher):
     assert not StudySession.objects.exists()
 
 
+def test_studying_an_empty_deck_says_it_has_no_cards(client_for, student):
+    # Not "you have met them all or reached the daily limit" on a deck with
+    # nothing in it — a new student would think something is broken.
+    from learning.models import Deck
+
+    deck = Deck.objects.create(title="My words", owner=student)
+    for mode in ("learn", "review", "cram"):
+        response = client_for(student).post(
+            "/study/", {"scope_type": "deck", "scope_id": deck.pk, "mode": mode}, follow=True
+        )
+        text = response.content.decode()
+        assert "There are no cards here yet" in text and "reached the daily limit" not in text, mode
+    assert not StudySession.objects.exists()
+
+
 def test_nothing_due_redirects_back_with_a_message(client_for, teacher, student):
     make_class(teacher, [student], cards_per_deck=3)
     response = client_for(student).post("/study/", {"scope_type": "all", "mode": "review"}, follow=True)
@@ -155,6 +170,7 @@ def test_dashboard_shows_due_forecast_heatmap_streak_mastery_and_leeches(client_
     _, page = dashboard_queries(client_for(student))
     assert "Start review" in page
     assert "Cards due over the next 30 days" in page and "Reviews over the last year" in page
+    assert '<div class="chart-scroll"><svg' in page  # scrolls sideways on a phone, labels stay readable
     assert '5</div><div class="stat-label">day streak' in page
     assert "Biology deck 1" in page and "Biology deck 2" in page
     assert "Leeches" in page and "9 lapses" in page
@@ -174,6 +190,8 @@ def test_dashboard_query_count_does_not_grow_with_cards_or_history(client_for, t
 def test_empty_dashboard_explains_what_to_do(client_for, student):
     _, page = dashboard_queries(client_for(student))
     assert "No decks yet" in page and "No reviews yet" in page
+    # An all-zero chart with a made-up axis says nothing: the empty state does.
+    assert "Nothing due in the next 30 days" in page and "Cards due over the next 30 days" not in page
 
 
 def class_page(client, classroom, **params):
@@ -284,3 +302,23 @@ def test_deck_shortcut_url_opens_the_start_page(client_for, teacher, student):
     assert page.status_code == 200 and "Biology deck 1" in page.content.decode()
     started = client_for(student).post(url, {"mode": "cram"})
     assert started.status_code == 302 and StudySession.objects.get().scope_type == "deck"
+
+
+def test_last_active_reads_as_a_teacher_would_say_it():
+    from learning.templatetags.study_tags import ago
+
+    now = timezone.now()
+    assert ago(now - timedelta(seconds=20)) == "just now"  # not "0 minutes ago"
+    assert ago(now - timedelta(hours=20, minutes=39)).replace("\xa0", " ") == "20 hours ago"
+    assert ago(now - timedelta(days=3, hours=2)).replace("\xa0", " ") == "3 days ago"
+    assert ago(None) == ""
+
+
+def test_summary_says_when_the_next_card_is_due_in_one_unit():
+    from learning.templatetags.study_tags import due_in
+
+    now = timezone.now()
+    assert due_in(now + timedelta(hours=23, minutes=59)).replace("\xa0", " ") == "in 23 hours"
+    assert due_in(now + timedelta(days=6, hours=1)).replace("\xa0", " ") == "in 6 days"
+    assert due_in(now - timedelta(minutes=5)) == "now"
+    assert due_in(None) == ""

@@ -130,6 +130,7 @@ def test_import_page_previews_then_imports(world: World, teacher, client_for):
     done = client.post(url, {"file": _csv("Golgi;Packages\nbad line\n"), "action": "import", "skip_invalid": "on"})
     assert done.status_code == 302
     assert world.deck.cards.count() == 3
+    assert "Imported 1 card into" in client.get(done["Location"]).content.decode()  # not "1 cards"
 
 
 def test_export_download_from_the_deck_page(world: World, student, client_for):

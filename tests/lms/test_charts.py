@@ -46,3 +46,22 @@ def test_ticks_are_round_numbers():
     assert tick_values(20) == [0, 5, 10, 15, 20]
     assert tick_values(250) == [0, 50, 100, 150, 200, 250]
     assert tick_values(1) == [0, 0.25, 0.5, 0.75, 1]
+
+
+def _axis_labels(svg: str) -> list[str]:
+    import re
+
+    return re.findall(r'text-anchor="end">([^<]*)</text>', svg)
+
+
+def test_small_counts_get_one_gridline_per_whole_number():
+    # Quarter steps printed without decimals read "0, 0, 1, 1" — a teacher
+    # cannot tell which line is which.
+    assert _axis_labels(bar_chart(["a", "b"], [0, 0])) == ["0", "1"]
+    assert _axis_labels(bar_chart(["a", "b"], [1, 3])) == ["0", "1", "2", "3"]
+    assert _axis_labels(line_chart(["a", "b"], [Series("DAU", [2, 1])])) == ["0", "1", "2"]
+
+
+def test_larger_counts_and_other_formats_keep_round_steps():
+    assert _axis_labels(bar_chart(["a"], [7])) == ["0", "2", "4", "6", "8", "10"]
+    assert _axis_labels(bar_chart(["a"], [0.6], value_format="{:.0%}")) == ["0%", "25%", "50%", "75%", "100%"]

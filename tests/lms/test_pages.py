@@ -42,6 +42,38 @@ def test_signup_as_teacher_signs_in_with_that_role(client):
     assert client.get("/accounts/profile/").status_code == 200
 
 
+def test_invited_visitor_keeps_the_invite_through_log_in_and_sign_up(client):
+    # An invite link sends a visitor to log in; a newcomer follows "Create an
+    # account" and must come back to the invite, not to an empty dashboard.
+    login_page = client.get("/accounts/login/?next=/join/ABCDEFGH/").content.decode()
+    assert 'href="/accounts/signup/?next=/join/ABCDEFGH/"' in login_page
+    assert "You were invited to a class" in login_page
+    signup_page = client.get("/accounts/signup/?next=/join/ABCDEFGH/").content.decode()
+    assert 'href="/accounts/login/?next=/join/ABCDEFGH/"' in signup_page
+    response = client.post(
+        "/accounts/signup/?next=/join/ABCDEFGH/",
+        {
+            "username": "invited",
+            "email": "invited@example.com",
+            "role": "student",
+            "timezone": "UTC",
+            "password1": "a-long-Passphrase-9",
+            "password2": "a-long-Passphrase-9",
+        },
+    )
+    assert response.status_code == 302 and response["Location"] == "/join/ABCDEFGH/"
+
+
+def test_plain_log_in_page_has_no_invite_notice(client):
+    text = client.get("/accounts/login/").content.decode()
+    assert "You were invited" not in text and 'href="/accounts/signup/"' in text
+
+
+def test_signup_page_preselects_the_browser_time_zone_with_a_static_script(client):
+    text = client.get("/accounts/signup/").content.decode()
+    assert "js/timezone.js" in text
+
+
 def test_signup_cannot_choose_admin_role(client):
     response = client.post(
         "/accounts/signup/",
@@ -158,3 +190,10 @@ def test_every_response_has_a_request_id_and_echoes_a_given_one(client):
     assert client.get("/health/live/", HTTP_X_REQUEST_ID="abc-123")["X-Request-ID"] == "abc-123"
     # A header that could inject into logs is replaced, not echoed.
     assert client.get("/health/live/", HTTP_X_REQUEST_ID="bad id\n")["X-Request-ID"] != "bad id\n"
+
+
+def test_forbidden_page_says_why(client_for):
+    student = UserFactory(username="stu", role="student")
+    response = client_for(student).get("/classes/new/")
+    assert response.status_code == 403
+    assert "Only teachers can create classes." in response.content.decode()

@@ -200,6 +200,15 @@ def test_incident_pages_work_for_staff(client_for, admin) -> None:
     assert incident.postmortem_summary == "Index missing"
 
 
+def test_incident_page_labels_each_message_box_once(client_for, admin) -> None:
+    # The update and resolve forms both have a "message": one id each, or the
+    # second label points at the first box and the resolve box has no label.
+    incident = _declare()
+    text = client_for(admin).get(reverse("ops:incident_detail", args=[incident.pk])).content.decode()
+    assert text.count('id="id_message"') == 1
+    assert '<label for="id_resolve_message">' in text and 'id="id_resolve_message"' in text
+
+
 def test_declaring_from_the_page(client_for, admin) -> None:
     response = client_for(admin).post(
         reverse("ops:incident_new"), {"title": "Uploads failing", "severity": "2", "components": ["web"]}

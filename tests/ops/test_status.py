@@ -190,3 +190,18 @@ def test_staff_schedule_maintenance_windows_through_the_api(api_for, admin, stud
     )
     assert MaintenanceWindow.objects.count() == 1
     assert "Search index rebuild" in client_for(None).get("/status/").content.decode()
+
+
+def test_status_page_names_the_time_zone_its_times_are_shown_in(client_for) -> None:
+    # A signed-in user sees their own zone; the page must not call that "UTC".
+    from tests.factories import UserFactory
+
+    now = timezone.now()
+    MaintenanceWindow.objects.create(
+        title="Database upgrade", starts_at=now + timedelta(days=1), ends_at=now + timedelta(days=1, hours=1)
+    )
+    user = UserFactory(timezone="Pacific/Auckland")
+    html = client_for(user).get("/status/").content.decode()
+    assert " UTC<" not in html and ("NZDT" in html or "NZST" in html)
+    anonymous = client_for(None).get("/status/").content.decode()
+    assert "UTC" in anonymous
