@@ -7,13 +7,6 @@
     input.addEventListener("focus", function () { input.select(); });
     input.addEventListener("click", function () { input.select(); });
   });
-  // One-click actions that are hard to undo ask first (removing a student,
-  // renewing the class code); without JavaScript they simply run.
-  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
-    form.addEventListener("submit", function (event) {
-      if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
-    });
-  });
   // "Copy link" buttons: put the invite link on the clipboard and say so.
   document.querySelectorAll("button[data-copy]").forEach(function (button) {
     var input = document.getElementById(button.getAttribute("data-copy"));

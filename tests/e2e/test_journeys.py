@@ -240,3 +240,25 @@ def test_without_javascript_the_copy_button_is_not_offered(browser, live_server,
         assert page.locator("button[data-copy=invite-link]").is_hidden()
     finally:
         context.close()
+
+
+def test_maintenance_mode_asks_before_taking_the_site_down(page, live_server, login, transactional_db):
+    from waffle.models import Switch
+
+    from tests.factories import UserFactory
+
+    def switched_on() -> bool:
+        return Switch.objects.filter(name="maintenance-mode", active=True).exists()
+
+    UserFactory(username="boss", role="admin")
+    login("boss")
+    page.goto(f"{live_server.url}/ops/")
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.get_by_role("button", name="Turn maintenance mode on").click()
+    page.wait_for_load_state("networkidle")
+    assert not switched_on()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Turn maintenance mode on").click()
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_text("Maintenance mode is ON.").is_visible()
+    assert switched_on()
