@@ -57,7 +57,10 @@ def login(page: object, live_server: object) -> object:
         page.goto(f"{live_server.url}/accounts/login/")
         page.fill("input[name=username]", username)
         page.fill("input[name=password]", password)
-        page.click("button[type=submit]")
+        # Wait for the form's own navigation (redirects included), not just for
+        # a quiet network, which a loaded machine can reach before it starts.
+        with page.expect_navigation():
+            page.click("button[type=submit]")
         page.wait_for_load_state("networkidle")
 
     return do
