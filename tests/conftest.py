@@ -10,7 +10,6 @@ import os
 from collections.abc import Callable
 
 import pytest
-import waffle
 from django.core.cache import cache
 from django.db import connection
 from django.test import Client
@@ -18,6 +17,7 @@ from rest_framework.test import APIClient
 
 from lms.celery import app as celery_app
 from lms.models import User
+from ops.services import forget_switch
 from tests.factories import UserFactory
 
 
@@ -47,10 +47,9 @@ def _isolation(request: pytest.FixtureRequest) -> None:
         request.getfixturevalue("db")
     cache.clear()
     celery_app.conf.task_always_eager = True
-    if "live_server" not in request.fixturenames and "transactional_db" not in request.fixturenames:
-        # Production serves the maintenance switch from a warm cache; warm it
-        # here too so query counts measure the page, not a cold cache.
-        waffle.switch_is_active("maintenance-mode")
+    # The maintenance switch's state is kept per process; a test that turned
+    # it on must not leave the next test in maintenance.
+    forget_switch()
 
 
 @pytest.fixture
