@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 
 if TYPE_CHECKING:
@@ -342,6 +342,14 @@ class CardState(models.Model):
             # "This student's due cards" is a range scan of this index.
             models.Index(fields=["student", "due_at", "id"], name="cardstate_student_due"),
             models.Index(fields=["card", "lapses"], name="cardstate_card_lapses"),
+            # Leech lists (worst first) walk this small partial index and stop
+            # after a page instead of sorting every schedule of the class.
+            models.Index(
+                F("lapses").desc(),
+                "card",
+                name="cardstate_leeches",
+                condition=Q(lapses__gte=LEECH_LAPSES),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -474,7 +482,9 @@ class Review(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["student", "reviewed_at"], name="review_student_time"),
+            # With the card in the index, "this student's latest answer / answers
+            # this week on the class's cards" are index-only range scans.
+            models.Index(fields=["student", "reviewed_at", "card"], name="review_student_time_card"),
             models.Index(fields=["card", "reviewed_at"], name="review_card_time"),
             models.Index(fields=["session", "card"], name="review_session_card"),
         ]
