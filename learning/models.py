@@ -486,6 +486,9 @@ class Review(models.Model):
             # this week on the class's cards" are index-only range scans.
             models.Index(fields=["student", "reviewed_at", "card"], name="review_student_time_card"),
             models.Index(fields=["card", "reviewed_at"], name="review_card_time"),
+            # Per-card difficulty over the answers that counted: an index-only
+            # scan instead of a pass over the wide review rows.
+            models.Index(fields=["card", "quality"], name="review_card_quality", condition=Q(changed_schedule=True)),
             models.Index(fields=["session", "card"], name="review_session_card"),
         ]
 
