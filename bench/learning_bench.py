@@ -130,8 +130,24 @@ def build() -> tuple[User, list[User], Classroom]:
     CardState.objects.bulk_create(states, batch_size=10_000)
     Review.objects.bulk_create(reviews, batch_size=10_000)
     with connection.cursor() as cursor:
+        # VACUUM too: index-only scans (class progress) need the visibility
+        # map, which autovacuum would only set some minutes later.
+        for table in ("learning_cardstate", "learning_review"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
         cursor.execute("ANALYZE")
     return teacher, students, classroom
+
+
+def explain_slowest(fn: Callable[[], object], top: int = 3) -> None:
+    """EXPLAIN (ANALYZE, BUFFERS) the slowest queries of one call (BENCH_EXPLAIN=1)."""
+    with CaptureQueriesContext(connection) as ctx:
+        fn()
+    slowest = sorted(ctx.captured_queries, key=lambda q: float(q["time"]), reverse=True)[:top]
+    with connection.cursor() as cursor:
+        for query in slowest:
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + query["sql"])
+            print(f"--- {query['time']} s: {query['sql'][:200]}...")
+            print("\n".join(row[0] for row in cursor.fetchall()) + "\n")
 
 
 def main() -> None:
@@ -178,11 +194,15 @@ def main() -> None:
     rows = [
         measure("next card + answer (review)", answer),
         measure("student dashboard", lambda: progress.student_dashboard(student)),
+        measure("due cards (20 most overdue)", lambda: list(CardState.objects.due_for(student, timezone.now())[:20])),
         measure("class progress (teacher)", lambda: progress.class_progress(classroom), runs=5),
         measure("API deck list (teacher)", lambda: teacher_api.get("/api/v1/decks/?page_size=50")),
         measure("API card list of a deck (student)", lambda: student_api.get(f"/api/v1/cards/?deck={deck.pk}")),
+        measure("API card search, all decks (student)", lambda: student_api.get("/api/v1/cards/?q=question%2012")),
         measure("API progress (student)", lambda: student_api.get("/api/v1/progress/")),
     ]
+    if os.getenv("BENCH_EXPLAIN") == "1":
+        explain_slowest(lambda: progress.class_progress(classroom))
     reset_queries()
     print(f"{'operation':<36} {'median ms':>10} {'p95 ms':>9} {'max ms':>9} {'queries':>8}")
     for label, median, p95, worst, queries in rows:

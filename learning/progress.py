@@ -151,9 +151,15 @@ def student_dashboard(user: User, *, now: datetime | None = None) -> Dashboard:
     visible_cards = Card.objects.visible_to(user).order_by().values("pk")
 
     # 1. Due dates over the forecast window (overdue cards fall on today).
-    due_dates = CardState.objects.filter(
-        student=user, card__in=visible_cards, due_at__lt=day_end + timedelta(days=FORECAST_DAYS - 1)
-    ).values_list("due_at", flat=True)
+    # No ORDER BY: the buckets do not care, and the model's default ordering
+    # would sort every schedule of the window.
+    due_dates = (
+        CardState.objects.filter(
+            student=user, card__in=visible_cards, due_at__lt=day_end + timedelta(days=FORECAST_DAYS - 1)
+        )
+        .order_by()
+        .values_list("due_at", flat=True)
+    )
     buckets = dict.fromkeys((today + timedelta(days=i) for i in range(FORECAST_DAYS)), 0)
     for due_at in due_dates:
         buckets[max(today, due_at.astimezone(tz).date())] += 1
@@ -417,7 +423,7 @@ def class_progress(
         progress.studied, progress.backlog = row["studied"], row["backlog"]
         progress.mastered, progress.leeches = row["mastered"], row["leeches"]
 
-    # 5. Latest test scores (three per student) over the last half year.
+    # 4. Latest test scores (three per student) over the last half year.
     for session in StudySession.objects.filter(
         classroom=classroom,
         mode=StudySession.Mode.TEST,
@@ -434,7 +440,7 @@ def class_progress(
     ordered = sorted(rows.values(), key=SORT_KEYS["name"])
     ordered.sort(key=SORT_KEYS[sort], reverse=descending)
 
-    # 6 + 7 + 8. Per-card difficulty: lapses over all students, average quality
+    # 5 + 6 + 7. Per-card difficulty: lapses over all students, average quality
     # of the answers, then the cards themselves for the worst few per deck.
     lapses = {
         row["card_id"]: row
@@ -480,7 +486,7 @@ def class_progress(
         )
         deck_rows.append(DeckDifficulty(deck=deck, hardest=[h for h in hard if h.answers][:HARDEST_PER_DECK]))
 
-    # 9. Leeches across the class.
+    # 8. Leeches across the class (the partial leech index, worst first).
     leeches = list(
         CardState.objects.leeches()
         .filter(student_id__in=enrolled, card__in=class_cards.values("pk"))
