@@ -465,10 +465,13 @@ def class_progress(
             "lesson__course__position", "lesson__position", "position", "id"
         )
     )
-    card_ids = set(lapses) | set(qualities)
     cards_by_deck: dict[int, list[HardCard]] = {}
-    for card in Card.objects.filter(pk__in=card_ids).only("id", "deck_id", "front", "back", "position"):
-        lapse_row, quality_row = lapses.get(card.pk, {}), qualities.get(card.pk, {})
+    # The class's cards by subquery, not a literal list of thousands of ids;
+    # only answered cards can be among the hardest, so the rest are skipped.
+    for card in class_cards.only("id", "deck_id", "front", "back", "position"):
+        if card.pk not in qualities:
+            continue
+        lapse_row, quality_row = lapses.get(card.pk, {}), qualities[card.pk]
         cards_by_deck.setdefault(card.deck_id, []).append(
             HardCard(
                 card=card,

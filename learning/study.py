@@ -28,14 +28,14 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, F, Min, Q, QuerySet
+from django.db.models import Count, F, FilteredRelation, Min, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 from django.utils.html import strip_tags
 
 from learning import srs
 from learning.access import get_card_for, get_classroom_for, get_course_for, get_deck_for, get_lesson_for
-from learning.models import Card, CardState, Classroom, Review, StudySession
+from learning.models import LEECH_LAPSES, Card, CardState, Classroom, Review, StudySession
 from lms.errors import Conflict, Unprocessable
 from lms.tracking import track
 
@@ -381,15 +381,29 @@ def session_next(*, student: User, session: StudySession, now: datetime | None =
         return None
     while session.queue:
         card_id = session.queue[0]
-        try:
-            card = get_card_for(student, card_id)
-        except Http404:
+        # The card (if the student may still see it) with their schedule for
+        # it, in one query: the state joins in through the unique (student,
+        # card) pair, so it adds at most one row.
+        card = (
+            Card.objects.visible_to(student)
+            .annotate(mine=FilteredRelation("states", condition=Q(states__student=student)))
+            .annotate(
+                state_id=F("mine__id"),
+                state_repetitions=F("mine__repetitions"),
+                state_interval=F("mine__interval"),
+                state_ease=F("mine__ease"),
+                state_lapses=F("mine__lapses"),
+            )
+            .filter(pk=card_id)
+            .first()
+        )
+        if card is None:
             # The card was deleted or hidden since the session started: skip it.
             session.queue = [c for c in session.queue if c != card_id]
             session.save(update_fields=["queue"])
             continue
-        state = CardState.objects.filter(student=student, card=card).first()
-        schedule = srs.Schedule(state.repetitions, state.interval, state.ease) if state else srs.NEW
+        has_state = card.state_id is not None
+        schedule = srs.Schedule(card.state_repetitions, card.state_interval, card.state_ease) if has_state else srs.NEW
         first = card_id not in session.answered_ids
         previews = _previews(session, schedule, first)
         return NextCard(
@@ -401,7 +415,7 @@ def session_next(*, student: User, session: StudySession, now: datetime | None =
             idempotency_key=uuid.uuid4().hex,
             position=session.answers_count + 1,
             remaining=len(session.queue),
-            is_leech=bool(state and state.is_leech),
+            is_leech=has_state and card.state_lapses >= LEECH_LAPSES,
             buttons=[(label, q, key, previews.get(q, "")) for label, q, key in BUTTONS],
         )
     session_end(student=student, session_id=session.pk, now=now)
