@@ -366,7 +366,7 @@ def class_progress(
     classroom: Classroom, *, sort: str = "name", descending: bool = False, now: datetime | None = None
 ) -> ClassProgress:
     """Per student and per deck figures for one class, in a fixed number of
-    queries (eight) however many students and cards it has."""
+    queries (nine) however many students and cards it has."""
     now = now or timezone.now()
     if sort not in SORT_KEYS:
         sort = "name"
@@ -440,8 +440,8 @@ def class_progress(
     ordered = sorted(rows.values(), key=SORT_KEYS["name"])
     ordered.sort(key=SORT_KEYS[sort], reverse=descending)
 
-    # 5 + 6 + 7. Per-card difficulty: lapses over all students, average quality
-    # of the answers, then the cards themselves for the worst few per deck.
+    # 5 to 8. Per-card difficulty: lapses over all students, average quality
+    # of the answers, the decks, then the cards for the worst few per deck.
     lapses = {
         row["card_id"]: row
         for row in CardState.objects.filter(card__in=class_cards.values("pk"))
@@ -489,7 +489,7 @@ def class_progress(
         )
         deck_rows.append(DeckDifficulty(deck=deck, hardest=[h for h in hard if h.answers][:HARDEST_PER_DECK]))
 
-    # 8. Leeches across the class (the partial leech index, worst first).
+    # 9. Leeches across the class (the partial leech index, worst first).
     leeches = list(
         CardState.objects.leeches()
         .filter(student_id__in=enrolled, card__in=class_cards.values("pk"))
