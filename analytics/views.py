@@ -18,6 +18,7 @@ from analytics.access import staff_required
 from analytics.funnel import DEFAULT_WINDOW_HOURS, MAX_STEPS, FunnelError, FunnelSpec
 from analytics.models import Event
 from lms import charts
+from lms.spreadsheet import spreadsheet_safe
 from lms.models import User
 
 RANGES = (7, 30, 90)
@@ -27,9 +28,9 @@ def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[A
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     writer = csv.writer(response)
-    writer.writerow(header)
+    writer.writerow([spreadsheet_safe(h) for h in header])
     for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow(["" if v is None else spreadsheet_safe(v) for v in row])
     return response
 
 

@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from lms.errors import ServiceError, TooLarge
+from lms.spreadsheet import from_spreadsheet, spreadsheet_safe
 
 if TYPE_CHECKING:
     from learning.models import Card, Deck
@@ -156,7 +157,7 @@ def parse_csv(data: bytes) -> ParseResult:
                 result.error(number, "Expected at least two columns: front and back.")
                 continue
             # Windows line endings inside a quoted cell are plain line breaks.
-            cells = [_from_spreadsheet(cell.replace("\r\n", "\n").strip()) for cell in record[:3]]
+            cells = [from_spreadsheet(cell.replace("\r\n", "\n").strip()) for cell in record[:3]]
             front, back = cells[0], cells[1]
             if _check_row(result, number, front, back):
                 tags = cells[2] if len(cells) > 2 else ""
@@ -166,26 +167,12 @@ def parse_csv(data: bytes) -> ParseResult:
     return result
 
 
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV
-# injection), so exports quote it with an apostrophe, which spreadsheets hide
-# and our import removes again.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _spreadsheet_safe(value: str) -> str:
-    return f"'{value}" if value.startswith(_FORMULA_START) else value
-
-
-def _from_spreadsheet(value: str) -> str:
-    return value[1:] if value.startswith("'") and value[1:].startswith(_FORMULA_START) else value
-
-
 def export_csv(deck: Deck, cards: list[Card]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["front", "back", "tags"])
     for card in cards:
-        writer.writerow([_spreadsheet_safe(card.front), _spreadsheet_safe(card.back), card.tags])
+        writer.writerow([spreadsheet_safe(card.front), spreadsheet_safe(card.back), spreadsheet_safe(card.tags)])
     return out.getvalue().encode("utf-8")
 
 
