@@ -18,6 +18,7 @@ import re
 import sqlite3
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -275,6 +276,15 @@ def _take_media(text: str, pattern: re.Pattern[str]) -> tuple[str, list[str]]:
     return EDGE_BREAKS_RE.sub("", pattern.sub("", text)).strip(), names
 
 
+def _read_member(archive: zipfile.ZipFile, name: str) -> bytes:
+    """One file of the package; a damaged or encrypted member is the uploader's
+    problem (400), not ours (500)."""
+    try:
+        return archive.read(name)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+        raise ImportFileError(f"The package is damaged and could not be read ({name}: {exc}).") from None
+
+
 def parse_apkg(data: bytes) -> ParseResult:
     """Reads the notes of an Anki package: first field front, second back;
     the first image and sound referenced become the card's media."""
@@ -300,13 +310,13 @@ def parse_apkg(data: bytes) -> ParseResult:
                 )
             raise ImportFileError("The package has no Anki collection inside.")
         try:
-            media_map = json.loads(archive.read("media").decode("utf-8")) if "media" in names else {}
+            media_map = json.loads(_read_member(archive, "media").decode("utf-8")) if "media" in names else {}
         except (UnicodeDecodeError, json.JSONDecodeError):
             media_map = {}
         by_name = {str(name): str(key) for key, name in media_map.items()}
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "collection.sqlite"
-            path.write_bytes(archive.read(collection))
+            path.write_bytes(_read_member(archive, collection))
             try:
                 conn = sqlite3.connect(path)
                 try:
@@ -331,7 +341,7 @@ def parse_apkg(data: bytes) -> ParseResult:
             if key is None or key not in names:
                 return None
             if key not in read:
-                read[key] = archive.read(key)
+                read[key] = _read_member(archive, key)
             return (name, read[key])
 
         for number, (fields_text, tags) in enumerate(rows, start=1):
