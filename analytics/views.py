@@ -18,8 +18,8 @@ from analytics.access import staff_required
 from analytics.funnel import DEFAULT_WINDOW_HOURS, MAX_STEPS, FunnelError, FunnelSpec
 from analytics.models import Event
 from lms import charts
-from lms.spreadsheet import spreadsheet_safe
 from lms.models import User
+from lms.spreadsheet import spreadsheet_safe
 
 RANGES = (7, 30, 90)
 
