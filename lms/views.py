@@ -5,6 +5,7 @@ import logging
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -79,6 +80,12 @@ def _wants_json(request: HttpRequest) -> bool:
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    # Django reports a body over DATA_UPLOAD_MAX_MEMORY_SIZE (or too many
+    # fields) as a 400; it is a "too large", and the sender should know that.
+    if isinstance(exception, RequestDataTooBig | TooManyFieldsSent | TooManyFilesSent):
+        if _wants_json(request):
+            return JsonResponse(error_body("too_large", "The request body is too large."), status=413)
+        return render(request, "413.html", status=413)
     if _wants_json(request):
         return JsonResponse(error_body("bad_request", "The request could not be understood."), status=400)
     return render(request, "400.html", status=400)
