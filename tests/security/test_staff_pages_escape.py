@@ -15,13 +15,13 @@ pytestmark = pytest.mark.django_db
 XSS = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
 
 
-def test_browser_event_properties_and_names_are_escaped(client_for, api_for, admin, student) -> None:
+def test_browser_event_properties_and_names_are_escaped(client_for, admin, student) -> None:
     student.first_name = XSS
     student.save(update_fields=["first_name"])
-    sent = api_for(student).post(
+    sent = client_for(student).post(  # the browser's way: a session, so the event has a session key
         reverse("api-analytics-events"),
         {"events": [{"name": "card_flipped", "properties": {XSS: XSS, "nested": {"x": XSS}}}]},
-        format="json",
+        content_type="application/json",
     )
     assert sent.status_code == 201
     Event.objects.create(
