@@ -28,3 +28,13 @@ def test_browser_batch_with_nested_token_stores_no_token(api_for: object, studen
     event = Event.objects.get(name="card_flipped")
     assert "s3cr3t" not in str(event.properties)
     assert event.properties == {"ctx": {"card": 5}}
+
+
+def test_a_failed_login_keeps_no_unknown_username(client, student, settings) -> None:
+    """A password typed into the username box must not land in analytics."""
+    settings.ANALYTICS_ENABLED = True
+    client.post("/accounts/login/", {"username": "MyS3cret-Passw0rd", "password": "x"})
+    client.post("/accounts/login/", {"username": student.username, "password": "wrong"})
+    names = [e.properties.get("username") for e in Event.objects.filter(name="login_failed").order_by("id")]
+    assert names == ["(unknown)", student.username]
+    assert "MyS3cret" not in str(list(Event.objects.values_list("properties", flat=True)))
