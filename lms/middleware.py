@@ -17,6 +17,18 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 request_logger = logging.getLogger("lms.request")
 
 
+def loggable_path(request: HttpRequest) -> str:
+    """The path with secrets in it masked: a password-reset link carries a
+    token that resets the account until it expires, and logs are read by many."""
+    match = getattr(request, "resolver_match", None)
+    path = request.path
+    for name in ("token", "uidb64"):
+        value = match.kwargs.get(name) if match is not None else None
+        if value:
+            path = path.replace(str(value), f"<{name}>")
+    return path
+
+
 class RequestIdMiddleware:
     """Gives every request an id (the caller's `X-Request-ID` when it is sane,
     a fresh one otherwise), puts it on every log line and returns it. With
@@ -35,14 +47,15 @@ class RequestIdMiddleware:
         try:
             response = self.get_response(request)
             if settings.LOG_REQUESTS:
+                path = loggable_path(request)
                 request_logger.info(
                     "%s %s %s",
                     request.method,
-                    request.path,
+                    path,
                     response.status_code,
                     extra={
                         "method": request.method,
-                        "path": request.path,
+                        "path": path,
                         "status": response.status_code,
                         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                         "user_id": getattr(getattr(request, "user", None), "pk", None),
