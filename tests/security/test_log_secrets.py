@@ -25,3 +25,11 @@ def test_reset_link_token_is_masked_in_request_logs(client, student, settings, c
         assert token not in record.getMessage()
         assert token not in getattr(record, "path", "")
     assert "/accounts/reset/<uidb64>/<token>/" in records[0].getMessage()
+
+
+def test_sentry_events_mask_reset_tokens() -> None:
+    from lms.sentry import before_send
+
+    event = before_send({"request": {"url": "https://lms.example/accounts/reset/MQ/abc-123def/", "cookies": "x"}})
+    assert event["request"]["url"] == "https://lms.example/accounts/reset/[Filtered]/[Filtered]/"
+    assert "cookies" not in event["request"]
