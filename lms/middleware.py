@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 import time
@@ -8,7 +9,7 @@ import zoneinfo
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
 from lms.logging import request_id_var
@@ -94,4 +95,30 @@ class UserTimezoneMiddleware:
                 timezone.deactivate()
         else:
             timezone.deactivate()
+        return self.get_response(request)
+
+
+class InternalEndpointsMiddleware:
+    """`/metrics` and `/health/detailed/` tell whoever asks about our routes,
+    traffic, database, disk and workers. With METRICS_TOKEN set they answer only
+    requests carrying `Authorization: Bearer <token>` (Prometheus's
+    `authorization` setting; the uptime probe's header); unset, they stay open
+    for a private network. The plain probes (/health/, live, ready) stay open."""
+
+    PATHS = ("/metrics", "/health/detailed/")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        token = settings.METRICS_TOKEN
+        if token and request.path in self.PATHS:
+            sent = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+                response = JsonResponse(
+                    {"error": {"code": "not_authenticated", "message": "A bearer token is required.", "details": {}}},
+                    status=401,
+                )
+                response["WWW-Authenticate"] = "Bearer"
+                return response
         return self.get_response(request)
