@@ -81,6 +81,14 @@ def detect_format(filename: str, requested: str | None = None) -> str:
     return fmt
 
 
+def read_upload(upload: Any) -> bytes:
+    """An uploaded import file's bytes, refusing an oversized one *before*
+    reading it into memory (a 2 GB upload must not become a 2 GB bytes object)."""
+    if upload.size is not None and upload.size > MAX_IMPORT_BYTES:
+        raise TooLarge(f"Import files are limited to {MAX_IMPORT_BYTES // (1024 * 1024)} MB.")
+    return upload.read(MAX_IMPORT_BYTES + 1)  # still over the limit if size lied: parse_upload refuses it
+
+
 def parse_upload(filename: str, data: bytes, fmt: str | None = None) -> ParseResult:
     if len(data) > MAX_IMPORT_BYTES:
         raise TooLarge(f"Import files are limited to {MAX_IMPORT_BYTES // (1024 * 1024)} MB.")

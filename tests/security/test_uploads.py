@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.learning.content_world import World, world  # noqa: F401
@@ -28,3 +29,25 @@ def test_a_damaged_anki_package_is_a_400_and_writes_nothing(world: World, teache
     assert response.json()["error"]["code"] == "invalid_import"
     assert "damaged" in response.json()["error"]["message"]
     assert world.deck.cards.count() == before
+
+
+def test_an_oversized_import_is_refused_before_it_is_read(world: World, teacher, api_for, monkeypatch):
+    from learning import transfer
+
+    monkeypatch.setattr(transfer, "MAX_IMPORT_BYTES", 100)
+
+    class Huge:
+        size = 10**10  # what Django's upload handler measured while streaming it to disk
+
+        def read(self, *args: object) -> bytes:
+            raise AssertionError("an oversized upload must not be read into memory")
+
+    with pytest.raises(transfer.TooLarge):
+        transfer.read_upload(Huge())
+    response = api_for(teacher).post(
+        f"/api/v1/decks/{world.deck.pk}/import/",
+        {"file": SimpleUploadedFile("deck.csv", b"front;back\n" * 50, content_type="text/csv")},
+        format="multipart",
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "too_large"
