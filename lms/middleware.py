@@ -122,3 +122,23 @@ class InternalEndpointsMiddleware:
                 response["WWW-Authenticate"] = "Bearer"
                 return response
         return self.get_response(request)
+
+
+class RequestSizeMiddleware:
+    """Refuse a body over MAX_REQUEST_BYTES from its Content-Length, before
+    Django streams it to a temporary file: DATA_UPLOAD_MAX_MEMORY_SIZE does not
+    count uploaded files, so nothing else stops a 5 GB "import" filling the disk."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > settings.MAX_REQUEST_BYTES:
+            from lms.views import too_large
+
+            return too_large(request)
+        return self.get_response(request)

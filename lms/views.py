@@ -82,13 +82,17 @@ def _wants_json(request: HttpRequest) -> bool:
     return request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", "")
 
 
+def too_large(request: HttpRequest) -> HttpResponse:
+    if _wants_json(request):
+        return JsonResponse(error_body("too_large", "The request body is too large."), status=413)
+    return render(request, "413.html", status=413)
+
+
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     # Django reports a body over DATA_UPLOAD_MAX_MEMORY_SIZE (or too many
     # fields) as a 400; it is a "too large", and the sender should know that.
     if isinstance(exception, RequestDataTooBig | TooManyFieldsSent | TooManyFilesSent):
-        if _wants_json(request):
-            return JsonResponse(error_body("too_large", "The request body is too large."), status=413)
-        return render(request, "413.html", status=413)
+        return too_large(request)
     if _wants_json(request):
         return JsonResponse(error_body("bad_request", "The request could not be understood."), status=400)
     return render(request, "400.html", status=400)

@@ -30,3 +30,16 @@ def test_oversized_json_to_the_api_is_413_in_the_error_shape(api_for, student, s
     )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "too_large"
+
+
+def test_a_huge_upload_is_refused_from_its_content_length(client_for, api_for, teacher, settings) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.MAX_REQUEST_BYTES = 2000
+    big = SimpleUploadedFile("deck.csv", b"a;b\n" * 1000, content_type="text/csv")
+    page = client_for(teacher).post(reverse("learning:deck_import_new"), {"file": big})
+    assert page.status_code == 413
+    big.seek(0)
+    api = api_for(teacher).post("/api/v1/decks/import/", {"file": big}, format="multipart")
+    assert api.status_code == 413
+    assert api.json()["error"]["code"] == "too_large"
