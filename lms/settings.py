@@ -294,6 +294,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "lms.pagination.Pagination",
     "PAGE_SIZE": 50,
+    # Without it DRF keys throttles on the whole X-Forwarded-For header, which
+    # any client can set: a new invented address per request, no throttle.
+    "NUM_PROXIES": envint("PROXY_COUNT", 0),
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",
