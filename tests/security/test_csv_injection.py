@@ -38,3 +38,11 @@ def test_analytics_csv_quotes_student_controlled_cells(client_for: object, admin
         cells = [cell for row in rows for cell in row]
         assert any(PAYLOAD in cell for cell in cells), url
         assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@"))], url
+
+
+def test_csv_filename_of_a_non_latin_username_is_rfc6266_encoded(client_for: object, admin: object) -> None:
+    from tests.factories import UserFactory
+
+    person = UserFactory(username="名前ü")
+    response = client_for(admin).get(reverse("analytics:user", args=[person.pk]) + "?csv=1")
+    assert response["Content-Disposition"].startswith("attachment; filename*=utf-8''events-")
