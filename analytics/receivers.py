@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.http import HttpRequest
 
@@ -29,7 +30,12 @@ def on_login_failed(
     sender: Any, *, credentials: dict | None = None, request: HttpRequest | None = None, **_: Any
 ) -> None:
     # Only the username tried: Django already masks the password, and we never keep it anyway.
+    # People often type their password into the username box; so a name that
+    # is no account's is kept only as "(unknown)", never as typed.
     username = str((credentials or {}).get("username", ""))[:150]
+    model = get_user_model()
+    if not username or not model._default_manager.filter(**{f"{model.USERNAME_FIELD}__iexact": username}).exists():
+        username = "(unknown)"
     services.record(
         "login_failed", session_key=services.request_session_key(request), properties={"username": username}
     )

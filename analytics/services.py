@@ -82,20 +82,27 @@ def request_session_key(request: HttpRequest | None) -> str:
     return hash_session_key(key or "")
 
 
-def clean_properties(properties: dict[str, Any]) -> dict[str, Any]:
-    """Drops credential-like keys and anything JSON cannot hold."""
+def _clean_value(value: Any, depth: int) -> Any:
+    # Nested objects and lists are cleaned too: `{"form": {"password": ...}}`
+    # must not slip a credential past the key check one level down.
+    if isinstance(value, str):
+        return value[:500]
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    if isinstance(value, dict):
+        return clean_properties(value, depth + 1) if depth < 4 else str(value)[:500]
+    if isinstance(value, list | tuple):
+        return [_clean_value(v, depth + 1) for v in value] if depth < 4 else str(value)[:500]
+    return str(value)[:500]
+
+
+def clean_properties(properties: dict[str, Any], depth: int = 0) -> dict[str, Any]:
+    """Drops credential-like keys (at any depth) and anything JSON cannot hold."""
     cleaned: dict[str, Any] = {}
     for key, value in properties.items():
         if SENSITIVE_KEY.search(str(key)):
             continue
-        if isinstance(value, str | int | float | bool) or value is None:
-            cleaned[str(key)[:64]] = value[:500] if isinstance(value, str) else value
-        else:
-            try:
-                json.dumps(value)
-                cleaned[str(key)[:64]] = value
-            except (TypeError, ValueError):
-                cleaned[str(key)[:64]] = str(value)[:500]
+        cleaned[str(key)[:64]] = _clean_value(value, depth)
     return cleaned
 
 

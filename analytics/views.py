@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 
 from analytics import queries, services
 from analytics import timeutil as tu
@@ -19,17 +20,19 @@ from analytics.funnel import DEFAULT_WINDOW_HOURS, MAX_STEPS, FunnelError, Funne
 from analytics.models import Event
 from lms import charts
 from lms.models import User
+from lms.spreadsheet import spreadsheet_safe
 
 RANGES = (7, 30, 90)
 
 
 def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    # Quoted and RFC 6266-encoded: usernames may hold non-Latin letters.
+    response["Content-Disposition"] = content_disposition_header(True, filename)
     writer = csv.writer(response)
-    writer.writerow(header)
+    writer.writerow([spreadsheet_safe(h) for h in header])
     for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow(["" if v is None else spreadsheet_safe(v) for v in row])
     return response
 
 

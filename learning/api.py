@@ -245,7 +245,7 @@ def _parse_import(request: Request) -> tuple[dict, transfer.ParseResult]:
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
     upload = data["file"]
-    return data, transfer.parse_upload(upload.name, upload.read(), data.get("format"))
+    return data, transfer.parse_upload(upload.name, transfer.read_upload(upload), data.get("format"))
 
 
 class ReorderSerializer(serializers.Serializer):

@@ -18,11 +18,13 @@ import re
 import sqlite3
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from lms.errors import ServiceError, TooLarge
+from lms.spreadsheet import from_spreadsheet, spreadsheet_safe
 
 if TYPE_CHECKING:
     from learning.models import Card, Deck
@@ -77,6 +79,14 @@ def detect_format(filename: str, requested: str | None = None) -> str:
             details={"format": list(FORMATS)},
         )
     return fmt
+
+
+def read_upload(upload: Any) -> bytes:
+    """An uploaded import file's bytes, refusing an oversized one *before*
+    reading it into memory (a 2 GB upload must not become a 2 GB bytes object)."""
+    if upload.size is not None and upload.size > MAX_IMPORT_BYTES:
+        raise TooLarge(f"Import files are limited to {MAX_IMPORT_BYTES // (1024 * 1024)} MB.")
+    return upload.read(MAX_IMPORT_BYTES + 1)  # still over the limit if size lied: parse_upload refuses it
 
 
 def parse_upload(filename: str, data: bytes, fmt: str | None = None) -> ParseResult:
@@ -156,7 +166,7 @@ def parse_csv(data: bytes) -> ParseResult:
                 result.error(number, "Expected at least two columns: front and back.")
                 continue
             # Windows line endings inside a quoted cell are plain line breaks.
-            cells = [_from_spreadsheet(cell.replace("\r\n", "\n").strip()) for cell in record[:3]]
+            cells = [from_spreadsheet(cell.replace("\r\n", "\n").strip()) for cell in record[:3]]
             front, back = cells[0], cells[1]
             if _check_row(result, number, front, back):
                 tags = cells[2] if len(cells) > 2 else ""
@@ -166,26 +176,12 @@ def parse_csv(data: bytes) -> ParseResult:
     return result
 
 
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV
-# injection), so exports quote it with an apostrophe, which spreadsheets hide
-# and our import removes again.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _spreadsheet_safe(value: str) -> str:
-    return f"'{value}" if value.startswith(_FORMULA_START) else value
-
-
-def _from_spreadsheet(value: str) -> str:
-    return value[1:] if value.startswith("'") and value[1:].startswith(_FORMULA_START) else value
-
-
 def export_csv(deck: Deck, cards: list[Card]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["front", "back", "tags"])
     for card in cards:
-        writer.writerow([_spreadsheet_safe(card.front), _spreadsheet_safe(card.back), card.tags])
+        writer.writerow([spreadsheet_safe(card.front), spreadsheet_safe(card.back), spreadsheet_safe(card.tags)])
     return out.getvalue().encode("utf-8")
 
 
@@ -288,6 +284,15 @@ def _take_media(text: str, pattern: re.Pattern[str]) -> tuple[str, list[str]]:
     return EDGE_BREAKS_RE.sub("", pattern.sub("", text)).strip(), names
 
 
+def _read_member(archive: zipfile.ZipFile, name: str) -> bytes:
+    """One file of the package; a damaged or encrypted member is the uploader's
+    problem (400), not ours (500)."""
+    try:
+        return archive.read(name)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+        raise ImportFileError(f"The package is damaged and could not be read ({name}: {exc}).") from None
+
+
 def parse_apkg(data: bytes) -> ParseResult:
     """Reads the notes of an Anki package: first field front, second back;
     the first image and sound referenced become the card's media."""
@@ -313,13 +318,13 @@ def parse_apkg(data: bytes) -> ParseResult:
                 )
             raise ImportFileError("The package has no Anki collection inside.")
         try:
-            media_map = json.loads(archive.read("media").decode("utf-8")) if "media" in names else {}
+            media_map = json.loads(_read_member(archive, "media").decode("utf-8")) if "media" in names else {}
         except (UnicodeDecodeError, json.JSONDecodeError):
             media_map = {}
         by_name = {str(name): str(key) for key, name in media_map.items()}
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "collection.sqlite"
-            path.write_bytes(archive.read(collection))
+            path.write_bytes(_read_member(archive, collection))
             try:
                 conn = sqlite3.connect(path)
                 try:
@@ -344,7 +349,7 @@ def parse_apkg(data: bytes) -> ParseResult:
             if key is None or key not in names:
                 return None
             if key not in read:
-                read[key] = archive.read(key)
+                read[key] = _read_member(archive, key)
             return (name, read[key])
 
         for number, (fields_text, tags) in enumerate(rows, start=1):

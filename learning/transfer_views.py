@@ -35,7 +35,10 @@ def deck_export(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _parse(form: ImportForm) -> tuple[transfer.ParseResult | None, int]:
     upload = form.cleaned_data["file"]
-    return _run(form, lambda: transfer.parse_upload(upload.name, upload.read(), form.cleaned_data["format"] or None))
+    return _run(
+        form,
+        lambda: transfer.parse_upload(upload.name, transfer.read_upload(upload), form.cleaned_data["format"] or None),
+    )
 
 
 def _render(request: HttpRequest, context: dict, status: int) -> HttpResponse:

@@ -737,6 +737,8 @@ def move(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     except ValidationError:
         messages.error(request, "Choose to move it up or down.")
     back = request.POST.get("next", "")
-    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+    if back and url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return redirect(back)
     return redirect("home")

@@ -105,12 +105,21 @@ class TokenView(APIView):
         responses={
             200: inline_serializer("TokenResponse", {"token": serializers.CharField()}),
             400: OpenApiResponse(description="Wrong credentials"),
+            429: OpenApiResponse(description="Locked out after repeated failures, or throttled"),
         },
         summary="Exchange a username and password for an API token",
     )
     def post(self, request: Request) -> Response:
         serializer = AuthTokenSerializer(data=request.data, context={"request": request})
-        serializer.is_valid(raise_exception=True)
+        if not serializer.is_valid():
+            # django-axes refused even to check the password: say so (429, like
+            # the log-in page) instead of "wrong credentials", which invites retries.
+            if getattr(request, "axes_locked_out", False) or getattr(request._request, "axes_locked_out", False):
+                return Response(
+                    error_body("locked_out", "Too many failed log-ins; try again later."),
+                    status=status.HTTP_429_TOO_MANY_REQUESTS,
+                )
+            raise exceptions.ValidationError(serializer.errors)
         token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])
         return Response({"token": token.key}, status=status.HTTP_200_OK)
 

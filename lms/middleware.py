@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 import time
@@ -8,13 +9,25 @@ import zoneinfo
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
 from lms.logging import request_id_var
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 request_logger = logging.getLogger("lms.request")
+
+
+def loggable_path(request: HttpRequest) -> str:
+    """The path with secrets in it masked: a password-reset link carries a
+    token that resets the account until it expires, and logs are read by many."""
+    match = getattr(request, "resolver_match", None)
+    path = request.path
+    for name in ("token", "uidb64"):
+        value = match.kwargs.get(name) if match is not None else None
+        if value:
+            path = path.replace(str(value), f"<{name}>")
+    return path
 
 
 class RequestIdMiddleware:
@@ -35,14 +48,15 @@ class RequestIdMiddleware:
         try:
             response = self.get_response(request)
             if settings.LOG_REQUESTS:
+                path = loggable_path(request)
                 request_logger.info(
                     "%s %s %s",
                     request.method,
-                    request.path,
+                    path,
                     response.status_code,
                     extra={
                         "method": request.method,
-                        "path": request.path,
+                        "path": path,
                         "status": response.status_code,
                         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                         "user_id": getattr(getattr(request, "user", None), "pk", None),
@@ -81,4 +95,50 @@ class UserTimezoneMiddleware:
                 timezone.deactivate()
         else:
             timezone.deactivate()
+        return self.get_response(request)
+
+
+class InternalEndpointsMiddleware:
+    """`/metrics` and `/health/detailed/` tell whoever asks about our routes,
+    traffic, database, disk and workers. With METRICS_TOKEN set they answer only
+    requests carrying `Authorization: Bearer <token>` (Prometheus's
+    `authorization` setting; the uptime probe's header); unset, they stay open
+    for a private network. The plain probes (/health/, live, ready) stay open."""
+
+    PATHS = ("/metrics", "/health/detailed/")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        token = settings.METRICS_TOKEN
+        if token and request.path in self.PATHS:
+            sent = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+                response = JsonResponse(
+                    {"error": {"code": "not_authenticated", "message": "A bearer token is required.", "details": {}}},
+                    status=401,
+                )
+                response["WWW-Authenticate"] = "Bearer"
+                return response
+        return self.get_response(request)
+
+
+class RequestSizeMiddleware:
+    """Refuse a body over MAX_REQUEST_BYTES from its Content-Length, before
+    Django streams it to a temporary file: DATA_UPLOAD_MAX_MEMORY_SIZE does not
+    count uploaded files, so nothing else stops a 5 GB "import" filling the disk."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > settings.MAX_REQUEST_BYTES:
+            from lms.views import too_large
+
+            return too_large(request)
         return self.get_response(request)

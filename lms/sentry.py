@@ -10,6 +10,8 @@ SENSITIVE = re.compile(
     re.IGNORECASE,
 )
 FILTERED = "[Filtered]"
+# Password-reset links carry the account's reset token in the path.
+RESET_PATH = re.compile(r"(/reset/)[^/]+/[^/]+/")
 
 
 def scrub(value: Any, depth: int = 0) -> Any:
@@ -33,6 +35,8 @@ def before_send(event: dict, hint: dict | None = None) -> dict:
     request = event.get("request")
     if isinstance(request, dict):
         request.pop("cookies", None)
+        if isinstance(request.get("url"), str):
+            request["url"] = RESET_PATH.sub(rf"\g<1>{FILTERED}/{FILTERED}/", request["url"])
         if isinstance(request.get("query_string"), str) and SENSITIVE.search(request["query_string"]):
             request["query_string"] = FILTERED
     return scrub(event)

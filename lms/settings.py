@@ -84,6 +84,8 @@ MIDDLEWARE = [
     "lms.middleware.RequestIdMiddleware",
     "ops.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "lms.middleware.InternalEndpointsMiddleware",
+    "lms.middleware.RequestSizeMiddleware",
     "lms.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -255,6 +257,8 @@ STORAGES = {
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 12 * 1024 * 1024  # media files are at most 10 MB
 MAX_MEDIA_BYTES = 10 * 1024 * 1024
+# Any request body, files included (imports are at most 50 MB): refused from its Content-Length.
+MAX_REQUEST_BYTES = envint("MAX_REQUEST_BYTES", 60 * 1024 * 1024)
 
 # --- Security --------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -271,6 +275,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
+# When set, /metrics and /health/detailed/ need `Authorization: Bearer <token>`.
+METRICS_TOKEN = os.getenv("METRICS_TOKEN", "")
 CONTENT_SECURITY_POLICY = os.getenv(
     "CONTENT_SECURITY_POLICY",
     "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
@@ -288,6 +294,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "lms.pagination.Pagination",
     "PAGE_SIZE": 50,
+    # Without it DRF keys throttles on the whole X-Forwarded-For header, which
+    # any client can set: a new invented address per request, no throttle.
+    "NUM_PROXIES": envint("PROXY_COUNT", 0),
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",

@@ -5,6 +5,7 @@ import logging
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -60,7 +61,10 @@ def _safe_next(request: HttpRequest) -> bool:
     from django.utils.http import url_has_allowed_host_and_scheme
 
     nxt = request.GET.get("next")
-    return bool(nxt) and url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()})
+    # require_https: a page served over HTTPS must not send people on to http://.
+    return bool(nxt) and url_has_allowed_host_and_scheme(
+        nxt, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
 
 
 @login_required
@@ -78,7 +82,17 @@ def _wants_json(request: HttpRequest) -> bool:
     return request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", "")
 
 
+def too_large(request: HttpRequest) -> HttpResponse:
+    if _wants_json(request):
+        return JsonResponse(error_body("too_large", "The request body is too large."), status=413)
+    return render(request, "413.html", status=413)
+
+
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    # Django reports a body over DATA_UPLOAD_MAX_MEMORY_SIZE (or too many
+    # fields) as a 400; it is a "too large", and the sender should know that.
+    if isinstance(exception, RequestDataTooBig | TooManyFieldsSent | TooManyFilesSent):
+        return too_large(request)
     if _wants_json(request):
         return JsonResponse(error_body("bad_request", "The request could not be understood."), status=400)
     return render(request, "400.html", status=400)

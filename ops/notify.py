@@ -37,7 +37,10 @@ def admin_emails() -> list[str]:
 
 def _text(incident: Incident, event: str) -> tuple[str, str]:
     verb = {"opened": "opened", "escalated": "ESCALATED", "resolved": "resolved"}.get(event, event)
-    subject = f"[SEV{incident.severity}] Incident {verb}: {incident.title}"
+    # One line: a newline in a title (the API allows one) would make the mail
+    # header invalid (BadHeaderError), and the page to on-call would be lost.
+    title = " ".join(incident.title.split())
+    subject = f"[SEV{incident.severity}] Incident {verb}: {title}"
     url = settings.SITE_URL.rstrip("/") + reverse("ops:incident_detail", args=[incident.pk])
     lines = [
         subject,

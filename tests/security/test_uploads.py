@@ -1,0 +1,53 @@
+# ruff: noqa: F811 - the `world` fixture is imported, then requested by name
+"""Damaged uploads are the uploader's 400, never our 500."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from tests.learning.content_world import World, world  # noqa: F401
+from tests.learning.test_transfer import _apkg
+
+
+def _damaged_apkg() -> bytes:
+    data = bytearray(_apkg([("front", "back")], {}))
+    start = data.find(b"collection.anki2") + 60  # inside the collection's compressed bytes
+    for i in range(start, start + 40):
+        data[i] ^= 0xFF
+    return bytes(data)
+
+
+def test_a_damaged_anki_package_is_a_400_and_writes_nothing(world: World, teacher, api_for):
+    before = world.deck.cards.count()
+    response = api_for(teacher).post(
+        f"/api/v1/decks/{world.deck.pk}/import/",
+        {"file": SimpleUploadedFile("deck.apkg", _damaged_apkg(), content_type="application/zip")},
+        format="multipart",
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "invalid_import"
+    assert "damaged" in response.json()["error"]["message"]
+    assert world.deck.cards.count() == before
+
+
+def test_an_oversized_import_is_refused_before_it_is_read(world: World, teacher, api_for, monkeypatch):
+    from learning import transfer
+
+    monkeypatch.setattr(transfer, "MAX_IMPORT_BYTES", 100)
+
+    class Huge:
+        size = 10**10  # what Django's upload handler measured while streaming it to disk
+
+        def read(self, *args: object) -> bytes:
+            raise AssertionError("an oversized upload must not be read into memory")
+
+    with pytest.raises(transfer.TooLarge):
+        transfer.read_upload(Huge())
+    response = api_for(teacher).post(
+        f"/api/v1/decks/{world.deck.pk}/import/",
+        {"file": SimpleUploadedFile("deck.csv", b"front;back\n" * 50, content_type="text/csv")},
+        format="multipart",
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "too_large"
