@@ -54,7 +54,9 @@ def signup(request: HttpRequest) -> HttpResponse:
         track("signup", user=user, role=user.role)
         messages.success(request, f"Welcome, {user.display_name}! Your account is ready.")
         return redirect(request.GET["next"] if _safe_next(request) else "home")
-    return render(request, "registration/signup.html", {"form": form})
+    # A rejected form answers 400 like every other form on the site.
+    status = 400 if request.method == "POST" else 200
+    return render(request, "registration/signup.html", {"form": form}, status=status)
 
 
 def _safe_next(request: HttpRequest) -> bool:

@@ -86,7 +86,7 @@ def test_signup_cannot_choose_admin_role(client):
             "password2": "a-long-Passphrase-9",
         },
     )
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert not User.objects.filter(username="sneaky").exists()
 
 
@@ -102,7 +102,7 @@ def test_signup_rejects_short_and_common_passwords(client):
             "password2": "abc",
         },
     )
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert b"at least 8 characters" in response.content
     assert not User.objects.filter(username="weak").exists()
 
@@ -197,3 +197,11 @@ def test_forbidden_page_says_why(client_for):
     response = client_for(student).get("/classes/new/")
     assert response.status_code == 403
     assert "Only teachers can create classes." in response.content.decode()
+
+
+def test_signup_form_with_errors_answers_400_and_a_blank_form_200(client):
+    assert client.get("/accounts/signup/").status_code == 200
+    response = client.post("/accounts/signup/", {"username": ""})
+    assert response.status_code == 400
+    assert b"This field is required" in response.content
+    assert not User.objects.exists()
