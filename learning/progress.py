@@ -235,11 +235,20 @@ def student_dashboard(user: User, *, now: datetime | None = None) -> Dashboard:
     )
 
     # 8. Recent sessions (tests with their scores, and one to resume).
-    recent = list(StudySession.objects.filter(student=user).order_by("-started_at", "-id")[:8])
+    # A session left before its first answer stays in the table for the record
+    # but isn't "recent work"; it is still fetched while it can be resumed, so
+    # the Resume button keeps working without another query.
+    resumable = Q(status=StudySession.Status.ACTIVE, last_activity_at__gte=now - timedelta(minutes=30))
+    fetched = list(
+        StudySession.objects.filter(student=user)
+        .filter(Q(answers_count__gt=0) | resumable)
+        .order_by("-started_at", "-id")[:16]
+    )
+    recent = [s for s in fetched if s.answers_count][:8]
     active = next(
         (
             s
-            for s in recent
+            for s in fetched
             if s.status == StudySession.Status.ACTIVE and s.last_activity_at >= now - timedelta(minutes=30)
         ),
         None,

@@ -194,6 +194,35 @@ def test_empty_dashboard_explains_what_to_do(client_for, student):
     assert "Nothing due in the next 30 days" in page and "Cards due over the next 30 days" not in page
 
 
+def test_dashboard_recent_sessions_skip_sessions_left_before_any_answer(client_for, student):
+    now = timezone.now()
+
+    def session(title, *, minutes_ago, answers, status=StudySession.Status.ABANDONED):
+        at = now - timedelta(minutes=minutes_ago)
+        return StudySession.objects.create(
+            student=student,
+            mode="review",
+            scope_type="all",
+            scope_title=title,
+            status=status,
+            answers_count=answers,
+            answered_ids=list(range(answers)),
+            started_at=at,
+            last_activity_at=at,
+        )
+
+    session("Worked through", minutes_ago=90, answers=3, status=StudySession.Status.COMPLETED)
+    session("Left at once", minutes_ago=60, answers=0)
+    just_started = session("Just started", minutes_ago=1, answers=0, status=StudySession.Status.ACTIVE)
+    _, page = dashboard_queries(client_for(student))
+    recent = page.split("<h2>Recent sessions</h2>", 1)[1]
+    assert "Worked through" in recent
+    assert "Left at once" not in recent and "Just started" not in recent
+    # Still kept for the record, and the one just started can be resumed.
+    assert StudySession.objects.filter(answers_count=0).count() == 2
+    assert f'href="/study/sessions/{just_started.pk}/">Resume review' in page
+
+
 def class_page(client, classroom, **params):
     with CaptureQueriesContext(connection) as ctx:
         response = client.get(f"/classes/{classroom.pk}/progress/", params)
