@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from learning import progress as progress_queries
@@ -25,6 +26,7 @@ from learning.access import get_class_student_for, get_classroom_for
 from learning.models import Classroom, StudySession
 from lms.charts import bar_chart, calendar_heatmap
 from lms.errors import ServiceError
+from lms.models import User
 
 MODE_HELP = {
     "learn": "Meet new cards, up to each deck's daily limit.",
@@ -33,6 +35,50 @@ MODE_HELP = {
     "practice": "Your weakest cards first. Doesn't change schedules.",
     "test": "Type the answers; scored automatically. Doesn't change schedules.",
 }
+
+
+def _mode_cards(user: User, scope: study.Scope) -> list[dict]:
+    """Each mode with what Start would give right now, and why it can't start.
+
+    Learn and Review use the very queues a session would get (daily limits
+    included), so a mode shown as available never answers "nothing to study";
+    the other modes can use every card in scope. Five queries whatever the
+    scope's size.
+    """
+    now = timezone.now()
+    in_scope = scope.cards.count()
+    counts = {
+        StudySession.Mode.LEARN: len(study.learn_queue(user, scope, now)),
+        StudySession.Mode.REVIEW: len(study.review_queue(user, scope, now)),
+    }
+    reasons = {
+        StudySession.Mode.LEARN: "No new cards left today: all met, or the daily limit is reached.",
+        StudySession.Mode.REVIEW: "Nothing left to review today: all caught up, or the daily limit is reached.",
+    }
+    units = {StudySession.Mode.LEARN: "new card"}
+    cards = []
+    for value, label in StudySession.Mode.choices:
+        count = counts.get(value, in_scope)
+        unit = units.get(value, "card")
+        suffix = {StudySession.Mode.LEARN: " today", StudySession.Mode.REVIEW: " due"}.get(value, " here")
+        cards.append(
+            {
+                "value": value,
+                "label": label,
+                "help": MODE_HELP[value],
+                "count": count,
+                "count_text": f"{count} {unit}{'' if count == 1 else 's'}{suffix}",
+                "reason": _disabled_reason(count, in_scope, reasons.get(value, "")),
+            }
+        )
+    return cards
+
+
+def _disabled_reason(count: int, in_scope: int, nothing_left: str) -> str:
+    if count:
+        return ""
+    # An empty scope is the real reason whatever the mode.
+    return nothing_left if in_scope else study.EMPTY_SCOPE_MESSAGE
 
 
 def _error_text(exc: Exception) -> str:
@@ -59,11 +105,15 @@ def study_start(request: HttpRequest, deck_pk: int | None = None) -> HttpRespons
         except ValidationError as exc:
             messages.error(request, _error_text(exc))
             return redirect("learning:dashboard")
-        modes = [(value, label, MODE_HELP[value]) for value, label in StudySession.Mode.choices]
         return render(
             request,
             "learning/study/start.html",
-            {"scope": scope, "scope_type": scope_type, "scope_id": scope_id or "", "modes": modes},
+            {
+                "scope": scope,
+                "scope_type": scope_type,
+                "scope_id": scope_id or "",
+                "modes": _mode_cards(request.user, scope),
+            },
         )
     try:
         session = study.session_start(

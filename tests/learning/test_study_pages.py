@@ -32,6 +32,82 @@ def test_start_page_offers_the_five_modes_and_starts_a_session(client_for, teach
     assert response.status_code == 302 and response["Location"] == f"/study/sessions/{session.pk}/"
 
 
+def mode_badges(page: str) -> dict[str, str]:
+    import re
+
+    return dict(re.findall(r'data-mode-count="(\w+)">([^<]*)<', page))
+
+
+def disabled_modes(page: str) -> set[str]:
+    import re
+
+    return set(re.findall(r'disabled aria-describedby="reason-(\w+)"', page))
+
+
+def test_start_page_shows_what_each_mode_would_give_now(client_for, teacher, student):
+    setup = make_class(teacher, [student], decks=2, cards_per_deck=4, new_per_day=3)
+    deck = setup.decks[0]
+    client = client_for(student)
+    scope = {"scope_type": "deck", "scope_id": deck.pk}
+    page = client.get("/study/", scope).content.decode()
+    # Learn is capped by the deck's 3 new cards a day; nothing studied yet, so nothing due.
+    assert mode_badges(page) == {
+        "learn": "3 new cards today",
+        "review": "0 cards due",
+        "cram": "4 cards here",
+        "practice": "4 cards here",
+        "test": "4 cards here",
+    }
+    assert disabled_modes(page) == {"review"}
+    assert "Nothing left to review today" in page
+
+    # Learn two cards and make one due: the numbers follow.
+    session = study.session_start(student=student, scope_type="deck", scope_id=deck.pk, mode="learn")
+    for card_id in session.queue[:2]:
+        study.session_answer(student=student, session_id=session.pk, card_id=card_id, quality=5)
+    CardState.objects.filter(student=student, card_id=session.queue[0]).update(
+        due_at=timezone.now() - timedelta(hours=1)
+    )
+    badges = mode_badges(client.get("/study/", scope).content.decode())
+    assert badges["learn"] == "1 new card today" and badges["review"] == "1 card due"
+
+    # The whole class: both decks' new-card allowances, every card in scope.
+    page = client.get("/study/", {"scope_type": "classroom", "scope_id": setup.classroom.pk}).content.decode()
+    assert mode_badges(page)["learn"] == "4 new cards today" and mode_badges(page)["cram"] == "8 cards here"
+
+
+def test_start_page_disables_every_mode_on_an_empty_deck(client_for, student):
+    from learning.models import Deck
+
+    deck = Deck.objects.create(title="My words", owner=student)
+    page = client_for(student).get("/study/", {"scope_type": "deck", "scope_id": deck.pk}).content.decode()
+    assert disabled_modes(page) == {"learn", "review", "cram", "practice", "test"}
+    assert page.count("There are no cards here yet") == 5
+
+
+def test_start_page_counts_in_a_fixed_number_of_queries(client_for, teacher, student, django_assert_num_queries):
+    small = make_class(teacher, [student], decks=1, cards_per_deck=2, name="Small")
+    client = client_for(student)
+
+    def count(classroom):
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get("/study/", {"scope_type": "classroom", "scope_id": classroom.pk})
+        assert response.status_code == 200
+        return len(ctx.captured_queries)
+
+    few = count(small.classroom)
+    big = make_class(teacher, [student], decks=6, cards_per_deck=30, name="Big")
+    session = study.session_start(student=student, scope_type="classroom", scope_id=big.classroom.pk, mode="learn")
+    for card_id in session.queue[:10]:
+        study.session_answer(student=student, session_id=session.pk, card_id=card_id, quality=4)
+    many = count(big.classroom)
+    assert few == many
+    # session + user + classroom lookup, then the scope count, the learn queue
+    # (today's studies + new cards) and the review queue (the same + due cards).
+    with django_assert_num_queries(8):
+        client.get("/study/", {"scope_type": "classroom", "scope_id": big.classroom.pk})
+
+
 def test_start_on_a_hidden_deck_is_404(client_for, outsider, teacher):
     setup = make_class(teacher, [], cards_per_deck=3)
     client = client_for(outsider)
