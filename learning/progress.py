@@ -59,8 +59,27 @@ def streaks(days: set[date], today: date) -> tuple[int, int]:
 # --- Student dashboard ----------------------------------------------------------------
 
 
+class _Mastery:
+    """`mastery` and `mastery_percent` from `mastered` out of `mastery_out_of`:
+    the share of cards with an interval of MASTERED_INTERVAL days or more."""
+
+    mastered: int
+
+    @property
+    def mastery_out_of(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def mastery(self) -> float | None:
+        return _share(self.mastered, self.mastery_out_of)
+
+    @property
+    def mastery_percent(self) -> int:
+        return round(100 * (self.mastery or 0))
+
+
 @dataclass
-class DeckProgress:
+class DeckProgress(_Mastery):
     deck: Deck
     total: int
     studied: int = 0
@@ -69,12 +88,8 @@ class DeckProgress:
     leeches: int = 0
 
     @property
-    def mastery(self) -> float | None:
-        return _share(self.mastered, self.total)
-
-    @property
-    def mastery_percent(self) -> int:
-        return round(100 * (self.mastery or 0))
+    def mastery_out_of(self) -> int:
+        return self.total
 
 
 @dataclass
@@ -289,7 +304,7 @@ def student_dashboard(user: User, *, now: datetime | None = None) -> Dashboard:
 
 
 @dataclass
-class StudentProgress:
+class StudentProgress(_Mastery):
     student: User
     last_active: datetime | None = None
     reviews_7d: int = 0
@@ -302,12 +317,8 @@ class StudentProgress:
     behind_reason: str = ""
 
     @property
-    def mastery(self) -> float | None:
-        return _share(self.mastered, self.total_cards)
-
-    @property
-    def mastery_percent(self) -> int:
-        return round(100 * (self.mastery or 0))
+    def mastery_out_of(self) -> int:
+        return self.total_cards
 
     @property
     def latest_score(self) -> float | None:
@@ -524,7 +535,7 @@ ACTIVITY_DAYS = 30
 
 
 @dataclass
-class ClassStudentProgress:
+class ClassStudentProgress(_Mastery):
     classroom: Classroom
     student: User
     today: date
@@ -550,8 +561,8 @@ class ClassStudentProgress:
         return sum(d.due for d in self.decks)
 
     @property
-    def mastery_percent(self) -> int:
-        return round(100 * (_share(self.mastered, self.total_cards) or 0))
+    def mastery_out_of(self) -> int:
+        return self.total_cards
 
 
 def class_student_progress(classroom: Classroom, student: User, *, now: datetime | None = None) -> ClassStudentProgress:
