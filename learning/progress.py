@@ -91,6 +91,18 @@ class DeckProgress(_Mastery):
     def mastery_out_of(self) -> int:
         return self.total
 
+    def as_dict(self) -> dict:
+        return {
+            "id": self.deck.pk,
+            "title": self.deck.title,
+            "cards": self.total,
+            "studied": self.studied,
+            "mastered": self.mastered,
+            "mastery": self.mastery,
+            "due": self.due,
+            "leeches": self.leeches,
+        }
+
 
 @dataclass
 class Dashboard:
@@ -124,19 +136,7 @@ class Dashboard:
                 {"date": d.isoformat(), "reviews": n} for d, n in sorted(self.reviews_by_day.items()) if d >= start
             ],
             "streak": {"current": self.current_streak, "longest": self.longest_streak},
-            "decks": [
-                {
-                    "id": p.deck.pk,
-                    "title": p.deck.title,
-                    "cards": p.total,
-                    "studied": p.studied,
-                    "mastered": p.mastered,
-                    "mastery": p.mastery,
-                    "due": p.due,
-                    "leeches": p.leeches,
-                }
-                for p in self.decks
-            ],
+            "decks": [p.as_dict() for p in self.decks],
             "retention": self.retention,
             "retention_reviews": self.retention_reviews,
             "retention_30d": self.retention_30d,
@@ -669,19 +669,7 @@ def class_student_progress_dict(progress: ClassStudentProgress) -> dict:
         "reviews_7d": progress.reviews_7d,
         "last_active": progress.last_active,
         "activity": [{"date": d.isoformat(), "reviews": n} for d, n in progress.activity],
-        "decks": [
-            {
-                "id": p.deck.pk,
-                "title": p.deck.title,
-                "cards": p.total,
-                "studied": p.studied,
-                "mastered": p.mastered,
-                "mastery": p.mastery,
-                "due": p.due,
-                "leeches": p.leeches,
-            }
-            for p in progress.decks
-        ],
+        "decks": [p.as_dict() for p in progress.decks],
         "recent_reviews": [
             {
                 "id": r.pk,
