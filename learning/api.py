@@ -65,6 +65,7 @@ class ClassroomSerializer(serializers.ModelSerializer):
             "teacher_name",
             "join_code",
             "archived",
+            "default_scheduler",
             "student_count",
             "course_count",
             "created_at",
@@ -149,16 +150,32 @@ class DeckSerializer(serializers.ModelSerializer):
             "is_personal",
             "new_cards_per_day",
             "reviews_per_day",
+            *services.SCHEDULING_FIELDS,
+            "fsrs_parameters",
             "position",
             "card_count",
             "can_edit",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "owner", "is_personal", "position", "created_at", "updated_at"]
+        read_only_fields = ["id", "owner", "is_personal", "position", "fsrs_parameters", "created_at", "updated_at"]
         extra_kwargs: ClassVar = {
             "new_cards_per_day": {"min_value": 0, "max_value": 1000},
             "reviews_per_day": {"min_value": 0, "max_value": 10000},
+            "scheduler": {
+                "help_text": '"sm2" (SM-2 with learning steps), "fsrs" (FSRS-6) or "sm2-published"; '
+                "new decks get their class's default"
+            },
+            "desired_retention": {"min_value": 0.70, "max_value": 0.97, "help_text": "FSRS: 0.70-0.97"},
+            "learning_steps": {"help_text": 'Steps for new cards, e.g. "1m 10m 1h" (units s, m, h, d)'},
+            "relearning_steps": {"help_text": 'Steps after a lapse, e.g. "10m"'},
+            "graduating_interval": {"min_value": 1, "max_value": 36500},
+            "easy_interval": {"min_value": 1, "max_value": 36500},
+            "starting_ease": {"min_value": 1.3, "max_value": 5.0},
+            "hard_multiplier": {"min_value": 1.0, "max_value": 3.0},
+            "easy_bonus": {"min_value": 1.0, "max_value": 5.0},
+            "lapse_multiplier": {"min_value": 0.0, "max_value": 1.0},
+            "maximum_interval": {"min_value": 1, "max_value": 36500},
         }
 
     def get_card_count(self, obj: Deck) -> int:
@@ -261,6 +278,10 @@ class BulkSerializer(serializers.Serializer):
 # --- viewsets ------------------------------------------------------------------------------
 
 
+def _scheduling(data: dict[str, Any]) -> dict[str, Any]:
+    return {name: data[name] for name in services.SCHEDULING_FIELDS if name in data}
+
+
 def _int_param(request: Request, name: str) -> int | None:
     raw = request.query_params.get(name)
     if raw in (None, ""):
@@ -329,6 +350,7 @@ class ClassroomViewSet(ContentViewSet):
             name=data.get("name"),
             description=data.get("description"),
             archived=data.get("archived"),
+            default_scheduler=data.get("default_scheduler"),
         )
 
     def destroy_service(self, instance: Classroom) -> None:
@@ -505,6 +527,7 @@ class DeckViewSet(ContentViewSet):
             description=data.get("description", ""),
             new_cards_per_day=data.get("new_cards_per_day", 20),
             reviews_per_day=data.get("reviews_per_day", 200),
+            **_scheduling(data),
         )
 
     def perform_update(self, serializer: DeckSerializer) -> None:
@@ -517,6 +540,7 @@ class DeckViewSet(ContentViewSet):
             description=data.get("description"),
             new_cards_per_day=data.get("new_cards_per_day"),
             reviews_per_day=data.get("reviews_per_day"),
+            **_scheduling(data),
         )
 
     def destroy_service(self, instance: Deck) -> None:

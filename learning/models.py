@@ -14,9 +14,13 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
+
+from learning import schedulers
+from learning.schedulers.base import DESIRED_RETENTION_RANGE
 
 if TYPE_CHECKING:
     from lms.models import User
@@ -81,6 +85,8 @@ class Classroom(models.Model):
     teacher = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="classrooms_taught")
     join_code = models.CharField(max_length=JOIN_CODE_LENGTH, unique=True, default=new_join_code)
     archived = models.BooleanField(default=False)
+    # The scheduler new decks of this class start with (each deck may change it).
+    default_scheduler = models.CharField(max_length=16, choices=schedulers.CHOICES, default=schedulers.DEFAULT)
     students = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Enrollment", related_name="classrooms_joined", blank=True
     )
@@ -216,6 +222,32 @@ class Deck(models.Model):
     position = models.PositiveIntegerField(default=0)
     new_cards_per_day = models.PositiveIntegerField(default=20)
     reviews_per_day = models.PositiveIntegerField(default=200)
+    # Scheduling options (learning.schedulers.base.Options has the same defaults).
+    scheduler = models.CharField(max_length=16, choices=schedulers.CHOICES, default=schedulers.DEFAULT)
+    desired_retention = models.FloatField(
+        default=0.9,
+        validators=[MinValueValidator(DESIRED_RETENTION_RANGE[0]), MaxValueValidator(DESIRED_RETENTION_RANGE[1])],
+    )
+    learning_steps = models.CharField(max_length=100, default="1m 10m", blank=True)
+    relearning_steps = models.CharField(max_length=100, default="10m", blank=True)
+    graduating_interval = models.PositiveIntegerField(default=1)
+    easy_interval = models.PositiveIntegerField(default=4)
+    starting_ease = models.FloatField(default=2.5)
+    hard_multiplier = models.FloatField(default=1.2)
+    easy_bonus = models.FloatField(default=1.3)
+    lapse_multiplier = models.FloatField(default=0.0)
+    maximum_interval = models.PositiveIntegerField(default=36500)
+    fuzz = models.BooleanField(default=True)
+
+    class LeechAction(models.TextChoices):
+        TAG = "tag", "Tag only"
+        SUSPEND = "suspend", "Tag and suspend"
+
+    leech_action = models.CharField(max_length=10, choices=LeechAction.choices, default=LeechAction.TAG)
+    # FSRS parameters fitted on this deck's class (or owner) by optimize_fsrs;
+    # empty means FSRS's defaults. Kept on the deck so answering reads them
+    # with the card, without another query.
+    fsrs_parameters = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -297,8 +329,8 @@ class CardStateQuerySet(models.QuerySet):
 
     def due_for(self, user: User, until: object) -> CardStateQuerySet:
         """This student's cards due by `until`, most overdue first: one scan of
-        the (student, due_at) index."""
-        return self.filter(student=user, due_at__lte=until).order_by("due_at", "id")
+        the (student, due_at) index (suspended leeches are left out)."""
+        return self.filter(student=user, due_at__lte=until, suspended=False).order_by("due_at", "id")
 
     def leeches(self) -> CardStateQuerySet:
         return self.filter(lapses__gte=LEECH_LAPSES)
@@ -318,10 +350,13 @@ class CardState(models.Model):
         NEW = "new", "New"
         LEARNING = "learning", "Learning"
         REVIEW = "review", "Review"
+        RELEARNING = "relearning", "Relearning"
 
     student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="card_states")
     card = models.ForeignKey(Card, on_delete=models.CASCADE, related_name="states")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
+    # Index into the deck's (re)learning steps while status is learning/relearning.
+    step = models.PositiveSmallIntegerField(default=0)
     repetitions = models.PositiveIntegerField(default=0)
     interval = models.PositiveIntegerField(default=0)  # days
     # A double, not a decimal: SM-2 is float arithmetic and a reloaded ease must
@@ -331,6 +366,12 @@ class CardState(models.Model):
     lapses = models.PositiveIntegerField(default=0)
     reviews_count = models.PositiveIntegerField(default=0)
     last_reviewed_at = models.DateTimeField(null=True, blank=True)
+    # FSRS memory; None until an FSRS deck has scheduled the card.
+    stability = models.FloatField(null=True, blank=True)
+    difficulty = models.FloatField(null=True, blank=True)
+    # A leech in a deck set to suspend them: left out of sessions until the
+    # teacher (or the student) unsuspends it.
+    suspended = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = CardStateQuerySet.as_manager()
@@ -402,6 +443,10 @@ class StudySession(models.Model):
     # Card ids whose first answer in this session has been given (only that one
     # may change the schedule).
     answered_ids = models.JSONField(default=list, blank=True)
+    # Card ids in (re)learning steps, shown again when their step is due.
+    learning_ids = models.JSONField(default=list, blank=True)
+    # The answer that Undo would take back (cleared once undone).
+    undo_review = models.ForeignKey("Review", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     cards_total = models.PositiveIntegerField(default=0)
     answers_count = models.PositiveIntegerField(default=0)
     correct_count = models.PositiveIntegerField(default=0)
@@ -466,6 +511,14 @@ class Review(models.Model):
     repetitions_after = models.PositiveIntegerField()
     interval_after = models.PositiveIntegerField()
     ease_after = models.FloatField()
+    status_after = models.CharField(max_length=10, choices=CardState.Status.choices, blank=True, default="")
+    step_after = models.PositiveSmallIntegerField(null=True, blank=True)
+    due_after = models.DateTimeField(null=True, blank=True)
+    stability_after = models.FloatField(null=True, blank=True)
+    difficulty_after = models.FloatField(null=True, blank=True)
+    # The card's state and the session's counters before this answer, so
+    # Undo can put both back exactly (null: the student had no state yet).
+    undo = models.JSONField(null=True, blank=True)
     changed_schedule = models.BooleanField()
     # Sent by the client so a retried answer is recorded once.
     idempotency_key = models.CharField(max_length=64, blank=True, default="")
@@ -494,3 +547,44 @@ class Review(models.Model):
 
     def __str__(self) -> str:
         return f"{self.student} · card {self.card_id} · q{self.quality}"
+
+
+class FsrsFit(models.Model):
+    """One run of the FSRS optimiser on a class's pooled reviews (or a
+    personal-deck owner's): what it fitted, on how much, and how much better
+    it predicts than the parameters before (log loss on the same reviews)."""
+
+    classroom = models.ForeignKey(Classroom, on_delete=models.CASCADE, null=True, blank=True, related_name="fsrs_fits")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="fsrs_fits"
+    )
+    fitted_at = models.DateTimeField()
+    review_count = models.PositiveIntegerField(default=0)
+    parameters = models.JSONField(default=list, blank=True)
+    # Empty when the fit was kept; otherwise why not (e.g. too few reviews).
+    skipped = models.CharField(max_length=200, blank=True, default="")
+    log_loss_before = models.FloatField(null=True, blank=True)
+    log_loss_after = models.FloatField(null=True, blank=True)
+    rmse_before = models.FloatField(null=True, blank=True)
+    rmse_after = models.FloatField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    decks_updated = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-fitted_at", "-id"]
+        indexes = [
+            models.Index(fields=["classroom", "fitted_at"], name="fsrsfit_class_time"),
+            models.Index(fields=["owner", "fitted_at"], name="fsrsfit_owner_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"FSRS fit · {self.classroom or self.owner} · {self.fitted_at:%Y-%m-%d}"
+
+    @property
+    def improved(self) -> bool:
+        return bool(
+            not self.skipped
+            and self.log_loss_before is not None
+            and self.log_loss_after is not None
+            and self.log_loss_after < self.log_loss_before
+        )

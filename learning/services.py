@@ -20,20 +20,25 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, models, transaction
 from django.db.models import Max
 
+from learning import schedulers
 from learning.access import can_create_classroom
+from learning.fsrs_history import memory_states_from_history
 from learning.media import rename_for, validate_media
 from learning.models import (
     JOIN_CODE_ALPHABET,
     JOIN_CODE_LENGTH,
     Card,
+    CardState,
     Classroom,
     Course,
     Deck,
     Enrollment,
+    FsrsFit,
     Lesson,
     new_join_code,
 )
 from learning.sanitize import clean_card_html, plain_text
+from learning.schedulers.base import DESIRED_RETENTION_RANGE, format_steps, parse_steps
 from lms.errors import Conflict, ServiceError, Unprocessable
 from lms.models import User
 from lms.tracking import track
@@ -129,9 +134,19 @@ def classroom_create(*, user: User, name: str, description: str = "") -> Classro
 
 @transaction.atomic
 def classroom_update(
-    *, classroom: Classroom, name: str | None = None, description: str | None = None, archived: bool | None = None
+    *,
+    classroom: Classroom,
+    name: str | None = None,
+    description: str | None = None,
+    archived: bool | None = None,
+    default_scheduler: str | None = None,
 ) -> Classroom:
     changed = []
+    if default_scheduler:
+        if default_scheduler not in dict(schedulers.CHOICES):
+            raise ValidationError({"default_scheduler": [f"One of {', '.join(dict(schedulers.CHOICES))}."]})
+        classroom.default_scheduler = default_scheduler
+        changed.append("default_scheduler")
     if name is not None:
         classroom.name = _required(name, "name")
         changed.append("name")
@@ -305,6 +320,89 @@ def _limits(new_cards_per_day: Any, reviews_per_day: Any) -> tuple[int, int]:
     return new, reviews
 
 
+def default_scheduler_for(owner: User, classroom: Classroom | None) -> str:
+    """The scheduler a new deck starts with: its class's default, or SM-2
+    with learning steps for a personal deck. The one place this is decided
+    (a feature flag for "FSRS for new personal decks" hooks in here)."""
+    if classroom is not None:
+        return classroom.default_scheduler
+    return schedulers.DEFAULT
+
+
+# Deck options the schedulers read, in form order.
+SCHEDULING_FIELDS = (
+    "scheduler",
+    "desired_retention",
+    "learning_steps",
+    "relearning_steps",
+    "graduating_interval",
+    "easy_interval",
+    "starting_ease",
+    "hard_multiplier",
+    "easy_bonus",
+    "lapse_multiplier",
+    "maximum_interval",
+    "fuzz",
+    "leech_action",
+)
+_NUMBER_RANGES: dict[str, tuple[type, float, float]] = {
+    "desired_retention": (float, *DESIRED_RETENTION_RANGE),
+    "graduating_interval": (int, 1, 36500),
+    "easy_interval": (int, 1, 36500),
+    "starting_ease": (float, 1.3, 5.0),
+    "hard_multiplier": (float, 1.0, 3.0),
+    "easy_bonus": (float, 1.0, 5.0),
+    "lapse_multiplier": (float, 0.0, 1.0),
+    "maximum_interval": (int, 1, 36500),
+}
+
+
+def clean_scheduling(values: dict[str, Any], *, current: Deck | None = None) -> dict[str, Any]:
+    """Check deck scheduling options (None/absent: keep the current value).
+    Raises ValidationError naming each bad field; returns the cleaned values."""
+    errors: dict[str, list[str]] = {}
+    cleaned: dict[str, Any] = {}
+    for name in SCHEDULING_FIELDS:
+        value = values.get(name)
+        if value is None or (value == "" and name not in ("learning_steps", "relearning_steps")):
+            continue
+        if name == "scheduler":
+            if value not in dict(schedulers.CHOICES):
+                errors[name] = [f"One of {', '.join(dict(schedulers.CHOICES))}."]
+            else:
+                cleaned[name] = value
+        elif name == "leech_action":
+            if value not in Deck.LeechAction.values:
+                errors[name] = [f"One of {', '.join(Deck.LeechAction.values)}."]
+            else:
+                cleaned[name] = value
+        elif name in ("learning_steps", "relearning_steps"):
+            try:
+                cleaned[name] = format_steps(parse_steps(str(value)))
+            except ValueError as exc:
+                errors[name] = [str(exc)]
+        elif name == "fuzz":
+            cleaned[name] = value in (True, "1", "on", "true", "True")
+        else:
+            kind, low, high = _NUMBER_RANGES[name]
+            try:
+                number = kind(value)
+            except (TypeError, ValueError):
+                errors[name] = ["Enter a number." if kind is float else "Enter a whole number."]
+                continue
+            if not low <= number <= high:
+                errors[name] = [f"Between {low:g} and {high:g}."]
+            else:
+                cleaned[name] = number
+    graduating = cleaned.get("graduating_interval", current.graduating_interval if current else 1)
+    easy = cleaned.get("easy_interval", current.easy_interval if current else 4)
+    if "easy_interval" not in errors and "graduating_interval" not in errors and easy < graduating:
+        errors["easy_interval"] = ["The easy interval cannot be shorter than the graduating interval."]
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
 @transaction.atomic
 def deck_create(
     *,
@@ -314,10 +412,15 @@ def deck_create(
     lesson: Lesson | None = None,
     new_cards_per_day: int = 20,
     reviews_per_day: int = 200,
+    **scheduling: Any,
 ) -> Deck:
     """A deck in `lesson` (the caller checked the user may edit it) or, with no
-    lesson, a personal deck of `user`."""
+    lesson, a personal deck of `user`. Scheduling options default to the
+    class's default scheduler with Anki's settings."""
     new, reviews = _limits(new_cards_per_day, reviews_per_day)
+    options = clean_scheduling(scheduling)
+    classroom = lesson.course.classroom if lesson is not None else None
+    options.setdefault("scheduler", default_scheduler_for(user, classroom))
     siblings = lesson.decks.all() if lesson is not None else Deck.objects.personal_for(user)
     deck = Deck(
         title=_required(title, "title"),
@@ -327,10 +430,23 @@ def deck_create(
         new_cards_per_day=new,
         reviews_per_day=reviews,
         position=_next_position(siblings),
+        **options,
     )
+    deck.fsrs_parameters = latest_fsrs_parameters(deck)
     deck.save()
     track("deck_created", user=user, deck_id=deck.pk, lesson_id=deck.lesson_id, personal=lesson is None)
     return deck
+
+
+def latest_fsrs_parameters(deck: Deck) -> list[float]:
+    """The parameters last fitted for the deck's class (or its owner's
+    personal decks); empty means FSRS's defaults."""
+    fits = FsrsFit.objects.filter(skipped="")
+    fits = (
+        fits.filter(classroom_id=deck.lesson.course.classroom_id) if deck.lesson_id else fits.filter(owner=deck.owner)
+    )
+    fit = fits.order_by("-fitted_at", "-id").only("parameters").first()
+    return list(fit.parameters) if fit else []
 
 
 @transaction.atomic
@@ -341,6 +457,7 @@ def deck_update(
     description: str | None = None,
     new_cards_per_day: int | None = None,
     reviews_per_day: int | None = None,
+    **scheduling: Any,
 ) -> Deck:
     changed = []
     if title is not None:
@@ -355,9 +472,33 @@ def deck_update(
             deck.reviews_per_day if reviews_per_day is None else reviews_per_day,
         )
         changed += ["new_cards_per_day", "reviews_per_day"]
+    options = clean_scheduling(scheduling, current=deck)
+    switched_to_fsrs = options.get("scheduler") == schedulers.FSRS and deck.scheduler != schedulers.FSRS
+    for name, value in options.items():
+        if getattr(deck, name) != value:
+            setattr(deck, name, value)
+            changed.append(name)
     if changed:
         deck.save(update_fields=[*changed, "updated_at"])
+    if switched_to_fsrs:
+        convert_states_to_fsrs(deck=deck)
     return deck
+
+
+def convert_states_to_fsrs(*, deck: Deck) -> int:
+    """Give every student's card of the deck an FSRS memory: replayed from
+    their review log where there is one, from ease and interval otherwise
+    (Anki's conversion). SM-2's fields stay, so switching back works."""
+    states = list(
+        CardState.objects.filter(card__deck=deck, stability__isnull=True).exclude(status=CardState.Status.NEW)
+    )
+    if not states:
+        return 0
+    memories = memory_states_from_history(states, parameters=deck.fsrs_parameters)
+    for state in states:
+        state.stability, state.difficulty = memories[state.pk]
+    CardState.objects.bulk_update(states, ["stability", "difficulty"], batch_size=1000)
+    return len(states)
 
 
 @transaction.atomic

@@ -10,9 +10,17 @@ Mode rules:
   counted per student per local day (the student's time zone);
 - review: due cards (due by the end of the student's day), most overdue first,
   up to each deck's reviews-per-day limit;
-- in both, SM-2's rule 7: an answer below 4 sends the card back to the end of
-  the session queue until it is answered 4 or more; only the first answer in a
-  session changes the schedule, re-drills are logged and change nothing;
+- in both, each deck's scheduler decides (learning.schedulers): with SM-2
+  with learning steps or FSRS (the default), a card in a learning step comes
+  back when its step is due; with SM-2 as published, rule 7 holds: an answer
+  below 4 sends the card back to the end of the session queue until it is
+  answered 4 or more, and only the first answer in a session changes the
+  schedule (re-drills are logged and change nothing);
+- the next card is the learning card whose step is due first, else the next
+  new/review card; when nothing else is left, learning cards due within 20
+  minutes are shown early (learn ahead);
+- the last answer of a session can be undone once: the card's state and the
+  session's counters go back exactly and the review row is removed;
 - cram (all cards, in order or shuffled), practice (weakest first) and test
   (N random cards, typed answers graded automatically) never change schedules.
 """
@@ -23,19 +31,29 @@ import random
 import unicodedata
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, F, FilteredRelation, Min, Q, QuerySet
+from django.db.models import Avg, Count, F, FilteredRelation, Min, Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 from django.utils.html import strip_tags
 
-from learning import srs
-from learning.access import get_card_for, get_classroom_for, get_course_for, get_deck_for, get_lesson_for
-from learning.models import LEECH_LAPSES, Card, CardState, Classroom, Review, StudySession
+from learning import scheduling, srs
+from learning.access import (
+    can_edit_deck,
+    get_card_for,
+    get_classroom_for,
+    get_course_for,
+    get_deck_for,
+    get_lesson_for,
+)
+from learning.models import LEECH_LAPSES, Card, CardState, Classroom, Deck, Review, StudySession
+from learning.schedulers import format_delay
+from learning.schedulers.base import Memory
 from lms.errors import Conflict, Unprocessable
 from lms.tracking import track
 
@@ -46,6 +64,7 @@ Mode = StudySession.Mode
 ScopeType = StudySession.Scope
 
 IDLE_AFTER = timedelta(minutes=30)
+LEARN_AHEAD = timedelta(minutes=20)
 DEFAULT_TEST_SIZE = 20
 DEFAULT_PRACTICE_SIZE = 20
 MAX_SESSION_SIZE = 500
@@ -59,12 +78,24 @@ TEST_WRONG_QUALITY = 1
 # --- Time ---------------------------------------------------------------------
 
 
+def day_start_offset() -> timedelta:
+    """How far after midnight a study day starts (STUDY_DAY_START_HOUR, 4 am by default)."""
+    return timedelta(hours=settings.STUDY_DAY_START_HOUR)
+
+
+def study_day(user: User, now: datetime) -> date:
+    """The student's study day at `now`: 2 am on Tuesday still counts as Monday."""
+    return (now.astimezone(user.tzinfo) - day_start_offset()).date()
+
+
 def local_day_bounds(user: User, now: datetime) -> tuple[datetime, datetime]:
-    """Start and end (exclusive) of the student's current day, as aware datetimes."""
+    """Start and end (exclusive) of the student's current study day, as aware
+    datetimes: from the day-start hour in their time zone to the next one."""
     tz = user.tzinfo
-    today = now.astimezone(tz).date()
-    start = datetime.combine(today, time.min, tzinfo=tz)
-    end = datetime.combine(today + timedelta(days=1), time.min, tzinfo=tz)
+    today = study_day(user, now)
+    hour = time(settings.STUDY_DAY_START_HOUR)
+    start = datetime.combine(today, hour, tzinfo=tz)
+    end = datetime.combine(today + timedelta(days=1), hour, tzinfo=tz)
     return start, end
 
 
@@ -119,14 +150,15 @@ def scope_for_session(user: User, session: StudySession) -> Scope:
 
 def studied_today_by_deck(user: User, now: datetime) -> dict[int, tuple[int, int]]:
     """{deck_id: (new cards introduced, reviews done)} today in the student's
-    time zone; only answers that changed a schedule count."""
+    time zone; only answers that changed a schedule count, and answers in
+    learning steps count as neither (as in Anki)."""
     start, _ = local_day_bounds(user, now)
     rows = (
         Review.objects.filter(student=user, reviewed_at__gte=start, changed_schedule=True)
         .values("card__deck_id")
         .annotate(
             new=Count("id", filter=Q(status_before=CardState.Status.NEW)),
-            reviewed=Count("id", filter=~Q(status_before=CardState.Status.NEW)),
+            reviewed=Count("id", filter=Q(status_before=CardState.Status.REVIEW)),
         )
         .order_by()
     )
@@ -156,25 +188,34 @@ def learn_queue(user: User, scope: Scope, now: datetime) -> list[int]:
     return queue
 
 
-def review_queue(user: User, scope: Scope, now: datetime) -> list[int]:
-    """Cards due by the end of the student's day, most overdue first, capped
-    per deck by what is left of today's review allowance."""
+def review_queue_parts(user: User, scope: Scope, now: datetime) -> tuple[list[int], list[int]]:
+    """Cards due by the end of the student's day, most overdue first: review
+    cards capped per deck by what is left of today's review allowance, and
+    cards in learning steps (never capped, as in Anki)."""
     done = studied_today_by_deck(user, now)
     _, day_end = local_day_bounds(user, now)
     rows = (
         CardState.objects.due_for(user, day_end)
         .filter(card__in=scope.cards.values("pk"))
-        .values_list("card_id", "card__deck_id", "card__deck__reviews_per_day")
+        .values_list("card_id", "card__deck_id", "card__deck__reviews_per_day", "status")
     )
     left: dict[int, int] = {}
-    queue = []
-    for card_id, deck_id, per_day in rows:
+    queue, learning = [], []
+    for card_id, deck_id, per_day, status in rows:
+        if scheduling.in_steps(status):
+            learning.append(card_id)
+            continue
         if deck_id not in left:
             left[deck_id] = max(0, per_day - done.get(deck_id, (0, 0))[1])
         if left[deck_id] > 0:
             left[deck_id] -= 1
             queue.append(card_id)
-    return queue
+    return queue, learning
+
+
+def review_queue(user: User, scope: Scope, now: datetime) -> list[int]:
+    queue, learning = review_queue_parts(user, scope, now)
+    return queue + learning
 
 
 def cram_queue(scope: Scope, *, shuffle: bool, size: int | None) -> list[int]:
@@ -236,7 +277,8 @@ def _expire_if_idle(session: StudySession, now: datetime) -> None:
         session.status = StudySession.Status.ABANDONED
         session.ended_at = session.last_activity_at
         session.queue = []
-        session.save(update_fields=["status", "ended_at", "queue"])
+        session.learning_ids = []
+        session.save(update_fields=["status", "ended_at", "queue", "learning_ids"])
 
 
 def expire_idle_sessions(*, now: datetime | None = None) -> int:
@@ -284,19 +326,20 @@ def session_start(
 
     with transaction.atomic():
         StudySession.objects.filter(student=student, mode=mode, status=StudySession.Status.ACTIVE).update(
-            status=StudySession.Status.ABANDONED, ended_at=now, queue=[]
+            status=StudySession.Status.ABANDONED, ended_at=now, queue=[], learning_ids=[]
         )
+        learning: list[int] = []
         if mode == Mode.LEARN:
             queue = learn_queue(student, scope, now)
         elif mode == Mode.REVIEW:
-            queue = review_queue(student, scope, now)
+            queue, learning = review_queue_parts(student, scope, now)
         elif mode == Mode.CRAM:
             queue = cram_queue(scope, shuffle=shuffle, size=_parse_size(size, None))
         elif mode == Mode.PRACTICE:
             queue = practice_queue(student, scope, size=_parse_size(size, DEFAULT_PRACTICE_SIZE) or 0)
         else:
             queue = test_queue(scope, size=_parse_size(size, DEFAULT_TEST_SIZE) or 0)
-        if not queue:
+        if not queue and not learning:
             # An empty deck is not "all caught up": say what is really missing.
             message = _nothing_message(mode) if scope.cards.exists() else EMPTY_SCOPE_MESSAGE
             raise Unprocessable(message, code="nothing_to_study", details={"mode": mode})
@@ -309,11 +352,19 @@ def session_start(
             classroom=scope.classroom,
             shuffle=bool(shuffle),
             queue=queue,
-            cards_total=len(queue),
+            learning_ids=learning,
+            cards_total=len(queue) + len(learning),
             started_at=now,
             last_activity_at=now,
         )
-    track("study_session_started", user=student, mode=mode, scope=scope.type, scope_id=scope.id, cards=len(queue))
+    track(
+        "study_session_started",
+        user=student,
+        mode=mode,
+        scope=scope.type,
+        scope_id=scope.id,
+        cards=session.cards_total,
+    )
     return session
 
 
@@ -343,17 +394,51 @@ def get_session_for(student: User, pk: object, *, lock: bool = False) -> StudySe
 
 
 @dataclass(frozen=True)
+class Counts:
+    """Anki's three numbers: what is left to see in the session."""
+
+    new: int
+    learning: int
+    due: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"new": self.new, "learning": self.learning, "due": self.due}
+
+
+def session_counts(session: StudySession) -> Counts | None:
+    """New · learning · due left in a learn or review session (None for the
+    modes that don't schedule). Read from the session row alone."""
+    if not session.changes_schedules:
+        return None
+    waiting = len(session.queue)
+    new = waiting if session.mode == Mode.LEARN else 0
+    return Counts(new=new, learning=len(session.learning_ids), due=waiting - new)
+
+
+@dataclass(frozen=True)
 class NextCard:
     session: StudySession
     card: Card
-    schedule: srs.Schedule
+    memory: Memory
     first_answer: bool
-    previews: dict[int, str]  # quality -> what the button would do ("6d", "again")
+    previews: dict[int, str]  # quality -> what the button would do ("<10m", "6d", "again")
     idempotency_key: str
     position: int  # 1-based number of answers given so far + 1
     remaining: int
     is_leech: bool = False
     buttons: list[tuple[str, int, str, str]] = field(default_factory=list)
+    delays: dict[int, timedelta] = field(default_factory=dict)
+    counts: Counts | None = None
+    recall: float | None = None
+    can_edit: bool = False
+
+    @property
+    def schedule(self) -> srs.Schedule:
+        return srs.Schedule(self.memory.repetitions, self.memory.interval, self.memory.ease)
+
+    @property
+    def can_undo(self) -> bool:
+        return self.session.undo_review_id is not None
 
     @property
     def progress_percent(self) -> int:
@@ -361,62 +446,131 @@ class NextCard:
         return round(100 * self.session.answers_count / total) if total else 100
 
 
-def _previews(session: StudySession, schedule: srs.Schedule, first: bool) -> dict[int, str]:
+def _changes_schedule(session: StudySession, deck: Deck, card_id: int) -> bool:
+    """Whether answering this card now moves its schedule: the first answer in
+    a learn/review session always does; on decks with learning steps, so does
+    every answer to a card in its steps."""
+    if not session.changes_schedules:
+        return False
+    if card_id not in session.answered_ids:
+        return True
+    return scheduling.uses_steps(deck) and card_id in session.learning_ids
+
+
+def _previews(
+    session: StudySession, card: Card, memory: Memory, now: datetime
+) -> tuple[dict[int, str], dict[int, timedelta]]:
     if session.mode == Mode.TEST:
-        return {}
-    if session.changes_schedules and first:
-        return {q: srs.format_interval(srs.sm2(schedule, q).interval) for _, q, _ in BUTTONS}
+        return {}, {}
+    if _changes_schedule(session, card.deck, card.pk):
+        delays = scheduling.previews(card.deck, card.pk, memory, now)
+        return {q: format_delay(d) for q, d in delays.items()}, delays
     if session.changes_schedules:
         # A re-drill: the schedule is already set for today; below 4 it comes back.
-        return {q: ("again" if q < srs.REDRILL_BELOW else "done") for _, q, _ in BUTTONS}
-    return {q: "" for _, q, _ in BUTTONS}
+        return {q: ("again" if q < srs.REDRILL_BELOW else "done") for _, q, _ in BUTTONS}, {}
+    return {q: "" for _, q, _ in BUTTONS}, {}
+
+
+def _candidates(student: User, ids: list[int]) -> dict[int, Card]:
+    """The cards (if the student may still see them) with their schedule, in
+    one query: the state joins in through the unique (student, card) pair, so
+    it adds at most one row per card."""
+    cards = (
+        Card.objects.visible_to(student)
+        .annotate(mine=FilteredRelation("states", condition=Q(states__student=student)))
+        .annotate(
+            state_id=F("mine__id"),
+            state_status=F("mine__status"),
+            state_step=F("mine__step"),
+            state_due_at=F("mine__due_at"),
+            state_repetitions=F("mine__repetitions"),
+            state_interval=F("mine__interval"),
+            state_ease=F("mine__ease"),
+            state_lapses=F("mine__lapses"),
+            state_reviews_count=F("mine__reviews_count"),
+            state_last_reviewed_at=F("mine__last_reviewed_at"),
+            state_stability=F("mine__stability"),
+            state_difficulty=F("mine__difficulty"),
+        )
+        .filter(pk__in=ids)
+    )
+    return {card.pk: card for card in cards}
+
+
+def _memory_of_annotated(card: Card) -> Memory:
+    if card.state_id is None:
+        return Memory()
+    return Memory(
+        state=card.state_status,
+        step=card.state_step,
+        due=card.state_due_at,
+        interval=card.state_interval,
+        ease=card.state_ease,
+        lapses=card.state_lapses,
+        reps=card.state_reviews_count,
+        repetitions=card.state_repetitions,
+        stability=card.state_stability,
+        difficulty=card.state_difficulty,
+        last_review=card.state_last_reviewed_at,
+    )
+
+
+def _pick(session: StudySession, cards: dict[int, Card], now: datetime) -> Card | None:
+    """The learning card whose step is due first; else the head of the queue;
+    else (learn ahead) a learning card due within 20 minutes."""
+    stepping = [
+        cards[c]
+        for c in session.learning_ids
+        if c in cards and cards[c].state_due_at is not None and scheduling.in_steps(cards[c].state_status or "")
+    ]
+    stepping.sort(key=lambda card: card.state_due_at)
+    if stepping and stepping[0].state_due_at <= now:
+        return stepping[0]
+    if session.queue and session.queue[0] in cards:
+        return cards[session.queue[0]]
+    if stepping and stepping[0].state_due_at <= now + LEARN_AHEAD:
+        return stepping[0]
+    return None
 
 
 def session_next(*, student: User, session: StudySession, now: datetime | None = None) -> NextCard | None:
-    """The card at the head of the queue, or None when the session is over
-    (the session is then completed)."""
+    """The next card (see the module's rules), or None when the session is
+    over (the session is then completed)."""
     now = now or timezone.now()
     _expire_if_idle(session, now)
     if session.status != StudySession.Status.ACTIVE:
         return None
-    while session.queue:
-        card_id = session.queue[0]
-        # The card (if the student may still see it) with their schedule for
-        # it, in one query: the state joins in through the unique (student,
-        # card) pair, so it adds at most one row.
-        card = (
-            Card.objects.visible_to(student)
-            .annotate(mine=FilteredRelation("states", condition=Q(states__student=student)))
-            .annotate(
-                state_id=F("mine__id"),
-                state_repetitions=F("mine__repetitions"),
-                state_interval=F("mine__interval"),
-                state_ease=F("mine__ease"),
-                state_lapses=F("mine__lapses"),
-            )
-            .filter(pk=card_id)
-            .first()
-        )
-        if card is None:
-            # The card was deleted or hidden since the session started: skip it.
-            session.queue = [c for c in session.queue if c != card_id]
-            session.save(update_fields=["queue"])
+    while session.queue or session.learning_ids:
+        wanted = [*session.queue[:1], *session.learning_ids]
+        cards = _candidates(student, wanted)
+        missing = [c for c in wanted if c not in cards]
+        if missing:
+            # Deleted or hidden since the session started: skip them.
+            session.queue = [c for c in session.queue if c not in missing]
+            session.learning_ids = [c for c in session.learning_ids if c not in missing]
+            session.save(update_fields=["queue", "learning_ids"])
             continue
-        has_state = card.state_id is not None
-        schedule = srs.Schedule(card.state_repetitions, card.state_interval, card.state_ease) if has_state else srs.NEW
-        first = card_id not in session.answered_ids
-        previews = _previews(session, schedule, first)
+        card = _pick(session, cards, now)
+        if card is None:
+            break  # only learning cards left, due later than learn-ahead allows
+        memory = _memory_of_annotated(card)
+        first = card.pk not in session.answered_ids
+        previews, delays = _previews(session, card, memory, now)
         return NextCard(
             session=session,
             card=card,
-            schedule=schedule,
-            first_answer=first,
+            memory=memory,
+            first_answer=first or card.pk in session.learning_ids,
             previews=previews,
+            delays=delays,
             idempotency_key=uuid.uuid4().hex,
             position=session.answers_count + 1,
-            remaining=len(session.queue),
-            is_leech=has_state and card.state_lapses >= LEECH_LAPSES,
+            remaining=len(session.queue) + len(session.learning_ids),
+            is_leech=memory.lapses >= LEECH_LAPSES,
             buttons=[(label, q, key, previews.get(q, "")) for label, q, key in BUTTONS],
+            counts=session_counts(session),
+            recall=scheduling.recall(card.deck, memory, now) if session.mode != Mode.TEST else None,
+            can_edit=can_edit_deck(student, card.deck),
         )
     session_end(student=student, session_id=session.pk, now=now)
     session.refresh_from_db()
@@ -432,24 +586,38 @@ class AnswerResult:
     redrill: bool
     done: bool
     replayed: bool = False
+    recall: float | None = None
 
     @property
     def interval(self) -> int:
         return self.review.interval_after
 
     def as_dict(self) -> dict:
+        review = self.review
+        counts = session_counts(self.session)
         return {
-            "review": self.review.pk,
-            "card": self.review.card_id,
-            "quality": self.review.quality,
+            "review": review.pk,
+            "card": review.card_id,
+            "quality": review.quality,
             "correct": self.correct,
             "expected": self.expected,
-            "changed_schedule": self.review.changed_schedule,
+            "changed_schedule": review.changed_schedule,
             "schedule": {
-                "repetitions": self.review.repetitions_after,
-                "interval": self.review.interval_after,
-                "ease": self.review.ease_after,
+                "repetitions": review.repetitions_after,
+                "interval": review.interval_after,
+                "ease": review.ease_after,
             },
+            "state": {
+                "status": review.status_after or None,
+                "step": review.step_after,
+                "due_at": review.due_after.isoformat() if review.due_after else None,
+                "interval": review.interval_after,
+                "ease": review.ease_after,
+                "stability": review.stability_after,
+                "difficulty": review.difficulty_after,
+                "recall": self.recall,
+            },
+            "counts": counts.as_dict() if counts else None,
             "redrill": self.redrill,
             "session_done": self.done,
             "replayed": self.replayed,
@@ -469,29 +637,25 @@ def _replay(review: Review, session: StudySession, card_id: int) -> AnswerResult
         session=session,
         correct=review.correct,
         expected=strip_tags(card.back) if review.mode == Mode.TEST else "",
-        redrill=review.mode in (Mode.LEARN, Mode.REVIEW) and review.quality < srs.REDRILL_BELOW,
+        redrill=review.mode in (Mode.LEARN, Mode.REVIEW)
+        and review.quality < srs.REDRILL_BELOW
+        and review.card_id in session.queue,
         done=session.status != StudySession.Status.ACTIVE,
         replayed=True,
     )
 
 
 # What one scheduled answer changes on a CardState.
-SCHEDULE_FIELDS = ["repetitions", "interval", "ease", "status", "due_at", "last_reviewed_at", "reviews_count", "lapses"]
+SCHEDULE_FIELDS = scheduling.STATE_FIELDS
 
 
-def apply_answer(state: CardState, quality: int, now: datetime) -> tuple[srs.Schedule, srs.Schedule]:
-    """Move `state` on by one answer that counts for its schedule (not saved):
-    SM-2, a lapse when a learnt card is failed, status and the next due time.
-    The study service and the demo history both go through here."""
-    before = srs.Schedule(state.repetitions, state.interval, state.ease)
-    after = srs.sm2(before, quality)
-    if quality < srs.PASSING_QUALITY and state.status != CardState.Status.NEW:
-        state.lapses += 1
-    state.repetitions, state.interval, state.ease = after.repetitions, after.interval, after.ease
-    state.status = CardState.Status.REVIEW if after.repetitions >= 2 else CardState.Status.LEARNING
-    state.due_at = srs.due_after(now, after)
-    state.last_reviewed_at = now
-    state.reviews_count += 1
+def apply_answer(state: CardState, quality: int, now: datetime, *, deck: Deck) -> tuple[Memory, Memory]:
+    """Move `state` on by one answer that counts for its schedule (not saved),
+    with the deck's scheduler. The study service and the demo history both go
+    through here."""
+    before = scheduling.memory_of(state)
+    after = scheduling.scheduler_of(deck).answer(before, quality, now, seed=scheduling.fuzz_seed(state.card_id, before))
+    scheduling.store(state, after)
     return before, after
 
 
@@ -504,8 +668,8 @@ def review_row(
     correct: bool,
     reviewed_at: datetime,
     status_before: str,
-    before: srs.Schedule,
-    after: srs.Schedule,
+    before: Memory,
+    after: Memory,
     changed_schedule: bool,
     session: StudySession | None = None,
     **extra: Any,
@@ -526,9 +690,52 @@ def review_row(
         repetitions_after=after.repetitions,
         interval_after=after.interval,
         ease_after=after.ease,
+        status_after=after.state if changed_schedule else "",
+        step_after=after.step if changed_schedule else None,
+        due_after=after.due if changed_schedule else None,
+        stability_after=after.stability,
+        difficulty_after=after.difficulty,
         changed_schedule=changed_schedule,
         **extra,
     )
+
+
+# The session fields an answer changes, which Undo puts back.
+SESSION_UNDO_FIELDS = [
+    "queue",
+    "answered_ids",
+    "learning_ids",
+    "first_correct_count",
+    "answers_count",
+    "correct_count",
+    "redrill_count",
+    "score",
+    "last_activity_at",
+    "duration_seconds",
+    "status",
+    "ended_at",
+]
+
+
+def _session_snapshot(session: StudySession) -> dict[str, Any]:
+    out = {}
+    for name in SESSION_UNDO_FIELDS:
+        value = getattr(session, name)
+        out[name] = value.isoformat() if isinstance(value, datetime) else value
+    return out
+
+
+LEECH_TAG = "leech"
+
+
+def _tag_leech(card: Card) -> bool:
+    """Add the `leech` tag to the card (once); True when this answer added it."""
+    tags = card.tag_list
+    if LEECH_TAG in tags:
+        return False
+    card.tags = " ".join([*tags, LEECH_TAG])[:500]
+    Card.objects.filter(pk=card.pk).update(tags=card.tags)
+    return True
 
 
 def session_answer(
@@ -563,7 +770,7 @@ def session_answer(
         _expire_if_idle(session, now)
         if session.status != StudySession.Status.ACTIVE:
             raise Conflict("This study session has ended.", code="session_not_active")
-        if card.pk not in session.queue:
+        if card.pk not in session.queue and card.pk not in session.learning_ids:
             raise Unprocessable("This card is not waiting in this session.", code="card_not_in_session")
 
         if session.mode == Mode.TEST:
@@ -580,9 +787,12 @@ def session_answer(
             typed = ""
             correct = quality >= srs.PASSING_QUALITY
 
+        deck = card.deck
         first = card.pk not in session.answered_ids
-        changes = session.changes_schedules and first
+        changes = _changes_schedule(session, deck, card.pk)
+        undo: dict[str, Any] = {"session": _session_snapshot(session)}
         state = CardState.objects.select_for_update().filter(student=student, card=card).first()
+        undo["state"] = scheduling.snapshot(state)
         if state is None and changes:
             # Two first answers may race to create the state: one insert wins,
             # both then lock the same row.
@@ -591,11 +801,17 @@ def session_answer(
             )
             state = CardState.objects.select_for_update().get(student=student, card=card)
         status_before = state.status if state else CardState.Status.NEW
+        recall = None
         if changes:
-            before, after = apply_answer(state, quality, now)
+            recall = scheduling.recall(deck, scheduling.memory_of(state), now)
+            before, after = apply_answer(state, quality, now, deck=deck)
+            if after.lapses >= LEECH_LAPSES > before.lapses:
+                undo["tagged_leech"] = _tag_leech(card)
+                if deck.leech_action == Deck.LeechAction.SUSPEND:
+                    state.suspended = True
             state.save(update_fields=SCHEDULE_FIELDS)
         else:
-            before = after = srs.Schedule(state.repetitions, state.interval, state.ease) if state else srs.NEW
+            before = after = scheduling.memory_of(state)
 
         review = review_row(
             student=student,
@@ -612,16 +828,23 @@ def session_answer(
             typed_answer=typed,
             response_ms=response_ms,
             idempotency_key=idempotency_key,
+            undo=undo,
         )
         review.save()
 
-        queue = list(session.queue)
-        queue.remove(card.pk)
-        redrill = session.changes_schedules and quality < srs.REDRILL_BELOW
-        if redrill:
+        queue = [c for c in session.queue if c != card.pk]
+        learning = [c for c in session.learning_ids if c != card.pk]
+        redrill = False
+        if changes and scheduling.uses_steps(deck):
+            if scheduling.in_steps(state.status) and not state.suspended:
+                learning.append(card.pk)  # back when its step is due
+        elif session.changes_schedules and quality < srs.REDRILL_BELOW:
+            # Rule 7 (SM-2 as published): again at the end, until it sticks.
             queue.append(card.pk)
+            redrill = True
             session.redrill_count += 1
         session.queue = queue
+        session.learning_ids = learning
         if first:
             session.answered_ids = [*session.answered_ids, card.pk]
             session.first_correct_count += int(correct)
@@ -631,21 +854,11 @@ def session_answer(
             session.score = round(100 * session.first_correct_count / len(session.answered_ids), 1)
         session.last_activity_at = now
         session.duration_seconds = max(0, int((now - session.started_at).total_seconds()))
-        fields = [
-            "queue",
-            "answered_ids",
-            "first_correct_count",
-            "answers_count",
-            "correct_count",
-            "redrill_count",
-            "score",
-            "last_activity_at",
-            "duration_seconds",
-        ]
-        done = not queue
+        session.undo_review = review
+        fields = [*SESSION_UNDO_FIELDS, "undo_review"]
+        done = not queue and not learning
         if done:
             _complete(session, now)
-            fields += ["status", "ended_at"]
         session.save(update_fields=fields)
 
     track("review_submitted", user=student, mode=session.mode, quality=quality, card_id=card.pk)
@@ -658,7 +871,66 @@ def session_answer(
         expected=strip_tags(card.back) if session.mode == Mode.TEST else "",
         redrill=redrill,
         done=done,
+        recall=recall,
     )
+
+
+@dataclass(frozen=True)
+class UndoResult:
+    session: StudySession
+    card_id: int | None
+    quality: int
+
+    def as_dict(self) -> dict[str, Any]:
+        counts = session_counts(self.session)
+        return {
+            "undone": True,
+            "card": self.card_id,
+            "quality": self.quality,
+            "counts": counts.as_dict() if counts else None,
+            "session_status": self.session.status,
+        }
+
+
+def session_undo(*, student: User, session_id: object, now: datetime | None = None) -> UndoResult:
+    """Take back the session's last answer: the card's state as it was, the
+    review row gone, the session's counters and queue as before. Once per
+    answer: a second undo finds nothing to undo (409) and changes nothing."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        session = get_session_for(student, session_id, lock=True)
+        review = None
+        if session.undo_review_id is not None:
+            review = Review.objects.filter(pk=session.undo_review_id, session=session, student=student).first()
+        if review is None or not review.undo:
+            raise Conflict("There is no answer to undo.", code="nothing_to_undo")
+        saved = review.undo
+        # The answer may have finished the session (undo reopens it); a
+        # session the student ended, or that went idle, stays closed.
+        finished_by_it = session.status == StudySession.Status.COMPLETED and session.ended_at == review.reviewed_at
+        if session.status != StudySession.Status.ACTIVE and not finished_by_it:
+            raise Conflict("This study session has ended.", code="session_not_active")
+        if review.changed_schedule and review.card_id is not None:
+            state = CardState.objects.select_for_update().filter(student=student, card_id=review.card_id).first()
+            if state is not None and saved.get("state") is None:
+                state.delete()
+            elif state is not None:
+                scheduling.restore(state, saved["state"])
+                state.save(update_fields=SCHEDULE_FIELDS)
+        if saved.get("tagged_leech") and review.card_id is not None:
+            card = Card.objects.filter(pk=review.card_id).only("tags").first()
+            if card is not None:
+                Card.objects.filter(pk=card.pk).update(tags=" ".join(t for t in card.tag_list if t != LEECH_TAG))
+        for name, value in saved["session"].items():
+            if name in ("last_activity_at", "ended_at") and isinstance(value, str):
+                value = datetime.fromisoformat(value)
+            setattr(session, name, value)
+        session.undo_review = None
+        session.save(update_fields=[*SESSION_UNDO_FIELDS, "undo_review"])
+        card_id, quality = review.card_id, review.quality
+        Review.objects.filter(pk=review.pk).delete()
+    track("review_undone", user=student, mode=session.mode, quality=quality, card_id=card_id)
+    return UndoResult(session=session, card_id=card_id, quality=quality)
 
 
 def _as_int(value: object) -> object:
@@ -729,6 +1001,10 @@ class Summary:
     due_now: int  # already due (e.g. the session was ended early): "next due" is now
     leeches: list[CardState]
     wrong: list[Review]  # test mode: what was missed, with the expected answer
+    by_button: list[tuple[str, int]] = field(default_factory=list)  # (label, answers)
+    seconds_per_card: float | None = None
+    answer_seconds: float | None = None  # average time to answer, from response_ms
+    learning_left: int = 0  # cards still in learning steps (they come back later)
 
 
 def session_summary(*, student: User, session: StudySession, now: datetime | None = None) -> Summary:
@@ -750,4 +1026,28 @@ def session_summary(*, student: User, session: StudySession, now: datetime | Non
         wrong = list(
             Review.objects.filter(session=session, correct=False).select_related("card").order_by("reviewed_at")
         )
-    return Summary(session, upcoming["next_due"], upcoming["tomorrow"], upcoming["due_now"], leeches, wrong)
+    answers = Review.objects.filter(session=session).aggregate(
+        again=Count("id", filter=Q(quality__lt=3)),
+        hard=Count("id", filter=Q(quality=3)),
+        good=Count("id", filter=Q(quality=4)),
+        easy=Count("id", filter=Q(quality=5)),
+        response=Avg("response_ms"),
+        response_total=Sum("response_ms"),
+    )
+    by_button = [] if session.mode == Mode.TEST else [(label, answers[label.lower()]) for label, _, _ in BUTTONS]
+    cards = session.cards_studied
+    seconds_per_card = session.duration_seconds / cards if cards and session.duration_seconds else None
+    if seconds_per_card is None and cards and answers["response_total"]:
+        seconds_per_card = answers["response_total"] / 1000 / cards
+    return Summary(
+        session,
+        upcoming["next_due"],
+        upcoming["tomorrow"],
+        upcoming["due_now"],
+        leeches,
+        wrong,
+        by_button=by_button,
+        seconds_per_card=seconds_per_card,
+        answer_seconds=answers["response"] / 1000 if answers["response"] is not None else None,
+        learning_left=len(session.learning_ids),
+    )

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -26,10 +27,29 @@ from learning.templatetags.study_tags import card_media_url
 from lms.pagination import Pagination
 
 
+class CountsSerializer(serializers.Serializer):
+    new = serializers.IntegerField(help_text="New cards left in the session")
+    learning = serializers.IntegerField(help_text="Cards in learning steps, coming back when their step is due")
+    due = serializers.IntegerField(help_text="Review cards left")
+
+
+class CardStateSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["new", "learning", "review", "relearning"], allow_null=True)
+    step = serializers.IntegerField(allow_null=True)
+    due_at = serializers.DateTimeField(allow_null=True)
+    interval = serializers.IntegerField(help_text="Days")
+    ease = serializers.FloatField()
+    stability = serializers.FloatField(allow_null=True, help_text="FSRS stability in days (FSRS decks)")
+    difficulty = serializers.FloatField(allow_null=True, help_text="FSRS difficulty, 1-10 (FSRS decks)")
+    recall = serializers.FloatField(allow_null=True, help_text="FSRS's predicted recall (FSRS decks)")
+
+
 class StudySessionSerializer(serializers.ModelSerializer):
     cards_studied = serializers.IntegerField(read_only=True)
     accuracy = serializers.FloatField(read_only=True, allow_null=True)
     remaining = serializers.SerializerMethodField()
+    counts = serializers.SerializerMethodField()
+    can_undo = serializers.SerializerMethodField()
 
     class Meta:
         model = StudySession
@@ -51,6 +71,8 @@ class StudySessionSerializer(serializers.ModelSerializer):
             "score",
             "duration_seconds",
             "remaining",
+            "counts",
+            "can_undo",
             "started_at",
             "last_activity_at",
             "ended_at",
@@ -58,7 +80,15 @@ class StudySessionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_remaining(self, obj: StudySession) -> int:
-        return len(obj.queue)
+        return len(obj.queue) + len(obj.learning_ids)
+
+    @extend_schema_field(CountsSerializer(allow_null=True))
+    def get_counts(self, obj: StudySession) -> dict[str, int] | None:
+        counts = study.session_counts(obj)
+        return counts.as_dict() if counts else None
+
+    def get_can_undo(self, obj: StudySession) -> bool:
+        return obj.undo_review_id is not None
 
 
 SCOPE_ALIASES = {"class": "classroom"}
@@ -154,9 +184,24 @@ class StudySessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
             {
                 "done": serializers.BooleanField(),
                 "card": serializers.DictField(allow_null=True),
-                "previews": serializers.DictField(),
+                "previews": serializers.DictField(
+                    child=serializers.CharField(),
+                    help_text='Answer quality → what the button says ("<10m", "4d"); 1, 3, 4, 5 are Again, Hard, '
+                    "Good, Easy",
+                ),
+                "preview_seconds": serializers.DictField(
+                    child=serializers.IntegerField(), help_text="Answer quality → seconds until the card is due again"
+                ),
+                "counts": CountsSerializer(allow_null=True),
+                "state": CardStateSerializer(allow_null=True),
+                "scheduler": serializers.CharField(allow_null=True),
                 "first_answer": serializers.BooleanField(),
+                "is_leech": serializers.BooleanField(),
+                "can_edit": serializers.BooleanField(),
+                "edit_url": serializers.CharField(allow_null=True),
                 "idempotency_key": serializers.CharField(),
+                "position": serializers.IntegerField(),
+                "remaining": serializers.IntegerField(),
                 "session": StudySessionSerializer(),
             },
         ),
@@ -168,15 +213,39 @@ class StudySessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         nxt = study.session_next(student=request.user, session=session)
         if nxt is None:
             return Response(
-                {"done": True, "card": None, "previews": {}, "session": StudySessionSerializer(session).data}
+                {
+                    "done": True,
+                    "card": None,
+                    "previews": {},
+                    "preview_seconds": {},
+                    "counts": None,
+                    "state": None,
+                    "session": StudySessionSerializer(session).data,
+                }
             )
+        memory = nxt.memory
         return Response(
             {
                 "done": False,
                 "card": card_payload(nxt.card, request),
+                "scheduler": nxt.card.deck.scheduler,
                 "first_answer": nxt.first_answer,
                 "is_leech": nxt.is_leech,
+                "can_edit": nxt.can_edit,
+                "edit_url": reverse("learning:card_edit", args=[nxt.card.pk]) if nxt.can_edit else None,
                 "previews": {str(q): label for q, label in nxt.previews.items()},
+                "preview_seconds": {str(q): round(d.total_seconds()) for q, d in nxt.delays.items()},
+                "counts": nxt.counts.as_dict() if nxt.counts else None,
+                "state": {
+                    "status": memory.state,
+                    "step": memory.step,
+                    "due_at": memory.due.isoformat() if memory.due else None,
+                    "interval": memory.interval,
+                    "ease": memory.ease,
+                    "stability": memory.stability,
+                    "difficulty": memory.difficulty,
+                    "recall": nxt.recall,
+                },
                 "idempotency_key": nxt.idempotency_key,
                 "position": nxt.position,
                 "remaining": nxt.remaining,
@@ -195,7 +264,9 @@ class StudySessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
                 "correct": serializers.BooleanField(),
                 "expected": serializers.CharField(),
                 "changed_schedule": serializers.BooleanField(),
-                "schedule": serializers.DictField(),
+                "schedule": serializers.DictField(help_text="SM-2's repetitions, interval (days) and ease"),
+                "state": CardStateSerializer(help_text="The card's state after the answer"),
+                "counts": CountsSerializer(allow_null=True),
                 "redrill": serializers.BooleanField(),
                 "session_done": serializers.BooleanField(),
                 "replayed": serializers.BooleanField(),
@@ -218,6 +289,27 @@ class StudySessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
             idempotency_key=values.get("idempotency_key", ""),
         )
         return Response(result.as_dict(), status=status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: inline_serializer(
+                "UndoResult",
+                {
+                    "undone": serializers.BooleanField(),
+                    "card": serializers.IntegerField(allow_null=True),
+                    "quality": serializers.IntegerField(),
+                    "counts": CountsSerializer(allow_null=True),
+                    "session_status": serializers.CharField(),
+                },
+            ),
+            409: OpenApiTypes.OBJECT,
+        },
+        summary="Undo the session's last answer (once per answer; 409 nothing_to_undo otherwise)",
+    )
+    @action(detail=True, methods=["post"])
+    def undo(self, request: Request, pk: str) -> Response:
+        return Response(study.session_undo(student=request.user, session_id=pk).as_dict())
 
     @extend_schema(request=None, responses=StudySessionSerializer, summary="End the session")
     @action(detail=True, methods=["post"])
@@ -249,6 +341,10 @@ class ReviewSerializer(serializers.ModelSerializer):
             "repetitions_after",
             "interval_after",
             "ease_after",
+            "status_after",
+            "due_after",
+            "stability_after",
+            "difficulty_after",
             "changed_schedule",
         ]
         read_only_fields = fields

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from learning import srs
+from learning import scheduling, srs
 from learning.models import LEECH_LAPSES, Card, CardState, Deck, Review, StudySession
 from learning.study import apply_answer, review_row
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 HISTORY_DAYS = 60
 MAX_CARDS = 40
 NEW_PER_DAY = 3
+MAX_STEP_ANSWERS = 4
 MIN_DUE_NOW = 10
 
 STARTER_CARDS = [
@@ -67,7 +68,7 @@ def _cards_for(student: User) -> list[Card]:
             "deck_id",
             "position",
         )
-        .select_related(None)[: MAX_CARDS + 10]
+        .select_related("deck")[: MAX_CARDS + 10]
     )
     if len(cards) >= MIN_DUE_NOW + 5:
         return cards
@@ -85,11 +86,11 @@ def _cards_for(student: User) -> list[Card]:
 
 
 def _quality(rng: random.Random, state: CardState, leech: bool) -> int:
-    if leech and state.status != CardState.Status.NEW:
+    if leech and state.status == CardState.Status.REVIEW:
         # The card that will not stick: forgotten whenever it reaches review.
-        if state.repetitions >= 2:
-            return rng.choice([1, 2])
-        return 1 if rng.random() < 0.3 else 3
+        return rng.choice([1, 2])
+    if leech and state.status != CardState.Status.NEW:
+        return rng.choice([3, 4])
     return rng.choices([1, 2, 3, 4, 5], weights=[8, 3, 17, 45, 27])[0]
 
 
@@ -129,25 +130,33 @@ def seed(users: DemoUsers) -> None:
                 state = CardState(student=student, card=state_or_card, due_at=clock)
                 states[state_or_card.pk] = state
             card_id = state.card.pk
-            quality = _quality(rng, state, card_id == leech_id)
-            status_before = state.status
-            before, after = apply_answer(state, quality, clock)
-            response_ms = rng.randint(1800, 9000)
-            day_reviews.append(
-                review_row(
-                    student=student,
-                    card_id=card_id,
-                    mode=StudySession.Mode.LEARN if status_before == CardState.Status.NEW else StudySession.Mode.REVIEW,
-                    quality=quality,
-                    correct=quality >= srs.PASSING_QUALITY,
-                    reviewed_at=clock,
-                    status_before=status_before,
-                    before=before,
-                    after=after,
-                    changed_schedule=True,
-                    response_ms=response_ms,
+            at = clock
+            mode = StudySession.Mode.LEARN if state.status == CardState.Status.NEW else StudySession.Mode.REVIEW
+            # A card in learning steps comes back within the session when its
+            # step is due, as in a real session; a few tries at most.
+            for _ in range(MAX_STEP_ANSWERS):
+                quality = _quality(rng, state, card_id == leech_id)
+                status_before = state.status
+                before, after = apply_answer(state, quality, at, deck=state.card.deck)
+                response_ms = rng.randint(1800, 9000)
+                day_reviews.append(
+                    review_row(
+                        student=student,
+                        card_id=card_id,
+                        mode=mode,
+                        quality=quality,
+                        correct=quality >= srs.PASSING_QUALITY,
+                        reviewed_at=at,
+                        status_before=status_before,
+                        before=before,
+                        after=after,
+                        changed_schedule=True,
+                        response_ms=response_ms,
+                    )
                 )
-            )
+                if not scheduling.in_steps(state.status):
+                    break
+                at = state.due_at
             clock += timedelta(milliseconds=response_ms + 1500)
         if day_reviews:
             session = StudySession(

@@ -15,6 +15,7 @@ urlpatterns = [
     path("study/sessions/<int:pk>/", study_views.study_session, name="study_session"),
     path("study/sessions/<int:pk>/answer/", study_views.study_answer, name="study_answer"),
     path("study/sessions/<int:pk>/next/", study_views.study_next, name="study_next"),
+    path("study/sessions/<int:pk>/undo/", study_views.study_undo, name="study_undo"),
     path("study/sessions/<int:pk>/end/", study_views.study_end, name="study_end"),
     path("study/sessions/<int:pk>/summary/", study_views.study_summary, name="study_summary"),
     path("classes/<int:pk>/progress/", study_views.class_progress, name="class_progress"),

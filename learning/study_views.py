@@ -189,6 +189,25 @@ def study_next(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
+def study_undo(request: HttpRequest, pk: int) -> HttpResponse:
+    """Take back the last answer and show that card again."""
+    session = study.get_session_for(request.user, pk)
+    error = ""
+    try:
+        result = study.session_undo(student=request.user, session_id=pk)
+        session = result.session
+    except ServiceError as exc:
+        error = exc.message
+        session.refresh_from_db()
+    if not request.htmx:
+        if error:
+            messages.info(request, error)
+        return redirect("learning:study_session", pk=pk)
+    return _stage(request, session, error=error)
+
+
+@login_required
+@require_POST
 def study_end(request: HttpRequest, pk: int) -> HttpResponse:
     study.session_end(student=request.user, session_id=pk)
     return redirect("learning:study_summary", pk=pk)

@@ -182,7 +182,12 @@ def classroom_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def classroom_edit(request: HttpRequest, pk: int) -> HttpResponse:
     classroom = access.get_classroom_for(request.user, pk, write=True)
-    initial = {"name": classroom.name, "description": classroom.description, "archived": classroom.archived}
+    initial = {
+        "name": classroom.name,
+        "description": classroom.description,
+        "archived": classroom.archived,
+        "default_scheduler": classroom.default_scheduler,
+    }
     form = ClassroomEditForm(request.POST or None, initial=initial)
     status = 200
     if request.method == "POST" and form.is_valid():
@@ -547,6 +552,7 @@ def deck_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "description": deck.description,
         "new_cards_per_day": deck.new_cards_per_day,
         "reviews_per_day": deck.reviews_per_day,
+        **{name: getattr(deck, name) for name in services.SCHEDULING_FIELDS},
     }
     form = DeckForm(request.POST or None, initial=initial)
     status = 200
@@ -618,7 +624,9 @@ def card_edit(request: HttpRequest, pk: int) -> HttpResponse:
         done, status = _run(form, lambda: services.card_update(card=card, **form.cleaned_data))
         if done:
             messages.success(request, "Card saved.")
-            return redirect("learning:deck_detail", card.deck_id)
+            # From the study screen ("e"): back to the same card.
+            back = _safe_next(request)
+            return redirect(back) if back else redirect("learning:deck_detail", card.deck_id)
     return _form_page(
         request,
         form,
@@ -628,6 +636,7 @@ def card_edit(request: HttpRequest, pk: int) -> HttpResponse:
         template="learning/card_form.html",
         deck=card.deck,
         card=card,
+        next_url=_safe_next(request),
     )
 
 
@@ -736,9 +745,15 @@ def move(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
         services.move(obj=obj, direction=request.POST.get("direction", ""))
     except ValidationError:
         messages.error(request, "Choose to move it up or down.")
-    back = request.POST.get("next", "")
+    back = _safe_next(request)
+    return redirect(back) if back else redirect("home")
+
+
+def _safe_next(request: HttpRequest) -> str:
+    """The `next` address from the form or query string when it stays on this site."""
+    back = request.POST.get("next") or request.GET.get("next") or ""
     if back and url_has_allowed_host_and_scheme(
         back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
-        return redirect(back)
-    return redirect("home")
+        return back
+    return ""

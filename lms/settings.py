@@ -378,6 +378,11 @@ SITE_NAME = os.getenv("SITE_NAME", "Flashcard LMS")
 SITE_URL = os.getenv("SITE_URL", "http://127.0.0.1:8000")
 HEALTH_DISK_DEGRADED_PERCENT = envint("HEALTH_DISK_DEGRADED_PERCENT", 90)
 HEALTH_DISK_UNHEALTHY_PERCENT = envint("HEALTH_DISK_UNHEALTHY_PERCENT", 97)
+# The hour (0-23, the student's time zone) a study day starts, as in Anki:
+# daily limits, "due today" and streaks roll over at 4 am, not at midnight.
+STUDY_DAY_START_HOUR = envint("STUDY_DAY_START_HOUR", 4)
+if not 0 <= STUDY_DAY_START_HOUR <= 23:
+    raise ImproperlyConfigured("STUDY_DAY_START_HOUR must be an hour from 0 to 23")
 
 # --- Backups -----------------------------------------------------------------------
 BACKUP_DIR = Path(os.getenv("BACKUP_DIR", BASE_DIR / "backups"))

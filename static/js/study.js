@@ -40,8 +40,38 @@
     return target && target.closest && target.closest("button, a[href], audio, select, summary");
   }
 
+  // z or Ctrl+Z undoes the last answer; e edits the card; r replays its audio.
+  function tool(event) {
+    var key = event.key;
+    if ((key === "z" || key === "Z") && !event.altKey && !event.shiftKey) {
+      var undo = stage().querySelector("[data-undo]");
+      if (undo) { event.preventDefault(); undo.click(); }
+      return true;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey) return false;
+    if (key === "e") {
+      var edit = stage().querySelector("[data-edit]");
+      if (edit) { event.preventDefault(); edit.click(); }
+      return Boolean(edit);
+    }
+    if (key === "r") {
+      var audio = stage().querySelector(".study-card audio");
+      if (audio) { event.preventDefault(); audio.currentTime = 0; audio.play().catch(function () {}); }
+      return Boolean(audio);
+    }
+    return false;
+  }
+
+  document.addEventListener("click", function (event) {
+    if (!event.target.closest("[data-replay]")) return;
+    var audio = stage() && stage().querySelector(".study-card audio");
+    if (audio) { audio.currentTime = 0; audio.play().catch(function () {}); }
+  });
+
   document.addEventListener("keydown", function (event) {
-    if (!stage() || event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    if (!stage() || typing(event.target)) return;
+    if (tool(event)) return;
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
     if ((event.key === " " || event.key === "Enter") && pressable(event.target)) return;
     var card = currentCard();
     var next = stage().querySelector("[data-next]");

@@ -140,8 +140,9 @@ def test_new_teacher_builds_a_class_and_a_new_student_joins_by_link_and_studies(
     page.wait_for_url(re.compile(r"/classes/\d+/progress/$"))
     row = page.locator("main table tr", has_text="Sam")
     row.wait_for()
-    # Three first answers this week, shown in the reviews column.
-    assert re.search(r"\b3\b", row.inner_text())
+    # Three cards, each answered Good on both learning steps (1m 10m): six
+    # answers this week, shown in the reviews column.
+    assert re.search(r"\b6\b", row.inner_text())
     shot(page, "progress")
 
 

@@ -26,6 +26,7 @@ def make_class(
     name: str = "Biology",
     new_per_day: int = 20,
     reviews_per_day: int = 200,
+    scheduler: str = "sm2",
 ) -> ClassSetup:
     classroom = Classroom.objects.create(name=name, teacher=teacher)
     for student in students:
@@ -41,6 +42,7 @@ def make_class(
             position=d,
             new_cards_per_day=new_per_day,
             reviews_per_day=reviews_per_day,
+            scheduler=scheduler,
         )
         made_decks.append(deck)
         cards += Card.objects.bulk_create(

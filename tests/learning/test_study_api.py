@@ -31,7 +31,11 @@ def test_start_next_answer_end_round_trip(api_for, student, setup):
 
     nxt = api.get(f"{SESSIONS}{session['id']}/next/").json()
     assert nxt["card"]["id"] == setup.cards[0].pk and nxt["card"]["front"] == "Q0-0"
-    assert nxt["previews"] == {"1": "1d", "3": "1d", "4": "1d", "5": "1d"}
+    # SM-2 with learning steps (the default): minutes on the first three buttons.
+    assert nxt["previews"] == {"1": "<1m", "3": "<6m", "4": "<10m", "5": "4d"}
+    assert nxt["preview_seconds"] == {"1": 60, "3": 330, "4": 600, "5": 4 * 86400}
+    assert nxt["counts"] == {"new": 4, "learning": 0, "due": 0}
+    assert nxt["state"]["status"] == "new" and nxt["scheduler"] == "sm2"
 
     answered = api.post(
         f"{SESSIONS}{session['id']}/answer/",
@@ -40,7 +44,9 @@ def test_start_next_answer_end_round_trip(api_for, student, setup):
     )
     assert answered.status_code == 201
     body = answered.json()
-    assert body["schedule"] == {"repetitions": 1, "interval": 1, "ease": 2.5}
+    assert body["schedule"] == {"repetitions": 0, "interval": 0, "ease": 2.5}
+    assert body["state"]["status"] == "learning" and body["state"]["step"] == 1
+    assert body["counts"] == {"new": 3, "learning": 1, "due": 0}
     assert body["changed_schedule"] and not body["redrill"] and not body["session_done"]
 
     ended = api.post(f"{SESSIONS}{session['id']}/end/").json()
@@ -180,7 +186,8 @@ def test_progress_api_returns_own_figures(api_for, student, setup):
     body = api.get("/api/v1/progress/").json()
     assert body["total_reviews"] == 1 and body["reviews_today"] == 1
     assert body["streak"] == {"current": 1, "longest": 1}
-    assert len(body["forecast"]) == 30 and body["forecast"][1]["due"] == 1
+    # Good on a new card: its next learning step is ten minutes away, today.
+    assert len(body["forecast"]) == 30 and body["forecast"][0]["due"] == 1
     assert body["decks"][0]["studied"] == 1 and body["decks"][0]["cards"] == 4
 
 

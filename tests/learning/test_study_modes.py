@@ -59,9 +59,10 @@ def test_learn_respects_the_daily_new_limit_across_sessions(teacher, student):
 
 
 def test_daily_limit_follows_the_students_time_zone(teacher, student):
-    # 22:30 UTC is 23:30 in Berlin; an hour later it is a new day there.
+    # 02:30 UTC is 03:30 in Berlin; an hour later a new study day has begun
+    # there (days start at 4 am), while in UTC it is still 03:30.
     setup = make_class(teacher, [student], cards_per_deck=6, new_per_day=2)
-    late = datetime(2026, 3, 10, 22, 30, tzinfo=UTC)
+    late = datetime(2026, 3, 10, 2, 30, tzinfo=UTC)
     session = study.session_start(
         student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="learn", now=late
     )
@@ -72,7 +73,7 @@ def test_daily_limit_follows_the_students_time_zone(teacher, student):
     )
     assert len(session.queue) == 2
 
-    student.timezone = "UTC"  # still the same day in UTC: nothing new left
+    student.timezone = "UTC"  # still the same study day in UTC: nothing new left
     student.save(update_fields=["timezone"])
     answer_all(student, session, quality=5, now=after_midnight_berlin)
     with pytest.raises(Unprocessable):
@@ -81,8 +82,8 @@ def test_daily_limit_follows_the_students_time_zone(teacher, student):
         )
 
 
-def test_a_card_below_4_comes_back_and_only_the_first_answer_changes_its_schedule(teacher, student):
-    setup = make_class(teacher, [student], cards_per_deck=2)
+def test_published_sm2_deck_keeps_rule_7_only_the_first_answer_changes_its_schedule(teacher, student):
+    setup = make_class(teacher, [student], cards_per_deck=2, scheduler="sm2-published")
     session = study.session_start(student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="learn", now=T0)
     a, b = setup.cards
 
@@ -113,7 +114,7 @@ def test_a_card_below_4_comes_back_and_only_the_first_answer_changes_its_schedul
 
 
 def test_review_takes_due_cards_most_overdue_first_up_to_the_daily_limit(teacher, student):
-    setup = make_class(teacher, [student], cards_per_deck=5, reviews_per_day=3)
+    setup = make_class(teacher, [student], cards_per_deck=5, reviews_per_day=3, scheduler="sm2-published")
     c = setup.cards
     for card, due in ((c[0], T0 - timedelta(days=1)), (c[1], T0 - timedelta(days=5)), (c[2], T0 + timedelta(days=9))):
         CardState.objects.create(student=student, card=card, repetitions=2, interval=6, due_at=due, status="review")
@@ -321,7 +322,7 @@ def test_idle_sessions_are_expired_by_a_scheduled_task():
 
 
 def test_summary_of_a_session_ended_early_says_cards_are_due_now(teacher, student):
-    setup = make_class(teacher, [student], cards_per_deck=3)
+    setup = make_class(teacher, [student], cards_per_deck=3, scheduler="sm2-published")
     for card in setup.cards[:3]:
         CardState.objects.create(student=student, card=card, repetitions=2, interval=6, due_at=T0 - timedelta(days=1))
     session = study.session_start(student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="review", now=T0)
@@ -335,7 +336,7 @@ def test_summary_of_a_session_ended_early_says_cards_are_due_now(teacher, studen
 def test_summary_after_everything_is_done_points_to_the_next_due_card(teacher, student):
     setup = make_class(teacher, [student], cards_per_deck=2)
     session = study.session_start(student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="learn", now=T0)
-    answer_all(student, session, quality=4)
+    answer_all(student, session, quality=5)
     summary = study.session_summary(student=student, session=StudySession.objects.get(pk=session.pk), now=T0)
     assert summary.due_now == 0
-    assert summary.next_due_at == T0 + timedelta(days=1)
+    assert summary.next_due_at == T0 + timedelta(days=4)  # Easy on a new card: the easy interval

@@ -147,7 +147,7 @@ def test_study_page_shows_one_card_with_buttons_and_intervals_then_htmx_swaps_th
     assert "Q0-0" in page and "Q0-1" not in page
     for label in ("Again", "Hard", "Good", "Easy"):
         assert label in page
-    assert 'data-key="1"' in page and "1d" in page
+    assert 'data-key="1"' in page and "&lt;10m" in page and "4d" in page
     assert "js/study.js" in page and "<script>" not in page  # CSP: no inline scripts
 
     partial = client.post(
@@ -158,9 +158,17 @@ def test_study_page_shows_one_card_with_buttons_and_intervals_then_htmx_swaps_th
     assert "<html" not in partial and "Q0-1" in partial
     assert Review.objects.get().response_ms == 1500
 
-    summary = client.post(
+    # Easy graduates the second card; the first, ten minutes from its next
+    # step, is shown early now that nothing else is left (learn ahead).
+    again = client.post(
         f"/study/sessions/{session.pk}/answer/",
         {"card": setup.cards[1].pk, "quality": "5", "idempotency_key": "p2"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "Q0-0" in again
+    summary = client.post(
+        f"/study/sessions/{session.pk}/answer/",
+        {"card": setup.cards[0].pk, "quality": "4", "idempotency_key": "p3"},
         HTTP_HX_REQUEST="true",
     ).content.decode()
     assert "Session complete" in summary and "cards studied" in summary and "100%" in summary
