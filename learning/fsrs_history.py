@@ -55,13 +55,20 @@ def histories(reviews: QuerySet[Review]) -> dict[tuple[int, int], History]:
     return dict(out)
 
 
-def fsrs_reviews(history: Sequence[Answer]) -> list[fsrs_rs_python.FSRSReview]:
-    reviews, last = [], None
+def day_gaps(history: Sequence[Answer]) -> list[int]:
+    """Whole days between each answer and the one before (0 for the first)."""
+    gaps, last = [], None
     for answer in history:
         day = day_of(answer.at)
-        reviews.append(fsrs_rs_python.FSRSReview(answer.rating, 0 if last is None else (day - last).days))
+        gaps.append(0 if last is None else (day - last).days)
         last = day
-    return reviews
+    return gaps
+
+
+def fsrs_reviews(history: Sequence[Answer]) -> list[fsrs_rs_python.FSRSReview]:
+    return [
+        fsrs_rs_python.FSRSReview(answer.rating, gap) for answer, gap in zip(history, day_gaps(history), strict=True)
+    ]
 
 
 def training_items(history: Sequence[Answer]) -> list[tuple[datetime, fsrs_rs_python.FSRSItem]]:
@@ -69,9 +76,10 @@ def training_items(history: Sequence[Answer]) -> list[tuple[datetime, fsrs_rs_py
     the history up to it (fsrs-rs's convention: the last review of an item is
     the one predicted), with the time of that answer for time-ordered splits."""
     reviews = fsrs_reviews(history)
+    gaps = day_gaps(history)
     items = []
     for i in range(1, len(reviews)):
-        if reviews[i].delta_t > 0:
+        if gaps[i] > 0:
             item = fsrs_rs_python.FSRSItem(reviews[: i + 1])
             if item.long_term_review_cnt() > 0:
                 items.append((history[i].at, item))

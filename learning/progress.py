@@ -10,7 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.db.models import Avg, Count, F, Func, IntegerField, Max, OuterRef, Q, Subquery, Sum
+from django.db.models import (
+    Avg,
+    Count,
+    DateTimeField,
+    ExpressionWrapper,
+    F,
+    Func,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+)
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -25,7 +38,7 @@ from learning.models import (
     Review,
     StudySession,
 )
-from learning.study import local_day_bounds
+from learning.study import day_start_offset, local_day_bounds, study_day
 from lms.models import User
 
 FORECAST_DAYS = 30
@@ -39,9 +52,17 @@ def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
+def study_day_of(field: str, tz: object) -> TruncDate:
+    """The study day (it starts at STUDY_DAY_START_HOUR, 4 am) of a datetime
+    column in a time zone, computed in the database."""
+    shifted = ExpressionWrapper(F(field) - day_start_offset(), output_field=DateTimeField())
+    return TruncDate(shifted, tzinfo=tz)
+
+
 def streaks(days: set[date], today: date) -> tuple[int, int]:
     """(current, longest) runs of consecutive study days. Today not studied
-    yet does not break the current streak: it is still alive until midnight."""
+    yet does not break the current streak: it is still alive until the next
+    study day starts (4 am by default)."""
     longest = run = 0
     previous = None
     for day in sorted(days):
@@ -161,7 +182,7 @@ def student_dashboard(user: User, *, now: datetime | None = None) -> Dashboard:
     of their history."""
     now = now or timezone.now()
     tz = user.tzinfo
-    today = now.astimezone(tz).date()
+    today = study_day(user, now)
     _, day_end = local_day_bounds(user, now)
     visible_cards = Card.objects.visible_to(user).order_by().values("pk")
 
@@ -177,7 +198,7 @@ def student_dashboard(user: User, *, now: datetime | None = None) -> Dashboard:
     )
     buckets = dict.fromkeys((today + timedelta(days=i) for i in range(FORECAST_DAYS)), 0)
     for due_at in due_dates:
-        buckets[max(today, due_at.astimezone(tz).date())] += 1
+        buckets[max(today, (due_at.astimezone(tz) - day_start_offset()).date())] += 1
     forecast = sorted(buckets.items())
 
     # 2. Cards never studied.
@@ -192,7 +213,7 @@ def student_dashboard(user: User, *, now: datetime | None = None) -> Dashboard:
     reviews_by_day = {
         row["day"]: row["n"]
         for row in Review.objects.filter(student=user)
-        .annotate(day=TruncDate("reviewed_at", tzinfo=tz))
+        .annotate(day=study_day_of("reviewed_at", tz))
         .values("day")
         .annotate(n=Count("id"))
         .order_by("day")
@@ -570,7 +591,7 @@ def class_student_progress(classroom: Classroom, student: User, *, now: datetime
     the class or of the student's history."""
     now = now or timezone.now()
     tz = student.tzinfo
-    today = now.astimezone(tz).date()
+    today = study_day(student, now)
     class_cards = Card.objects.filter(deck__lesson__course__classroom=classroom).order_by().values("pk")
 
     # 1 + 2. The decks the student can study (published lessons) with their
@@ -614,7 +635,7 @@ def class_student_progress(classroom: Classroom, student: User, *, now: datetime
     per_day = dict.fromkeys((first_day + timedelta(days=i) for i in range(ACTIVITY_DAYS)), 0)
     for row in (
         reviews.filter(reviewed_at__gte=now - timedelta(days=ACTIVITY_DAYS + 1))
-        .annotate(day=TruncDate("reviewed_at", tzinfo=tz))
+        .annotate(day=study_day_of("reviewed_at", tz))
         .values("day")
         .annotate(n=Count("id"))
         .order_by()

@@ -328,6 +328,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
 }
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {"SchedulerEnum": "learning.schedulers.CHOICES", "CardStatusEnum": "learning.models.CardState.Status"}
+)
 
 # --- Metrics -------------------------------------------------------------------
 PROMETHEUS_EXPORT_MIGRATIONS = False

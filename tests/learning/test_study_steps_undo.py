@@ -227,3 +227,32 @@ def test_summary_has_answers_by_button_and_time_per_card(teacher, student):
     assert summary.by_button == [("Again", 1), ("Hard", 0), ("Good", 1), ("Easy", 1)]
     assert summary.seconds_per_card == pytest.approx(60.0)  # two minutes, two cards
     assert summary.answer_seconds == pytest.approx(10 / 3)
+
+
+@override_settings(STUDY_DAY_START_HOUR=4)
+def test_a_review_at_2_am_counts_for_the_day_before_in_streaks_and_today(teacher, student):
+    from learning import progress
+
+    setup = make_class(teacher, [student], cards_per_deck=2)
+    berlin_evening = datetime(2026, 3, 9, 19, 0, tzinfo=UTC)  # 20:00 in Berlin, Monday
+    after_midnight = datetime(2026, 3, 10, 1, 0, tzinfo=UTC)  # 02:00 in Berlin, still Monday's study day
+    for card, at in zip(setup.cards, (berlin_evening, after_midnight), strict=True):
+        Review.objects.create(
+            student=student,
+            card=card,
+            mode="learn",
+            quality=4,
+            correct=True,
+            reviewed_at=at,
+            status_before="new",
+            repetitions_before=0,
+            interval_before=0,
+            ease_before=2.5,
+            repetitions_after=0,
+            interval_after=0,
+            ease_after=2.5,
+            changed_schedule=True,
+        )
+    data = progress.student_dashboard(student, now=after_midnight)
+    assert data.today.day == 9 and data.reviews_today == 2
+    assert (data.current_streak, data.longest_streak) == (1, 1)
