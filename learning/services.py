@@ -485,6 +485,13 @@ def deck_update(
     return deck
 
 
+def card_unsuspend(*, card: Card) -> int:
+    """Bring a suspended leech back into every student's sessions (the
+    caller checked the user teaches the card's class). Its lapses and the
+    `leech` tag stay: it is still a card that needs attention."""
+    return CardState.objects.filter(card=card, suspended=True).update(suspended=False)
+
+
 def convert_states_to_fsrs(*, deck: Deck) -> int:
     """Give every student's card of the deck an FSRS memory: replayed from
     their review log where there is one, from ease and interval otherwise

@@ -1,0 +1,83 @@
+"""API for a class's scheduling: FSRS fits and the scheduler evaluation."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from learning import scheduling_queries
+from learning.access import get_classroom_for, is_admin
+from learning.models import FsrsFit
+from learning.tasks import optimize_fsrs
+from lms.pagination import Pagination
+
+
+class FsrsFitSerializer(serializers.ModelSerializer):
+    applied = serializers.SerializerMethodField()
+
+    class Meta:
+        model = FsrsFit
+        fields = [
+            "id",
+            "classroom",
+            "fitted_at",
+            "review_count",
+            "parameters",
+            "applied",
+            "skipped",
+            "log_loss_before",
+            "log_loss_after",
+            "rmse_before",
+            "rmse_after",
+            "duration_ms",
+            "decks_updated",
+        ]
+        read_only_fields = fields
+
+    def get_applied(self, obj: FsrsFit) -> bool:
+        return not obj.skipped
+
+
+class ClassroomFsrsFitsView(APIView):
+    @extend_schema(responses=FsrsFitSerializer(many=True), summary="The class's FSRS fits, newest first (its teacher)")
+    def get(self, request: Request, pk: int) -> Response:
+        classroom = get_classroom_for(request.user, pk, write=True)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(scheduling_queries.fits_for(classroom), request, view=self)
+        return paginator.get_paginated_response(FsrsFitSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=None,
+        responses={202: inline_serializer("OptimizeQueued", {"status": serializers.CharField()})},
+        summary="Run the FSRS optimiser for the class now (admins)",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        classroom = get_classroom_for(request.user, pk, write=True)
+        if not is_admin(request.user):
+            raise PermissionDenied("Only an admin can run the optimiser by hand; it runs every week by itself.")
+        transaction.on_commit(lambda: optimize_fsrs.delay(classroom.pk))
+        return Response({"status": "queued"}, status=status.HTTP_202_ACCEPTED)
+
+
+class ClassroomSchedulerEvaluationView(APIView):
+    @extend_schema(
+        responses=OpenApiTypes.OBJECT,
+        summary="Each scheduler's log loss, binned RMSE and calibration on the class's reviews (its teacher)",
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        classroom = get_classroom_for(request.user, pk, write=True)
+        return Response(scheduling_queries.class_evaluation(classroom).as_dict())
+
+
+class SiteSchedulerEvaluationView(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT, summary="The scheduler evaluation over the latest reviews (staff)")
+    def get(self, request: Request) -> Response:
+        if not is_admin(request.user):
+            raise PermissionDenied("Staff only.")
+        return Response(scheduling_queries.site_evaluation().as_dict())
