@@ -150,6 +150,12 @@ def explain_slowest(fn: Callable[[], object], top: int = 3) -> None:
             print("\n".join(row[0] for row in cursor.fetchall()) + "\n")
 
 
+def explain_plan(label: str, queryset: object) -> None:
+    """The plan of one query, to show it is a single index scan."""
+    plan = queryset.explain()
+    print(f"plan of {label}: " + " | ".join(line.strip() for line in plan.splitlines()[:4]))
+
+
 def main() -> None:
     if connection.vendor != "postgresql":
         sys.exit("Point DATABASE_URL at a PostgreSQL database (the figures are for production).")
@@ -185,6 +191,24 @@ def main() -> None:
             idempotency_key=uuid.uuid4().hex,
         )
 
+    def answer_alone() -> tuple[str, float, float, float, int]:
+        """The answer by itself (the next card is fetched outside the timing)."""
+        times, queries = [], 0
+        for _ in range(RUNS):
+            session.refresh_from_db()
+            nxt = study.session_next(student=student, session=session)
+            if nxt is None:
+                break
+            with CaptureQueriesContext(connection) as ctx:
+                started = time.perf_counter()
+                study.session_answer(
+                    student=student, session_id=session.pk, card_id=nxt.card.pk, quality=4, response_ms=2000
+                )
+                times.append((time.perf_counter() - started) * 1000)
+            queries = len(ctx.captured_queries)
+        times.sort()
+        return "answer a card (review)", statistics.median(times), times[-1], times[-1], queries
+
     teacher_api = APIClient()
     teacher_api.force_authenticate(teacher)
     student_api = APIClient()
@@ -193,6 +217,8 @@ def main() -> None:
 
     rows = [
         measure("next card + answer (review)", answer),
+        measure("next card (review)", lambda: study.session_next(student=student, session=session)),
+        answer_alone(),
         measure("student dashboard", lambda: progress.student_dashboard(student)),
         measure("due cards (20 most overdue)", lambda: list(CardState.objects.due_for(student, timezone.now())[:20])),
         measure("class progress (teacher)", lambda: progress.class_progress(classroom), runs=5),
@@ -203,6 +229,10 @@ def main() -> None:
     ]
     if os.getenv("BENCH_EXPLAIN") == "1":
         explain_slowest(lambda: progress.class_progress(classroom))
+    explain_plan("due cards", CardState.objects.due_for(student, timezone.now())[:20])
+    session.refresh_from_db()
+    head = [*session.queue[:1], *session.learning_ids]
+    explain_plan("next card", study.candidates_query(student, head))
     reset_queries()
     print(f"{'operation':<36} {'median ms':>10} {'p95 ms':>9} {'max ms':>9} {'queries':>8}")
     for label, median, p95, worst, queries in rows:

@@ -472,10 +472,14 @@ def _previews(
 
 
 def _candidates(student: User, ids: list[int]) -> dict[int, Card]:
+    return {card.pk: card for card in candidates_query(student, ids)}
+
+
+def candidates_query(student: User, ids: list[int]) -> QuerySet[Card]:
     """The cards (if the student may still see them) with their schedule, in
     one query: the state joins in through the unique (student, card) pair, so
     it adds at most one row per card."""
-    cards = (
+    return (
         Card.objects.visible_to(student)
         .annotate(mine=FilteredRelation("states", condition=Q(states__student=student)))
         .annotate(
@@ -494,7 +498,6 @@ def _candidates(student: User, ids: list[int]) -> dict[int, Card]:
         )
         .filter(pk__in=ids)
     )
-    return {card.pk: card for card in cards}
 
 
 def _memory_of_annotated(card: Card) -> Memory:
