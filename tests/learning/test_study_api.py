@@ -286,3 +286,25 @@ def test_huge_ids_are_404_or_400_not_500(api_for, student, setup):
     too_big = api.post(f"{SESSIONS}{session['id']}/answer/", {"card": int(huge), "quality": 4}, format="json")
     assert too_big.status_code == 400
     assert start(api, scope_type="deck", scope_id=int(huge), mode="learn").status_code == 400
+
+
+def test_undo_api_takes_back_the_last_answer_once(api_for, student, outsider, setup):
+    api = api_for(student)
+    session = start(api, scope_type="deck", scope_id=setup.decks[0].pk, mode="learn").json()
+    url = f"{SESSIONS}{session['id']}/"
+    api.post(f"{url}answer/", {"card": setup.cards[0].pk, "quality": 4, "idempotency_key": "u-1"}, format="json")
+    assert api.get(url).json()["can_undo"] is True
+    assert api_for(outsider).post(f"{url}undo/").status_code == 404
+    undone = api.post(f"{url}undo/")
+    assert undone.status_code == 200
+    assert undone.json() == {
+        "undone": True,
+        "card": setup.cards[0].pk,
+        "quality": 4,
+        "counts": {"new": 4, "learning": 0, "due": 0},
+        "session_status": "active",
+    }
+    again = api.post(f"{url}undo/")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "nothing_to_undo"
+    assert not Review.objects.exists() and not CardState.objects.exists()
+    assert api.get(f"{url}next/").json()["card"]["id"] == setup.cards[0].pk
