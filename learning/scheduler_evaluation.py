@@ -207,12 +207,17 @@ def evaluate(reviews: QuerySet[Review]) -> Evaluation:
     return Evaluation(total, sum(1 for t in times if t < split_at), scored, split_at, scores)
 
 
-def evaluate_cached(reviews: QuerySet[Review], key: str) -> Evaluation:
-    """The evaluation, cached until a new review arrives (or an hour passes)."""
+def cache_key(key: str, reviews: QuerySet[Review]) -> str:
+    """Changes with every new review, so a cached result is never stale."""
     latest = reviews.aggregate(latest=Max("id"))["latest"]
-    cache_key = f"scheduler-eval:{key}:{latest}"
-    found = cache.get(cache_key)
-    if found is None:
-        found = evaluate(reviews)
-        cache.set(cache_key, found, CACHE_SECONDS)
-    return found
+    return f"scheduler-eval:{key}:{latest}"
+
+
+def cached(key: str, reviews: QuerySet[Review]) -> Evaluation | None:
+    return cache.get(cache_key(key, reviews))
+
+
+def evaluate_and_cache(key: str, reviews: QuerySet[Review]) -> Evaluation:
+    evaluation = evaluate(reviews)
+    cache.set(cache_key(key, reviews), evaluation, CACHE_SECONDS)
+    return evaluation

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from learning import scheduling_queries
 from learning.access import get_classroom_for, is_admin
 from learning.models import FsrsFit
-from learning.tasks import optimize_fsrs
+from learning.tasks import evaluation_or_start, optimize_fsrs
 from lms.pagination import Pagination
 
 
@@ -67,12 +67,13 @@ class ClassroomFsrsFitsView(APIView):
 
 class ClassroomSchedulerEvaluationView(APIView):
     @extend_schema(
-        responses=OpenApiTypes.OBJECT,
-        summary="Each scheduler's log loss, binned RMSE and calibration on the class's reviews (its teacher)",
+        responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT},
+        summary="Each scheduler's log loss, binned RMSE and calibration on the class's reviews (its teacher); "
+        "202 while it is being computed",
     )
     def get(self, request: Request, pk: int) -> Response:
         classroom = get_classroom_for(request.user, pk, write=True)
-        return Response(scheduling_queries.class_evaluation(classroom).as_dict())
+        return _evaluation_response(evaluation_or_start(classroom.pk))
 
 
 class SiteSchedulerEvaluationView(APIView):
@@ -80,4 +81,11 @@ class SiteSchedulerEvaluationView(APIView):
     def get(self, request: Request) -> Response:
         if not is_admin(request.user):
             raise PermissionDenied("Staff only.")
-        return Response(scheduling_queries.site_evaluation().as_dict())
+        return _evaluation_response(evaluation_or_start(None))
+
+
+def _evaluation_response(evaluation: object) -> Response:
+    """200 with the figures, or 202 while the background job computes them."""
+    if evaluation is None:
+        return Response({"status": "computing"}, status=status.HTTP_202_ACCEPTED)
+    return Response({"status": "ready", **evaluation.as_dict()})

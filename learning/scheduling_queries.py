@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from django.db.models import Count, Q, QuerySet
 
-from learning.fsrs_optimizer import class_reviews
 from learning.models import LEECH_LAPSES, CardState, Classroom, Deck, FsrsFit, Review
-from learning.scheduler_evaluation import Evaluation, evaluate_cached
+from learning.scheduler_evaluation import Evaluation, cached
 
 # The site-wide evaluation reads at most this many of the latest counted reviews.
 SITE_REVIEWS = 200_000
@@ -17,15 +16,30 @@ def fits_for(classroom: Classroom) -> QuerySet[FsrsFit]:
     return FsrsFit.objects.filter(classroom=classroom).order_by("-fitted_at", "-id")
 
 
-def class_evaluation(classroom: Classroom) -> Evaluation:
-    return evaluate_cached(class_reviews(classroom), f"class:{classroom.pk}")
+def class_evaluation_reviews(classroom_id: int) -> QuerySet[Review]:
+    return latest_reviews(Review.objects.filter(card__deck__lesson__course__classroom_id=classroom_id))
 
 
-def site_evaluation() -> Evaluation:
-    counted = Review.objects.filter(changed_schedule=True)
+def site_evaluation_reviews() -> QuerySet[Review]:
+    return latest_reviews(Review.objects.all())
+
+
+def latest_reviews(reviews: QuerySet[Review]) -> QuerySet[Review]:
+    """At most SITE_REVIEWS of the latest counted reviews, so one evaluation
+    has a bounded cost."""
+    counted = reviews.filter(changed_schedule=True)
     edge = counted.order_by("-id").values_list("id", flat=True)[SITE_REVIEWS : SITE_REVIEWS + 1]
-    reviews = counted.filter(id__gt=edge[0]) if edge else counted
-    return evaluate_cached(reviews, "site")
+    return counted.filter(id__gt=edge[0]) if edge else counted
+
+
+def class_evaluation(classroom_id: int) -> Evaluation | None:
+    """The class's evaluation if it has been computed since its last review
+    (None: a background job is computing it; see learning.tasks)."""
+    return cached(f"class:{classroom_id}", class_evaluation_reviews(classroom_id))
+
+
+def site_evaluation() -> Evaluation | None:
+    return cached("site", site_evaluation_reviews())
 
 
 def class_decks(classroom: Classroom) -> QuerySet[Deck]:

@@ -16,14 +16,14 @@ from learning import scheduling_queries, services
 from learning.access import get_classroom_for, is_admin
 from learning.models import Card
 from learning.scheduler_evaluation import Evaluation
-from learning.tasks import optimize_fsrs
+from learning.tasks import evaluation_or_start, optimize_fsrs
 from lms.charts import Series, line_chart
 
 
-def calibration_chart(evaluation: Evaluation) -> str:
+def calibration_chart(evaluation: Evaluation | None) -> str:
     """Predicted vs actual recall per bin of prediction, one line per
     scheduler, with the diagonal a perfect predictor would follow."""
-    scored = [s for s in evaluation.scores if s.calibration]
+    scored = [s for s in evaluation.scores if s.calibration] if evaluation else []
     if not scored:
         return ""
     bins = scored[0].calibration
@@ -45,7 +45,7 @@ def calibration_chart(evaluation: Evaluation) -> str:
 def class_scheduling(request: HttpRequest, pk: int) -> HttpResponse:
     """The class's teacher and admins; 404 for others' classes, 403 for its students."""
     classroom = get_classroom_for(request.user, pk, write=True)
-    evaluation = scheduling_queries.class_evaluation(classroom)
+    evaluation = evaluation_or_start(classroom.pk)
     return render(
         request,
         "learning/scheduling/class.html",
@@ -90,7 +90,7 @@ def class_unsuspend(request: HttpRequest, pk: int, card_id: int) -> HttpResponse
 def site_evaluation(request: HttpRequest) -> HttpResponse:
     if not is_admin(request.user):
         raise PermissionDenied("Staff only.")
-    evaluation = scheduling_queries.site_evaluation()
+    evaluation = evaluation_or_start(None)
     return render(
         request,
         "learning/scheduling/site.html",

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from celery import shared_task
+
+if TYPE_CHECKING:
+    from learning.scheduler_evaluation import Evaluation
 
 
 @shared_task
@@ -23,3 +28,36 @@ def optimize_fsrs(classroom_id: int | None = None) -> int:
         classroom = Classroom.objects.filter(pk=classroom_id).first()
         return int(classroom is not None and not optimize(classroom=classroom).skipped)
     return sum(not fit.skipped for fit in optimize_all())
+
+
+@shared_task
+def evaluate_schedulers(classroom_id: int | None = None) -> int:
+    """Score the schedulers on a class's reviews (or the site's) and cache the
+    result for the Scheduling pages; seconds to minutes on a big class, so
+    never inside a request. Returns the number of reviews scored."""
+    from learning import scheduling_queries
+    from learning.scheduler_evaluation import evaluate_and_cache
+
+    if classroom_id is None:
+        return evaluate_and_cache("site", scheduling_queries.site_evaluation_reviews()).scored_reviews
+    key = f"class:{classroom_id}"
+    return evaluate_and_cache(key, scheduling_queries.class_evaluation_reviews(classroom_id)).scored_reviews
+
+
+def evaluation_or_start(classroom_id: int | None = None) -> Evaluation | None:
+    """The cached evaluation, or None after starting the job that computes it
+    (once per five minutes; with eager Celery it is ready straight away)."""
+    from django.core.cache import cache
+
+    from learning import scheduling_queries
+
+    def read() -> Evaluation | None:
+        if classroom_id is None:
+            return scheduling_queries.site_evaluation()
+        return scheduling_queries.class_evaluation(classroom_id)
+
+    found = read()
+    if found is None and cache.add(f"scheduler-eval-running:{classroom_id}", 1, 300):
+        evaluate_schedulers.delay(classroom_id)
+        found = read()
+    return found
