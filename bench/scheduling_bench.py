@@ -3,9 +3,10 @@ class with BENCH_FSRS_REVIEWS reviews (default 100,000) in PostgreSQL.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/lms_bench python -m bench.scheduling_bench
 
-The log is drawn from a known FSRS-6 parameter set (each student answers
-each card about a stability apart and recalls it with the model's
-probability), so the fit has something real to find. Reading the log
+The log is drawn from a known FSRS-6 parameter set by the optimiser tests'
+generator (tests/learning/fsrs_synthetic.py: each student answers each card
+about a stability apart and recalls it with the model's probability), so the
+fit has something real to find. Reading the log
 (`histories`) is the reference each figure is compared with in the same run.
 It replaces the `fsrsbench_*` users and their class: never point it at
 production.
@@ -14,11 +15,9 @@ production.
 from __future__ import annotations
 
 import os
-import random
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lms.settings")
@@ -27,23 +26,19 @@ import django
 
 django.setup()
 
-import fsrs_rs_python  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from learning import scheduler_evaluation  # noqa: E402
 from learning.fsrs_history import histories  # noqa: E402
 from learning.fsrs_optimizer import class_reviews, optimize  # noqa: E402
-from learning.models import Card, Classroom, Course, Deck, Enrollment, Lesson, Review  # noqa: E402
-from learning.schedulers.fsrs import DEFAULT_PARAMETERS, retrievability  # noqa: E402
+from learning.models import Card, Classroom, Course, Deck, Enrollment, Lesson  # noqa: E402
 from lms.models import User  # noqa: E402
+from tests.learning.fsrs_synthetic import simulate  # noqa: E402
 
 REVIEWS = int(os.getenv("BENCH_FSRS_REVIEWS", "100000"))
 PER_CARD = 5
 CARDS = 100
-TRUE = [p * f for p, f in zip(DEFAULT_PARAMETERS, [0.3, 0.4, 0.5, 0.4, 1, 1, 1, 1, 1.3] + [1] * 12, strict=True)]
-START = datetime(2025, 9, 1, 9, 0, tzinfo=UTC)
-QUALITY = {1: 1, 2: 3, 3: 4, 4: 5}
 T = TypeVar("T")
 
 
@@ -60,44 +55,9 @@ def build() -> Classroom:
     )
     deck = Deck.objects.create(title="FSRS bench deck", owner=teacher, lesson=lesson, scheduler="fsrs")
     cards = Card.objects.bulk_create([Card(deck=deck, front=f"q{i}", back="a", position=i) for i in range(CARDS)])
-    fsrs = fsrs_rs_python.FSRS(TRUE)
-    rng = random.Random(11)
-    rows = []
-    for student in students:
-        for card in cards:
-            at, memory = START + timedelta(days=rng.randint(0, 30)), None
-            for _ in range(PER_CARD):
-                if memory is None:
-                    rating, elapsed = rng.choices([1, 2, 3, 4], [0.2, 0.1, 0.6, 0.1])[0], 0
-                else:
-                    elapsed = max(1, int(rng.uniform(0.5, 2.0) * max(1.0, memory.stability)))
-                    at += timedelta(days=elapsed)
-                    recalled = rng.random() < retrievability(memory.stability, elapsed, TRUE)
-                    rating = rng.choices([2, 3, 4], [0.1, 0.8, 0.1])[0] if recalled else 1
-                states = fsrs.next_states(memory, 0.9, elapsed)
-                memory = (states.again, states.hard, states.good, states.easy)[rating - 1].memory
-                rows.append(
-                    Review(
-                        student=student,
-                        card=card,
-                        mode="review",
-                        quality=QUALITY[rating],
-                        correct=rating > 1,
-                        reviewed_at=at,
-                        status_before="review",
-                        repetitions_before=0,
-                        interval_before=0,
-                        ease_before=2.5,
-                        repetitions_after=0,
-                        interval_after=0,
-                        ease_after=2.5,
-                        changed_schedule=True,
-                    )
-                )
-        if len(rows) > 20_000:
-            Review.objects.bulk_create(rows, batch_size=10_000)
-            rows = []
-    Review.objects.bulk_create(rows, batch_size=10_000)
+    # The tests' generator: the same known parameter set the optimiser tests use.
+    for first in range(0, len(students), 20):
+        simulate(students[first : first + 20], cards, reviews_per_card=PER_CARD, seed=11 + first)
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE learning_review")
     return classroom

@@ -73,37 +73,34 @@ def uses_steps(deck: Deck) -> bool:
     return deck.scheduler != schedulers.SM2_PUBLISHED
 
 
-def memory_of(state: CardState | None) -> Memory:
+# CardState fields a Memory is read from (Memory's own name where it differs).
+MEMORY_FIELDS = {
+    "status": "state",
+    "step": "step",
+    "due_at": "due",
+    "interval": "interval",
+    "ease": "ease",
+    "lapses": "lapses",
+    "reviews_count": "reps",
+    "repetitions": "repetitions",
+    "stability": "stability",
+    "difficulty": "difficulty",
+    "last_reviewed_at": "last_review",
+}
+
+
+def memory_of(state: object | None, *, prefix: str = "") -> Memory:
+    """A CardState (or a row annotated with its fields under `prefix`, as the
+    next-card query does) as the schedulers' Memory; None is a new card."""
     if state is None:
         return Memory()
-    return Memory(
-        state=state.status,
-        step=state.step,
-        due=state.due_at,
-        interval=state.interval,
-        ease=state.ease,
-        lapses=state.lapses,
-        reps=state.reviews_count,
-        repetitions=state.repetitions,
-        stability=state.stability,
-        difficulty=state.difficulty,
-        last_review=state.last_reviewed_at,
-    )
+    return Memory(**{memory: getattr(state, prefix + field) for field, memory in MEMORY_FIELDS.items()})
 
 
 def store(state: CardState, memory: Memory) -> None:
     """Write a scheduler's memory onto the row (not saved)."""
-    state.status = memory.state
-    state.step = memory.step
-    state.due_at = memory.due
-    state.interval = memory.interval
-    state.ease = memory.ease
-    state.lapses = memory.lapses
-    state.reviews_count = memory.reps
-    state.repetitions = memory.repetitions
-    state.stability = memory.stability
-    state.difficulty = memory.difficulty
-    state.last_reviewed_at = memory.last_review
+    for field, name in MEMORY_FIELDS.items():
+        setattr(state, field, getattr(memory, name))
 
 
 def fuzz_seed(card_id: int, memory: Memory) -> int:

@@ -484,38 +484,14 @@ def candidates_query(student: User, ids: list[int]) -> QuerySet[Card]:
         .annotate(mine=FilteredRelation("states", condition=Q(states__student=student)))
         .annotate(
             state_id=F("mine__id"),
-            state_status=F("mine__status"),
-            state_step=F("mine__step"),
-            state_due_at=F("mine__due_at"),
-            state_repetitions=F("mine__repetitions"),
-            state_interval=F("mine__interval"),
-            state_ease=F("mine__ease"),
-            state_lapses=F("mine__lapses"),
-            state_reviews_count=F("mine__reviews_count"),
-            state_last_reviewed_at=F("mine__last_reviewed_at"),
-            state_stability=F("mine__stability"),
-            state_difficulty=F("mine__difficulty"),
+            **{f"state_{name}": F(f"mine__{name}") for name in scheduling.MEMORY_FIELDS},
         )
         .filter(pk__in=ids)
     )
 
 
 def _memory_of_annotated(card: Card) -> Memory:
-    if card.state_id is None:
-        return Memory()
-    return Memory(
-        state=card.state_status,
-        step=card.state_step,
-        due=card.state_due_at,
-        interval=card.state_interval,
-        ease=card.state_ease,
-        lapses=card.state_lapses,
-        reps=card.state_reviews_count,
-        repetitions=card.state_repetitions,
-        stability=card.state_stability,
-        difficulty=card.state_difficulty,
-        last_review=card.state_last_reviewed_at,
-    )
+    return scheduling.memory_of(card if card.state_id is not None else None, prefix="state_")
 
 
 def _pick(session: StudySession, cards: dict[int, Card], now: datetime) -> Card | None:
