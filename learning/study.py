@@ -487,6 +487,7 @@ def candidates_query(student: User, ids: list[int]) -> QuerySet[Card]:
             **{f"state_{name}": F(f"mine__{name}") for name in scheduling.MEMORY_FIELDS},
         )
         .filter(pk__in=ids)
+        .order_by()  # picked in Python (_pick): no sort
     )
 
 

@@ -82,3 +82,30 @@ def test_student_studies_with_the_keyboard_and_undoes_with_z(page, live_server, 
     assert page.evaluate("window.__sameDocument") is True
     assert set(CardState.objects.values_list("status", flat=True)) == {"review"}
     shot(page, "study-summary")
+
+
+def test_teacher_scheduling_page_and_deck_options_fit_a_phone(browser, live_server, transactional_db):
+    from learning.models import Classroom, Deck
+    from lms.demo import seed_demo
+
+    seed_demo()
+    classroom = Classroom.objects.get(teacher__username="teacher")
+    deck = Deck.objects.filter(lesson__course__classroom=classroom).first()
+    context = browser.new_context(viewport={"width": 390, "height": 800})
+    phone = context.new_page()
+    phone.set_default_timeout(15_000)
+    phone.goto(f"{live_server.url}/accounts/login/")
+    phone.fill("input[name=username]", "teacher")
+    phone.fill("input[name=password]", "demo-pass-123")
+    phone.click("main button[type=submit]")
+    phone.wait_for_url(re.compile(r"/classes/$"))
+    for url, marker in (
+        (f"/classes/{classroom.pk}/scheduling/", "[data-evaluation]"),
+        (f"/decks/{deck.pk}/edit/", "select[name=scheduler]"),
+    ):
+        phone.goto(live_server.url + url)
+        phone.locator(marker).first.wait_for()
+        assert phone.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth"), url
+        if SHOTS:
+            phone.screenshot(path=os.path.join(SHOTS, f"phone-{url.strip('/').replace('/', '-')}.png"), full_page=True)
+    context.close()
