@@ -125,3 +125,11 @@ def test_switching_to_fsrs_converts_states_from_the_log_or_ease_and_keeps_workin
     services.deck_update(deck=Deck.objects.get(), scheduler="sm2")
     back = study.session_answer(student=student, session_id=session.pk, card_id=with_log.pk, quality=4, now=T0)
     assert back.review.interval_after > 20
+
+
+def test_deck_page_says_how_it_is_scheduled(client_for, teacher, student):
+    setup = make_class(teacher, [student], scheduler="fsrs")
+    page = client_for(student).get(f"/decks/{setup.decks[0].pk}/").content.decode()
+    assert "FSRS-6 (memory model)" in page and "aiming at 0.90 recall" in page
+    assert "Change</a>" not in page
+    assert "Change</a>" in client_for(teacher).get(f"/decks/{setup.decks[0].pk}/").content.decode()
