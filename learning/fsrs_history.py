@@ -26,6 +26,17 @@ from learning.schedulers.fsrs import SM2_RETENTION, model, valid_parameters
 DAY_OFFSET = timedelta(hours=4)
 
 
+# One fit or evaluation reads at most this many of the latest counted reviews:
+# plenty for FSRS, and a bounded cost however large a class's history grows.
+MAX_REVIEWS = 200_000
+
+
+def latest_reviews(reviews: QuerySet[Review]) -> QuerySet[Review]:
+    counted = reviews.filter(changed_schedule=True)
+    edge = counted.order_by("-id").values_list("id", flat=True)[MAX_REVIEWS : MAX_REVIEWS + 1]
+    return counted.filter(id__gt=edge[0]) if edge else counted
+
+
 def day_of(moment: datetime) -> date:
     return (moment - DAY_OFFSET).date()
 

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from learning.fsrs_history import all_training_items, histories
+from learning.fsrs_history import all_training_items, histories, latest_reviews
 from learning.models import Classroom, Deck, FsrsFit, Review
 from learning.schedulers.fsrs import DEFAULT_PARAMETERS, model, valid_parameters
 from lms.models import User
@@ -77,7 +77,7 @@ def optimize(*, classroom: Classroom | None = None, owner: User | None = None) -
     if (classroom is None) == (owner is None):
         raise ValueError("Optimise one class or one owner.")
     started = time.monotonic()
-    reviews = class_reviews(classroom) if classroom else owner_reviews(owner)
+    reviews = latest_reviews(class_reviews(classroom) if classroom else owner_reviews(owner))
     items = [item for _, item in all_training_items(histories(reviews).values())]
     fit = FsrsFit(classroom=classroom, owner=owner, fitted_at=timezone.now(), review_count=len(items))
     before = current_parameters(classroom, owner)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from django.db.models import Count, Q, QuerySet
 
+from learning.fsrs_history import latest_reviews
 from learning.models import LEECH_LAPSES, CardState, Classroom, Deck, FsrsFit, Review
 from learning.scheduler_evaluation import Evaluation, cached
 
-# The site-wide evaluation reads at most this many of the latest counted reviews.
-SITE_REVIEWS = 200_000
 LEECH_ROWS = 50
 
 
@@ -22,14 +21,6 @@ def class_evaluation_reviews(classroom_id: int) -> QuerySet[Review]:
 
 def site_evaluation_reviews() -> QuerySet[Review]:
     return latest_reviews(Review.objects.all())
-
-
-def latest_reviews(reviews: QuerySet[Review]) -> QuerySet[Review]:
-    """At most SITE_REVIEWS of the latest counted reviews, so one evaluation
-    has a bounded cost."""
-    counted = reviews.filter(changed_schedule=True)
-    edge = counted.order_by("-id").values_list("id", flat=True)[SITE_REVIEWS : SITE_REVIEWS + 1]
-    return counted.filter(id__gt=edge[0]) if edge else counted
 
 
 def class_evaluation(classroom_id: int) -> Evaluation | None:

@@ -135,3 +135,15 @@ def test_a_new_fsrs_deck_of_the_class_starts_with_the_fitted_parameters(syntheti
     deck = services.deck_create(user=teacher, title="More", lesson=synthetic_class.lesson, scheduler="fsrs")
     assert deck.fsrs_parameters == fit.parameters
     assert Review.objects.count() > 0
+
+
+def test_weekly_job_also_fits_each_owner_of_personal_decks(student):
+    from learning import services
+    from learning.fsrs_optimizer import optimize_all
+    from learning.models import Card
+
+    deck = services.deck_create(user=student, title="Mine")
+    cards = Card.objects.bulk_create([Card(deck=deck, front=f"q{i}", back="a") for i in range(2)])
+    simulate([student], cards, reviews_per_card=3)
+    fits = optimize_all()
+    assert [(f.owner_id, f.classroom_id) for f in fits] == [(student.pk, None)]
