@@ -445,8 +445,12 @@ class StudySession(models.Model):
     answered_ids = models.JSONField(default=list, blank=True)
     # Card ids in (re)learning steps, shown again when their step is due.
     learning_ids = models.JSONField(default=list, blank=True)
-    # The answer that Undo would take back (cleared once undone).
+    # The answer that Undo would take back, and the card's state and these
+    # counters before it, so Undo puts both back exactly. One per session,
+    # replaced by each answer and cleared once undone: kept here rather than
+    # on every review row, where it would only take space.
     undo_review = models.ForeignKey("Review", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    undo_snapshot = models.JSONField(null=True, blank=True)
     cards_total = models.PositiveIntegerField(default=0)
     answers_count = models.PositiveIntegerField(default=0)
     correct_count = models.PositiveIntegerField(default=0)
@@ -517,9 +521,6 @@ class Review(models.Model):
     due_after = models.DateTimeField(null=True, blank=True)
     stability_after = models.FloatField(null=True, blank=True)
     difficulty_after = models.FloatField(null=True, blank=True)
-    # The card's state and the session's counters before this answer, so
-    # Undo can put both back exactly (null: the student had no state yet).
-    undo = models.JSONField(null=True, blank=True)
     changed_schedule = models.BooleanField()
     # Sent by the client so a retried answer is recorded once.
     idempotency_key = models.CharField(max_length=64, blank=True, default="")

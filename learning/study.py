@@ -808,7 +808,6 @@ def session_answer(
             typed_answer=typed,
             response_ms=response_ms,
             idempotency_key=idempotency_key,
-            undo=undo,
         )
         review.save()
 
@@ -835,7 +834,8 @@ def session_answer(
         session.last_activity_at = now
         session.duration_seconds = max(0, int((now - session.started_at).total_seconds()))
         session.undo_review = review
-        fields = [*SESSION_UNDO_FIELDS, "undo_review"]
+        session.undo_snapshot = undo
+        fields = [*SESSION_UNDO_FIELDS, "undo_review", "undo_snapshot"]
         done = not queue and not learning
         if done:
             _complete(session, now)
@@ -882,9 +882,9 @@ def session_undo(*, student: User, session_id: object, now: datetime | None = No
         review = None
         if session.undo_review_id is not None:
             review = Review.objects.filter(pk=session.undo_review_id, session=session, student=student).first()
-        if review is None or not review.undo:
+        saved = session.undo_snapshot
+        if review is None or not saved:
             raise Conflict("There is no answer to undo.", code="nothing_to_undo")
-        saved = review.undo
         # The answer may have finished the session (undo reopens it); a
         # session the student ended, or that went idle, stays closed.
         finished_by_it = session.status == StudySession.Status.COMPLETED and session.ended_at == review.reviewed_at
@@ -906,7 +906,8 @@ def session_undo(*, student: User, session_id: object, now: datetime | None = No
                 value = datetime.fromisoformat(value)
             setattr(session, name, value)
         session.undo_review = None
-        session.save(update_fields=[*SESSION_UNDO_FIELDS, "undo_review"])
+        session.undo_snapshot = None
+        session.save(update_fields=[*SESSION_UNDO_FIELDS, "undo_review", "undo_snapshot"])
         card_id, quality = review.card_id, review.quality
         Review.objects.filter(pk=review.pk).delete()
     track("review_undone", user=student, mode=session.mode, quality=quality, card_id=card_id)
