@@ -6,14 +6,14 @@ from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from learning import scheduling_queries
+from learning import scheduling_queries, services
 from learning.access import get_classroom_for, is_admin
-from learning.models import FsrsFit
+from learning.models import Card, FsrsFit
 from learning.tasks import evaluation_or_start, optimize_fsrs
 from lms.pagination import Pagination
 
@@ -63,6 +63,35 @@ class ClassroomFsrsFitsView(APIView):
             raise PermissionDenied("Only an admin can run the optimiser by hand; it runs every week by itself.")
         transaction.on_commit(lambda: optimize_fsrs.delay(classroom.pk))
         return Response({"status": "queued"}, status=status.HTTP_202_ACCEPTED)
+
+
+class LeechSerializer(serializers.Serializer):
+    card = serializers.IntegerField(source="card_id")
+    front = serializers.CharField(source="card__front")
+    deck = serializers.CharField(source="card__deck__title")
+    students = serializers.IntegerField(help_text="Students for whom the card is a leech (8+ lapses)")
+    suspended = serializers.IntegerField(help_text="Of those, how many have it suspended")
+
+
+class ClassroomLeechesView(APIView):
+    @extend_schema(responses=LeechSerializer(many=True), summary="The class's leeches, worst first (its teacher)")
+    def get(self, request: Request, pk: int) -> Response:
+        classroom = get_classroom_for(request.user, pk, write=True)
+        return Response(LeechSerializer(scheduling_queries.class_leeches(classroom), many=True).data)
+
+
+class ClassroomUnsuspendView(APIView):
+    @extend_schema(
+        request=None,
+        responses=inline_serializer("Unsuspended", {"unsuspended": serializers.IntegerField()}),
+        summary="Unsuspend a leech for every student of the class (its teacher)",
+    )
+    def post(self, request: Request, pk: int, card_id: int) -> Response:
+        classroom = get_classroom_for(request.user, pk, write=True)
+        card = Card.objects.filter(pk=card_id, deck__lesson__course__classroom=classroom).first()
+        if card is None:
+            raise NotFound("No such card in this class.")
+        return Response({"unsuspended": services.card_unsuspend(card=card)})
 
 
 class ClassroomSchedulerEvaluationView(APIView):

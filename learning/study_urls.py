@@ -49,6 +49,12 @@ api_urlpatterns = [
         scheduling_api.ClassroomSchedulerEvaluationView.as_view(),
         name="api-classroom-scheduler-evaluation",
     ),
+    path("classrooms/<int:pk>/leeches/", scheduling_api.ClassroomLeechesView.as_view(), name="api-classroom-leeches"),
+    path(
+        "classrooms/<int:pk>/leeches/<int:card_id>/unsuspend/",
+        scheduling_api.ClassroomUnsuspendView.as_view(),
+        name="api-classroom-unsuspend",
+    ),
     path(
         "scheduler-evaluation/",
         scheduling_api.SiteSchedulerEvaluationView.as_view(),

@@ -110,3 +110,17 @@ def test_fitted_parameters_are_used_by_the_class_fsrs_decks(teacher, setup):
     fit = optimize(classroom=setup.classroom)
     assert fit.skipped  # 16 reviews: the library keeps its defaults
     assert Deck.objects.get().fsrs_parameters == []
+
+
+def test_api_lists_leeches_and_the_teacher_unsuspends(api_for, teacher, rival_teacher, student, setup):
+    CardState.objects.create(student=student, card=setup.cards[1], due_at=T0, lapses=8, suspended=True, status="review")
+    base = f"/api/v1/classrooms/{setup.classroom.pk}/leeches/"
+    rows = api_for(teacher).get(base).json()
+    assert rows == [
+        {"card": setup.cards[1].pk, "front": "Q0-1", "deck": "Biology deck 1", "students": 1, "suspended": 1}
+    ]
+    assert api_for(student).get(base).status_code == 403
+    assert api_for(rival_teacher).post(f"{base}{setup.cards[1].pk}/unsuspend/").status_code == 404
+    assert api_for(teacher).post(f"{base}999999/unsuspend/").status_code == 404
+    assert api_for(teacher).post(f"{base}{setup.cards[1].pk}/unsuspend/").json() == {"unsuspended": 1}
+    assert not CardState.objects.get().suspended
