@@ -256,3 +256,25 @@ def test_a_review_at_2_am_counts_for_the_day_before_in_streaks_and_today(teacher
     data = progress.student_dashboard(student, now=after_midnight)
     assert data.today.day == 9 and data.reviews_today == 2
     assert (data.current_streak, data.longest_streak) == (1, 1)
+
+
+def test_edit_from_the_study_screen_returns_to_the_same_card(client_for, teacher, student):
+    setup = make_class(teacher, [teacher, student], cards_per_deck=2)
+    session = study.session_start(student=teacher, scope_type="deck", scope_id=setup.decks[0].pk, mode="learn")
+    client = client_for(teacher)
+    # The card partial after an htmx answer carries the edit link too.
+    partial = client.post(
+        f"/study/sessions/{session.pk}/answer/",
+        {"card": setup.cards[0].pk, "quality": "5", "idempotency_key": "e1"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    back = f"/study/sessions/{session.pk}/"
+    assert f"/cards/{setup.cards[1].pk}/edit/?next=%2Fstudy%2Fsessions%2F{session.pk}%2F" in partial
+    saved = client.post(
+        f"/cards/{setup.cards[1].pk}/edit/", {"front": "Q edited", "back": "A0-1", "tags": "", "next": back}
+    )
+    assert saved.status_code == 302 and saved["Location"] == back
+    assert "Q edited" in client.get(back).content.decode()
+    # A student may not edit the class's cards: no edit link for them.
+    other = study.session_start(student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="learn")
+    assert "/edit/?next=" not in client_for(student).get(f"/study/sessions/{other.pk}/").content.decode()
