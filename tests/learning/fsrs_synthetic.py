@@ -39,22 +39,23 @@ def simulate(students, cards, *, reviews_per_card: int = 6, seed: int = 7) -> li
                     rating = rng.choices([2, 3, 4], [0.1, 0.8, 0.1])[0] if recalled else 1
                 states = fsrs.next_states(memory, 0.9, elapsed)
                 memory = (states.again, states.hard, states.good, states.easy)[rating - 1].memory
-                rows.append(
-                    Review(
-                        student=student,
-                        card=card,
-                        mode="review",
-                        quality=QUALITY[rating],
-                        correct=rating > 1,
-                        reviewed_at=at,
-                        status_before="review",
-                        repetitions_before=0,
-                        interval_before=0,
-                        ease_before=2.5,
-                        repetitions_after=0,
-                        interval_after=0,
-                        ease_after=2.5,
-                        changed_schedule=True,
-                    )
-                )
+                rows.append(counted_review(student, card, at, QUALITY[rating]))
     return Review.objects.bulk_create(rows, batch_size=2000)
+
+
+def counted_review(student, card, at, quality: int, **extra) -> Review:
+    """An (unsaved) answer that counted for the card's schedule."""
+    values = {
+        "mode": "review",
+        "correct": quality >= 3,
+        "status_before": "review",
+        "repetitions_before": 0,
+        "interval_before": 0,
+        "ease_before": 2.5,
+        "repetitions_after": 0,
+        "interval_after": 0,
+        "ease_after": 2.5,
+        "changed_schedule": True,
+        **extra,
+    }
+    return Review(student=student, card=card, quality=quality, reviewed_at=at, **values)

@@ -10,6 +10,7 @@ from django.test import override_settings
 from learning import study
 from learning.models import Card, CardState, Deck, Review, StudySession
 from lms.errors import Conflict
+from tests.learning.fsrs_synthetic import counted_review
 from tests.learning.study_setup import make_class
 
 T0 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
@@ -237,22 +238,7 @@ def test_a_review_at_2_am_counts_for_the_day_before_in_streaks_and_today(teacher
     berlin_evening = datetime(2026, 3, 9, 19, 0, tzinfo=UTC)  # 20:00 in Berlin, Monday
     after_midnight = datetime(2026, 3, 10, 1, 0, tzinfo=UTC)  # 02:00 in Berlin, still Monday's study day
     for card, at in zip(setup.cards, (berlin_evening, after_midnight), strict=True):
-        Review.objects.create(
-            student=student,
-            card=card,
-            mode="learn",
-            quality=4,
-            correct=True,
-            reviewed_at=at,
-            status_before="new",
-            repetitions_before=0,
-            interval_before=0,
-            ease_before=2.5,
-            repetitions_after=0,
-            interval_after=0,
-            ease_after=2.5,
-            changed_schedule=True,
-        )
+        counted_review(student, card, at, 4, mode="learn", status_before="new").save()
     data = progress.student_dashboard(student, now=after_midnight)
     assert data.today.day == 9 and data.reviews_today == 2
     assert (data.current_streak, data.longest_streak) == (1, 1)
