@@ -56,7 +56,8 @@ def open_session(student, card, mode="review"):
 def test_two_sessions_answering_the_same_card_at_once_apply_both_answers_in_turn(
     transactional_db, teacher, student, known
 ):
-    setup = make_class(teacher, [student], cards_per_deck=1)
+    # SM-2 as published: the expected schedule is srs.sm2 applied twice.
+    setup = make_class(teacher, [student], cards_per_deck=1, scheduler="sm2-published")
     card = setup.cards[0]
     if known:
         CardState.objects.create(
@@ -108,9 +109,10 @@ def test_the_same_idempotency_key_from_two_threads_records_one_review(transactio
     assert len({r.review.pk for r in results}) == 1
     assert sorted(r.replayed for r in results) == [False, True, True]
     state = CardState.objects.get()
-    assert (state.repetitions, state.reviews_count) == (1, 1)
+    assert (state.status, state.step, state.reviews_count) == ("learning", 1, 1)  # Good: the 10-minute step
     session.refresh_from_db()
     assert session.answers_count == 1 and session.queue == [setup.cards[1].pk]
+    assert session.learning_ids == [card_id]
 
 
 def test_double_submit_with_different_keys_in_one_session_answers_once(transactional_db, teacher, student):
@@ -146,3 +148,20 @@ def test_due_cards_query_is_one_scan_of_the_student_due_index(db, teacher, stude
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "cardstate_student_due" in plan, plan
     assert "Sort" not in plan, plan  # the index order is the queue order
+
+
+def test_undo_racing_an_answer_leaves_exactly_one_of_them(transactional_db, teacher, student):
+    setup = make_class(teacher, [student], cards_per_deck=3)
+    session = study.session_start(student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="learn")
+    a, b, _ = setup.cards
+    study.session_answer(student=student, session_id=session.pk, card_id=a.pk, quality=5)
+    results = run_together(
+        lambda: study.session_undo(student=student, session_id=session.pk),
+        lambda: study.session_answer(student=student, session_id=session.pk, card_id=b.pk, quality=5),
+    )
+    assert all(not isinstance(r, Exception) for r in results), results
+    session.refresh_from_db()
+    # Serialised by the session lock: whichever ran second saw the first.
+    assert Review.objects.count() == 1 and session.answers_count == 1
+    assert CardState.objects.count() == 1
+    assert set(session.answered_ids) == set(Review.objects.values_list("card_id", flat=True))
