@@ -90,3 +90,12 @@ def verify_backup(file: str = "", trigger: str = "task", user_id: int | None = N
     user = User.objects.filter(pk=user_id).first() if user_id else None
     result, drill = backup_drill_run(file=file, trigger=trigger, user=user)
     return {**result.as_dict(), "drill_id": drill.pk}
+
+
+@shared_task(bind=True, max_retries=3, autoretry_for=(Exception,), retry_backoff=300)
+def sla_report(self: Task, month: str = "") -> str:
+    """On the 1st: the month that just ended, mailed to every admin (once)."""
+    from ops import reports, sla
+
+    run = reports.sla_report_send(month=sla.parse_month(month) if month else None)
+    return run.period if run else "already sent"

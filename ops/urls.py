@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from ops import api, views
+from ops import api, sla_api, sla_views, views
 
 app_name = "ops"
 
@@ -37,6 +37,11 @@ urlpatterns = [
     path("maintenance/windows/new/", views.maintenance_window_new, name="maintenance_window_new"),
     path("maintenance/windows/<int:pk>/edit/", views.maintenance_window_edit, name="maintenance_window_edit"),
     path("maintenance/windows/<int:pk>/cancel/", views.maintenance_window_cancel, name="maintenance_window_cancel"),
+    # Monthly SLA reports
+    path("sla/", sla_views.sla_index, name="sla"),
+    path("sla/<str:month>/", sla_views.sla_month, name="sla_month"),
+    path("sla/<str:month>/print/", sla_views.sla_print, name="sla_print"),
+    path("sla/<str:month>.csv", sla_views.sla_csv, name="sla_csv"),
 ]
 
 router = SimpleRouter()
@@ -52,5 +57,7 @@ api_urlpatterns = [
     path("monitoring/system/", api.SystemView.as_view(), name="api-system"),
     path("ops/maintenance/", api.MaintenanceModeView.as_view(), name="api-maintenance-mode"),
     path("status/", api.StatusView.as_view(), name="api-status"),
+    path("sla/", sla_api.SlaReportListView.as_view(), name="api-sla"),
+    path("sla/<str:month>/", sla_api.SlaReportView.as_view(), name="api-sla-month"),
     *router.urls,
 ]
