@@ -300,6 +300,8 @@ class MaintenanceWindow(models.Model):
     started_at = models.DateTimeField(null=True, blank=True, editable=False)
     ended_at = models.DateTimeField(null=True, blank=True, editable=False)
     switched_mode_on = models.BooleanField(default=False, editable=False)
+    # What the switch did and when ({"at", "message"}), shown with the window.
+    timeline = models.JSONField(default=list, blank=True, editable=False)
 
     objects = MaintenanceWindowQuerySet.as_manager()
 

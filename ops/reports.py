@@ -15,7 +15,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from ops import sla
+from ops import daily_report, kb, sla
 from ops.models import ReportRun
 from ops.notify import admin_emails
 
@@ -79,3 +79,47 @@ def sla_report_send(*, month: date | None = None, force: bool = False, now: date
         transaction.on_commit(lambda: _send(subject, "sla_email", context, recipients))
     logger.info("SLA report %s sent to %d admins", period, len(recipients))
     return run
+
+
+def daily_report_send(*, day: date | None = None, force: bool = False, now: datetime | None = None) -> ReportRun | None:
+    """Mail yesterday's health report to every admin (once per day unless forced)."""
+    now = now or timezone.now()
+    day = day or daily_report.yesterday(now)
+    period = day.isoformat()
+    if not force and ReportRun.objects.filter(kind=ReportRun.Kind.DAILY, period=period).exists():
+        return None
+    report = daily_report.health_report(day, now=now)
+    recipients = admin_emails()
+    figures = {
+        "database_bytes": report["database_bytes"],
+        "incidents": len(report["incidents"]),
+        "error_rate": report["requests"]["error_rate"],
+        "p95_ms": report["p95_ms"],
+    }
+    run = _record(ReportRun.Kind.DAILY, period, force=force, emailed_to=recipients, figures=figures)
+    if run is not None and recipients:
+        context = {"report": report, "url": _site_url(reverse("ops:dashboard")), "site_name": settings.SITE_NAME}
+        problems = sum(1 for p in report["probes"] if p["uptime_percent"] is not None and p["uptime_percent"] < 100)
+        subject = (
+            f"[{settings.SITE_NAME}] Daily health {day:%d %b}: {len(report['incidents'])} incident(s), "
+            f"{report['requests']['error_rate']:.2%} errors, {problems} component(s) below 100%"
+        )
+        transaction.on_commit(lambda: _send(subject, "daily_report_email", context, recipients))
+    return run
+
+
+def kb_stale_reminder_send(*, now: datetime | None = None) -> int:
+    """Mail the admins the knowledge-base articles past their review date; returns how many."""
+    stale = kb.stale_articles(now=now)
+    recipients = admin_emails()
+    if stale and recipients:
+        context = {
+            "articles": [
+                {"title": a.title, "due": a.review_due(), "url": _site_url(reverse("kb_article", args=[a.slug]))}
+                for a in stale
+            ],
+            "site_name": settings.SITE_NAME,
+        }
+        subject = f"[{settings.SITE_NAME}] {len(stale)} knowledge-base article(s) due for review"
+        transaction.on_commit(lambda: _send(subject, "kb_stale_email", context, recipients))
+    return len(stale)

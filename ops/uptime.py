@@ -150,3 +150,13 @@ def total(per_day: dict[tuple[str, date], Availability], component: str | None =
         if component is None or name == component:
             result = result + value
     return result
+
+
+def snoozed_components(now: datetime | None = None) -> set[str]:
+    """Components under scheduled maintenance right now: their detection rules
+    and incident pages are snoozed until the window ends."""
+    now = now or timezone.now()
+    out: set[str] = set()
+    for components in MaintenanceWindow.objects.active(now).values_list("components", flat=True):
+        out.update(components or COMPONENTS)
+    return out

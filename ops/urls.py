@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from ops import api, sla_api, sla_views, views
+from ops import api, kb_api, kb_views, sla_api, sla_views, status_views, views
 
 app_name = "ops"
 
@@ -14,6 +14,20 @@ health_urlpatterns = [
     path("health/ready/", views.health_ready, name="health_ready"),
     path("health/detailed/", views.health_detailed, name="health_detailed"),
     path("status/", views.status_page, name="status"),
+    # Public status extras (subscriptions, incident pages, history, feed) and
+    # the knowledge base, also mounted at the root.
+    path("status/subscribe/", status_views.subscribe, name="status_subscribe"),
+    path("status/subscribe/confirm/<str:token>/", status_views.confirm, name="status_confirm"),
+    path("status/unsubscribe/<str:token>/", status_views.unsubscribe, name="status_unsubscribe"),
+    path("status/incidents/<int:pk>/", status_views.incident_page, name="status_incident"),
+    path("status/history/", status_views.history, name="status_history"),
+    path("status/feed.atom", status_views.feed, name="status_feed"),
+    path("kb/", kb_views.kb_index, name="kb"),
+    path("kb/new/", kb_views.kb_new, name="kb_new"),
+    path("kb/<slug:slug>/", kb_views.kb_article, name="kb_article"),
+    path("kb/<slug:slug>/edit/", kb_views.kb_edit, name="kb_edit"),
+    path("kb/<slug:slug>/vote/", kb_views.kb_vote, name="kb_vote"),
+    path("kb/<slug:slug>/reviewed/", kb_views.kb_reviewed, name="kb_reviewed"),
 ]
 
 urlpatterns = [
@@ -47,6 +61,7 @@ urlpatterns = [
 router = SimpleRouter()
 router.register("incidents", api.IncidentViewSet, basename="api-incident")
 router.register("ops/maintenance-windows", api.MaintenanceWindowViewSet, basename="api-maintenance-window")
+router.register("kb", kb_api.ArticleViewSet, basename="api-kb")
 
 api_urlpatterns = [
     path("monitoring/performance/", api.PerformanceView.as_view(), name="api-performance"),
