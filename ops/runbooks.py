@@ -12,7 +12,7 @@ rewritten from the file only while nobody has edited it in the knowledge base.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,11 @@ class RunbookDoc:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:80]
+
+
+def _plain(markdown: str) -> str:
+    """A one-line summary without Markdown marks."""
+    return " ".join(re.sub(r"[*`]", "", markdown).split())
 
 
 def _sections(text: str, level: str) -> list[tuple[str, str]]:
@@ -95,7 +100,7 @@ def parse(text: str) -> list[RunbookDoc]:
                         source=SOURCE_PREFIX + "rule-" + "-".join(slugs),
                         title=f"Runbook: {lead}",
                         body=body_md,
-                        summary=(rest.split(". ")[0] + ".")[:300] if rest else "",
+                        summary=_plain(rest.split(". ")[0] + ".")[:300] if rest else "",
                         rule_slugs=slugs,
                         tags=("runbook", "detection", *slugs),
                     )
@@ -107,7 +112,7 @@ def parse(text: str) -> list[RunbookDoc]:
                     source=SOURCE_PREFIX + _slug(heading),
                     title=f"Runbook: {heading}",
                     body=content + ("\n\n" + preamble if preamble else ""),
-                    summary=re.sub(r"[*`]", "", content.split("\n\n", 1)[0]).replace("\n", " ")[:300],
+                    summary=_plain(content.split("\n\n", 1)[0])[:300],
                     tags=("runbook", *(w for w in ("backup", "maintenance") if w in heading.lower())),
                 )
             )
@@ -127,7 +132,12 @@ def seed(docs: list[RunbookDoc], *, models: Any, now: Any, update: bool = False)
 
     category, _ = models.ArticleCategory.objects.get_or_create(slug="runbooks", defaults={"name": CATEGORY})
     counts = {"created": 0, "updated": 0, "unchanged": 0, "rules_linked": 0}
+    names = dict(models.DetectionRule.objects.values_list("slug", "name"))
     for doc in docs:
+        if doc.rule_slugs and all(slug in names for slug in doc.rule_slugs):
+            # "Runbook: High CPU use / High memory use (cpu, memory)" reads better than the bullet's lead.
+            title = " / ".join(names[slug] for slug in doc.rule_slugs)
+            doc = replace(doc, title=f"Runbook: {title} ({', '.join(doc.rule_slugs)})")
         article = models.Article.objects.filter(source=doc.source).first()
         if article is None:
             slug, n = _slug(doc.title)[:180], 2

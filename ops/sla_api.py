@@ -21,7 +21,11 @@ class SlaPagination(Pagination):
 class SlaReportListView(APIView):
     permission_classes = [IsStaff]
 
-    @extend_schema(responses=dict, summary="Monthly SLA reports, newest first (overall figures; open one for detail)")
+    @extend_schema(
+        operation_id="sla_list",
+        responses=dict,
+        summary="Monthly SLA reports, newest first (overall figures; open one for detail)",
+    )
     def get(self, request: Request) -> Response:
         paginator = SlaPagination()
         months = paginator.paginate_queryset(sla.months_available(), request, view=self)
@@ -48,7 +52,11 @@ class SlaReportListView(APIView):
 class SlaReportView(APIView):
     permission_classes = [IsStaff]
 
-    @extend_schema(responses=dict, summary="One month's SLA report: availability, budgets, incidents, backups")
+    @extend_schema(
+        operation_id="sla_retrieve",
+        responses=dict,
+        summary="One month's SLA report: availability, budgets, incidents, backups",
+    )
     def get(self, request: Request, month: str) -> Response:
         try:
             first = sla.parse_month(month)
