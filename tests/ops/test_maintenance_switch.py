@@ -142,3 +142,13 @@ def test_grace_windows_for_sev1_sev2_and_study_maintenance_only(admin) -> None:
     windows.grace_sync(now=now)
     grace = GraceWindow.objects.get()
     assert grace.key == f"ops:incident:{sev1.pk}" and grace.ends_at == now - timedelta(hours=1)
+
+
+def test_the_staff_page_shows_the_switch_and_its_timeline(client_for, admin) -> None:
+    now = timezone.now()
+    window = _window(now, maintenance_mode=True)
+    windows.maintenance_tick(now=now + timedelta(minutes=2))
+    page = client_for(admin).get("/ops/maintenance/windows/")
+    assert b"maintenance mode</span>" in page.content and b"Maintenance mode turned on." in page.content
+    form = client_for(admin).get(f"/ops/maintenance/windows/{window.pk}/edit/")
+    assert b'name="maintenance_mode"' in form.content and b"checked" in form.content
