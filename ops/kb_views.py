@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from ops import kb
 from ops.access import staff_required
-from ops.forms import ArticleForm
+from ops.forms import ArticleForm, add_service_errors
 from ops.models import Article, ArticleCategory
 
 PAGE_SIZE = 20
@@ -124,11 +124,7 @@ def _save(request: HttpRequest, form: ArticleForm, article: Article | None) -> A
             review_every_days=data["review_every_days"],
         )
     except ValidationError as exc:
-        if hasattr(exc, "error_dict"):
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
-        else:
-            form.add_error(None, exc.messages)
+        add_service_errors(form, exc)
         return None
 
 
@@ -148,8 +144,6 @@ def kb_new(request: HttpRequest) -> HttpResponse:
 @staff_required
 @require_http_methods(["GET", "POST"])
 def kb_edit(request: HttpRequest, slug: str) -> HttpResponse:
-    if not request.user.is_staff:
-        raise PermissionDenied
     article = get_article_for(request.user, slug)
     form = ArticleForm(request.POST or None, initial=_form_initial(article))
     if request.method == "POST" and form.is_valid():

@@ -71,23 +71,24 @@ def _context(request: HttpRequest, month_text: str) -> dict:
     }
 
 
-@staff_required
-@require_GET
-def sla_month(request: HttpRequest, month: str) -> HttpResponse:
+def _page_context(request: HttpRequest, month: str) -> dict:
     context = _context(request, month)
     context["chart"] = _daily_chart(context["report"])
     context["legend"] = list(zip(sla.COMPONENT_LABELS.values(), PALETTE, strict=False))
-    return render(request, "ops/sla.html", context)
+    return context
+
+
+@staff_required
+@require_GET
+def sla_month(request: HttpRequest, month: str) -> HttpResponse:
+    return render(request, "ops/sla.html", _page_context(request, month))
 
 
 @staff_required
 @require_GET
 def sla_print(request: HttpRequest, month: str) -> HttpResponse:
     """One page without navigation, laid out for the browser's Print → PDF."""
-    context = _context(request, month)
-    context["chart"] = _daily_chart(context["report"])
-    context["legend"] = list(zip(sla.COMPONENT_LABELS.values(), PALETTE, strict=False))
-    return render(request, "ops/sla_print.html", context)
+    return render(request, "ops/sla_print.html", _page_context(request, month))
 
 
 @staff_required

@@ -19,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from ops import subscriptions
-from ops.forms import SubscribeForm
+from ops.forms import SubscribeForm, add_service_errors
 from ops.models import Incident, IncidentUpdate, MaintenanceWindow
 
 HISTORY_PAGE = 20
@@ -42,8 +42,7 @@ def subscribe(request: HttpRequest) -> HttpResponse:
                 email=data["email"], kind=data["kind"], url=data["url"], components=data["components"]
             )
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            add_service_errors(form, exc)
         else:
             return render(request, "ops/status_subscribe_sent.html", {"subscriber": subscriber})
     status = 400 if form.is_bound and form.errors else 200

@@ -32,6 +32,7 @@ from ops.forms import (
     MaintenanceWindowForm,
     PostmortemForm,
     ResolveForm,
+    add_service_errors,
 )
 from ops.models import BackupDrill, HealthProbe, Incident, MaintenanceRun, MaintenanceWindow
 
@@ -248,12 +249,7 @@ def _detail_context(request: HttpRequest, incident: Incident, **forms: object) -
     }
 
 
-def _form_errors(form: forms_module.Form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
+_form_errors = add_service_errors
 
 
 @staff_required

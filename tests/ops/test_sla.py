@@ -244,3 +244,20 @@ def test_the_beat_schedule_is_seeded() -> None:
 
     task = PeriodicTask.objects.get(name="ops: monthly SLA report")
     assert task.task == "ops.tasks.sla_report" and task.crontab.day_of_month == "1"
+
+
+def test_performance_of_the_month_is_every_request_in_it(settings) -> None:
+    from ops import metrics
+
+    now = T0 + timedelta(days=2, hours=1)
+    for day in range(3):
+        for i in range(10):
+            at = T0 + timedelta(days=day, minutes=i)
+            metrics.record("GET", "/decks/", 100 + 10 * i, 500 if (day, i) == (1, 0) else 200, now=at)
+    metrics.record("GET", "/decks/", 5000, 200, now=T0 - timedelta(minutes=1))  # October
+    metrics.flush()
+    perf = sla.monthly_report(MONTH, now=now)["performance"]
+    assert perf["requests"] == 30 and perf["error_rate_percent"] == pytest.approx(100 / 30, abs=0.01)
+    assert 150 <= perf["p95_ms"] <= 200
+    # Finished days come from the cache the second time; the figures do not change.
+    assert sla.monthly_report(MONTH, now=now)["performance"] == perf
