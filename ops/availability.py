@@ -123,6 +123,11 @@ def overlaps(start: datetime, end: datetime, windows: Iterable[Window]) -> bool:
     return any(w_start < end and start < w_end for w_start, w_end in windows)
 
 
+def rank(status: str) -> int:
+    """0 healthy, 1 degraded, 2 unhealthy (or anything unrecognised)."""
+    return _RANK.get(status, 2)
+
+
 def availability(
     probes: Iterable[tuple[datetime, str]],
     *,
@@ -139,19 +144,22 @@ def availability(
     it starts inside a window."""
     start, end = floor_minute(start), floor_minute(end)
     if monitored_from is not None:
-        first = floor_minute(monitored_from)
-        if first > start:
-            start = first
+        start = max(start, floor_minute(monitored_from))
     if end <= start:
         return Availability()
-    minutes = int((end - start) / MINUTE)
-    worst: list[int] = [-1] * minutes
+    worst: list[int] = [-1] * int((end - start) / MINUTE)
     for checked_at, status in probes:
         index = int((checked_at - start) // MINUTE)
-        if 0 <= index < minutes:
-            rank = _RANK.get(status, 2)
-            if rank > worst[index]:
-                worst[index] = rank
+        if 0 <= index < len(worst):
+            worst[index] = max(worst[index], rank(status))
+    return tally(worst, start=start, maintenance=maintenance)
+
+
+def tally(worst: Sequence[int], *, start: datetime, maintenance: Sequence[Window] = ()) -> Availability:
+    """Count minutes from the worst probe rank of each minute from `start`
+    (-1: no probe), leaving out those that start inside a maintenance window.
+    (`availability` builds `worst` from probes; the database can build it too.)"""
+    minutes = len(worst)
     in_maintenance = [False] * minutes
     for w_start, w_end in merge_windows(maintenance):
         first_index = max(0, -int((start - w_start) // MINUTE))  # ceil((w_start - start) / MINUTE)

@@ -7,9 +7,10 @@ these days, so their figures agree to the minute.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import F, Min, Q
 from django.utils import timezone
 
@@ -78,35 +79,70 @@ def in_maintenance(start: datetime, end: datetime, component: str | None = None)
     return availability.overlaps(start, end, spans)
 
 
+# The worst probe rank of each minute, computed by the database: loading a
+# month of probe timestamps into Python costs seconds, small integers do not.
+_MINUTE_SQL = {
+    "postgresql": "FLOOR(EXTRACT(EPOCH FROM (checked_at - %s::timestamptz)) / 60)::int",
+    # Whole seconds (the anchor is a whole minute), so integer division is exact.
+    "sqlite": "(CAST(strftime('%%s', checked_at) AS INTEGER) - CAST(strftime('%%s', %s) AS INTEGER)) / 60",
+}
+_RANK_SQL = "MAX(CASE status WHEN 'healthy' THEN 0 WHEN 'degraded' THEN 1 ELSE 2 END)"
+
+
+def _worst_minutes(start: datetime, end: datetime) -> dict[str, list[int]]:
+    """Per component, the worst probe rank of each minute of [start, end) (-1: no probe)."""
+    minutes = int((end - start).total_seconds() // 60)
+    out = {c: [-1] * minutes for c in COMPONENTS}
+    table = HealthProbe._meta.db_table
+    if connection.vendor in _MINUTE_SQL:
+        anchor: object = start
+        if connection.vendor == "sqlite":  # stored as naive UTC text
+            anchor = start.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        sql = (
+            f"SELECT component, {_MINUTE_SQL[connection.vendor]} AS m, {_RANK_SQL} FROM {table} "  # noqa: S608
+            "WHERE checked_at >= %s AND checked_at < %s GROUP BY component, m"
+        )
+        bounds = [connection.ops.adapt_datetimefield_value(t) for t in (start, end)]  # as the ORM stores them
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [anchor, *bounds])
+            rows = cursor.fetchall()
+    else:  # any other database: the same in Python
+        rows = [
+            (c, int((t - start).total_seconds() // 60), availability.rank(s))
+            for c, t, s in HealthProbe.objects.filter(checked_at__gte=start, checked_at__lt=end)
+            .order_by()
+            .values_list("component", "checked_at", "status")
+            .iterator(chunk_size=10000)
+        ]
+    for component, minute, worst in rows:
+        if component in out and 0 <= minute < minutes:
+            out[component][minute] = max(out[component][minute], worst)
+    return out
+
+
 def _compute_days(days: list[date], now: datetime) -> dict[tuple[str, date], Availability]:
     """Availability of every component on each of `days` (one probe query for the span)."""
     first, last = min(days), max(days)
-    span_start, span_end = day_start(first), min(day_start(last + timedelta(days=1)), now)
-    wanted = set(days)
-    probes: dict[tuple[str, date], list[tuple[datetime, str]]] = defaultdict(list)
-    tz = timezone.get_default_timezone()
-    rows = (
-        HealthProbe.objects.filter(checked_at__gte=span_start, checked_at__lt=span_end)
-        .order_by()
-        .values_list("component", "checked_at", "status")
-    )
-    for component, checked_at, status in rows.iterator(chunk_size=10000):
-        day = checked_at.astimezone(tz).date()
-        if day in wanted:
-            probes[(component, day)].append((checked_at, status))
+    end_cap = availability.floor_minute(now)
+    span_start, span_end = day_start(first), min(day_start(last + timedelta(days=1)), end_cap)
+    worst = _worst_minutes(span_start, span_end) if span_end > span_start else {c: [] for c in COMPONENTS}
     windows = maintenance_windows(span_start, span_end)
     since = monitored_from()
-    end_cap = availability.floor_minute(now)
     out = {}
     for day in days:
-        start, end = day_start(day), min(day_start(day + timedelta(days=1)), end_cap)
         for component in COMPONENTS:
-            out[(component, day)] = availability.availability(
-                probes.get((component, day), ()),
-                start=start,
-                end=end,
-                maintenance=windows.get(component, ()),
-                monitored_from=since.get(component) or end,
+            begun = since.get(component)
+            start = day_start(day)
+            if begun is not None:
+                start = max(start, availability.floor_minute(begun))
+            end = min(day_start(day + timedelta(days=1)), end_cap)
+            if begun is None or end <= start:
+                out[(component, day)] = Availability()
+                continue
+            offset = int((start - span_start).total_seconds() // 60)
+            length = int((end - start).total_seconds() // 60)
+            out[(component, day)] = availability.tally(
+                worst[component][offset : offset + length], start=start, maintenance=windows.get(component, ())
             )
     return out
 
