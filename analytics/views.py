@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,7 +19,7 @@ from analytics import timeutil as tu
 from analytics.access import staff_required
 from analytics.funnel import DEFAULT_WINDOW_HOURS, MAX_STEPS, FunnelError, FunnelSpec
 from analytics.models import Event
-from lms import charts
+from lms import chart_annotations, charts
 from lms.models import User
 from lms.spreadsheet import spreadsheet_safe
 
@@ -115,6 +116,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         )
     sessions = queries.sessions_summary(today - days + 1, today)
     short = [tu.day_date(d).strftime("%b %d") for d in engagement.days]
+    # Incidents and maintenance (whoever registered them with lms.chart_annotations) shaded behind the lines.
+    starts = [tu.local_day_bounds(d, tz)[0] for d in engagement.days]
+    marks = chart_annotations.between(starts[0], timezone.now()) if starts else []
     line = charts.line_chart(
         short,
         [
@@ -124,6 +128,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         ],
         title="Daily, weekly and monthly active users",
         height=240,
+        shades=chart_annotations.shades(marks, starts, timedelta(days=1)),
     )
     new_chart = charts.bar_chart(
         short,
@@ -157,6 +162,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 "mau": engagement.mau[-1] if engagement.mau else 0,
             },
             "line_chart": line,
+            "chart_marks": marks,
             "series_legend": list(zip(["DAU", "WAU", "MAU"], charts.PALETTE, strict=False)),
             "new_chart": new_chart,
             "mode_chart": mode_chart,

@@ -590,3 +590,23 @@ class FsrsFit(models.Model):
             and self.log_loss_after is not None
             and self.log_loss_after < self.log_loss_before
         )
+
+
+class GraceWindow(models.Model):
+    """Time the service itself lost (an outage or maintenance of studying,
+    recorded by whoever runs the service through learning.grace): streaks and
+    "days without a review" do not count the local days it covers."""
+
+    key = models.CharField(max_length=80, unique=True)  # who recorded it: "ops:incident:12"
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["ends_at"], name="learning_grace_ends")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(ends_at__gt=models.F("starts_at")), name="learning_grace_order")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.starts_at:%Y-%m-%d %H:%M} – {self.ends_at:%H:%M}"

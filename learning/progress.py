@@ -27,6 +27,7 @@ from django.db.models import (
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from learning import grace
 from learning.models import (
     LEECH_LAPSES,
     MASTERED_INTERVAL,
@@ -59,22 +60,40 @@ def study_day_of(field: str, tz: object) -> TruncDate:
     return TruncDate(shifted, tzinfo=tz)
 
 
-def streaks(days: set[date], today: date) -> tuple[int, int]:
+def streaks(days: set[date], today: date, lost: set[date] = frozenset()) -> tuple[int, int]:
     """(current, longest) runs of consecutive study days. Today not studied
     yet does not break the current streak: it is still alive until the next
-    study day starts (4 am by default)."""
+    study day starts (4 am by default).
+    A day in `lost` (our outage or maintenance, learning.grace) that was not
+    studied neither breaks a run nor adds to it."""
+
+    def bridged(previous: date, day: date) -> bool:
+        gap = previous + timedelta(days=1)
+        while gap < day:
+            if gap not in lost:
+                return False
+            gap += timedelta(days=1)
+        return True
+
     longest = run = 0
     previous = None
     for day in sorted(days):
-        run = run + 1 if previous is not None and day - previous == timedelta(days=1) else 1
+        run = run + 1 if previous is not None and bridged(previous, day) else 1
         longest = max(longest, run)
         previous = day
     current = 0
     cursor = today if today in days else today - timedelta(days=1)
-    while cursor in days:
-        current += 1
+    while cursor in days or (cursor in lost and _reaches_study_day(cursor, days, lost)):
+        current += cursor in days
         cursor -= timedelta(days=1)
     return current, longest
+
+
+def _reaches_study_day(cursor: date, days: set[date], lost: set[date]) -> bool:
+    """Whether a run of lost days starting at `cursor` (going back) ends on a study day."""
+    while cursor in lost and cursor not in days:
+        cursor -= timedelta(days=1)
+    return cursor in days
 
 
 # --- Student dashboard ----------------------------------------------------------------
@@ -218,7 +237,7 @@ def student_dashboard(user: User, *, now: datetime | None = None) -> Dashboard:
         .annotate(n=Count("id"))
         .order_by("day")
     }
-    current, longest = streaks(set(reviews_by_day), today)
+    current, longest = streaks(set(reviews_by_day), today, grace.lost_days(tz))
 
     # 4 + 5. Decks the student can see, with their card counts, and the
     # student's states grouped per deck.
@@ -396,8 +415,9 @@ def _behind_reason(row: StudentProgress, now: datetime) -> str:
         return ""
     if row.last_active is None:
         return "Has not started"
-    if row.last_active < now - timedelta(days=BEHIND_IDLE_DAYS):
-        return f"No reviews for {(now - row.last_active).days} days"
+    idle = grace.days_without_review(row.last_active, now, timezone.get_default_timezone())
+    if idle >= BEHIND_IDLE_DAYS:
+        return f"No reviews for {idle} days"
     if row.backlog >= BEHIND_BACKLOG and row.backlog > row.reviews_7d:
         return f"{row.backlog} cards overdue"
     return ""

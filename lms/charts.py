@@ -16,6 +16,8 @@ from datetime import date, timedelta
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from lms.chart_annotations import Shade
+
 PALETTE = ["#3457d5", "#e07b00", "#1f8a4c", "#c53030", "#7b4fc9", "#0e8fa3"]
 GRID = "#e6e9f0"
 AXIS_TEXT = "#5b6478"
@@ -92,8 +94,10 @@ def line_chart(
     title: str = "",
     y_max: float | None = None,
     value_format: str | Callable[[float], str] = COUNT_FORMAT,
+    shades: Sequence[Shade] = (),
 ) -> SafeString:
-    """One or more lines over shared x labels; None values leave a gap."""
+    """One or more lines over shared x labels; None values leave a gap.
+    `shades` (lms.chart_annotations) mark incident and maintenance periods behind the lines."""
     left, right, top, bottom = 48, 12, 12, 28
     plot_w, plot_h = width - left - right, height - top - bottom
     values = [v for s in series for v in s.values if v is not None]
@@ -109,7 +113,7 @@ def line_chart(
     def y(v: float) -> float:
         return top + plot_h - (plot_h * min(v, top_value) / top_value if top_value else 0)
 
-    body: list[str] = []
+    body: list[str] = _shade_rects(shades, x, count, top, plot_h)
     for value in ticks:
         ty = y(value)
         body.append(f'<line x1="{left}" x2="{width - right}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="{GRID}"/>')
@@ -140,6 +144,25 @@ def line_chart(
                     f'stroke-linejoin="round" points="{" ".join(run)}"/>'
                 )
     return _svg(width, height, title, body)
+
+
+SHADE_COLORS = {"incident": "#c53030", "maintenance": "#3457d5"}
+
+
+def _shade_rects(
+    shades: Sequence[Shade], x: Callable[[int], float], count: int, top: float, plot_h: float
+) -> list[str]:
+    """Translucent bands behind a line chart, one per annotation, with its label as tooltip."""
+    half = (x(1) - x(0)) / 2 if count > 1 else 0
+    out = []
+    for shade in shades:
+        x0, x1 = x(shade.first) - half, x(shade.last) + half
+        out.append(
+            f'<rect class="chart-shade {escape(shade.kind)}" x="{x0:.1f}" y="{top}" width="{max(x1 - x0, 2):.1f}" '
+            f'height="{plot_h:.1f}" fill="{SHADE_COLORS.get(shade.kind, GRID)}" fill-opacity="0.12">'
+            f"<title>{escape(shade.label)}</title></rect>"
+        )
+    return out
 
 
 def bar_chart(

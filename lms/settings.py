@@ -426,6 +426,16 @@ OPS_STATUS_CACHE_SECONDS = envint("OPS_STATUS_CACHE_SECONDS", 30)
 OPS_METRICS_REDIS_PREFIX = os.getenv("OPS_METRICS_REDIS_PREFIX", "ops:metrics")
 OPS_METRICS_SELF_FLUSH = envbool("OPS_METRICS_SELF_FLUSH", "0" if TESTING else "1")
 OPS_STATUS_UPTIME_DAYS = 90
+# Monthly SLA report (ops.sla): availability target per component and overall, and the other targets.
+OPS_SLA_TARGET_PERCENT = float(os.getenv("OPS_SLA_TARGET_PERCENT", "99.5"))
+OPS_SLA_MTTD_MINUTES = envint("OPS_SLA_MTTD_MINUTES", 5)
+OPS_SLA_MTTR_MINUTES = envint("OPS_SLA_MTTR_MINUTES", 60)
+OPS_SLA_P95_MS = envint("OPS_SLA_P95_MS", 500)
+OPS_SLA_ERROR_RATE_PERCENT = float(os.getenv("OPS_SLA_ERROR_RATE_PERCENT", "0.5"))
+# Knowledge base: a published article not reviewed for this many days is stale (a weekly reminder lists them).
+OPS_KB_REVIEW_DAYS = envint("OPS_KB_REVIEW_DAYS", 90)
+# Status subscriptions: webhooks to private or loopback addresses are refused unless allowed (tests, local use).
+OPS_SUBSCRIBER_WEBHOOK_ALLOW_PRIVATE = envbool("OPS_SUBSCRIBER_WEBHOOK_ALLOW_PRIVATE", "1" if DEBUG or TESTING else "0")
 AXES_ENABLE_ACCESS_FAILURE_LOG = True  # one row per failed log-in feeds the weekly security report
 # Name the ops enums in the OpenAPI schema (other apps have "status" fields too).
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(

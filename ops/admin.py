@@ -3,6 +3,9 @@ from __future__ import annotations
 from django.contrib import admin
 
 from ops.models import (
+    Article,
+    ArticleCategory,
+    ArticleTag,
     BackupDrill,
     DetectionRule,
     HealthProbe,
@@ -11,7 +14,9 @@ from ops.models import (
     MaintenanceRun,
     MaintenanceStep,
     MaintenanceWindow,
+    ReportRun,
     RequestMetric,
+    Subscriber,
 )
 
 
@@ -84,3 +89,34 @@ class RequestMetricAdmin(admin.ModelAdmin):
     list_filter = ["resolution", "method"]
     search_fields = ["route"]
     date_hierarchy = "bucket_start"
+
+
+# --- Knowledge base, subscriptions, report runs -------------------------------------
+
+
+@admin.register(Article)
+class ArticleAdmin(admin.ModelAdmin):
+    """Prefer the knowledge-base pages (/kb/): they render and index the Markdown."""
+
+    list_display = ["title", "category", "visibility", "status", "reviewed_at", "view_count", "helpful_count"]
+    list_filter = ["visibility", "status", "category"]
+    search_fields = ["title", "body"]
+    readonly_fields = ["body_html", "view_count", "helpful_count", "not_helpful_count", "source"]
+    raw_id_fields = ["author"]
+
+
+admin.site.register(ArticleCategory)
+admin.site.register(ArticleTag)
+
+
+@admin.register(Subscriber)
+class SubscriberAdmin(admin.ModelAdmin):
+    list_display = ["email", "kind", "url", "components", "confirmed_at", "unsubscribed_at"]
+    list_filter = ["kind"]
+    search_fields = ["email", "url"]
+
+
+@admin.register(ReportRun)
+class ReportRunAdmin(admin.ModelAdmin):
+    list_display = ["kind", "period", "sent_at"]
+    list_filter = ["kind"]

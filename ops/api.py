@@ -320,8 +320,21 @@ class MaintenanceWindowSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = MaintenanceWindow
-        fields = ["id", "title", "message", "starts_at", "ends_at", "components", "state", "cancelled_at"]
-        read_only_fields = ["cancelled_at"]
+        fields = [
+            "id",
+            "title",
+            "message",
+            "starts_at",
+            "ends_at",
+            "components",
+            "maintenance_mode",
+            "state",
+            "cancelled_at",
+            "started_at",
+            "ended_at",
+            "timeline",
+        ]
+        read_only_fields = ["cancelled_at", "started_at", "ended_at", "timeline"]
 
     def get_state(self, window: MaintenanceWindow) -> str:
         from django.utils import timezone

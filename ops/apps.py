@@ -12,8 +12,15 @@ class OpsConfig(AppConfig):
         from django.db.models.signals import post_delete, post_save
         from waffle.models import Switch
 
+        from lms import chart_annotations
+        from ops import annotations as ops_annotations
+        from ops.models import IncidentUpdate
+
         post_save.connect(_switch_saved, sender=Switch, dispatch_uid="ops-maintenance-switch-saved")
         post_delete.connect(_switch_deleted, sender=Switch, dispatch_uid="ops-maintenance-switch-deleted")
+        post_save.connect(_update_saved, sender=IncidentUpdate, dispatch_uid="ops-incident-update-subscribers")
+        # Charts (analytics, performance) shade incidents and maintenance through lms.chart_annotations.
+        chart_annotations.register("ops", ops_annotations.provider)
 
 
 def _switch_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
@@ -28,3 +35,12 @@ def _switch_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
 
     if instance.name == services.MAINTENANCE_SWITCH:
         services.remember_switch(False, "")
+
+
+def _update_saved(sender: Any, instance: Any, created: bool = False, **kwargs: Any) -> None:
+    """Every public incident update, from any path (people, detection, the
+    watchdog), is a notice for status subscribers, sent after commit."""
+    from ops import services
+
+    if created and instance.public:
+        services.notify_subscribers_on_commit("incident", instance.pk, "update")

@@ -11,6 +11,7 @@ BAR_COLORS = {
     "operational": "#2f9e44",
     "partial_outage": "#f08c00",
     "major_outage": "#e03131",
+    "under_maintenance": "#3b82c4",
     "no_data": "#ced4da",
 }
 
@@ -28,6 +29,8 @@ def uptime_bars(bars: Sequence[dict], *, label: str) -> SafeString:
             f"{bar['date']}: no data"
             if bar["uptime"] is None
             else f"{bar['date']}: {bar['uptime']}% ({status.replace('_', ' ')})"
+            + (f", {bar['unknown']} min without a probe" if bar.get("unknown") else "")
+            + (f", {bar['maintenance']} min of maintenance" if bar.get("maintenance") else "")
         )
         parts.append(
             format_html(

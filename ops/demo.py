@@ -1,6 +1,6 @@
-"""Demo data for the ops pages: 90 days of (hourly) probe history with two bad
-days, an hour of request metrics, a resolved and an open incident, and a
-scheduled maintenance window. Idempotent: each part is skipped once present."""
+"""Demo data for the ops pages: three days of per-minute probe history with an
+outage, a partial outage and a gap, an hour of request metrics, a resolved
+and an open incident, and a scheduled maintenance window. Idempotent: each part is skipped once present."""
 
 from __future__ import annotations
 
@@ -25,21 +25,28 @@ def _seed(users: Any) -> None:
     now = timezone.now().replace(minute=0, second=0, microsecond=0)
     rng = random.Random(7)
     if not HealthProbe.objects.exists():
+        # A probe every minute for the last three days (minutes without one
+        # count as downtime, so the history is per minute, not per hour; more
+        # days would make seed_demo slow), with a workers outage, a partial
+        # database outage and a 3-minute gap.
         rows = []
-        for hour in range(90 * 24, 0, -1):
-            at = now - timedelta(hours=hour)
+        days = 3
+        for minute in range(days * 24 * 60, 0, -1):
+            at = now - timedelta(minutes=minute)
             for component in COMPONENTS:
                 status = "healthy"
-                if component == "workers" and hour in (30 * 24 + 3, 30 * 24 + 4):
+                if component == "workers" and 2 * 1440 + 180 <= minute < 2 * 1440 + 200:
                     status = "unhealthy"
-                elif component == "database" and 12 * 24 <= hour < 12 * 24 + 2:
+                elif component == "database" and 1440 + 300 <= minute < 1440 + 345:
                     status = "degraded"
+                elif component == "cache" and 600 <= minute < 603:
+                    continue
                 rows.append(
                     HealthProbe(
                         component=component, status=status, latency_ms=round(rng.uniform(1, 12), 2), checked_at=at
                     )
                 )
-        HealthProbe.objects.bulk_create(rows, batch_size=2000)
+        HealthProbe.objects.bulk_create(rows, batch_size=5000)
 
     if not Incident.objects.filter(title="Background jobs delayed").exists():
         start = now - timedelta(days=3, hours=2)

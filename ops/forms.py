@@ -3,12 +3,22 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 
 from lms.models import User
-from ops.models import HealthProbe, Incident, Severity
+from ops.models import Article, HealthProbe, Incident, Severity
 
 COMPONENT_CHOICES = HealthProbe.Component.choices
 WINDOW_CHOICES = [(15, "15 minutes"), (60, "1 hour"), (360, "6 hours"), (1440, "24 hours")]
+
+
+def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
+    """A service's ValidationError onto the form: per field where it names one, else the whole form."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
 
 
 class IncidentForm(forms.Form):
@@ -98,3 +108,36 @@ class MaintenanceWindowForm(forms.Form):
         required=False,
         help_text="What users should expect; shown on the public status page.",
     )
+    maintenance_mode = forms.BooleanField(
+        required=False,
+        label="Turn maintenance mode on while it runs",
+        help_text="At the start users see the maintenance page (staff still work); at the end it turns off again.",
+    )
+
+
+class SubscribeForm(forms.Form):
+    email = forms.EmailField(help_text="We send a confirmation link first: nothing else until you follow it.")
+    kind = forms.ChoiceField(
+        choices=[("email", "Email me"), ("webhook", "POST JSON to a webhook")],
+        initial="email",
+        widget=forms.RadioSelect,
+        label="How",
+    )
+    url = forms.URLField(required=False, max_length=500, label="Webhook URL", assume_scheme="https")
+    components = forms.MultipleChoiceField(
+        choices=COMPONENT_CHOICES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: every component.",
+    )
+
+
+class ArticleForm(forms.Form):
+    title = forms.CharField(max_length=200)
+    summary = forms.CharField(max_length=300, required=False)
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 18}), help_text="Markdown.", max_length=200_000)
+    category = forms.CharField(max_length=80, required=False, help_text="e.g. Runbooks, How-to, Known issues.")
+    tags = forms.CharField(max_length=400, required=False, help_text="Separated by spaces or commas.")
+    visibility = forms.ChoiceField(choices=Article.Visibility.choices, initial=Article.Visibility.STAFF)
+    status = forms.ChoiceField(choices=Article.Status.choices, initial=Article.Status.PUBLISHED)
+    review_every_days = forms.IntegerField(min_value=1, max_value=3650, initial=90, label="Review every (days)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -110,6 +111,7 @@ class DetectionRule(models.Model):
     # Resource rules (CPU, memory, disk) must hold on every pass for
     # `window_minutes` before they open an incident: one busy second is not an incident.
     holding_since = models.DateTimeField(null=True, blank=True, editable=False)
+    runbook = models.ForeignKey("ops.Article", null=True, blank=True, on_delete=models.SET_NULL, related_name="rules")
 
     class Meta:
         ordering = ["slug"]
@@ -176,6 +178,11 @@ class Incident(models.Model):
     postmortem_resolution = models.TextField(blank=True)
     postmortem_action_items = models.TextField(blank=True)
     postmortem_at = models.DateTimeField(null=True, blank=True)
+    # When users were first affected, if known earlier than the trigger (MTTD).
+    impact_started_at = models.DateTimeField(null=True, blank=True)
+    runbook = models.ForeignKey(
+        "ops.Article", null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents"
+    )
 
     objects = IncidentQuerySet.as_manager()
 
@@ -228,6 +235,13 @@ class Incident(models.Model):
     def has_postmortem(self) -> bool:
         return bool(self.postmortem_summary)
 
+    @property
+    def runbook_article(self) -> Article | None:
+        """The incident's own runbook, else its detection rule's."""
+        if self.runbook_id:
+            return self.runbook
+        return self.rule.runbook if self.rule_id and self.rule and self.rule.runbook_id else None
+
 
 class IncidentUpdate(models.Model):
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="updates")
@@ -278,6 +292,16 @@ class MaintenanceWindow(models.Model):
     cancelled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # One switch: at its start the window can turn maintenance mode on (and
+    # off again at its end); `started_at` / `ended_at` record when the tick did it.
+    maintenance_mode = models.BooleanField(
+        default=False, help_text="Turn maintenance mode on while the window runs (users see the maintenance page)."
+    )
+    started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    ended_at = models.DateTimeField(null=True, blank=True, editable=False)
+    switched_mode_on = models.BooleanField(default=False, editable=False)
+    # What the switch did and when ({"at", "message"}), shown with the window.
+    timeline = models.JSONField(default=list, blank=True, editable=False)
 
     objects = MaintenanceWindowQuerySet.as_manager()
 
@@ -374,3 +398,160 @@ class BackupDrill(models.Model):
 
     def __str__(self) -> str:
         return f"Drill of {self.file or '(none)'} @ {self.ran_at:%Y-%m-%d %H:%M}: {'ok' if self.ok else 'FAILED'}"
+
+
+# --- Reports, knowledge base, status subscriptions -----------------------------------
+
+
+class ReportRun(models.Model):
+    """A scheduled report that was sent (monthly SLA, daily health): one per
+    kind and period, so a retried or re-run beat job does not mail it twice."""
+
+    class Kind(models.TextChoices):
+        SLA = "sla", "Monthly SLA report"
+        DAILY = "daily", "Daily health report"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    period = models.CharField(max_length=10)  # "2026-11" or "2026-12-02"
+    sent_at = models.DateTimeField(default=timezone.now)
+    emailed_to = models.JSONField(default=list, blank=True)
+    figures = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "period"], name="ops_report_once_per_period")]
+        ordering = ["-sent_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.period}"
+
+
+class ArticleCategory(models.Model):
+    name = models.CharField(max_length=80, unique=True)
+    slug = models.SlugField(max_length=80, unique=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name_plural = "article categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ArticleTag(models.Model):
+    name = models.SlugField(max_length=40, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Article(models.Model):
+    """A knowledge-base article (a runbook, a how-to, a known issue) in Markdown."""
+
+    class Visibility(models.TextChoices):
+        STAFF = "staff", "Staff only"
+        PUBLIC = "public", "Everyone signed in"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PUBLISHED = "published", "Published"
+
+    title = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=200, unique=True)
+    summary = models.CharField(max_length=300, blank=True)
+    body = models.TextField(help_text="Markdown.")
+    body_html = models.TextField(blank=True, editable=False)  # sanitised rendering of body
+    category = models.ForeignKey(ArticleCategory, null=True, blank=True, on_delete=models.SET_NULL)
+    tags = models.ManyToManyField(ArticleTag, blank=True, related_name="articles")
+    visibility = models.CharField(max_length=8, choices=Visibility.choices, default=Visibility.STAFF)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PUBLISHED)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    reviewed_at = models.DateTimeField(default=timezone.now, help_text="Last checked to be still true.")
+    review_every_days = models.PositiveSmallIntegerField(default=90)
+    view_count = models.PositiveIntegerField(default=0)
+    helpful_count = models.PositiveIntegerField(default=0)
+    not_helpful_count = models.PositiveIntegerField(default=0)
+    # Where a seeded article came from ("docs/ops.md#error-rate"): re-seeding updates it in place.
+    source = models.CharField(max_length=120, null=True, blank=True, unique=True)
+    # PostgreSQL full-text search (title A, tags and summary B, body C); kept by ops.kb.
+    search_vector = SearchVectorField(null=True, editable=False)
+
+    class Meta:
+        ordering = ["title"]
+        indexes = [models.Index(fields=["status", "visibility"], name="ops_article_status_vis")]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def review_due(self) -> datetime:
+        return self.reviewed_at + timedelta(days=self.review_every_days)
+
+    def is_stale(self, now: datetime | None = None) -> bool:
+        return (now or timezone.now()) >= self.review_due()
+
+
+class ArticleVote(models.Model):
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="votes")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    helpful = models.BooleanField()
+    voted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["article", "user"], name="ops_one_vote_per_user")]
+
+    def __str__(self) -> str:
+        return f"{'helpful' if self.helpful else 'not helpful'}: {self.article_id}"
+
+
+class Subscriber(models.Model):
+    """Someone told of incidents and maintenance: by email, or by webhook (the
+    email then only confirms the subscription and can end it)."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", "Email"
+        WEBHOOK = "webhook", "Webhook"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.EMAIL)
+    email = models.EmailField()
+    url = models.URLField(max_length=500, blank=True)
+    components = models.JSONField(default=list, blank=True, help_text="Empty: every component.")
+    created_at = models.DateTimeField(default=timezone.now)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "email", "url"], name="ops_one_subscription")]
+        indexes = [models.Index(fields=["confirmed_at", "unsubscribed_at"], name="ops_subscriber_active")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.url or self.email}"
+
+    @property
+    def active(self) -> bool:
+        return self.confirmed_at is not None and self.unsubscribed_at is None
+
+    def wants(self, components: list[str]) -> bool:
+        """A notice about no component in particular goes to everyone."""
+        return not self.components or not components or bool(set(self.components) & set(components))
+
+
+class SubscriberNotice(models.Model):
+    """One notice for one subscriber: the row makes delivery idempotent across retries."""
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="notices")
+    key = models.CharField(max_length=80)  # "incident:12:update:40", "maintenance:3:started"
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["subscriber", "key"], name="ops_notice_once")]
+
+    def __str__(self) -> str:
+        return f"{self.key} → {self.subscriber_id}"

@@ -7,12 +7,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
-from django.db.models import Count, Q
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from ops import histogram
+from ops import histogram, uptime
+from ops.availability import Availability
 from ops.metrics import Aggregate, minute_of, window_start
 from ops.models import HealthProbe, Incident, MaintenanceWindow, RequestMetric
 
@@ -99,6 +97,11 @@ def describe(method: str, route: str, agg: Aggregate) -> dict[str, Any]:
 
 def fold_window(minutes: int = 60, *, now: datetime | None = None) -> dict[tuple[str, str], Aggregate]:
     return _fold(metric_rows(minutes, now))
+
+
+def fold_between(start: datetime, end: datetime) -> dict[tuple[str, str], Aggregate]:
+    """Request metrics of [start, end), minute and hour rows alike (for reports)."""
+    return _fold(RequestMetric.objects.filter(bucket_start__gte=start, bucket_start__lt=end))
 
 
 def performance(
@@ -190,78 +193,37 @@ def series(minutes: int = 60, *, now: datetime | None = None, step: int = 1) -> 
 
 COMPONENTS = [c.value for c in HealthProbe.Component]
 CRITICAL_COMPONENTS = {"web", "database"}
-# Statuspage weighting: a major outage minute counts fully as downtime, a
-# partial outage minute as 30% of one; degraded performance is not downtime.
-PARTIAL_OUTAGE_WEIGHT = 0.3
 PROBE_TO_STATUS = {"healthy": "operational", "degraded": "partial_outage", "unhealthy": "major_outage"}
 STALE_AFTER = timedelta(minutes=5)
 
 
-def uptime_percent(total: int, major: int, partial: int) -> float | None:
-    if not total:
-        return None
-    return round(100 * (1 - (major + PARTIAL_OUTAGE_WEIGHT * partial) / total), 3)
-
-
-def _probe_counts_per_day(start: datetime, end: datetime, *, inclusive: bool = False) -> list[dict[str, Any]]:
-    bound = {"checked_at__lte": end} if inclusive else {"checked_at__lt": end}
-    return list(
-        HealthProbe.objects.filter(checked_at__gte=start, **bound)
-        .annotate(day=TruncDate("checked_at"))
-        .values("component", "day")
-        .annotate(
-            total=Count("id"),
-            major=Count("id", filter=Q(status="unhealthy")),
-            partial=Count("id", filter=Q(status="degraded")),
-        )
-    )
-
-
 def uptime_bars(days: int = 90, *, now: datetime | None = None) -> dict[str, dict[str, Any]]:
-    """Per component: one bar per day (oldest first) and the percentage over all days."""
+    """Per component: one bar per day (oldest first) and the uptime over all
+    days, counted by ops.availability (Statuspage weighting, gaps as downtime,
+    maintenance excluded) through the same per-day figures as the SLA report."""
     now = now or timezone.now()
-    today = now.date()
+    today = timezone.localtime(now, timezone.get_default_timezone()).date()
     first = today - timedelta(days=days - 1)
-    start = timezone.make_aware(datetime.combine(first, datetime.min.time()), timezone.get_default_timezone())
-    midnight = timezone.make_aware(datetime.combine(today, datetime.min.time()), timezone.get_default_timezone())
-    # Finished days never change: their counts are kept for an hour, so a
-    # cache miss of the status page only counts today's probes.
-    past_key = f"ops:uptime-days:{first.isoformat()}:{today.isoformat()}"
-    past = cache.get(past_key)
-    if past is None:
-        past = _probe_counts_per_day(start, midnight)
-        cache.set(past_key, past, 3600)
-    rows = [*past, *_probe_counts_per_day(midnight, now, inclusive=True)]
-    by_key = {(row["component"], row["day"]): row for row in rows}
+    per_day = uptime.daily(first, today, now=now)
     out: dict[str, dict[str, Any]] = {}
     for component in COMPONENTS:
-        bars, total, major, partial = [], 0, 0, 0
+        bars = []
         for i in range(days):
             day = first + timedelta(days=i)
-            row = by_key.get((component, day))
-            if row is None:
-                bars.append({"date": day, "uptime": None, "status": "no_data"})
-                continue
-            total += row["total"]
-            major += row["major"]
-            partial += row["partial"]
-            pct = uptime_percent(row["total"], row["major"], row["partial"])
-            status = "operational"
-            if row["major"]:
-                status = "major_outage"
-            elif row["partial"]:
-                status = "partial_outage"
+            value = per_day.get((component, day)) or Availability()
             bars.append(
                 {
                     "date": day,
-                    "uptime": pct,
-                    "status": status,
-                    "probes": row["total"],
-                    "major": row["major"],
-                    "partial": row["partial"],
+                    "uptime": value.percent,
+                    "status": value.worst,
+                    "major": value.major,
+                    "partial": value.partial,
+                    "unknown": value.unknown,
+                    "maintenance": value.maintenance,
                 }
             )
-        out[component] = {"bars": bars, "uptime": uptime_percent(total, major, partial), "probes": total}
+        total = uptime.total(per_day, component)
+        out[component] = {"bars": bars, "uptime": total.percent, "minutes": total.expected}
     return out
 
 

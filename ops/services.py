@@ -20,7 +20,7 @@ from waffle.models import Switch
 
 from lms.errors import Conflict
 from lms.models import User
-from ops import health, histogram, system
+from ops import health, histogram, system, uptime
 from ops.models import (
     BackupDrill,
     DetectionRule,
@@ -59,12 +59,32 @@ def _notify(incident: Incident, event: str) -> None:
 
     if _notifications_paused.get():
         return
+    if event != "resolved" and incident.components and set(incident.components) <= uptime.snoozed_components():
+        # Planned maintenance of every component it is about: on the timeline, no page.
+        return
 
     def send() -> None:
         try:
             notify_incident.delay(incident.pk, event)
         except Exception:  # eager mode runs it inline: a dead webhook must not fail the request
             logger.exception("incident notification failed for incident %s", incident.pk)
+
+    transaction.on_commit(send)
+
+
+def notify_subscribers_on_commit(kind: str, object_id: int, event: str) -> None:
+    """Status subscribers hear of incidents and maintenance through a Celery
+    task enqueued once the change is committed (ops.subscriptions)."""
+    from ops.tasks import notify_subscribers
+
+    if _notifications_paused.get():
+        return
+
+    def send() -> None:
+        try:
+            notify_subscribers.delay(kind, object_id, event)
+        except Exception:  # eager mode runs it inline: a dead webhook must not fail the request
+            logger.exception("subscriber notices failed for %s %s", kind, object_id)
 
     transaction.on_commit(send)
 
@@ -501,7 +521,12 @@ def detection_pass(*, now: datetime | None = None, resources: dict[str, Any] | N
         i.rule_id: i for i in Incident.objects.select_for_update().open().filter(rule__in=rules).select_related("rule")
     }
     report: dict[str, Any] = {}
+    snoozed = uptime.snoozed_components(now)
     for rule in rules:
+        if rule.components and set(rule.components) <= snoozed:
+            # Its components are under scheduled maintenance: no incident until the window ends.
+            report[rule.slug] = {"action": "snoozed", "fires": False, "value": None}
+            continue
         m = measure(rule, now=now, resources=resources)
         incident = open_by_rule.get(rule.pk)
         action = "quiet"
@@ -562,7 +587,14 @@ def detection_pass(*, now: datetime | None = None, resources: dict[str, Any] | N
 
 
 def _clean_window(
-    *, title: str, message: str, starts_at: datetime, ends_at: datetime, components: list[str] | None, now: datetime
+    *,
+    title: str,
+    message: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    components: list[str] | None,
+    now: datetime,
+    maintenance_mode: bool = False,
 ) -> dict[str, Any]:
     errors: dict[str, list[str]] = {}
     title = (title or "").strip()
@@ -590,6 +622,7 @@ def _clean_window(
         "starts_at": starts_at,
         "ends_at": ends_at,
         "components": components,
+        "maintenance_mode": bool(maintenance_mode),
     }
 
 
@@ -602,6 +635,7 @@ def _forget_status_page() -> None:
     # in case another request cached the old state in between.
     cache.delete(STATUS_CACHE_KEY)
     transaction.on_commit(lambda: cache.delete(STATUS_CACHE_KEY))
+    uptime.forget()  # maintenance is left out of uptime: the cached days change
 
 
 @transaction.atomic
@@ -612,6 +646,7 @@ def maintenance_window_create(
     ends_at: datetime,
     message: str = "",
     components: list[str] | None = None,
+    maintenance_mode: bool = False,
     user: User | None = None,
     now: datetime | None = None,
 ) -> MaintenanceWindow:
@@ -621,10 +656,12 @@ def maintenance_window_create(
         starts_at=starts_at,
         ends_at=ends_at,
         components=components,
+        maintenance_mode=maintenance_mode,
         now=now or timezone.now(),
     )
     window = MaintenanceWindow.objects.create(**fields, created_by=user)
     _forget_status_page()
+    notify_subscribers_on_commit("maintenance", window.pk, "scheduled")
     return window
 
 
@@ -636,7 +673,7 @@ def maintenance_window_update(
     is over or cancelled is history and stays as it was."""
     now = now or timezone.now()
     window = MaintenanceWindow.objects.select_for_update().get(pk=window.pk)
-    unknown = set(changes) - {"title", "message", "starts_at", "ends_at", "components"}
+    unknown = set(changes) - {"title", "message", "starts_at", "ends_at", "components", "maintenance_mode"}
     if unknown:
         raise ValidationError({"non_field_errors": [f"Unknown field(s): {', '.join(sorted(unknown))}."]})
     state = window.state(now)
@@ -645,6 +682,7 @@ def maintenance_window_update(
     fields = _clean_window(
         **{name: changes.get(name, getattr(window, name)) for name in ("title", "message", "starts_at", "ends_at")},
         components=changes.get("components", window.components),
+        maintenance_mode=changes.get("maintenance_mode", window.maintenance_mode),
         now=now,
     )
     for name, value in fields.items():

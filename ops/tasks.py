@@ -3,9 +3,12 @@ data migration seeds the schedules)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Task, shared_task
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, max_retries=6, autoretry_for=(Exception,), retry_backoff=30, retry_backoff_max=1800)
@@ -90,3 +93,71 @@ def verify_backup(file: str = "", trigger: str = "task", user_id: int | None = N
     user = User.objects.filter(pk=user_id).first() if user_id else None
     result, drill = backup_drill_run(file=file, trigger=trigger, user=user)
     return {**result.as_dict(), "drill_id": drill.pk}
+
+
+@shared_task(bind=True, max_retries=3, autoretry_for=(Exception,), retry_backoff=300)
+def sla_report(self: Task, month: str = "") -> str:
+    """On the 1st: the month that just ended, mailed to every admin (once)."""
+    from ops import reports, sla
+
+    run = reports.sla_report_send(month=sla.parse_month(month) if month else None)
+    return run.period if run else "already sent"
+
+
+@shared_task
+def maintenance_tick() -> dict[str, Any]:
+    """Every minute: start and end maintenance windows (one switch), grace windows for learning."""
+    from ops import windows
+
+    return windows.maintenance_tick()
+
+
+@shared_task
+def notify_subscribers(kind: str, object_id: int, event: str) -> int:
+    """Make the notices of one incident update or maintenance event, one task per subscriber."""
+    from ops import subscriptions
+
+    ids = subscriptions.notices_create(kind, object_id, event)
+    for notice_id in ids:
+        try:
+            deliver_notice.delay(notice_id, kind, object_id, event)
+        except Exception:  # eager mode runs (and fails) it here: the others still go
+            logger.warning("notice %s not delivered yet (kept for a retry)", notice_id, exc_info=True)
+    return len(ids)
+
+
+@shared_task(bind=True, max_retries=6, autoretry_for=(Exception,), retry_backoff=30, retry_backoff_max=1800)
+def deliver_notice(self: Task, notice_id: int, kind: str, object_id: int, event: str) -> bool:
+    """One subscriber's notice, retried with back-off; never sent twice (the row records it)."""
+    from ops import subscriptions
+
+    return subscriptions.notice_deliver(notice_id, kind, object_id, event)
+
+
+@shared_task(bind=True, max_retries=5, autoretry_for=(Exception,), retry_backoff=60)
+def send_subscription_confirmation(self: Task, subscriber_id: int) -> bool:
+    from ops import subscriptions
+    from ops.models import Subscriber
+
+    subscriber = Subscriber.objects.filter(pk=subscriber_id, confirmed_at__isnull=True).first()
+    if subscriber is None:
+        return False
+    subscriptions.send_confirmation(subscriber)
+    return True
+
+
+@shared_task(bind=True, max_retries=3, autoretry_for=(Exception,), retry_backoff=300)
+def daily_report(self: Task) -> str:
+    """Every morning: yesterday's health report, mailed to every admin (once)."""
+    from ops import reports
+
+    run = reports.daily_report_send()
+    return run.period if run else "already sent"
+
+
+@shared_task
+def kb_stale_reminder() -> int:
+    """Weekly: tell the admins which knowledge-base articles are due for review."""
+    from ops import reports
+
+    return reports.kb_stale_reminder_send()

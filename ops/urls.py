@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from ops import api, views
+from ops import api, kb_api, kb_views, sla_api, sla_views, status_views, views
 
 app_name = "ops"
 
@@ -14,6 +14,20 @@ health_urlpatterns = [
     path("health/ready/", views.health_ready, name="health_ready"),
     path("health/detailed/", views.health_detailed, name="health_detailed"),
     path("status/", views.status_page, name="status"),
+    # Public status extras (subscriptions, incident pages, history, feed) and
+    # the knowledge base, also mounted at the root.
+    path("status/subscribe/", status_views.subscribe, name="status_subscribe"),
+    path("status/subscribe/confirm/<str:token>/", status_views.confirm, name="status_confirm"),
+    path("status/unsubscribe/<str:token>/", status_views.unsubscribe, name="status_unsubscribe"),
+    path("status/incidents/<int:pk>/", status_views.incident_page, name="status_incident"),
+    path("status/history/", status_views.history, name="status_history"),
+    path("status/feed.atom", status_views.feed, name="status_feed"),
+    path("kb/", kb_views.kb_index, name="kb"),
+    path("kb/new/", kb_views.kb_new, name="kb_new"),
+    path("kb/<slug:slug>/", kb_views.kb_article, name="kb_article"),
+    path("kb/<slug:slug>/edit/", kb_views.kb_edit, name="kb_edit"),
+    path("kb/<slug:slug>/vote/", kb_views.kb_vote, name="kb_vote"),
+    path("kb/<slug:slug>/reviewed/", kb_views.kb_reviewed, name="kb_reviewed"),
 ]
 
 urlpatterns = [
@@ -37,11 +51,17 @@ urlpatterns = [
     path("maintenance/windows/new/", views.maintenance_window_new, name="maintenance_window_new"),
     path("maintenance/windows/<int:pk>/edit/", views.maintenance_window_edit, name="maintenance_window_edit"),
     path("maintenance/windows/<int:pk>/cancel/", views.maintenance_window_cancel, name="maintenance_window_cancel"),
+    # Monthly SLA reports
+    path("sla/", sla_views.sla_index, name="sla"),
+    path("sla/<str:month>/", sla_views.sla_month, name="sla_month"),
+    path("sla/<str:month>/print/", sla_views.sla_print, name="sla_print"),
+    path("sla/<str:month>.csv", sla_views.sla_csv, name="sla_csv"),
 ]
 
 router = SimpleRouter()
 router.register("incidents", api.IncidentViewSet, basename="api-incident")
 router.register("ops/maintenance-windows", api.MaintenanceWindowViewSet, basename="api-maintenance-window")
+router.register("kb", kb_api.ArticleViewSet, basename="api-kb")
 
 api_urlpatterns = [
     path("monitoring/performance/", api.PerformanceView.as_view(), name="api-performance"),
@@ -52,5 +72,7 @@ api_urlpatterns = [
     path("monitoring/system/", api.SystemView.as_view(), name="api-system"),
     path("ops/maintenance/", api.MaintenanceModeView.as_view(), name="api-maintenance-mode"),
     path("status/", api.StatusView.as_view(), name="api-status"),
+    path("sla/", sla_api.SlaReportListView.as_view(), name="api-sla"),
+    path("sla/<str:month>/", sla_api.SlaReportView.as_view(), name="api-sla-month"),
     *router.urls,
 ]

@@ -15,10 +15,12 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from lms import chart_annotations
 from lms.charts import Series, bar_chart, line_chart
 from lms.errors import ServiceError
 from ops import health, queries, services
 from ops.access import get_incident_for, staff_required
+from ops.annotations import impact as incident_impact
 from ops.backups import latest_backup, list_backups
 from ops.charts import uptime_bars
 from ops.forms import (
@@ -30,6 +32,7 @@ from ops.forms import (
     MaintenanceWindowForm,
     PostmortemForm,
     ResolveForm,
+    add_service_errors,
 )
 from ops.models import BackupDrill, HealthProbe, Incident, MaintenanceRun, MaintenanceWindow
 
@@ -122,6 +125,9 @@ def performance_page(request: HttpRequest) -> HttpResponse:
     labels = [local(p["minute"]).strftime("%H:%M" if minutes <= 1440 else "%a %H:%M") for p in points]
     folded = queries.fold_window(minutes, now=now)
     routes = list(queries.performance(minutes, now=now, folded=folded).values())
+    starts = [p["minute"] for p in points]
+    marks = chart_annotations.between(starts[0], now) if starts else []
+    shades = chart_annotations.shades(marks, starts, timedelta(minutes=step))
     context = {
         "minutes": minutes,
         "windows": WINDOW_CHOICES,
@@ -131,6 +137,7 @@ def performance_page(request: HttpRequest) -> HttpResponse:
             labels,
             [Series("Requests per minute", [p["requests_per_minute"] for p in points])],
             title="Requests per minute",
+            shades=shades,
             value_format="{:,.1f}",
         ),
         "errors_chart": line_chart(
@@ -141,12 +148,14 @@ def performance_page(request: HttpRequest) -> HttpResponse:
                 )
             ],
             title="Server error rate (%)",
+            shades=shades,
             value_format="{:.1f}%",
         ),
         "p95_chart": line_chart(
             labels,
             [Series("p95 response time", [p["p95_ms"] for p in points], "#e07b00")],
             title="p95 response time (ms)",
+            shades=shades,
             value_format="{:,.0f}",
         ),
         "slowest": sorted(routes, key=lambda r: r["duration_ms"]["p95"] or 0, reverse=True)[:10],
@@ -156,6 +165,7 @@ def performance_page(request: HttpRequest) -> HttpResponse:
             reverse=True,
         )[:10],
         "busiest": sorted(routes, key=lambda r: r["request_count"], reverse=True)[:10],
+        "marks": marks,
     }
     return render(request, "ops/performance.html", context)
 
@@ -235,15 +245,11 @@ def _detail_context(request: HttpRequest, incident: Incident, **forms: object) -
             initial={name: getattr(incident, f"postmortem_{name}") for name in services.POSTMORTEM_FIELDS}
         ),
         "now": timezone.now(),
+        "impact": incident_impact(incident),
     }
 
 
-def _form_errors(form: forms_module.Form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
+_form_errors = add_service_errors
 
 
 @staff_required
@@ -336,7 +342,7 @@ def maintenance_mode(request: HttpRequest) -> HttpResponse:
 
 # --- Scheduled maintenance windows -------------------------------------------------------
 
-WINDOW_FIELDS = ("title", "message", "starts_at", "ends_at", "components")
+WINDOW_FIELDS = ("title", "message", "starts_at", "ends_at", "components", "maintenance_mode")
 
 
 @staff_required

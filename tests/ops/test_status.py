@@ -25,31 +25,39 @@ def _probes(component: str, day: datetime, statuses: dict[str, int]) -> None:
 
 
 def test_uptime_equals_the_probe_history() -> None:
-    now = timezone.now()
+    now = timezone.now().replace(second=30, microsecond=0)
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    # Database: day -2 fully up (100 probes); day -1: 90 up, 5 partial (degraded), 5 down.
-    _probes("database", today - timedelta(days=2), {"healthy": 100})
-    _probes("database", today - timedelta(days=1), {"healthy": 90, "degraded": 5, "unhealthy": 5})
+    # Database: day -2 fully up (a probe every minute); day -1: 5 minutes partial
+    # (degraded), 5 down and 10 with no probe at all; today up until now.
+    _probes("database", today - timedelta(days=2), {"healthy": 1440})
+    _probes("database", today - timedelta(days=1), {"healthy": 1420, "degraded": 5, "unhealthy": 5})
+    HealthProbe.objects.filter(checked_at__gte=today - timedelta(minutes=10), checked_at__lt=today).delete()
+    _probes("database", today, {"healthy": int((now - today).total_seconds() // 60)})
     bars = queries.uptime_bars(90, now=now)["database"]
     day_before = bars["bars"][-2]
-    assert day_before["uptime"] == pytest.approx(100 * (1 - (5 + 0.3 * 5) / 100))  # 93.5 %
-    assert day_before["status"] == "major_outage" and (day_before["major"], day_before["partial"]) == (5, 5)
+    assert day_before["uptime"] == pytest.approx(100 * (1 - (5 + 10 + 0.3 * 5) / 1440), abs=0.001)
+    assert day_before["status"] == "major_outage"
+    assert (day_before["major"], day_before["partial"], day_before["unknown"]) == (5, 5, 10)
     assert bars["bars"][-3]["uptime"] == 100.0
     assert bars["bars"][0]["status"] == "no_data" and len(bars["bars"]) == 90
-    assert bars["uptime"] == pytest.approx(100 * (1 - 6.5 / 200), abs=0.001)  # 96.75 % over 200 probes
-    assert bars["probes"] == 200
+    expected = 2 * 1440 + int((now - today).total_seconds() // 60)
+    assert bars["minutes"] == expected
+    assert bars["uptime"] == pytest.approx(100 * (1 - 16.5 / expected), abs=0.001)
 
 
 def test_status_api_is_public_and_matches_the_probes(api_for) -> None:
     now = timezone.now()
-    for component in ("web", "database", "cache", "broker", "workers"):
-        _probes(component, now - timedelta(minutes=4), {"healthy": 3})
+    for component in ("web", "database", "cache", "broker"):
+        _probes(component, now - timedelta(minutes=4), {"healthy": 5})  # up to now
+    _probes("workers", now - timedelta(minutes=4), {"healthy": 3})
     HealthProbe.objects.create(
         component="workers", status="unhealthy", latency_ms=1, checked_at=now - timedelta(seconds=5)
     )
     data = api_for(None).get("/api/v1/status/").json()
     assert data["components"]["web"]["status"] == "operational"
     assert data["components"]["workers"]["status"] == "major_outage"
+    # Minutes -4, -3, -2 healthy; minute -1 had no probe (or the failing one):
+    # an outage either way. The current minute is not counted yet.
     assert data["components"]["workers"]["uptime_90d"] == pytest.approx(75.0)
     assert data["components"]["database"]["uptime_90d"] == 100.0
     assert data["status"] == "partial_outage"  # workers down, web and database up
@@ -149,8 +157,9 @@ def test_status_page_queries_do_not_grow_with_history(django_assert_max_num_quer
     for day in range(30):
         for component in ("web", "database"):
             _probes(component, now - timedelta(days=day, hours=1), {"healthy": 5})
-    # 5 latest probes, uptime aggregate, windows x2, open incidents (+updates), recent (+updates), switch
-    with django_assert_max_num_queries(13):
+    # 5 latest probes, first probes, probes of the days not cached, windows x3,
+    # open incidents (+updates), recent (+updates), switch
+    with django_assert_max_num_queries(14):
         queries.status_page(now=now)
 
 
