@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from analytics import api, views
+from analytics import api, flags_api, flags_views, views
 
 app_name = "analytics"
 
@@ -12,6 +12,8 @@ urlpatterns = [
     path("retention/", views.retention_page, name="retention"),
     path("users/<int:user_id>/", views.user_page, name="user"),
     path("sessions/<str:session_key>/", views.session_page, name="session"),
+    path("flags/", flags_views.flag_list, name="flags"),
+    path("flags/<str:name>/", flags_views.flag_detail, name="flag"),
 ]
 
 # Mounted under /api/v1/ by lms/urls.py.
@@ -26,4 +28,13 @@ api_urlpatterns = [
     path("analytics/funnel/", api.FunnelView.as_view(), name="api-analytics-funnel"),
     path("analytics/events/", api.EventsView.as_view(), name="api-analytics-events"),
     path("analytics/me/events/", api.MyEventsView.as_view(), name="api-analytics-my-events"),
+    path("flags/", flags_api.FlagListView.as_view(), name="api-flags"),
+    path("flags/me/", flags_api.MyFlagsView.as_view(), name="api-flags-me"),
+    path("flags/stats/", flags_api.FlagStatsView.as_view(), name="api-flags-stats"),
+    path("flags/user/<int:user_id>/", flags_api.UserFlagsView.as_view(), name="api-flags-user"),
+    path("flags/<str:name>/", flags_api.FlagDetailView.as_view(), name="api-flag"),
+    path("flags/<str:name>/check/", flags_api.FlagCheckView.as_view(), name="api-flag-check"),
+    path("flags/<str:name>/rollout/", flags_api.FlagRolloutView.as_view(), name="api-flag-rollout"),
+    path("flags/<str:name>/advance/", flags_api.FlagAdvanceView.as_view(), name="api-flag-advance"),
+    path("flags/<str:name>/history/", flags_api.FlagHistoryView.as_view(), name="api-flag-history"),
 ]

@@ -110,5 +110,6 @@ def test_no_data_gives_no_verdict_rather_than_an_error() -> None:
 
 
 def test_pure_module_has_no_django_import() -> None:
-    source = open(stats.__file__).read()
+    with open(stats.__file__) as f:
+        source = f.read()
     assert "django" not in source.lower().replace("no django", "")
