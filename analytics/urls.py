@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from analytics import api, flags_api, flags_views, views
+from analytics import api, experiments_api, experiments_views, flags_api, flags_views, views
 
 app_name = "analytics"
 
@@ -14,6 +14,8 @@ urlpatterns = [
     path("sessions/<str:session_key>/", views.session_page, name="session"),
     path("flags/", flags_views.flag_list, name="flags"),
     path("flags/<str:name>/", flags_views.flag_detail, name="flag"),
+    path("experiments/", experiments_views.experiment_list, name="experiments"),
+    path("experiments/<slug:name>/", experiments_views.experiment_detail, name="experiment"),
 ]
 
 # Mounted under /api/v1/ by lms/urls.py.
@@ -37,4 +39,14 @@ api_urlpatterns = [
     path("flags/<str:name>/rollout/", flags_api.FlagRolloutView.as_view(), name="api-flag-rollout"),
     path("flags/<str:name>/advance/", flags_api.FlagAdvanceView.as_view(), name="api-flag-advance"),
     path("flags/<str:name>/history/", flags_api.FlagHistoryView.as_view(), name="api-flag-history"),
+    path("experiments/", experiments_api.ExperimentListView.as_view(), name="api-experiments"),
+    path("experiments/<slug:name>/", experiments_api.ExperimentDetailView.as_view(), name="api-experiment"),
+    path("experiments/<slug:name>/start/", experiments_api.ExperimentStartView.as_view(), name="api-experiment-start"),
+    path("experiments/<slug:name>/stop/", experiments_api.ExperimentStopView.as_view(), name="api-experiment-stop"),
+    path(
+        "experiments/<slug:name>/results/",
+        experiments_api.ExperimentResultsView.as_view(),
+        name="api-experiment-results",
+    ),
+    path("experiments/<slug:name>/assignment/", experiments_api.MyAssignmentView.as_view(), name="api-experiment-me"),
 ]
