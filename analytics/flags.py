@@ -415,10 +415,10 @@ def _effective(state: dict[str, Any]) -> float:
 _rollout_listeners: list[Callable[[Flag], None]] = []
 
 
-def on_rollout_start(listener: Callable[[Flag], None]) -> Callable[[Flag], None]:
+def on_rollout_start(listener: Callable[[Flag], None]) -> None:
     """Register a callback for a flag going from nobody to somebody (feature requests use it)."""
-    _rollout_listeners.append(listener)
-    return listener
+    if listener not in _rollout_listeners:
+        _rollout_listeners.append(listener)
 
 
 def _after_change(flag: Flag, before: dict[str, Any]) -> None:

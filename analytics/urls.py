@@ -2,7 +2,18 @@ from __future__ import annotations
 
 from django.urls import path
 
-from analytics import api, experiments_api, experiments_views, flags_api, flags_views, views
+from analytics import (
+    api,
+    experiments_api,
+    experiments_views,
+    feature_requests_api,
+    feature_requests_views,
+    feedback_api,
+    feedback_views,
+    flags_api,
+    flags_views,
+    views,
+)
 
 app_name = "analytics"
 
@@ -16,6 +27,20 @@ urlpatterns = [
     path("flags/<str:name>/", flags_views.flag_detail, name="flag"),
     path("experiments/", experiments_views.experiment_list, name="experiments"),
     path("experiments/<slug:name>/", experiments_views.experiment_detail, name="experiment"),
+    path("feedback/", feedback_views.feedback_triage, name="feedback"),
+    path("feedback/<int:pk>/", feedback_views.feedback_update, name="feedback_update"),
+    path("requests/", feature_requests_views.staff_requests, name="feature_requests"),
+    path("requests/<int:pk>/", feature_requests_views.staff_request_update, name="feature_request_update"),
+]
+
+# Pages for everyone, mounted at the site root by lms/urls.py.
+public_urlpatterns = [
+    path("feedback/", feedback_views.feedback_submit, name="feedback_submit"),
+    path("feedback/mine/", feedback_views.feedback_mine, name="feedback_mine"),
+    path("feedback/nps/", feedback_views.nps_submit, name="feedback_nps"),
+    path("feature-requests/", feature_requests_views.request_list, name="feature_requests"),
+    path("feature-requests/<int:pk>/", feature_requests_views.request_detail, name="feature_request"),
+    path("roadmap/", feature_requests_views.roadmap, name="roadmap"),
 ]
 
 # Mounted under /api/v1/ by lms/urls.py.
@@ -49,4 +74,21 @@ api_urlpatterns = [
         name="api-experiment-results",
     ),
     path("experiments/<slug:name>/assignment/", experiments_api.MyAssignmentView.as_view(), name="api-experiment-me"),
+    path("feedback/", feedback_api.FeedbackListView.as_view(), name="api-feedback"),
+    path("feedback/all/", feedback_api.FeedbackAllView.as_view(), name="api-feedback-all"),
+    path("feedback/nps/", feedback_api.NpsView.as_view(), name="api-feedback-nps"),
+    path("feedback/<int:pk>/", feedback_api.FeedbackDetailView.as_view(), name="api-feedback-detail"),
+    path("feedback/<int:pk>/status/", feedback_api.FeedbackStatusView.as_view(), name="api-feedback-status"),
+    path("feature-requests/", feature_requests_api.RequestListView.as_view(), name="api-feature-requests"),
+    path("feature-requests/top/", feature_requests_api.TopView.as_view(), name="api-feature-requests-top"),
+    path("feature-requests/<int:pk>/", feature_requests_api.RequestDetailView.as_view(), name="api-feature-request"),
+    path("feature-requests/<int:pk>/vote/", feature_requests_api.VoteView.as_view(), name="api-feature-request-vote"),
+    path(
+        "feature-requests/<int:pk>/comments/",
+        feature_requests_api.CommentsView.as_view(),
+        name="api-feature-request-comments",
+    ),
+    path(
+        "feature-requests/<int:pk>/merge/", feature_requests_api.MergeView.as_view(), name="api-feature-request-merge"
+    ),
 ]

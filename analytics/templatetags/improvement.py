@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import template
+
+from analytics import feedback
+from analytics.models import Feedback
 
 register = template.Library()
 
@@ -33,3 +38,21 @@ def pvalue(value: float | None) -> str:
     if value is None:
         return "–"
     return "< 0.0001" if value < 0.0001 else f"{value:.4f}"
+
+
+@register.inclusion_tag("analytics/_feedback.html", takes_context=True)
+def feedback_control(context: template.Context) -> dict[str, Any]:
+    """The feedback control, the NPS question when it is due, and unread notices."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"show": False}
+    return {
+        "show": True,
+        "request": request,
+        "page_url": request.get_full_path()[:500],
+        "kinds": Feedback.Kind.choices,
+        "nps_due": feedback.nps_due(user),
+        "unread": feedback.unread_count(user),
+        "csrf_token": context.get("csrf_token"),
+    }
