@@ -41,7 +41,7 @@ def request_dict(r: FeatureRequest, *, voted: bool | None = None) -> dict[str, A
     }
 
 
-class SubmitSerializer(StrictSerializer):
+class RequestSubmitSerializer(StrictSerializer):
     title = serializers.CharField(max_length=200)
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
 
@@ -62,9 +62,9 @@ class RequestListView(generics.GenericAPIView):
         voted = fr.voted_ids(request.user, [r.pk for r in page])
         return self.get_paginated_response([request_dict(r, voted=r.pk in voted) for r in page])
 
-    @extend_schema(request=SubmitSerializer, responses={201: OpenApiTypes.OBJECT}, summary="Ask for a feature")
+    @extend_schema(request=RequestSubmitSerializer, responses={201: OpenApiTypes.OBJECT}, summary="Ask for a feature")
     def post(self, request: Request) -> Response:
-        serializer = SubmitSerializer(data=request.data)
+        serializer = RequestSubmitSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         created = fr.request_submit(user=request.user, **serializer.validated_data)
         return Response(request_dict(created, voted=True), status=status.HTTP_201_CREATED)
@@ -86,7 +86,7 @@ class StaffWrites(BasePermission):
         return can_view_analytics(request.user)
 
 
-class UpdateSerializer(StrictSerializer):
+class RequestUpdateSerializer(StrictSerializer):
     status = serializers.ChoiceField(choices=FeatureRequest.Status.choices, required=False)
     business_impact = serializers.IntegerField(min_value=0, max_value=10, required=False, allow_null=True)
     strategic_alignment = serializers.IntegerField(min_value=0, max_value=10, required=False, allow_null=True)
@@ -102,10 +102,12 @@ class RequestDetailView(APIView):
         item = get_object_or_404(FeatureRequest.objects.select_related("flag"), pk=pk)
         return Response(request_dict(item, voted=pk in fr.voted_ids(request.user, [pk])))
 
-    @extend_schema(request=UpdateSerializer, responses={200: OpenApiTypes.OBJECT}, summary="Status and scores (staff)")
+    @extend_schema(
+        request=RequestUpdateSerializer, responses={200: OpenApiTypes.OBJECT}, summary="Status and scores (staff)"
+    )
     def patch(self, request: Request, pk: int) -> Response:
         item = get_object_or_404(FeatureRequest, pk=pk)
-        serializer = UpdateSerializer(data=request.data)
+        serializer = RequestUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         flag: Any = "keep"
@@ -138,7 +140,7 @@ class VoteView(APIView):
         return Response({"withdrawn": withdrawn, "votes": item.votes})
 
 
-class CommentSerializer(StrictSerializer):
+class RequestCommentSerializer(StrictSerializer):
     body = serializers.CharField(max_length=5000)
 
 
@@ -157,26 +159,28 @@ class CommentsView(generics.GenericAPIView):
             ]
         )
 
-    @extend_schema(request=CommentSerializer, responses={201: OpenApiTypes.OBJECT}, summary="Comment")
+    @extend_schema(request=RequestCommentSerializer, responses={201: OpenApiTypes.OBJECT}, summary="Comment")
     def post(self, request: Request, pk: int) -> Response:
         item = get_object_or_404(FeatureRequest, pk=pk)
-        serializer = CommentSerializer(data=request.data)
+        serializer = RequestCommentSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         c = fr.comment(user=request.user, request=item, body=serializer.validated_data["body"])
         return Response({"id": c.pk, "body": c.body, "at": c.created_at}, status=status.HTTP_201_CREATED)
 
 
-class MergeSerializer(StrictSerializer):
+class RequestMergeSerializer(StrictSerializer):
     into = serializers.IntegerField(min_value=1)
 
 
 class MergeView(APIView):
     permission_classes = [IsAnalyticsViewer]
 
-    @extend_schema(request=MergeSerializer, responses={200: OpenApiTypes.OBJECT}, summary="Merge a duplicate (staff)")
+    @extend_schema(
+        request=RequestMergeSerializer, responses={200: OpenApiTypes.OBJECT}, summary="Merge a duplicate (staff)"
+    )
     def post(self, request: Request, pk: int) -> Response:
         duplicate = get_object_or_404(FeatureRequest, pk=pk)
-        serializer = MergeSerializer(data=request.data)
+        serializer = RequestMergeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         into = get_object_or_404(FeatureRequest, pk=serializer.validated_data["into"])
         return Response(request_dict(fr.request_merge(duplicate=duplicate, into=into, actor=request.user)))

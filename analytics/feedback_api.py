@@ -48,7 +48,7 @@ def feedback_dict(f: Feedback, *, staff: bool) -> dict[str, Any]:
     return out
 
 
-class SubmitSerializer(StrictSerializer):
+class FeedbackSubmitSerializer(StrictSerializer):
     type = serializers.ChoiceField(choices=Feedback.Kind.choices)
     message = serializers.CharField(max_length=feedback.MAX_MESSAGE)
     rating = serializers.IntegerField(min_value=1, max_value=5, required=False, allow_null=True)
@@ -66,9 +66,9 @@ class FeedbackListView(generics.GenericAPIView):
         )
         return self.get_paginated_response([feedback_dict(f, staff=False) for f in page])
 
-    @extend_schema(request=SubmitSerializer, responses={201: OpenApiTypes.OBJECT}, summary="Send feedback")
+    @extend_schema(request=FeedbackSubmitSerializer, responses={201: OpenApiTypes.OBJECT}, summary="Send feedback")
     def post(self, request: Request) -> Response:
-        serializer = SubmitSerializer(data=request.data)
+        serializer = FeedbackSubmitSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         item = feedback.feedback_submit(
@@ -106,7 +106,7 @@ class FeedbackDetailView(APIView):
         return Response(feedback_dict(item, staff=request.user.is_staff))
 
 
-class StatusSerializer(StrictSerializer):
+class FeedbackStatusSerializer(StrictSerializer):
     status = serializers.ChoiceField(choices=Feedback.Status.choices, required=False)
     response = serializers.CharField(max_length=feedback.MAX_MESSAGE, required=False, allow_blank=True)
     assignee = serializers.CharField(max_length=150, required=False, allow_null=True, help_text="staff username")
@@ -116,10 +116,10 @@ class StatusSerializer(StrictSerializer):
 class FeedbackStatusView(APIView):
     permission_classes = [IsAnalyticsViewer]
 
-    @extend_schema(request=StatusSerializer, responses={200: OpenApiTypes.OBJECT}, summary="Triage (staff)")
+    @extend_schema(request=FeedbackStatusSerializer, responses={200: OpenApiTypes.OBJECT}, summary="Triage (staff)")
     def put(self, request: Request, pk: int) -> Response:
         item = get_object_or_404(Feedback, pk=pk)
-        serializer = StatusSerializer(data=request.data)
+        serializer = FeedbackStatusSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         assignee: Any = "keep"
