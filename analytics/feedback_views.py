@@ -68,6 +68,20 @@ def nps_submit(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+def feedback_prompt(request: HttpRequest) -> HttpResponse:
+    """The footer's live part, fetched by htmx: unread notices and, when due, the NPS question."""
+    return render(
+        request,
+        "analytics/_feedback_prompt.html",
+        {
+            "unread": feedback.unread_count(request.user),
+            "nps_due": feedback.nps_due(request.user),
+            "page_url": request.GET.get("page_url", "")[:500],
+        },
+    )
+
+
+@login_required
 def feedback_mine(request: HttpRequest) -> HttpResponse:
     rows = Paginator(Feedback.objects.filter(user=request.user).order_by("-created_at", "-id"), 20).get_page(
         request.GET.get("page")

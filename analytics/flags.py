@@ -403,12 +403,17 @@ def _save(flag: Flag, before: dict[str, Any], *, now: datetime) -> None:
     transaction.on_commit(forget_snapshot)
 
 
-def _effective(state: dict[str, Any]) -> float:
-    """How much of the population a state reaches, for "did it start rolling out"."""
+def _effective(state: dict[str, Any]) -> float | None:
+    """How much of the population a state reaches; None for a targeted flag
+    (listed users, attributes) whose reach is not a percentage."""
     if state.get("everyone") is False or not state.get("enabled"):
         return 0.0
     if state.get("everyone") or state.get("strategy") == Strategy.ALL_USERS:
         return 100.0
+    if state.get("strategy") == Strategy.USER_LIST:
+        return None if state.get("allow_users") else 0.0
+    if state.get("strategy") == Strategy.USER_ATTRIBUTE:
+        return None
     return float(state.get("percentage") or 0)
 
 
@@ -422,7 +427,7 @@ def on_rollout_start(listener: Callable[[Flag], None]) -> None:
 
 
 def _after_change(flag: Flag, before: dict[str, Any]) -> None:
-    if _effective(before) == 0 and _effective(state_of(flag)) > 0:
+    if _effective(before) == 0 and _effective(state_of(flag)) != 0:
         for listener in _rollout_listeners:
             listener(flag)
 
@@ -577,5 +582,5 @@ def stale_names(flags: Iterable[Flag], *, now: datetime | None = None) -> set[st
     return {f.name for f in flags if f.modified < cutoff and _effective(state_of(f)) in (0.0, 100.0)}
 
 
-def effective_percentage(flag: Flag) -> float:
+def effective_percentage(flag: Flag) -> float | None:
     return _effective(state_of(flag))

@@ -37,6 +37,7 @@ urlpatterns = [
 public_urlpatterns = [
     path("feedback/", feedback_views.feedback_submit, name="feedback_submit"),
     path("feedback/mine/", feedback_views.feedback_mine, name="feedback_mine"),
+    path("feedback/prompt/", feedback_views.feedback_prompt, name="feedback_prompt"),
     path("feedback/nps/", feedback_views.nps_submit, name="feedback_nps"),
     path("feature-requests/", feature_requests_views.request_list, name="feature_requests"),
     path("feature-requests/<int:pk>/", feature_requests_views.request_detail, name="feature_request"),

@@ -6,7 +6,6 @@ from typing import Any
 
 from django import template
 
-from analytics import feedback
 from analytics.models import Feedback
 
 register = template.Library()
@@ -42,17 +41,16 @@ def pvalue(value: float | None) -> str:
 
 @register.inclusion_tag("analytics/_feedback.html", takes_context=True)
 def feedback_control(context: template.Context) -> dict[str, Any]:
-    """The feedback control, the NPS question when it is due, and unread notices."""
+    """The feedback control on every page. It reads nothing: the NPS question
+    and unread notices arrive with htmx from feedback_prompt, so a page costs
+    no query more than it did."""
     request = context.get("request")
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"show": False}
     return {
         "show": True,
-        "request": request,
         "page_url": request.get_full_path()[:500],
         "kinds": Feedback.Kind.choices,
-        "nps_due": feedback.nps_due(user),
-        "unread": feedback.unread_count(user),
         "csrf_token": context.get("csrf_token"),
     }

@@ -108,10 +108,11 @@ def test_nps_is_asked_after_three_sessions_and_then_not_for_90_days(client_for, 
     feedback.forget_nps(student)
     assert feedback.nps_due(student)
     client = client_for(student)
-    assert "recommend us" in client.get("/accounts/profile/").content.decode()
+    assert "recommend us" not in client.get("/accounts/profile/").content.decode()  # the page itself reads nothing
+    assert "recommend us" in client.get("/feedback/prompt/").content.decode()
     client.post("/feedback/nps/", {"score": "9", "page_url": "/accounts/profile/"})
     assert NpsResponse.objects.get().score == 9
-    assert "recommend us" not in client.get("/accounts/profile/").content.decode()
+    assert "recommend us" not in client.get("/feedback/prompt/").content.decode()
     assert client.post("/feedback/nps/", {"score": "3"}).status_code == 302
     assert NpsResponse.objects.count() == 1  # refused: once per 90 days
     NpsResponse.objects.update(created_at=timezone.now() - timedelta(days=91))
