@@ -30,7 +30,7 @@ def experiment_list(request: HttpRequest) -> HttpResponse:
 
 def lift_chart(points: Sequence[dict[str, Any]], *, percent: bool, width: int = 640, height: int = 220) -> SafeString:
     """Lift over control with its interval as a band; zero is the dashed line."""
-    left, right, top, bottom = 56, 12, 12, 28
+    left, right, top, bottom = 56, 28, 12, 28
     plot_w, plot_h = width - left - right, height - top - bottom
     shown = [p for p in points if p["lift"] is not None]
     fmt = (lambda v: f"{v * 100:+.1f} pt") if percent else (lambda v: f"{v:+.2f}")

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from analytics import feedback
 from analytics.access import staff_required
+from analytics.flags import flag_on
 from analytics.models import Feedback, Notice
 from lms import charts
 from lms.errors import ServiceError
@@ -76,6 +77,7 @@ def feedback_prompt(request: HttpRequest) -> HttpResponse:
         {
             "unread": feedback.unread_count(request.user),
             "nps_due": feedback.nps_due(request.user),
+            "roadmap": flag_on(request, "public-roadmap"),
             "page_url": request.GET.get("page_url", "")[:500],
         },
     )

@@ -215,8 +215,19 @@ class FlagChange(models.Model):
 
     @property
     def changed(self) -> dict[str, tuple[Any, Any]]:
+        """What differs, with a plan shown by its recommendation (the steps follow from it)."""
+
+        def shown(key: str, value: Any) -> Any:
+            if key == "rollout_plan" and isinstance(value, dict):
+                return value.get("recommendation") or None
+            return value
+
         keys = sorted(set(self.before) | set(self.after))
-        return {k: (self.before.get(k), self.after.get(k)) for k in keys if self.before.get(k) != self.after.get(k)}
+        return {
+            k: (shown(k, self.before.get(k)), shown(k, self.after.get(k)))
+            for k in keys
+            if self.before.get(k) != self.after.get(k)
+        }
 
 
 class FlagExposure(models.Model):

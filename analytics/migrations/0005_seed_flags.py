@@ -37,8 +37,8 @@ FLAGS = [
     },
     {
         "name": "public-roadmap",
-        "title": "Roadmap link in the navigation",
-        "note": "Shows the public roadmap and feature requests to everyone signed in.",
+        "title": "Roadmap link in the footer",
+        "note": "Shows the link to the public roadmap and feature requests in every page's footer.",
         "enabled": True,
         "strategy": "all_users",
         "percentage": 100,
