@@ -134,3 +134,32 @@ def report(rule: DetectionRule, m: dict[str, Any], *, now: datetime) -> None:
         flags.flag_guard_report(
             name=rule.flag, healthy=healthy, note=describe(rule, m) if m.get("fires") else m.get("note", ""), now=now
         )
+
+
+def breakdown(*, minutes: int, now: datetime) -> list[dict[str, Any]]:
+    """Requests, error rate and p95 per flag and variant over the last `minutes` (one query)."""
+    from ops.metrics import minute_of
+
+    end = minute_of(now)
+    rows = FlagRequestMetric.objects.filter(
+        bucket_start__gt=end - timedelta(minutes=minutes), bucket_start__lte=end
+    ).values_list("flag", "variant", "request_count", "server_errors", "histogram")
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for flag, variant, count, errors, hist in rows:
+        g = groups.setdefault((flag, variant), {"requests": 0, "errors": 0, "hists": []})
+        g["requests"] += count
+        g["errors"] += errors
+        g["hists"].append(hist)
+    out = []
+    for (flag, variant), g in sorted(groups.items()):
+        out.append(
+            {
+                "flag": flag,
+                "variant": variant,
+                "requests": g["requests"],
+                "errors": g["errors"],
+                "error_rate": g["errors"] / g["requests"] if g["requests"] else 0.0,
+                "p95_ms": histogram.percentile(histogram.merge(g["hists"]), 0.95),
+            }
+        )
+    return out

@@ -146,3 +146,17 @@ def test_a_failing_srm_opens_a_sev4() -> None:
     incident = Incident.objects.get(rule__slug="experiment-srm")
     assert incident.severity == 4 and "split" in incident.updates.order_by("-id").first().message
     assert Experiment.objects.get(pk=exp.pk).status == "running"
+
+
+def test_performance_by_flag_page_compares_variant_and_control(client_for, admin, student) -> None:
+    minute = timezone.now().replace(second=0, microsecond=0)
+    FlagRequestMetric.objects.create(
+        bucket_start=minute, flag="x", variant="on", request_count=10, server_errors=5, histogram=[10]
+    )
+    FlagRequestMetric.objects.create(
+        bucket_start=minute, flag="x", variant="off", request_count=90, server_errors=0, histogram=[90]
+    )
+    page = client_for(admin).get("/ops/performance/flags/")
+    html = page.content.decode()
+    assert page.status_code == 200 and "50.00%" in html and "0.00%" in html
+    assert client_for(student).get("/ops/performance/flags/").status_code == 403
