@@ -194,27 +194,27 @@ def experiment_create(
 
 
 @transaction.atomic
+def _move(experiment: Experiment, *, source: str, target: str, stamp: str, now: datetime | None) -> Experiment:
+    experiment = Experiment.objects.select_for_update().get(pk=experiment.pk)
+    if experiment.status != source:
+        raise Conflict(f"Only a {source} experiment can become {target}.", details={"status": [experiment.status]})
+    experiment.status = target
+    setattr(experiment, stamp, now or timezone.now())
+    experiment.save(update_fields=["status", stamp])
+    _forget_now_and_on_commit()
+    return experiment
+
+
 def experiment_start(*, experiment: Experiment, now: datetime | None = None) -> Experiment:
-    experiment = Experiment.objects.select_for_update().get(pk=experiment.pk)
-    if experiment.status != Experiment.Status.DRAFT:
-        raise Conflict("Only a draft experiment can start.", details={"status": [experiment.status]})
-    experiment.status = Experiment.Status.RUNNING
-    experiment.started_at = now or timezone.now()
-    experiment.save(update_fields=["status", "started_at"])
-    _forget_now_and_on_commit()
-    return experiment
+    return _move(
+        experiment, source=Experiment.Status.DRAFT, target=Experiment.Status.RUNNING, stamp="started_at", now=now
+    )
 
 
-@transaction.atomic
 def experiment_stop(*, experiment: Experiment, now: datetime | None = None) -> Experiment:
-    experiment = Experiment.objects.select_for_update().get(pk=experiment.pk)
-    if experiment.status != Experiment.Status.RUNNING:
-        raise Conflict("Only a running experiment can stop.", details={"status": [experiment.status]})
-    experiment.status = Experiment.Status.STOPPED
-    experiment.stopped_at = now or timezone.now()
-    experiment.save(update_fields=["status", "stopped_at"])
-    _forget_now_and_on_commit()
-    return experiment
+    return _move(
+        experiment, source=Experiment.Status.RUNNING, target=Experiment.Status.STOPPED, stamp="stopped_at", now=now
+    )
 
 
 # --- results ------------------------------------------------------------------------------
@@ -376,17 +376,22 @@ def _planned_sample(experiment: Experiment, primary: dict[str, Any]) -> int | No
     return stats.sample_size_means(control["value"], control["std"], experiment.mde) or None
 
 
-def results(experiment: Experiment, *, now: datetime | None = None) -> dict[str, Any]:
-    now = now or timezone.now()
-    exposures = dict(
+def split_check(experiment: Experiment) -> tuple[list[int], stats.SrmResult]:
+    """Exposures per variant (in the experiment's order) and their SRM test against the weights."""
+    counts = dict(
         ExperimentExposure.objects.filter(experiment=experiment)
         .order_by()
         .values_list("variant")
         .annotate(n=Count("*"))
         .values_list("variant", "n")
     )
-    observed = [exposures.get(key, 0) for key in experiment.variant_keys]
-    srm = stats.srm_check(observed, [v["weight"] for v in experiment.variants])
+    observed = [counts.get(key, 0) for key in experiment.variant_keys]
+    return observed, stats.srm_check(observed, [v["weight"] for v in experiment.variants])
+
+
+def results(experiment: Experiment, *, now: datetime | None = None) -> dict[str, Any]:
+    now = now or timezone.now()
+    observed, srm = split_check(experiment)
     primary_values = user_values(experiment, experiment.primary_metric, now=now)
     primary = metric_result(experiment, experiment.primary_metric, primary_values)
     guardrails = [
@@ -431,16 +436,7 @@ def srm_failures() -> list[tuple[Experiment, stats.SrmResult]]:
     """Running experiments whose split fails the SRM test (ops opens a SEV4 for them)."""
     out = []
     for experiment in Experiment.objects.filter(status=Experiment.Status.RUNNING):
-        counts = dict(
-            ExperimentExposure.objects.filter(experiment=experiment)
-            .order_by()
-            .values_list("variant")
-            .annotate(n=Count("*"))
-            .values_list("variant", "n")
-        )
-        srm = stats.srm_check(
-            [counts.get(k, 0) for k in experiment.variant_keys], [v["weight"] for v in experiment.variants]
-        )
+        _, srm = split_check(experiment)
         if srm.mismatch:
             out.append((experiment, srm))
     return out
