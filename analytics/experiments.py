@@ -440,3 +440,17 @@ def srm_failures() -> list[tuple[Experiment, stats.SrmResult]]:
         if srm.mismatch:
             out.append((experiment, srm))
     return out
+
+
+# --- wired into the product ------------------------------------------------------------------
+
+SCHEDULER_EXPERIMENT = "scheduler-default"
+SCHEDULER_BY_VARIANT = {"fsrs": "fsrs", "sm2": None}  # None: learning's own default
+
+
+def choose_personal_scheduler(owner: Any) -> str | None:
+    """A new personal deck's scheduler: users the `fsrs-new-personal-decks` flag
+    is on for enter the scheduler-default experiment here (creating the deck is
+    when they meet the change); None leaves learning's default."""
+    variant = expose(owner, SCHEDULER_EXPERIMENT)
+    return SCHEDULER_BY_VARIANT.get(variant) if variant else None
