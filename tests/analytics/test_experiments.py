@@ -169,3 +169,18 @@ def test_results_page_shows_the_srm_warning_and_the_chart(client_for, admin) -> 
     html = page.content.decode()
     assert "Sample ratio mismatch" in html and "<svg" in html
     assert client_for(admin).get("/analytics/experiments/").status_code == 200
+
+
+def test_the_scheduler_chooser_enters_flagged_users_into_the_experiment_when_they_create_a_deck() -> None:
+    flag = Flag.objects.get(name="fsrs-new-personal-decks")
+    users = User.objects.bulk_create([User(username=f"d{i}") for i in range(40)])
+    flags.flag_update(flag=flag, actor=None, source="api", allow_users=[u.pk for u in users[:20]])
+    chosen = [experiments.choose_personal_scheduler(u) for u in users]
+    exp = Experiment.objects.get(name="scheduler-default")
+    # Flag off for the last 20: learning's default, no exposure.
+    assert chosen[20:] == [None] * 20
+    assert ExperimentExposure.objects.filter(experiment=exp).count() == 20
+    for user, scheduler in zip(users[:20], chosen[:20], strict=True):
+        variant = experiments.assign(exp, user.pk)
+        assert scheduler == ("fsrs" if variant == "fsrs" else None)
+    assert {"fsrs", None} == set(chosen[:20])
