@@ -69,6 +69,12 @@ def _clean_tags(tags: Any) -> list[str]:
     return sorted(set(out))
 
 
+def _local_path(url: str | None) -> str:
+    """Only a path on this site is kept: the page URL is shown to staff as a link."""
+    url = (url or "")[:500]
+    return url if url.startswith("/") and not url.startswith("//") and "\\" not in url else ""
+
+
 @transaction.atomic
 def feedback_submit(
     *,
@@ -93,7 +99,7 @@ def feedback_submit(
         kind=kind,
         rating=rating,
         message=message,
-        page_url=(page_url or "")[:500],
+        page_url=_local_path(page_url),
         role=user.role,
         app_version=settings.VERSION,
         browser=(browser or "")[:300],

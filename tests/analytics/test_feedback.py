@@ -128,3 +128,12 @@ def test_nps_by_month_is_promoters_minus_detractors() -> None:
     NpsResponse.objects.bulk_create(NpsResponse(user=u, score=s) for u, s in zip(users, scores, strict=True))
     last = feedback.nps_by_month()[-1]
     assert last["responses"] == 10 and last["nps"] == 20
+
+
+def test_a_page_url_that_is_not_a_local_path_is_dropped(student) -> None:
+    for url in ("javascript:alert(1)", "https://evil.example/", "//evil.example/x", "/\\evil"):
+        assert feedback.feedback_submit(user=student, kind="bug", message="x", page_url=url).page_url == ""
+    assert (
+        feedback.feedback_submit(user=student, kind="bug", message="x", page_url="/study/?a=1").page_url
+        == "/study/?a=1"
+    )
