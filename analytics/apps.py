@@ -7,6 +7,7 @@ class AnalyticsConfig(AppConfig):
     name = "analytics"
 
     def ready(self) -> None:
-        from analytics import receivers
+        from analytics import feature_requests, flags, receivers
 
         receivers.connect()
+        flags.on_rollout_start(feature_requests.notify_rollout_start)

@@ -99,6 +99,7 @@ MIDDLEWARE = [
     "waffle.middleware.WaffleMiddleware",
     "ops.middleware.MaintenanceModeMiddleware",
     "axes.middleware.AxesMiddleware",
+    "analytics.flags.FlagsMiddleware",
     "analytics.middleware.AnalyticsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
@@ -399,6 +400,10 @@ ANALYTICS_ENABLED = envbool("ANALYTICS_ENABLED", "0" if TESTING else "1")
 ANALYTICS_RETENTION_DAYS = envint("ANALYTICS_RETENTION_DAYS", 90)  # raw events; rollups are kept
 ANALYTICS_MAX_BATCH = envint("ANALYTICS_MAX_BATCH", 100)  # browser events per POST
 ANALYTICS_MAX_PROPERTIES_BYTES = envint("ANALYTICS_MAX_PROPERTIES_BYTES", 2048)  # per event, as JSON
+# Feature flags: waffle's Flag with our strategies; definitions cached briefly across requests.
+WAFFLE_FLAG_MODEL = "analytics.Flag"
+FLAGS_CACHE_SECONDS = envint("FLAGS_CACHE_SECONDS", 10)
+FLAGS_STALE_DAYS = envint("FLAGS_STALE_DAYS", 30)
 if IS_POSTGRES:
     # PostgreSQL's JIT compiler spends seconds compiling the analytics queries (their
     # correlated lookups look expensive to the planner) and never pays off for this app's

@@ -32,6 +32,7 @@ urlpatterns = [
     *ops_urls.health_urlpatterns,
     path("", include(learning_urls)),
     path("analytics/", include(analytics_urls)),
+    *analytics_urls.public_urlpatterns,
     path("ops/", include(ops_urls)),
 ]
 

@@ -22,6 +22,21 @@ class OpsConfig(AppConfig):
         # Charts (analytics, performance) shade incidents and maintenance through lms.chart_annotations.
         chart_annotations.register("ops", ops_annotations.provider)
 
+        # Feedback records the incidents open when it was sent (analytics cannot import ops).
+        from analytics import feedback
+
+        if _open_incidents not in feedback.incident_reader:
+            feedback.incident_reader.append(_open_incidents)
+
+
+def _open_incidents() -> list[dict[str, Any]]:
+    from ops.models import Incident
+
+    return [
+        {"id": pk, "title": title, "severity": severity}
+        for pk, title, severity in Incident.objects.open().values_list("pk", "title", "severity")[:5]
+    ]
+
 
 def _switch_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
     from ops import services

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
 from lms.api import error_body
-from ops import metrics
+from ops import flag_metrics, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ class RequestMetricsMiddleware:
         match = getattr(request, "resolver_match", None)
         route = metrics.route_label(match.route if match else None, request.path)
         metrics.record(request.method or "GET", route, duration_ms, response.status_code)
+        flag_metrics.record(request, duration_ms, response.status_code)
         if settings.OPS_METRICS_SELF_FLUSH:
             store = metrics.store()
             if store.due_for_flush():

@@ -87,6 +87,14 @@ class DetectionRule(models.Model):
         MEMORY = "memory", "Memory use (%)"
         DISK = "disk", "Disk use (%)"
         PROBE_FAILURE = "probe_failure", "Consecutive failing health probes of a component"
+        FLAG_ERROR_RATE = "flag_error_rate", "A flag's server error rate above control's (fraction)"
+        FLAG_P95 = "flag_p95", "A flag's p95 above control's (ms)"
+        EXPERIMENT_SRM = "experiment_srm", "A running experiment fails its sample-ratio check"
+
+    class FlagAction(models.TextChoices):
+        NONE = "none", "Open an incident only"
+        OFF = "off", "Turn the flag off"
+        STEP_BACK = "step_back", "Back one rollout step (off when there is none)"
 
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=120)
@@ -108,6 +116,9 @@ class DetectionRule(models.Model):
     )
     components = models.JSONField(default=list, blank=True, help_text="Components the incident affects.")
     enabled = models.BooleanField(default=True)
+    # Flag guardrails (ops.guardrails): the flag watched and what to do to it.
+    flag = models.CharField(max_length=100, blank=True)
+    flag_action = models.CharField(max_length=10, choices=FlagAction.choices, default=FlagAction.NONE)
     # Resource rules (CPU, memory, disk) must hold on every pass for
     # `window_minutes` before they open an incident: one busy second is not an incident.
     holding_since = models.DateTimeField(null=True, blank=True, editable=False)
@@ -555,3 +566,24 @@ class SubscriberNotice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} → {self.subscriber_id}"
+
+
+class FlagRequestMetric(models.Model):
+    """Requests in one minute from users who saw `flag` as `variant` ("on"/"off"),
+    written by ops.flag_metrics; guardrail rules compare a variant with control."""
+
+    bucket_start = models.DateTimeField()
+    flag = models.CharField(max_length=100)
+    variant = models.CharField(max_length=32)
+    request_count = models.PositiveIntegerField(default=0)
+    server_errors = models.PositiveIntegerField(default=0)
+    histogram = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["bucket_start", "flag", "variant"], name="ops_flag_metric_unique")
+        ]
+        indexes = [models.Index(fields=["flag", "bucket_start"], name="ops_flag_metric_flag_start")]
+
+    def __str__(self) -> str:
+        return f"{self.flag}={self.variant} @ {self.bucket_start:%Y-%m-%d %H:%M}"

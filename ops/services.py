@@ -18,9 +18,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from waffle.models import Switch
 
+from analytics import flags
 from lms.errors import Conflict
 from lms.models import User
-from ops import health, histogram, system, uptime
+from ops import guardrails, health, histogram, system, uptime
 from ops.models import (
     BackupDrill,
     DetectionRule,
@@ -416,7 +417,11 @@ def _window_rows(rule: DetectionRule, now: datetime) -> Any:
 def measure(rule: DetectionRule, *, now: datetime, resources: dict[str, Any] | None = None) -> dict[str, Any]:
     """The rule's current measurement: {"value", "fires", "severity", ...}."""
     kind = DetectionRule.Kind
-    if rule.kind in (kind.ERROR_RATE, kind.P95_LATENCY):
+    if rule.kind in guardrails.FLAG_KINDS:
+        out = guardrails.measure_flag(rule, now=now)
+    elif rule.kind == kind.EXPERIMENT_SRM:
+        out = guardrails.measure_srm(rule)
+    elif rule.kind in (kind.ERROR_RATE, kind.P95_LATENCY):
         rows = list(
             _window_rows(rule, now).only(
                 "request_count", "server_errors", "histogram", "duration_min_ms", "duration_max_ms"
@@ -478,6 +483,8 @@ def measure(rule: DetectionRule, *, now: datetime, resources: dict[str, Any] | N
 
 def _describe(rule: DetectionRule, m: dict[str, Any]) -> str:
     kind = DetectionRule.Kind
+    if rule.kind in guardrails.FLAG_KINDS or rule.kind == kind.EXPERIMENT_SRM:
+        return guardrails.describe(rule, m)
     if rule.kind == kind.ERROR_RATE:
         return (
             f"Server error rate {m['value']:.2%} over {rule.window_minutes} min "
@@ -556,6 +563,10 @@ def detection_pass(*, now: datetime | None = None, resources: dict[str, Any] | N
                 else:
                     IncidentUpdate.objects.create(incident=incident, created_at=now, message=text, data=m)
                     action = "opened"
+                    done = guardrails.act(rule, incident, m, now=now)
+                    if done:
+                        _notify(incident, "flag switched")
+                        action = "opened, flag switched"
             else:
                 incident.last_fired_at = now
                 incident.save(update_fields=["last_fired_at"])
@@ -579,7 +590,12 @@ def detection_pass(*, now: datetime | None = None, resources: dict[str, Any] | N
                 action = "resolved"
             else:
                 action = "clearing"
+        guardrails.report(rule, m, now=now)
         report[rule.slug] = {"action": action, **{k: v for k, v in m.items() if k != "fires"}, "fires": m["fires"]}
+    # Gradual rollouts whose guardrails have held long enough take their next step.
+    advanced = flags.rollouts_advance(now=now)
+    if advanced:
+        report["_rollouts_advanced"] = advanced
     return report
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from ops import api, kb_api, kb_views, sla_api, sla_views, status_views, views
+from ops import api, guardrails_views, kb_api, kb_views, sla_api, sla_views, status_views, views
 
 app_name = "ops"
 
@@ -33,6 +33,7 @@ health_urlpatterns = [
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("performance/", views.performance_page, name="performance"),
+    path("performance/flags/", guardrails_views.performance_by_flag, name="performance_flags"),
     path("incidents/", views.incident_list, name="incident_list"),
     path("incidents/new/", views.incident_new, name="incident_new"),
     path("incidents/<int:pk>/", views.incident_detail, name="incident_detail"),

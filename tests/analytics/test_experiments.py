@@ -1,0 +1,186 @@
+"""Experiments: deterministic splits, exposure once, results from real rows, SRM blocks a winner."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from analytics import experiments, flags, stats
+from analytics.models import Event, Experiment, ExperimentExposure, Flag
+from lms.models import User
+
+
+def experiment(name: str = "exp", weights: tuple[float, ...] = (50, 50), **kw: object) -> Experiment:
+    keys = ["control", "treatment", "third"]
+    return experiments.experiment_create(
+        name=name,
+        title=name,
+        variants=[{"key": keys[i], "weight": w} for i, w in enumerate(weights)],
+        primary_metric=kw.pop("primary_metric", {"kind": "conversion", "event": "deck_created", "window_hours": 48}),
+        actor=None,
+        **kw,
+    )
+
+
+@pytest.mark.parametrize(("weights", "share"), [((50, 50), 0.5), ((90, 10), 0.9)])
+def test_10000_users_split_within_2_points_of_the_weights_and_always_the_same(weights, share) -> None:
+    exp = experiment(weights=weights)
+    first = [experiments.assign(exp, uid) for uid in range(1, 10_001)]
+    control = first.count("control") / len(first)
+    assert abs(control - share) <= 0.02
+    reloaded = Experiment.objects.get(pk=exp.pk)
+    assert [experiments.assign(reloaded, uid) for uid in range(1, 10_001)] == first
+    # and the split passes its own SRM check
+    assert not stats.srm_check([first.count("control"), first.count("treatment")], list(weights)).mismatch
+
+
+def test_a_deliberately_skewed_split_is_flagged_srm(student) -> None:
+    exp = experiment()
+    users = User.objects.bulk_create([User(username=f"u{i}") for i in range(1200)])
+    # 700 / 500 instead of 600 / 600: chi2 = 33, p ≈ 1e-8
+    ExperimentExposure.objects.bulk_create(
+        ExperimentExposure(experiment=exp, user=u, variant="control" if i < 700 else "treatment")
+        for i, u in enumerate(users)
+    )
+    experiments.experiment_start(experiment=exp)
+    out = experiments.results(Experiment.objects.get(pk=exp.pk))
+    assert out["srm"]["mismatch"] is True and out["srm"]["p_value"] < 0.001
+    assert out["winner"] is None and out["winner_blocked_by_srm"] is True
+    assert [e.name for e, _ in experiments.srm_failures()] == ["exp"]
+
+
+def test_exposure_is_recorded_once_when_the_user_meets_the_change(student) -> None:
+    exp = experiment()
+    assert experiments.expose(student, "exp") is None  # a draft: nobody takes part
+    experiments.experiment_start(experiment=exp)
+    variant = experiments.expose(student, "exp")
+    assert variant == experiments.assign(exp, student.pk)
+    experiments.expose(student, "exp")
+    assert ExperimentExposure.objects.filter(experiment=exp).count() == 1
+
+
+def test_a_targeting_flag_keeps_everyone_else_out(student, outsider) -> None:
+    flag = flags.flag_create(name="gate", actor=None, enabled=True, strategy="user_list", allow_users=[student.pk])
+    exp = experiment(flag=flag)
+    experiments.experiment_start(experiment=exp)
+    assert experiments.expose(student, "exp") is not None
+    assert experiments.expose(outsider, "exp") is None
+
+
+def test_results_from_real_events_agree_with_the_statistics() -> None:
+    exp = experiment(planned_sample=100)
+    now = timezone.now()
+    users = User.objects.bulk_create([User(username=f"u{i}") for i in range(400)])
+    exposures, events = [], []
+    for i, user in enumerate(users):
+        variant = "control" if i % 2 == 0 else "treatment"
+        exposures.append(
+            ExperimentExposure(experiment=exp, user=user, variant=variant, exposed_at=now - timedelta(days=3))
+        )
+        # control converts 1 in 4, treatment 2 in 5; some convert too late (outside 48 h)
+        converts = (i // 2) % 4 == 0 if variant == "control" else (i // 2) % 5 < 2
+        if converts:
+            events.append(Event(name="deck_created", user=user, timestamp=now - timedelta(days=2)))
+        elif i % 7 == 0:
+            events.append(Event(name="deck_created", user=user, timestamp=now - timedelta(hours=1)))
+    ExperimentExposure.objects.bulk_create(exposures)
+    Event.objects.bulk_create(events)
+    experiments.experiment_start(experiment=exp)
+    out = experiments.results(Experiment.objects.get(pk=exp.pk))
+    control, treatment = out["primary"]["variants"]
+    assert (control["users"], control["conversions"]) == (200, 50)
+    assert (treatment["users"], treatment["conversions"]) == (200, 80)
+    expected = stats.compare_rates(50, 200, 80, 200)
+    assert treatment["comparison"]["p_value"] == pytest.approx(expected.p_value)
+    assert treatment["comparison"]["chance_to_beat"] == pytest.approx(expected.chance_to_beat)
+    assert out["sample"] == {"needed_per_variant": 100, "smallest_variant": 200, "progress": 1.0}
+    assert out["winner"] == "treatment"
+    assert out["cumulative"][-1]["lift"] == pytest.approx(0.15)
+
+
+def test_bad_definitions_are_refused() -> None:
+    for variants in (
+        [{"key": "a", "weight": 50}],
+        [{"key": "a", "weight": 0}, {"key": "b", "weight": 1}],
+        [{"key": "a", "weight": 5}, {"key": "a", "weight": 5}],
+    ):
+        with pytest.raises(experiments.ServiceError):
+            experiments.experiment_create(
+                name="x", title="x", variants=variants, primary_metric={"kind": "reviews_per_day"}, actor=None
+            )
+    with pytest.raises(experiments.ServiceError):
+        experiment(primary_metric={"kind": "revenue"})
+    assert not Experiment.objects.filter(name="x").exists()
+
+
+def test_the_seeded_scheduler_experiment_runs_behind_its_flag() -> None:
+    exp = Experiment.objects.get(name="scheduler-default")
+    assert exp.status == "running" and exp.flag == Flag.objects.get(name="fsrs-new-personal-decks")
+    assert exp.primary_metric == {"kind": "true_retention"}
+    assert exp.guardrail_metrics == [{"kind": "reviews_per_day"}]
+
+
+def test_api_create_start_results_stop_and_refusals(api_for, admin, student) -> None:
+    api = api_for(admin)
+    body = {
+        "name": "onboarding-copy",
+        "title": "Shorter onboarding copy",
+        "variants": [{"key": "control", "weight": 50}, {"key": "short", "weight": 50}],
+        "primary_metric": {"kind": "conversion", "event": "class_joined", "window_hours": 72},
+        "guardrail_metrics": [{"kind": "session_length"}],
+    }
+    assert api_for(student).post("/api/v1/experiments/", body, format="json").status_code == 403
+    created = api.post("/api/v1/experiments/", body, format="json")
+    assert created.status_code == 201, created.json()
+    assert (
+        api.post(
+            "/api/v1/experiments/", {**body, "name": "b", "primary_metric": {"kind": "x"}}, format="json"
+        ).status_code
+        == 400
+    )
+    assert api.post("/api/v1/experiments/", body, format="json").status_code == 409
+    assert api.post("/api/v1/experiments/onboarding-copy/stop/").status_code == 409
+    assert api.post("/api/v1/experiments/onboarding-copy/start/").json()["status"] == "running"
+    ExperimentExposure.objects.create(
+        experiment=Experiment.objects.get(name="onboarding-copy"), user=student, variant="short"
+    )
+    results = api.get("/api/v1/experiments/onboarding-copy/results/").json()
+    assert results["exposures"] == {"control": 0, "short": 1}
+    assert results["guardrails"][0]["label"] == "Study session length (s)"
+    assert api_for(student).get("/api/v1/experiments/onboarding-copy/results/").status_code == 403
+    mine = api_for(student).get("/api/v1/experiments/onboarding-copy/assignment/").json()
+    assert mine["variant"] == experiments.assign(Experiment.objects.get(name="onboarding-copy"), student.pk)
+    assert api.post("/api/v1/experiments/onboarding-copy/stop/").json()["status"] == "stopped"
+    listed = api.get("/api/v1/experiments/").json()
+    assert listed["count"] == 2  # with the seeded one
+
+
+def test_results_page_shows_the_srm_warning_and_the_chart(client_for, admin) -> None:
+    exp = experiment()
+    users = User.objects.bulk_create([User(username=f"u{i}") for i in range(300)])
+    ExperimentExposure.objects.bulk_create(
+        ExperimentExposure(experiment=exp, user=u, variant="control" if i < 200 else "treatment")
+        for i, u in enumerate(users)
+    )
+    page = client_for(admin).get(f"/analytics/experiments/{exp.name}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Sample ratio mismatch" in html and "<svg" in html
+    assert client_for(admin).get("/analytics/experiments/").status_code == 200
+
+
+def test_the_scheduler_chooser_enters_flagged_users_into_the_experiment_when_they_create_a_deck() -> None:
+    flag = Flag.objects.get(name="fsrs-new-personal-decks")
+    users = User.objects.bulk_create([User(username=f"d{i}") for i in range(40)])
+    flags.flag_update(flag=flag, actor=None, source="api", allow_users=[u.pk for u in users[:20]])
+    chosen = [experiments.choose_personal_scheduler(u) for u in users]
+    exp = Experiment.objects.get(name="scheduler-default")
+    # Flag off for the last 20: learning's default, no exposure.
+    assert chosen[20:] == [None] * 20
+    assert ExperimentExposure.objects.filter(experiment=exp).count() == 20
+    for user, scheduler in zip(users[:20], chosen[:20], strict=True):
+        variant = experiments.assign(exp, user.pk)
+        assert scheduler == ("fsrs" if variant == "fsrs" else None)
+    assert {"fsrs", None} == set(chosen[:20])

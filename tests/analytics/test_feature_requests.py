@@ -1,0 +1,129 @@
+"""Feature requests: one vote each, merge, the brief's score and levels, roadmap, voters told."""
+
+from __future__ import annotations
+
+import pytest
+from django.core import mail
+
+from analytics import feature_requests as fr
+from analytics import flags
+from analytics.models import FeatureRequest, FeatureVote, Notice
+from lms.models import User
+
+
+@pytest.mark.parametrize(
+    ("votes", "impact", "alignment", "complexity", "score", "level"),
+    [
+        (0, None, None, None, 3.0, "BACKLOG"),  # all defaults: 0 + 1.5 + 1.0 + 0.5
+        (100, 10, 10, 0, 10.0, "HIGH"),  # 4 + 3 + 2 + 1
+        (250, 10, 10, 0, 10.0, "HIGH"),  # demand capped at 10
+        (50, 8, 6, 4, 6.2, "MEDIUM"),  # 2 + 2.4 + 1.2 + 0.6
+        (0, 10, 10, 0, 6.0, "MEDIUM"),  # exactly at the MEDIUM line
+        (30, 6, 5, 5, 4.5, "LOW"),  # 1.2 + 1.8 + 1.0 + 0.5
+        (7, 4, 3, 9, 2.18, "BACKLOG"),  # 0.28 + 1.2 + 0.6 + 0.1
+    ],
+)
+def test_priority_score_and_level_follow_the_brief(votes, impact, alignment, complexity, score, level) -> None:
+    assert fr.priority_score(votes, impact, alignment, complexity) == score
+    assert fr.priority_level(score) == level
+
+
+def test_the_sql_score_matches_and_orders_the_top_ten(admin) -> None:
+    rows = [
+        FeatureRequest(title=f"r{i}", votes=i * 7, business_impact=i % 11, complexity=(i * 3) % 11) for i in range(15)
+    ]
+    FeatureRequest.objects.bulk_create(rows)
+    top = fr.top_ten()
+    assert len(top) == 10
+    for r in top:
+        assert r.score == pytest.approx(
+            fr.priority_score(r.votes, r.business_impact, r.strategic_alignment, r.complexity)
+        )
+    assert [r.score for r in top] == sorted((r.score for r in top), reverse=True)
+
+
+def test_nobody_votes_twice_staff_included_and_a_vote_can_be_withdrawn(api_for, admin, student) -> None:
+    item = fr.request_submit(user=student, title="Dark mode")
+    assert item.votes == 1  # the author's
+    api = api_for(admin)
+    assert api.post(f"/api/v1/feature-requests/{item.pk}/vote/").json() == {"counted": True, "votes": 2}
+    assert api.post(f"/api/v1/feature-requests/{item.pk}/vote/").json() == {"counted": False, "votes": 2}
+    assert api.delete(f"/api/v1/feature-requests/{item.pk}/vote/").json() == {"withdrawn": True, "votes": 1}
+    assert api.delete(f"/api/v1/feature-requests/{item.pk}/vote/").json() == {"withdrawn": False, "votes": 1}
+    assert FeatureVote.objects.filter(request=item).count() == 1
+
+
+def test_merging_a_duplicate_moves_votes_once_and_comments(admin, student, outsider) -> None:
+    original = fr.request_submit(user=student, title="Dark mode")
+    duplicate = fr.request_submit(user=outsider, title="Night theme")
+    fr.vote(user=student, request=duplicate)  # voted for both
+    fr.comment(user=outsider, request=duplicate, body="my eyes")
+    merged = fr.request_merge(duplicate=duplicate, into=original, actor=admin)
+    assert merged.votes == 2 and FeatureVote.objects.filter(request=original).count() == 2
+    assert original.comments.count() == 1
+    duplicate.refresh_from_db()
+    assert duplicate.merged_into == original and duplicate.votes == 0
+    # voting for the merged one counts for the original, still once
+    assert fr.vote(user=outsider, request=duplicate) is False
+
+
+def test_shipping_tells_every_voter_by_notice_and_email(
+    admin, student, outsider, django_capture_on_commit_callbacks
+) -> None:
+    student.email, outsider.email = "sam@example.com", "olly@example.com"
+    student.save(), outsider.save()
+    item = fr.request_submit(user=student, title="Audio cards")
+    fr.vote(user=outsider, request=item)
+    with django_capture_on_commit_callbacks(execute=True):
+        fr.request_update(request=item, actor=admin, status="shipped")
+    assert Notice.objects.filter(message__startswith="Shipped").count() == 2
+    assert sorted(m.to[0] for m in mail.outbox) == ["olly@example.com", "sam@example.com"]
+
+
+def test_a_flag_starting_to_roll_out_tells_the_voters(admin, student) -> None:
+    flag = flags.flag_create(name="audio", actor=None, enabled=True, percentage=0)
+    item = fr.request_submit(user=student, title="Audio cards")
+    fr.request_update(request=item, actor=admin, flag=flag)
+    flags.flag_update(flag=flag, actor=admin, source="api", percentage=5)
+    assert Notice.objects.filter(user=student, message__startswith="Rolling out").count() == 1
+    flags.flag_update(flag=flag, actor=admin, source="api", percentage=15)  # already rolling: no second notice
+    assert Notice.objects.filter(user=student, message__startswith="Rolling out").count() == 1
+
+
+def test_roadmap_is_public_and_lists_planned_in_progress_and_shipped(client_for, admin) -> None:
+    FeatureRequest.objects.create(title="Planned thing", status="planned")
+    FeatureRequest.objects.create(title="Doing thing", status="in_progress")
+    FeatureRequest.objects.create(title="Idea thing")
+    page = client_for(None).get("/roadmap/")
+    html = page.content.decode()
+    assert page.status_code == 200 and "Planned thing" in html and "Doing thing" in html and "Idea thing" not in html
+
+
+def test_students_cannot_triage_or_merge(api_for, student) -> None:
+    item = fr.request_submit(user=student, title="x")
+    api = api_for(student)
+    assert api.patch(f"/api/v1/feature-requests/{item.pk}/", {"status": "shipped"}, format="json").status_code == 403
+    assert api.post(f"/api/v1/feature-requests/{item.pk}/merge/", {"into": item.pk}, format="json").status_code == 403
+    assert api.get("/api/v1/feature-requests/top/").status_code == 403
+    assert FeatureRequest.objects.get().status == "under_review"
+
+
+def test_list_api_has_a_fixed_number_of_queries(api_for, student, django_assert_max_num_queries) -> None:
+    users = User.objects.bulk_create([User(username=f"v{i}") for i in range(5)])
+    for i in range(30):
+        item = fr.request_submit(user=users[i % 5], title=f"request {i}")
+        fr.vote(user=student, request=item)
+    api = api_for(student)
+    # count, the page (with its flag), my votes on the page; then the request's own
+    # analytics event (savepoint, insert, release)
+    with django_assert_max_num_queries(6):
+        body = api.get("/api/v1/feature-requests/").json()
+    assert body["count"] == 30 and all(r["voted"] for r in body["results"])
+
+
+def test_pages_render(client_for, admin, student) -> None:
+    item = fr.request_submit(user=student, title="Cloze cards")
+    assert client_for(student).get("/feature-requests/").status_code == 200
+    assert client_for(student).get(f"/feature-requests/{item.pk}/").status_code == 200
+    assert client_for(admin).get("/analytics/requests/").status_code == 200
+    assert client_for(student).get("/analytics/requests/").status_code == 403
