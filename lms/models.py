@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import zoneinfo
+from datetime import datetime
 from functools import cache
 
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 
 
 @cache
@@ -56,7 +58,13 @@ class User(AbstractUser):
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "role" in update_fields:
             kwargs["update_fields"] = {*update_fields, "is_staff", "is_superuser"}
+        # set_password() leaves the raw password in _password until the save;
+        # a hash upgrade on log-in clears it first, so this is a real change.
+        password_changed = self._password is not None and not self._state.adding
         super().save(*args, **kwargs)
+        if password_changed:
+            # Whoever held an API token may be the reason for the change.
+            self.api_tokens.all().delete()
 
     @property
     def is_teacher(self) -> bool:
@@ -80,3 +88,36 @@ class User(AbstractUser):
     @property
     def display_name(self) -> str:
         return self.get_full_name() or self.username
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def active(self, now: datetime | None = None) -> ApiTokenQuerySet:
+        return self.filter(expires__gt=now or timezone.now())
+
+    def active_for(self, user: User) -> ApiTokenQuerySet:
+        return self.active().filter(user=user).order_by("-created")
+
+
+class ApiToken(models.Model):
+    """An API credential. Only the SHA-256 digest of the token is stored: the
+    token is 256 random bits, so a fast hash is enough (nothing to brute-force)
+    and a copy of the database holds nothing that authenticates. The token is
+    shown once, when it is issued; `prefix` lets its owner recognise it."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    digest = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=12)
+    created = models.DateTimeField(default=timezone.now)
+    expires = models.DateTimeField(db_index=True)
+    last_used = models.DateTimeField(null=True, blank=True)
+    created_ip = models.GenericIPAddressField(null=True, blank=True)
+    last_ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=200, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user_id})"

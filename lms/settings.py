@@ -66,7 +66,6 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_prometheus",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
@@ -212,6 +211,9 @@ AUTH_PASSWORD_VALIDATORS = [
 if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
+# API tokens live this many days from the log-in that issued them (not renewed on use).
+API_TOKEN_TTL_DAYS = envint("API_TOKEN_TTL_DAYS", 30)
+
 # django-axes: lock a username+address pair after repeated failures; the
 # attempts it records also feed the weekly security report.
 AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 10)
@@ -289,7 +291,7 @@ CONTENT_SECURITY_POLICY = os.getenv(
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header makes anonymous API calls 401.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "lms.tokens.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -2,18 +2,20 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_http_methods
 
 from lms.api import error_body
 from lms.forms import ProfileForm, SignUpForm
-from lms.models import User
+from lms.models import ApiToken, User
+from lms.tokens import token_revoke, tokens_revoke_all
 from lms.tracking import track
 
 logger = logging.getLogger(__name__)
@@ -121,3 +123,29 @@ def server_error(request: HttpRequest) -> HttpResponse:
             error_body("server_error", "Something went wrong on our side; it has been logged."), status=500
         )
     return render(request, "500.html", status=500)
+
+
+@login_required
+@require_http_methods(["GET"])
+def token_list(request: HttpRequest) -> HttpResponse:
+    """The signed-in user's live API tokens, with where they were last used."""
+    tokens = ApiToken.objects.active_for(request.user)
+    return render(request, "lms/tokens.html", {"tokens": tokens, "ttl_days": settings.API_TOKEN_TTL_DAYS})
+
+
+@login_required
+@require_http_methods(["POST"])
+def token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
+    # Another user's token is indistinguishable from one that does not exist.
+    token = get_object_or_404(ApiToken, pk=token_id, user=request.user)
+    token_revoke(token=token)
+    messages.success(request, f"Token {token.prefix}… revoked.")
+    return redirect("token_list")
+
+
+@login_required
+@require_http_methods(["POST"])
+def token_revoke_all_view(request: HttpRequest) -> HttpResponse:
+    count = tokens_revoke_all(user=request.user)
+    messages.success(request, f"{count} token(s) revoked.")
+    return redirect("token_list")
