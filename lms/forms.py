@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
+from django.contrib.contenttypes.models import ContentType
 
+from lms import audit
 from lms.models import User, timezone_choices
 
 
@@ -38,3 +40,22 @@ class ProfileForm(forms.ModelForm):
         if email and User.objects.filter(email__iexact=email).exclude(pk=self.instance.pk).exists():
             raise forms.ValidationError("Another account uses this email.")
         return email
+
+
+class AuditFilterForm(forms.Form):
+    """The audit page's filters; every field optional."""
+
+    actor = forms.CharField(required=False, max_length=150, help_text='A username, or "system".')
+    kind = forms.ModelChoiceField(queryset=ContentType.objects.none(), required=False, label="Kind")
+    action = forms.ChoiceField(required=False, choices=[("", "any"), *[(a, a) for a in audit.ACTIONS]])
+    object_pk = forms.CharField(required=False, max_length=255, label="Object id")
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        kinds = audit.tracked_content_types()
+        self.fields["kind"].queryset = ContentType.objects.filter(pk__in=[ct.pk for ct in kinds])
+        self.fields["kind"].label_from_instance = lambda ct: (
+            "recorded action" if ct.model == "logentry" else f"{ct.app_label}.{ct.model}"
+        )

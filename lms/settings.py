@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "waffle",
     "axes",
+    "auditlog",
     "lms",
     "learning",
     "analytics",
@@ -91,6 +92,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "lms.audit.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -213,6 +215,22 @@ if TESTING:
 
 # API tokens live this many days from the log-in that issued them (not renewed on use).
 API_TOKEN_TTL_DAYS = envint("API_TOKEN_TTL_DAYS", 30)
+
+# django-auditlog: staff and security actions, with who, when, from where and
+# the before/after of each field. Machine-maintained fields are left out so
+# the detector and guardrails do not flood the log. See docs/privacy.md.
+AUDITLOG_INCLUDE_TRACKING_MODELS = (
+    {"model": "lms.User", "include_fields": ["username", "email", "role", "is_active", "is_staff", "is_superuser"]},
+    {"model": "ops.DetectionRule", "exclude_fields": ["holding_since"]},
+    {"model": "ops.Incident", "exclude_fields": ["last_fired_at"]},
+    {"model": "ops.IncidentUpdate"},
+    {"model": "ops.MaintenanceWindow"},
+    {"model": "ops.BackupDrill"},
+    {"model": "analytics.Flag", "exclude_fields": ["guard_state", "guard_since", "guard_note", "step_changed_at"]},
+    {"model": "waffle.Switch"},
+)
+AUDITLOG_STORE_JSON_CHANGES = True
+AUDIT_LOG_RETENTION_DAYS = envint("AUDIT_LOG_RETENTION_DAYS", 730)
 
 # django-axes: lock a username+address pair after repeated failures; the
 # attempts it records also feed the weekly security report.

@@ -27,6 +27,7 @@ urlpatterns = [
     path("accounts/tokens/revoke-all/", views.token_revoke_all_view, name="token_revoke_all"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("audit/", views.audit_log, name="audit_log"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -6,14 +6,16 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_http_methods
 
+from lms import audit
 from lms.api import error_body
-from lms.forms import ProfileForm, SignUpForm
+from lms.forms import AuditFilterForm, ProfileForm, SignUpForm
 from lms.models import ApiToken, User
 from lms.tokens import token_revoke, tokens_revoke_all
 from lms.tracking import track
@@ -149,3 +151,28 @@ def token_revoke_all_view(request: HttpRequest) -> HttpResponse:
     count = tokens_revoke_all(user=request.user)
     messages.success(request, f"{count} token(s) revoked.")
     return redirect("token_list")
+
+
+@login_required
+@require_http_methods(["GET"])
+def audit_log(request: HttpRequest) -> HttpResponse:
+    """Staff and security actions, newest first, filterable."""
+    if not request.user.is_staff:
+        raise PermissionDenied
+    form = AuditFilterForm(request.GET or None)
+    if form.is_bound and not form.is_valid():
+        return render(request, "lms/audit.html", {"form": form, "page": None}, status=400)
+    filters = form.cleaned_data if form.is_bound else {}
+    entries = audit.entries_for_page(
+        actor=filters.get("actor", ""),
+        content_type=filters.get("kind"),
+        action=filters.get("action", ""),
+        object_pk=filters.get("object_pk", ""),
+        since=filters.get("since"),
+        until=filters.get("until"),
+    )
+    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    rows = [(entry, audit.event_name(entry)) for entry in page]
+    query = {k: v for k, v in request.GET.items() if k != "page"}
+    context = {"form": form, "page": page, "rows": rows, "query": query}
+    return render(request, "lms/audit.html", {**context, "retention_days": settings.AUDIT_LOG_RETENTION_DAYS})

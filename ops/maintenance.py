@@ -31,6 +31,7 @@ from django.db.models import Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from lms import audit
 from lms.tokens import tokens_delete_expired
 from ops import histogram, metrics
 from ops.models import BackupDrill, HealthProbe, MaintenanceRun, MaintenanceStep, RequestMetric
@@ -106,6 +107,7 @@ def step_retention(now: datetime) -> tuple[str, dict[str, Any]]:
         cutoff = now - timedelta(days=settings.OPS_EVENT_RETENTION_DAYS)
         figures["events_deleted"] = event.objects.filter(timestamp__lt=cutoff).delete()[0]
     figures["expired_api_tokens_deleted"] = tokens_delete_expired(now=now)
+    figures["audit_entries_deleted"] = audit.entries_delete_expired(now=now)
     figures["probes_deleted"] = HealthProbe.objects.filter(
         checked_at__lt=now - timedelta(days=settings.OPS_PROBE_RETENTION_DAYS)
     ).delete()[0]
