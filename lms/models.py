@@ -6,8 +6,10 @@ from functools import cache
 
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
+
+from lms.signals import user_deleting
 
 
 @cache
@@ -21,7 +23,15 @@ def validate_timezone(value: str) -> None:
         raise ValidationError(f"{value!r} is not a known time zone.")
 
 
-class LmsUserManager(UserManager):
+class UserQuerySet(models.QuerySet):
+    def delete(self) -> tuple[int, dict[str, int]]:
+        # Bulk deletion (the admin's "delete selected") must hand over too.
+        with transaction.atomic(using=self.db):
+            user_deleting.send(sender=User, users=list(self))
+            return super().delete()
+
+
+class LmsUserManager(UserManager.from_queryset(UserQuerySet)):
     def create_superuser(
         self, username: str, email: str | None = None, password: str | None = None, **extra_fields: object
     ) -> User:
@@ -65,6 +75,11 @@ class User(AbstractUser):
         if password_changed:
             # Whoever held an API token may be the reason for the change.
             self.api_tokens.all().delete()
+
+    def delete(self, *args, **kwargs) -> tuple[int, dict[str, int]]:
+        with transaction.atomic():
+            user_deleting.send(sender=User, users=[self])
+            return super().delete(*args, **kwargs)
 
     @property
     def is_teacher(self) -> bool:
