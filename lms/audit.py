@@ -14,8 +14,6 @@ trusting any X-Forwarded-For a client sends.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextvars import ContextVar
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -27,24 +25,10 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models.signals import pre_save
 from django.dispatch import receiver
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.utils import timezone
 
-_current_request: ContextVar[HttpRequest | None] = ContextVar("audit_request", default=None)
-
-
-class AuditContextMiddleware:
-    """Makes the request available to audit entries written while it runs."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        token = _current_request.set(request)
-        try:
-            return self.get_response(request)
-        finally:
-            _current_request.reset(token)
+from lms.request_context import current_request
 
 
 def _client_ip(request: HttpRequest) -> str | None:
@@ -56,7 +40,7 @@ def _client_ip(request: HttpRequest) -> str | None:
 
 @receiver(pre_save, sender=LogEntry)
 def _fill_actor_and_address(sender: type[LogEntry], instance: LogEntry, **kwargs: Any) -> None:
-    request = _current_request.get()
+    request = current_request()
     if request is None:
         return  # a Celery task or a command: the actor is the system unless given
     user = getattr(request, "user", None)

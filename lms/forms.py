@@ -33,7 +33,8 @@ class ProfileForm(forms.ModelForm):
 
     class Meta:
         model = User
-        fields = ("first_name", "last_name", "email", "timezone")
+        fields = ("first_name", "last_name", "email", "timezone", "analytics_opt_out")
+        labels = {"analytics_opt_out": "Opt out of product analytics"}
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip().lower()

@@ -53,6 +53,9 @@ class User(AbstractUser):
 
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.STUDENT, db_index=True)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    # No product analytics about this person (the browser's Global Privacy
+    # Control header has the same effect for a request). See docs/privacy.md.
+    analytics_opt_out = models.BooleanField(default=False, help_text="Do not record my activity for product analytics.")
 
     objects = LmsUserManager()
 
