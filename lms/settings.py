@@ -232,6 +232,10 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
 AUDITLOG_STORE_JSON_CHANGES = True
 AUDIT_LOG_RETENTION_DAYS = envint("AUDIT_LOG_RETENTION_DAYS", 730)
 
+# How long django-axes' records of log-ins and failed log-ins (username, address)
+# are kept; deleted by the weekly maintenance.
+AXES_RECORD_RETENTION_DAYS = envint("AXES_RECORD_RETENTION_DAYS", 30)
+
 # django-axes: lock a username+address pair after repeated failures; the
 # attempts it records also feed the weekly security report.
 AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 10)

@@ -201,3 +201,25 @@ def test_old_entries_go_in_the_weekly_maintenance(admin, settings):
     _message, figures = step_retention(timezone.now())
     assert figures["audit_entries_deleted"] == 1
     assert list(LogEntry.objects.filter(object_pk="backup.create")) == [recent]
+
+
+def test_failed_log_in_records_expire_in_the_weekly_maintenance(settings):
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    settings.AXES_RECORD_RETENTION_DAYS = 30
+    old = timezone.now() - timedelta(days=31)
+    fields = {"user_agent": "x", "ip_address": "192.0.2.1", "username": "sam", "http_accept": "*/*", "path_info": "/"}
+    for model, extra in (
+        (AccessFailureLog, {}),
+        (AccessAttempt, {"get_data": "", "post_data": "", "failures_since_start": 3}),
+        (AccessLog, {}),
+    ):
+        stale = model.objects.create(**fields, **extra)
+        model.objects.filter(pk=stale.pk).update(attempt_time=old)
+        model.objects.create(**{**fields, "username": "recent"}, **extra)
+    _message, figures = step_retention(timezone.now())
+    assert figures["failed_login_records_deleted"] == 1
+    assert figures["login_attempt_counters_deleted"] == 1
+    assert figures["login_records_deleted"] == 1
+    for model in (AccessFailureLog, AccessAttempt, AccessLog):
+        assert list(model.objects.values_list("username", flat=True)) == ["recent"]
