@@ -21,6 +21,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from lms.errors import ServiceError
 from lms.models import User
+from lms.privacy import account_deletion_cancel
 from lms.tokens import ExpiringTokenAuthentication, token_issue, token_revoke
 
 logger = logging.getLogger(__name__)
@@ -132,7 +133,9 @@ class TokenView(APIView):
                     status=status.HTTP_429_TOO_MANY_REQUESTS,
                 )
             raise exceptions.ValidationError(serializer.errors)
-        token, raw = token_issue(user=serializer.validated_data["user"], request=request._request)
+        user = serializer.validated_data["user"]
+        account_deletion_cancel(user=user)  # logging in, by API too, cancels a pending deletion
+        token, raw = token_issue(user=user, request=request._request)
         return Response({"token": raw, "expires": token.expires}, status=status.HTTP_200_OK)
 
     @extend_schema(

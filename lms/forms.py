@@ -60,3 +60,21 @@ class AuditFilterForm(forms.Form):
         self.fields["kind"].label_from_instance = lambda ct: (
             "recorded action" if ct.model == "logentry" else f"{ct.app_label}.{ct.model}"
         )
+
+
+class AccountDeleteForm(forms.Form):
+    """Deleting an account asks for the password: a borrowed, unlocked laptop
+    must not be enough."""
+
+    password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+    confirm = forms.BooleanField(label="I understand my account and my data will be deleted.")
+
+    def __init__(self, user: User, *args: object, **kwargs: object) -> None:
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError("That is not your password.")
+        return password

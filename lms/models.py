@@ -56,6 +56,9 @@ class User(AbstractUser):
     # No product analytics about this person (the browser's Global Privacy
     # Control header has the same effect for a request). See docs/privacy.md.
     analytics_opt_out = models.BooleanField(default=False, help_text="Do not record my activity for product analytics.")
+    # Set when the person asks to delete their account; a scheduled job deletes
+    # it after ACCOUNT_DELETION_GRACE_DAYS, and logging in again cancels.
+    deletion_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = LmsUserManager()
 
@@ -139,3 +142,31 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user_id})"
+
+
+def _export_path(instance: DataExport, filename: str) -> str:
+    return f"private/exports/{instance.user_id}/{filename}"
+
+
+class DataExport(models.Model):
+    """One "download my data" request: built by a Celery task, downloaded by
+    its owner only, until it expires (DATA_EXPORT_TTL_HOURS)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Being prepared"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="data_exports")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    file = models.FileField(upload_to=_export_path, blank=True, max_length=255)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} of {self.user_id} ({self.status})"

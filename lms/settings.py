@@ -232,6 +232,11 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
 AUDITLOG_STORE_JSON_CHANGES = True
 AUDIT_LOG_RETENTION_DAYS = envint("AUDIT_LOG_RETENTION_DAYS", 730)
 
+# "Download my data": the zip can be downloaded for this many hours.
+DATA_EXPORT_TTL_HOURS = envint("DATA_EXPORT_TTL_HOURS", 72)
+# "Delete my account": days before a scheduled job deletes it (logging in cancels).
+ACCOUNT_DELETION_GRACE_DAYS = envint("ACCOUNT_DELETION_GRACE_DAYS", 7)
+
 # How long django-axes' records of log-ins and failed log-ins (username, address)
 # are kept; deleted by the weekly maintenance.
 AXES_RECORD_RETENTION_DAYS = envint("AXES_RECORD_RETENTION_DAYS", 30)

@@ -10,3 +10,9 @@ from django.dispatch import Signal
 # teacher's classes over here, so deleting a teacher never deletes students'
 # progress.
 user_deleting = Signal()
+
+# Sent with `user` when their data export is built. Each receiver returns a list
+# of (path inside the zip, bytes) for the data its app holds about that user,
+# and nothing about anyone else. A receiver that fails fails the export: a
+# silently partial "all my data" would be worse than a retry.
+personal_data_requested = Signal()

@@ -4,19 +4,21 @@ import logging
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.db import transaction
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from lms import audit
+from lms import audit, privacy, tasks
 from lms.api import error_body
-from lms.forms import AuditFilterForm, ProfileForm, SignUpForm
-from lms.models import ApiToken, User
+from lms.forms import AccountDeleteForm, AuditFilterForm, ProfileForm, SignUpForm
+from lms.models import ApiToken, DataExport, User
 from lms.tokens import token_revoke, tokens_revoke_all
 from lms.tracking import track
 
@@ -176,3 +178,70 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     query = {k: v for k, v in request.GET.items() if k != "page"}
     context = {"form": form, "page": page, "rows": rows, "query": query}
     return render(request, "lms/audit.html", {**context, "retention_days": settings.AUDIT_LOG_RETENTION_DAYS})
+
+
+def privacy_policy(request: HttpRequest) -> HttpResponse:
+    """What is kept, for how long and why (public)."""
+    return render(
+        request,
+        "lms/privacy.html",
+        {
+            "event_days": settings.OPS_EVENT_RETENTION_DAYS,
+            "audit_days": settings.AUDIT_LOG_RETENTION_DAYS,
+            "axes_days": settings.AXES_RECORD_RETENTION_DAYS,
+            "token_days": settings.API_TOKEN_TTL_DAYS,
+            "grace_days": settings.ACCOUNT_DELETION_GRACE_DAYS,
+            "export_hours": settings.DATA_EXPORT_TTL_HOURS,
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET"])
+def my_data(request: HttpRequest) -> HttpResponse:
+    exports = request.user.data_exports.all()[:5]
+    return render(
+        request,
+        "lms/my_data.html",
+        {"exports": exports, "now": timezone.now(), "export_hours": settings.DATA_EXPORT_TTL_HOURS},
+    )
+
+
+@login_required
+@require_http_methods(["POST"])
+def data_export_new(request: HttpRequest) -> HttpResponse:
+    export = privacy.data_export_request(user=request.user)
+    if export.status == DataExport.Status.PENDING:
+        transaction.on_commit(lambda: tasks.build_data_export.delay(export.pk))
+    messages.success(request, "We are preparing your data; we will email you a link when it is ready.")
+    return redirect("my_data")
+
+
+@login_required
+@require_http_methods(["GET"])
+def data_export_download(request: HttpRequest, export_id: int) -> FileResponse:
+    export = privacy.get_data_export_for(request.user, export_id)
+    return FileResponse(export.file.open("rb"), as_attachment=True, filename=export.file.name.rsplit("/", 1)[-1])
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_delete(request: HttpRequest) -> HttpResponse:
+    form = AccountDeleteForm(request.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = request.user
+        privacy.account_deletion_request(user=user)
+        logout(request)
+        messages.success(
+            request,
+            f"Your account will be deleted in {settings.ACCOUNT_DELETION_GRACE_DAYS} days. "
+            "Log in before then to cancel.",
+        )
+        return redirect("login")
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "lms/account_delete.html",
+        {"form": form, "grace_days": settings.ACCOUNT_DELETION_GRACE_DAYS},
+        status=status,
+    )
