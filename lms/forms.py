@@ -21,10 +21,13 @@ class SignUpForm(UserCreationForm):
         model = User
         fields = ("username", "email", "first_name", "last_name", "role", "timezone")
 
+    # Set by clean_email: the address belongs to an account already. The form
+    # stays valid so the page does not say so; the view emails the owner.
+    email_taken = False
+
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip().lower()
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this email already exists.")
+        self.email_taken = User.objects.filter(email__iexact=email).exists()
         return email
 
 

@@ -54,6 +54,10 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("home")
     form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid() and form.email_taken:
+        # Do not tell the visitor the address is registered: tell its owner.
+        privacy.signup_with_taken_email(email=form.cleaned_data["email"], request=request)
+        return render(request, "registration/signup_check_email.html", {"email": form.cleaned_data["email"]})
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")

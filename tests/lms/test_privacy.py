@@ -210,3 +210,40 @@ def test_privacy_page_is_public_and_names_the_retention(client, settings):
     response = client.get("/privacy/")
     assert response.status_code == 200
     assert "30 days" in response.content.decode()
+
+
+# --- Sign-up does not reveal a registered email ----------------------------------
+
+
+def _signup(client: Client, email: str, username: str = "newbie") -> object:
+    return client.post(
+        "/accounts/signup/",
+        {
+            "username": username,
+            "email": email,
+            "role": "student",
+            "timezone": "UTC",
+            "password1": "a-long-Passphrase-9",
+            "password2": "a-long-Passphrase-9",
+        },
+    )
+
+
+def test_signup_with_a_registered_email_tells_the_owner_not_the_visitor(student, client):
+    response = _signup(client, student.email.upper())
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "already" not in body.lower() and "exists" not in body.lower()
+    assert "Check your email" in body
+    assert not User.objects.filter(username="newbie").exists()
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == [student.email]
+    assert student.username in mail.outbox[0].body
+    # The visitor is not signed in as anyone.
+    assert client.get("/accounts/profile/").status_code == 302
+
+
+def test_signup_with_a_new_email_still_creates_the_account(client):
+    response = _signup(client, "fresh@example.com")
+    assert response.status_code == 302
+    assert User.objects.filter(username="newbie", email="fresh@example.com").exists()
+    assert mail.outbox == []
