@@ -55,7 +55,11 @@ class User(AbstractUser):
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     # No product analytics about this person (the browser's Global Privacy
     # Control header has the same effect for a request). See docs/privacy.md.
-    analytics_opt_out = models.BooleanField(default=False, help_text="Do not record my activity for product analytics.")
+    # db_default too: code running against an older model state (migration
+    # tests, a rolling deploy) inserts users without naming this column.
+    analytics_opt_out = models.BooleanField(
+        default=False, db_default=False, help_text="Do not record my activity for product analytics."
+    )
     # Set when the person asks to delete their account; a scheduled job deletes
     # it after ACCOUNT_DELETION_GRACE_DAYS, and logging in again cancels.
     deletion_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
