@@ -28,7 +28,7 @@ class UserAdmin(BaseUserAdmin):
     def log_out_everywhere(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         tokens = sessions = 0
         for user in queryset:
-            done = user_log_out_everywhere(user=user)
+            done = user_log_out_everywhere(user=user, actor=request.user)
             tokens += done["tokens"]
             sessions += done["sessions"]
         self.message_user(request, f"Revoked {tokens} token(s) and ended {sessions} session(s).", messages.SUCCESS)

@@ -162,7 +162,7 @@ def account_deletion_request(*, user: User, now: datetime | None = None) -> User
     with transaction.atomic():
         user.deletion_requested_at = now
         user.save(update_fields=["deletion_requested_at"])
-        user_log_out_everywhere(user=user)
+        user_log_out_everywhere(user=user, actor=user)
         audit.record("user.deletion_request", target=user, actor=user)
     if user.email:
         when = now + timedelta(days=settings.ACCOUNT_DELETION_GRACE_DAYS)

@@ -21,6 +21,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.request import Request
 
+from lms import audit
 from lms.models import ApiToken, User
 
 # Recording "last used" on every request would turn each API read into a write;
@@ -66,7 +67,7 @@ def tokens_revoke_all(*, user: User) -> int:
     return user.api_tokens.all().delete()[0]
 
 
-def user_log_out_everywhere(*, user: User) -> dict[str, int]:
+def user_log_out_everywhere(*, user: User, actor: User | None = None) -> dict[str, int]:
     """Revoke every token and end every web session of the user.
 
     Sessions have no user column, so the live ones are decoded one by one: fine
@@ -78,6 +79,7 @@ def user_log_out_everywhere(*, user: User) -> dict[str, int]:
             if session.get_decoded().get("_auth_user_id") == str(user.pk):
                 doomed.append(session.pk)
         sessions = Session.objects.filter(pk__in=doomed).delete()[0]
+        audit.record("user.log_out_everywhere", target=user, actor=actor, tokens=tokens, sessions=sessions)
     return {"tokens": tokens, "sessions": sessions}
 
 

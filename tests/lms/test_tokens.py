@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from auditlog.models import LogEntry
 from django.contrib.admin.sites import site
 from django.contrib.sessions.models import Session
 from django.db import connection
@@ -220,3 +221,5 @@ def test_admin_log_out_everywhere_ends_tokens_and_sessions(sam, outsider, admin,
     assert me(theirs) == 200
     assert other_browser.get("/accounts/profile/").status_code == 200
     assert Session.objects.count() == 1
+    entry = LogEntry.objects.get(object_pk=str(sam.pk), additional_data__event="user.log_out_everywhere")
+    assert (entry.actor, entry.additional_data["tokens"], entry.additional_data["sessions"]) == (admin, 1, 1)
