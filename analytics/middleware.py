@@ -15,6 +15,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 from analytics import services
+from lms.tracking import tracking_allowed
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,11 @@ class AnalyticsMiddleware:
         route = route_of(request)
         session_key = services.request_session_key(request)
         status = response.status_code
+        # Opted out (profile setting or Global Privacy Control): no page views
+        # or API calls; a server error is still counted, tied to nobody.
+        allowed = tracking_allowed(user=user, request=request)
+        if not allowed:
+            user, session_key = None, ""
 
         def add(name: str, **properties: object) -> None:
             buffer.events.append(
@@ -82,7 +88,7 @@ class AnalyticsMiddleware:
                 method=request.method,
                 status=status,
             )
-        if not route:
+        if not route or not allowed:
             return
         if request.path.startswith("/api/"):
             add("api_request", route=route, method=request.method, status=status, duration_ms=round(duration_ms, 1))

@@ -28,6 +28,7 @@ from analytics import timeutil as tu
 from analytics.funnel import EVENT_NAME
 from analytics.models import ActiveUserDay, DailyEventCount, DailySessionStats, Event, FeatureUserDay, RollupDay
 from lms.errors import ServiceError, TooLarge
+from lms.tracking import tracking_allowed
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +125,8 @@ def record(
         buffer = current_buffer.get()
         if user is not None and not getattr(user, "is_authenticated", False):
             user = None
+        if not tracking_allowed(user=user, request=buffer.request if buffer is not None else None):
+            return
         if not session_key and buffer is not None:
             session_key = request_session_key(buffer.request)
         event = Event(
@@ -185,6 +188,8 @@ def record_browser_events(*, user: Any, session_key: str, events: list[BrowserEv
         raise ServiceError(f"Send 1 to {settings.ANALYTICS_MAX_BATCH} events per request.")
     for item in events:
         validate_browser_event(item.name, item.properties)
+    if not tracking_allowed(user=user):
+        return 0  # validated like anyone's, then dropped: opted out
     now = timezone.now()
     rows = [
         Event(

@@ -19,7 +19,7 @@ from analytics import timeutil as tu
 from analytics.access import staff_required
 from analytics.funnel import DEFAULT_WINDOW_HOURS, MAX_STEPS, FunnelError, FunnelSpec
 from analytics.models import Event
-from lms import chart_annotations, charts
+from lms import audit, chart_annotations, charts
 from lms.models import User
 from lms.spreadsheet import spreadsheet_safe
 
@@ -274,6 +274,8 @@ def retention_page(request: HttpRequest) -> HttpResponse:
 def user_page(request: HttpRequest, user_id: int) -> HttpResponse:
     person = get_object_or_404(User, pk=user_id)
     if request.GET.get("csv"):
+        # Staff reading another person's data leaves a trace.
+        audit.record("user.export", target=person, export="analytics_events_csv")
         return csv_response(
             f"events-{person.username}.csv",
             ["timestamp", "name", "session_key", "properties"],

@@ -39,6 +39,7 @@ from learning.models import (
 )
 from learning.sanitize import clean_card_html, plain_text
 from learning.schedulers.base import DESIRED_RETENTION_RANGE, format_steps, parse_steps
+from lms import audit
 from lms.errors import Conflict, ServiceError, Unprocessable
 from lms.models import User
 from lms.tracking import track
@@ -165,6 +166,41 @@ def classroom_update(
 def classroom_delete(*, classroom: Classroom) -> None:
     _delete_files_later(_media_of(Card.objects.filter(deck__lesson__course__classroom=classroom)))
     classroom.delete()
+
+
+FORMER_TEACHER_USERNAME = "former teacher"  # a space: no one can sign up with it
+
+
+def former_teacher() -> User:
+    """The placeholder owner of classes whose teacher's account was deleted."""
+    user, created = User.objects.get_or_create(
+        username=FORMER_TEACHER_USERNAME,
+        defaults={"role": User.Role.TEACHER, "is_active": False, "first_name": "Former", "last_name": "teacher"},
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
+@transaction.atomic
+def classrooms_hand_over(*, teachers: Sequence[User]) -> int:
+    """Before teachers' accounts go: archive their classes under the placeholder
+    owner, with the class decks they own, so every student's cards, reviews and
+    schedules stay. An admin can give a class to another teacher later (there is
+    no "school" to pick one from automatically). Returns the classes moved."""
+    pks = [t.pk for t in teachers if t.pk is not None and t.username != FORMER_TEACHER_USERNAME]
+    if not pks or not (
+        Classroom.objects.filter(teacher__in=pks).exists()
+        or Deck.objects.filter(owner__in=pks, lesson__isnull=False).exists()
+    ):
+        return 0
+    placeholder = former_teacher()
+    moved = Classroom.objects.filter(teacher__in=pks).update(teacher=placeholder, archived=True)
+    decks = Deck.objects.filter(owner__in=pks, lesson__isnull=False).update(owner=placeholder)
+    for teacher in teachers:
+        audit.record("user.classes_hand_over", target=teacher, to=placeholder.username, classes=moved, decks=decks)
+    return moved
 
 
 def normalize_join_code(raw: str) -> str:

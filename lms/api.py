@@ -11,7 +11,6 @@ from django.db import IntegrityError
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
-from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -22,6 +21,8 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from lms.errors import ServiceError
 from lms.models import User
+from lms.privacy import account_deletion_cancel
+from lms.tokens import ExpiringTokenAuthentication, token_issue, token_revoke
 
 logger = logging.getLogger(__name__)
 
@@ -94,16 +95,28 @@ class UserSerializer(serializers.ModelSerializer):
 
 
 class TokenView(APIView):
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
+    """POST logs in (a new token per log-in); DELETE logs out (revokes the token in use)."""
+
     throttle_classes = [AuthThrottle]
+
+    def get_authenticators(self) -> list:
+        # Logging in must work whatever stale token the client still sends;
+        # logging out needs the token itself (a browser session has none to revoke).
+        if getattr(self.request, "method", None) == "POST":
+            return []
+        return [ExpiringTokenAuthentication()]
+
+    def get_permissions(self) -> list:
+        return [AllowAny()] if self.request.method == "POST" else [IsAuthenticated()]
 
     @extend_schema(
         request=inline_serializer(
             "TokenRequest", {"username": serializers.CharField(), "password": serializers.CharField()}
         ),
         responses={
-            200: inline_serializer("TokenResponse", {"token": serializers.CharField()}),
+            200: inline_serializer(
+                "TokenResponse", {"token": serializers.CharField(), "expires": serializers.DateTimeField()}
+            ),
             400: OpenApiResponse(description="Wrong credentials"),
             429: OpenApiResponse(description="Locked out after repeated failures, or throttled"),
         },
@@ -120,8 +133,22 @@ class TokenView(APIView):
                     status=status.HTTP_429_TOO_MANY_REQUESTS,
                 )
             raise exceptions.ValidationError(serializer.errors)
-        token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])
-        return Response({"token": token.key}, status=status.HTTP_200_OK)
+        user = serializer.validated_data["user"]
+        account_deletion_cancel(user=user)  # logging in, by API too, cancels a pending deletion
+        token, raw = token_issue(user=user, request=request._request)
+        return Response({"token": raw, "expires": token.expires}, status=status.HTTP_200_OK)
+
+    @extend_schema(
+        request=None,
+        responses={
+            204: OpenApiResponse(description="The token is revoked"),
+            401: OpenApiResponse(description="No valid token was sent"),
+        },
+        summary="Log out: revoke the token sent with this request",
+    )
+    def delete(self, request: Request) -> Response:
+        token_revoke(token=request.auth)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MeView(APIView):

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
+from django.contrib.contenttypes.models import ContentType
 
+from lms import audit
 from lms.models import User, timezone_choices
 
 
@@ -19,10 +21,13 @@ class SignUpForm(UserCreationForm):
         model = User
         fields = ("username", "email", "first_name", "last_name", "role", "timezone")
 
+    # Set by clean_email: the address belongs to an account already. The form
+    # stays valid so the page does not say so; the view emails the owner.
+    email_taken = False
+
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip().lower()
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this email already exists.")
+        self.email_taken = User.objects.filter(email__iexact=email).exists()
         return email
 
 
@@ -31,10 +36,48 @@ class ProfileForm(forms.ModelForm):
 
     class Meta:
         model = User
-        fields = ("first_name", "last_name", "email", "timezone")
+        fields = ("first_name", "last_name", "email", "timezone", "analytics_opt_out")
+        labels = {"analytics_opt_out": "Opt out of product analytics"}
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip().lower()
         if email and User.objects.filter(email__iexact=email).exclude(pk=self.instance.pk).exists():
             raise forms.ValidationError("Another account uses this email.")
         return email
+
+
+class AuditFilterForm(forms.Form):
+    """The audit page's filters; every field optional."""
+
+    actor = forms.CharField(required=False, max_length=150, help_text='A username, or "system".')
+    kind = forms.ModelChoiceField(queryset=ContentType.objects.none(), required=False, label="Kind")
+    action = forms.ChoiceField(required=False, choices=[("", "any"), *[(a, a) for a in audit.ACTIONS]])
+    object_pk = forms.CharField(required=False, max_length=255, label="Object id")
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        kinds = audit.tracked_content_types()
+        self.fields["kind"].queryset = ContentType.objects.filter(pk__in=[ct.pk for ct in kinds])
+        self.fields["kind"].label_from_instance = lambda ct: (
+            "recorded action" if ct.model == "logentry" else f"{ct.app_label}.{ct.model}"
+        )
+
+
+class AccountDeleteForm(forms.Form):
+    """Deleting an account asks for the password: a borrowed, unlocked laptop
+    must not be enough."""
+
+    password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+    confirm = forms.BooleanField(label="I understand my account and my data will be deleted.")
+
+    def __init__(self, user: User, *args: object, **kwargs: object) -> None:
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError("That is not your password.")
+        return password

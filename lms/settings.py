@@ -66,13 +66,13 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_prometheus",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
     "django_celery_beat",
     "waffle",
     "axes",
+    "auditlog",
     "lms",
     "learning",
     "analytics",
@@ -92,6 +92,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "lms.request_context.RequestContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -212,6 +213,34 @@ AUTH_PASSWORD_VALIDATORS = [
 if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
+# API tokens live this many days from the log-in that issued them (not renewed on use).
+API_TOKEN_TTL_DAYS = envint("API_TOKEN_TTL_DAYS", 30)
+
+# django-auditlog: staff and security actions, with who, when, from where and
+# the before/after of each field. Machine-maintained fields are left out so
+# the detector and guardrails do not flood the log. See docs/privacy.md.
+AUDITLOG_INCLUDE_TRACKING_MODELS = (
+    {"model": "lms.User", "include_fields": ["username", "email", "role", "is_active", "is_staff", "is_superuser"]},
+    {"model": "ops.DetectionRule", "exclude_fields": ["holding_since"]},
+    {"model": "ops.Incident", "exclude_fields": ["last_fired_at"]},
+    {"model": "ops.IncidentUpdate"},
+    {"model": "ops.MaintenanceWindow"},
+    {"model": "ops.BackupDrill"},
+    {"model": "analytics.Flag", "exclude_fields": ["guard_state", "guard_since", "guard_note", "step_changed_at"]},
+    {"model": "waffle.Switch"},
+)
+AUDITLOG_STORE_JSON_CHANGES = True
+AUDIT_LOG_RETENTION_DAYS = envint("AUDIT_LOG_RETENTION_DAYS", 730)
+
+# "Download my data": the zip can be downloaded for this many hours.
+DATA_EXPORT_TTL_HOURS = envint("DATA_EXPORT_TTL_HOURS", 72)
+# "Delete my account": days before a scheduled job deletes it (logging in cancels).
+ACCOUNT_DELETION_GRACE_DAYS = envint("ACCOUNT_DELETION_GRACE_DAYS", 7)
+
+# How long django-axes' records of log-ins and failed log-ins (username, address)
+# are kept; deleted by the weekly maintenance.
+AXES_RECORD_RETENTION_DAYS = envint("AXES_RECORD_RETENTION_DAYS", 30)
+
 # django-axes: lock a username+address pair after repeated failures; the
 # attempts it records also feed the weekly security report.
 AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 10)
@@ -289,7 +318,7 @@ CONTENT_SECURITY_POLICY = os.getenv(
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header makes anonymous API calls 401.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "lms.tokens.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -13,6 +13,9 @@ import logging
 from typing import Any
 
 from django.dispatch import Signal
+from django.http import HttpRequest
+
+from lms.request_context import current_request
 
 logger = logging.getLogger(__name__)
 
@@ -20,9 +23,24 @@ logger = logging.getLogger(__name__)
 event_tracked = Signal()
 
 
+def tracking_allowed(*, user: Any = None, request: HttpRequest | None = None) -> bool:
+    """False when the person opted out of analytics in their profile, or the
+    browser sends Global Privacy Control (`Sec-GPC: 1`). `request` defaults to
+    the one being served; the user is read lazily, after DRF authenticated."""
+    request = request if request is not None else current_request()
+    if request is not None:
+        if request.headers.get("Sec-GPC", "").strip() == "1":
+            return False
+        if user is None:
+            user = getattr(request, "user", None)
+    return not (user is not None and getattr(user, "analytics_opt_out", False))
+
+
 def track(name: str, *, user: Any = None, session_key: str = "", **properties: Any) -> None:
     if user is not None and not getattr(user, "is_authenticated", False):
         user = None
+    if not tracking_allowed(user=user):
+        return
     for receiver, result in event_tracked.send_robust(
         sender=None, name=name, user=user, session_key=session_key or "", properties=properties
     ):

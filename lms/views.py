@@ -2,18 +2,24 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from lms import audit, privacy, tasks
 from lms.api import error_body
-from lms.forms import ProfileForm, SignUpForm
-from lms.models import User
+from lms.forms import AccountDeleteForm, AuditFilterForm, ProfileForm, SignUpForm
+from lms.models import ApiToken, DataExport, User
+from lms.tokens import token_revoke, tokens_revoke_all
 from lms.tracking import track
 
 logger = logging.getLogger(__name__)
@@ -48,6 +54,10 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("home")
     form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid() and form.email_taken:
+        # Do not tell the visitor the address is registered: tell its owner.
+        privacy.signup_with_taken_email(email=form.cleaned_data["email"], request=request)
+        return render(request, "registration/signup_check_email.html", {"email": form.cleaned_data["email"]})
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
@@ -121,3 +131,121 @@ def server_error(request: HttpRequest) -> HttpResponse:
             error_body("server_error", "Something went wrong on our side; it has been logged."), status=500
         )
     return render(request, "500.html", status=500)
+
+
+@login_required
+@require_http_methods(["GET"])
+def token_list(request: HttpRequest) -> HttpResponse:
+    """The signed-in user's live API tokens, with where they were last used."""
+    tokens = ApiToken.objects.active_for(request.user)
+    return render(request, "lms/tokens.html", {"tokens": tokens, "ttl_days": settings.API_TOKEN_TTL_DAYS})
+
+
+@login_required
+@require_http_methods(["POST"])
+def token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
+    # Another user's token is indistinguishable from one that does not exist.
+    token = get_object_or_404(ApiToken, pk=token_id, user=request.user)
+    token_revoke(token=token)
+    messages.success(request, f"Token {token.prefix}… revoked.")
+    return redirect("token_list")
+
+
+@login_required
+@require_http_methods(["POST"])
+def token_revoke_all_view(request: HttpRequest) -> HttpResponse:
+    count = tokens_revoke_all(user=request.user)
+    messages.success(request, f"{count} token(s) revoked.")
+    return redirect("token_list")
+
+
+@login_required
+@require_http_methods(["GET"])
+def audit_log(request: HttpRequest) -> HttpResponse:
+    """Staff and security actions, newest first, filterable."""
+    if not request.user.is_staff:
+        raise PermissionDenied
+    form = AuditFilterForm(request.GET or None)
+    if form.is_bound and not form.is_valid():
+        return render(request, "lms/audit.html", {"form": form, "page": None}, status=400)
+    filters = form.cleaned_data if form.is_bound else {}
+    entries = audit.entries_for_page(
+        actor=filters.get("actor", ""),
+        content_type=filters.get("kind"),
+        action=filters.get("action", ""),
+        object_pk=filters.get("object_pk", ""),
+        since=filters.get("since"),
+        until=filters.get("until"),
+    )
+    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    rows = [(entry, audit.event_name(entry)) for entry in page]
+    query = {k: v for k, v in request.GET.items() if k != "page"}
+    context = {"form": form, "page": page, "rows": rows, "query": query}
+    return render(request, "lms/audit.html", {**context, "retention_days": settings.AUDIT_LOG_RETENTION_DAYS})
+
+
+def privacy_policy(request: HttpRequest) -> HttpResponse:
+    """What is kept, for how long and why (public)."""
+    return render(
+        request,
+        "lms/privacy.html",
+        {
+            "event_days": settings.OPS_EVENT_RETENTION_DAYS,
+            "audit_days": settings.AUDIT_LOG_RETENTION_DAYS,
+            "axes_days": settings.AXES_RECORD_RETENTION_DAYS,
+            "token_days": settings.API_TOKEN_TTL_DAYS,
+            "grace_days": settings.ACCOUNT_DELETION_GRACE_DAYS,
+            "export_hours": settings.DATA_EXPORT_TTL_HOURS,
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET"])
+def my_data(request: HttpRequest) -> HttpResponse:
+    exports = request.user.data_exports.all()[:5]
+    return render(
+        request,
+        "lms/my_data.html",
+        {"exports": exports, "now": timezone.now(), "export_hours": settings.DATA_EXPORT_TTL_HOURS},
+    )
+
+
+@login_required
+@require_http_methods(["POST"])
+def data_export_new(request: HttpRequest) -> HttpResponse:
+    export = privacy.data_export_request(user=request.user)
+    if export.status == DataExport.Status.PENDING:
+        transaction.on_commit(lambda: tasks.build_data_export.delay(export.pk))
+    messages.success(request, "We are preparing your data; we will email you a link when it is ready.")
+    return redirect("my_data")
+
+
+@login_required
+@require_http_methods(["GET"])
+def data_export_download(request: HttpRequest, export_id: int) -> FileResponse:
+    export = privacy.get_data_export_for(request.user, export_id)
+    return FileResponse(export.file.open("rb"), as_attachment=True, filename=export.file.name.rsplit("/", 1)[-1])
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_delete(request: HttpRequest) -> HttpResponse:
+    form = AccountDeleteForm(request.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = request.user
+        privacy.account_deletion_request(user=user)
+        logout(request)
+        messages.success(
+            request,
+            f"Your account will be deleted in {settings.ACCOUNT_DELETION_GRACE_DAYS} days. "
+            "Log in before then to cancel.",
+        )
+        return redirect("login")
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "lms/account_delete.html",
+        {"form": form, "grace_days": settings.ACCOUNT_DELETION_GRACE_DAYS},
+        status=status,
+    )

@@ -29,6 +29,8 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
+from lms import audit
+
 logger = logging.getLogger(__name__)
 
 
@@ -165,6 +167,7 @@ def create_backup() -> BackupManifest:
     )
     (backup_dir() / f"{target.name}.json").write_text(json.dumps(asdict(manifest), indent=2))
     prune_backups()
+    audit.record("backup.create", description=f"Backup {target.name}", file=target.name, bytes=manifest.size_bytes)
     logger.info("backup written: %s (%d bytes)", target.name, manifest.size_bytes)
     return manifest
 

@@ -31,6 +31,8 @@ from django.db.models import Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from lms import audit
+from lms.tokens import tokens_delete_expired
 from ops import histogram, metrics
 from ops.models import BackupDrill, HealthProbe, MaintenanceRun, MaintenanceStep, RequestMetric
 
@@ -88,6 +90,20 @@ def rollup_old_metrics(now: datetime) -> dict[str, int]:
     return {"minute_rows_deleted": deleted, "hour_rows_written": touched}
 
 
+def _login_records_retention(now: datetime) -> dict[str, int]:
+    """django-axes keeps usernames and addresses of log-ins and failures; they
+    serve lock-outs (minutes) and the weekly security report (a week), so
+    AXES_RECORD_RETENTION_DAYS (default 30) is plenty."""
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    cutoff = now - timedelta(days=settings.AXES_RECORD_RETENTION_DAYS)
+    return {
+        "failed_login_records_deleted": AccessFailureLog.objects.filter(attempt_time__lt=cutoff).delete()[0],
+        "login_attempt_counters_deleted": AccessAttempt.objects.filter(attempt_time__lt=cutoff).delete()[0],
+        "login_records_deleted": AccessLog.objects.filter(attempt_time__lt=cutoff).delete()[0],
+    }
+
+
 def step_retention(now: datetime) -> tuple[str, dict[str, Any]]:
     figures: dict[str, Any] = {}
     notes = []
@@ -104,6 +120,9 @@ def step_retention(now: datetime) -> tuple[str, dict[str, Any]]:
     else:
         cutoff = now - timedelta(days=settings.OPS_EVENT_RETENTION_DAYS)
         figures["events_deleted"] = event.objects.filter(timestamp__lt=cutoff).delete()[0]
+    figures["expired_api_tokens_deleted"] = tokens_delete_expired(now=now)
+    figures["audit_entries_deleted"] = audit.entries_delete_expired(now=now)
+    figures.update(_login_records_retention(now))
     figures["probes_deleted"] = HealthProbe.objects.filter(
         checked_at__lt=now - timedelta(days=settings.OPS_PROBE_RETENTION_DAYS)
     ).delete()[0]

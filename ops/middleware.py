@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
 from lms.api import error_body
+from lms.tokens import token_lookup
 from ops import flag_metrics, metrics
 
 logger = logging.getLogger(__name__)
@@ -87,7 +88,5 @@ def _token_user(request: HttpRequest) -> object | None:
     header = request.headers.get("Authorization", "")
     if not header.startswith("Token "):
         return None
-    from rest_framework.authtoken.models import Token
-
-    token = Token.objects.select_related("user").filter(key=header[6:].strip()).first()
-    return token.user if token and token.user.is_active else None
+    token = token_lookup(header[6:].strip())
+    return token.user if token else None

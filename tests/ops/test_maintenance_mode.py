@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 from django.core.management import call_command
-from rest_framework.authtoken.models import Token
 
+from lms.tokens import token_issue
 from ops import services
 
 pytestmark = pytest.mark.django_db
@@ -21,9 +21,9 @@ def test_admin_switches_it_on_through_the_api(api_for, admin, client_for, studen
     assert client_for(student).get("/accounts/profile/").status_code == 503
     # While it is on, the admin still reaches the API (with a real token: the
     # middleware runs before DRF's authentication).
-    token = Token.objects.create(user=admin)
+    _, token = token_issue(user=admin)
     off = api_for(None).post(
-        "/api/v1/ops/maintenance/", {"enabled": False}, format="json", HTTP_AUTHORIZATION=f"Token {token.key}"
+        "/api/v1/ops/maintenance/", {"enabled": False}, format="json", HTTP_AUTHORIZATION=f"Token {token}"
     )
     assert off.status_code == 200 and off.json()["enabled"] is False
     assert client_for(student).get("/accounts/profile/").status_code == 200
@@ -52,8 +52,8 @@ def test_student_gets_a_503_page_with_retry_after(client_for, student) -> None:
 
 @pytest.mark.usefixtures("maintenance_on")
 def test_api_clients_get_the_error_shape(api_for, student) -> None:
-    token = Token.objects.create(user=student)
-    response = api_for(None).get("/api/v1/auth/me/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    _, token = token_issue(user=student)
+    response = api_for(None).get("/api/v1/auth/me/", HTTP_AUTHORIZATION=f"Token {token}")
     assert response.status_code == 503 and response["Retry-After"] == "600"
     assert response.json()["error"] == {
         "code": "maintenance",
@@ -65,8 +65,8 @@ def test_api_clients_get_the_error_shape(api_for, student) -> None:
 @pytest.mark.usefixtures("maintenance_on")
 def test_staff_and_probes_still_get_through(client_for, api_for, admin) -> None:
     assert client_for(admin).get("/accounts/profile/").status_code == 200
-    token = Token.objects.create(user=admin)
-    assert api_for(None).get("/api/v1/auth/me/", HTTP_AUTHORIZATION=f"Token {token.key}").status_code == 200
+    _, token = token_issue(user=admin)
+    assert api_for(None).get("/api/v1/auth/me/", HTTP_AUTHORIZATION=f"Token {token}").status_code == 200
     anon = client_for(None)
     assert anon.get("/health/live/").status_code == 200
     assert anon.get("/health/").status_code == 200

@@ -1,0 +1,205 @@
+"""A person's rights over their data: download it all, delete the account.
+
+The export asks every app for its part through `lms.signals.personal_data_requested`
+(learning: enrolments, personal decks, reviews, sessions; analytics: events,
+feedback), so lms imports none of them. See docs/privacy.md.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import zipfile
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.files.base import ContentFile
+from django.core.mail import send_mail
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils import timezone
+
+from lms import audit
+from lms.models import DataExport, User
+from lms.signals import personal_data_requested
+from lms.tokens import user_log_out_everywhere
+
+logger = logging.getLogger(__name__)
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str).encode()
+
+
+def profile_of(user: User) -> dict[str, Any]:
+    return {
+        "username": user.username,
+        "email": user.email,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "role": user.role,
+        "timezone": user.timezone,
+        "date_joined": user.date_joined,
+        "last_login": user.last_login,
+        "analytics_opt_out": user.analytics_opt_out,
+        "api_tokens": [
+            {"prefix": t.prefix, "created": t.created, "expires": t.expires, "last_used": t.last_used}
+            for t in user.api_tokens.all()
+        ],
+    }
+
+
+def signup_with_taken_email(*, email: str, request: Any) -> None:
+    """Someone tried to sign up with a registered address: email its owner
+    instead of telling the visitor (who may be probing for accounts)."""
+    owner = User.objects.filter(email__iexact=email).order_by("pk").first()
+    if owner is None:
+        return
+    site = settings.SITE_URL.rstrip("/")
+    send_mail(
+        "Someone tried to sign up with your email address",
+        f"Hello {owner.display_name},\n\nSomeone just tried to create a Flashcard LMS account with this address, "
+        f"which already belongs to your account ({owner.username}).\n\nIf it was you, log in: {site}"
+        f"{reverse('login')}\nForgot your password? {site}{reverse('password_reset')}\n\n"
+        "If it was not you, you can ignore this message; nothing was changed.\n",
+        settings.DEFAULT_FROM_EMAIL,
+        [owner.email],
+    )
+
+
+# --- Download my data -------------------------------------------------------------
+
+
+def data_export_request(*, user: User) -> DataExport:
+    """A new pending export; one already being prepared is returned instead."""
+    pending = user.data_exports.filter(status=DataExport.Status.PENDING).first()
+    if pending is not None:
+        return pending
+    return DataExport.objects.create(user=user)  # the caller enqueues the build on commit
+
+
+def build_zip(user: User) -> bytes:
+    parts: list[tuple[str, bytes]] = [("profile.json", _json(profile_of(user)))]
+    for _receiver, result in personal_data_requested.send(sender=User, user=user):
+        parts.extend(result or [])
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in parts:
+            archive.writestr(name, content)
+        archive.writestr(
+            "README.txt",
+            f"Your data from the Flashcard LMS, exported {timezone.now():%Y-%m-%d %H:%M} UTC.\n"
+            "profile.json: your account; enrolments.json: your classes; decks/: your personal decks\n"
+            "(JSON and Anki .apkg); reviews.csv and study_sessions.csv: your study history;\n"
+            "events.json: product-analytics events about you; feedback.json: what you sent us.\n",
+        )
+    return buffer.getvalue()
+
+
+def data_export_build(*, export_id: int) -> DataExport:
+    export = DataExport.objects.select_related("user").get(pk=export_id)
+    if export.status != DataExport.Status.PENDING:
+        return export
+    try:
+        content = build_zip(export.user)
+    except Exception:
+        logger.exception("data export %s failed", export.pk)
+        export.status = DataExport.Status.FAILED
+        export.finished_at = timezone.now()
+        export.save(update_fields=["status", "finished_at"])
+        return export
+    now = timezone.now()
+    export.file.save(f"data-{export.user.username}-{now:%Y%m%d-%H%M%S}.zip", ContentFile(content), save=False)
+    export.status = DataExport.Status.READY
+    export.finished_at = now
+    export.expires_at = now + timedelta(hours=settings.DATA_EXPORT_TTL_HOURS)
+    export.size_bytes = len(content)
+    export.save(update_fields=["file", "status", "finished_at", "expires_at", "size_bytes"])
+    if export.user.email:
+        link = settings.SITE_URL.rstrip("/") + reverse("data_export_download", args=[export.pk])
+        send_mail(
+            "Your data from the Flashcard LMS is ready",
+            f"Hello {export.user.display_name},\n\nThe copy of your data you asked for is ready. Download it "
+            f"(signed in as {export.user.username}) within {settings.DATA_EXPORT_TTL_HOURS} hours:\n\n{link}\n\n"
+            "If you did not ask for it, change your password.\n",
+            settings.DEFAULT_FROM_EMAIL,
+            [export.user.email],
+        )
+    return export
+
+
+def get_data_export_for(user: User, pk: int) -> DataExport:
+    """The user's own, ready, unexpired export; anything else is a 404."""
+    return get_object_or_404(
+        DataExport,
+        pk=pk,
+        user=user,
+        status=DataExport.Status.READY,
+        expires_at__gt=timezone.now(),
+    )
+
+
+def exports_delete_expired(*, now: datetime | None = None) -> int:
+    now = now or timezone.now()
+    expired = list(DataExport.objects.filter(expires_at__lte=now))
+    for export in expired:
+        if export.file:
+            export.file.delete(save=False)
+    return DataExport.objects.filter(pk__in=[e.pk for e in expired]).delete()[0]
+
+
+# --- Delete my account ----------------------------------------------------------------
+
+
+def account_deletion_request(*, user: User, now: datetime | None = None) -> User:
+    """Schedule the deletion and sign the person out everywhere; logging in
+    again within ACCOUNT_DELETION_GRACE_DAYS cancels it."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        user.deletion_requested_at = now
+        user.save(update_fields=["deletion_requested_at"])
+        user_log_out_everywhere(user=user, actor=user)
+        audit.record("user.deletion_request", target=user, actor=user)
+    if user.email:
+        when = now + timedelta(days=settings.ACCOUNT_DELETION_GRACE_DAYS)
+        send_mail(
+            "Your Flashcard LMS account will be deleted",
+            f"Hello {user.display_name},\n\nYour account {user.username} and your data will be deleted on "
+            f"{when:%Y-%m-%d} (UTC). Changed your mind? Just log in before then and nothing is deleted.\n",
+            settings.DEFAULT_FROM_EMAIL,
+            [user.email],
+        )
+    return user
+
+
+def account_deletion_cancel(*, user: User) -> bool:
+    if user.deletion_requested_at is None:
+        return False
+    user.deletion_requested_at = None
+    user.save(update_fields=["deletion_requested_at"])
+    audit.record("user.deletion_cancel", target=user, actor=user)
+    return True
+
+
+def cancel_deletion_on_log_in(sender: object, request: Any, user: User, **kwargs: Any) -> None:
+    """user_logged_in receiver: coming back is changing one's mind."""
+    if account_deletion_cancel(user=user) and request is not None and hasattr(request, "_messages"):
+        messages.success(request, "Welcome back: your account will not be deleted.")
+
+
+def accounts_delete_due(*, now: datetime | None = None) -> list[str]:
+    """Delete the accounts whose grace period is over (the scheduled job)."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.ACCOUNT_DELETION_GRACE_DAYS)
+    deleted = []
+    for user in User.objects.filter(deletion_requested_at__lte=cutoff):
+        for export in user.data_exports.all():
+            if export.file:
+                export.file.delete(save=False)
+        audit.record("user.delete", target=user, requested_at=user.deletion_requested_at.isoformat())
+        user.delete()
+        deleted.append(user.username)
+    return deleted

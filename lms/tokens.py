@@ -1,0 +1,116 @@
+"""API tokens: issued at each log-in, stored hashed, expiring, revocable.
+
+Expiry is fixed, not renewed on use: a token lives API_TOKEN_TTL_DAYS from the
+log-in that issued it, however busy it is. A leaked token then stops at a known
+time, and a client that must run longer logs in again (one request).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from axes.helpers import get_client_ip_address
+from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from rest_framework import exceptions
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.request import Request
+
+from lms import audit
+from lms.models import ApiToken, User
+
+# Recording "last used" on every request would turn each API read into a write;
+# once a minute per token is precise enough for the token page.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def digest_of(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _client_ip(request: HttpRequest | None) -> str | None:
+    if request is None:
+        return None
+    try:
+        return get_client_ip_address(request) or None
+    except ValueError:
+        return None
+
+
+def token_issue(*, user: User, request: HttpRequest | None = None) -> tuple[ApiToken, str]:
+    """A new token for the user; returns the row and the token, which exists
+    nowhere else once the response is sent."""
+    raw = "lms_" + secrets.token_urlsafe(32)
+    now = timezone.now()
+    token = ApiToken.objects.create(
+        user=user,
+        digest=digest_of(raw),
+        prefix=raw[:10],
+        created=now,
+        expires=now + timedelta(days=settings.API_TOKEN_TTL_DAYS),
+        created_ip=_client_ip(request),
+        user_agent=(request.META.get("HTTP_USER_AGENT", "") if request else "")[:200],
+    )
+    return token, raw
+
+
+def token_revoke(*, token: ApiToken) -> None:
+    token.delete()
+
+
+def tokens_revoke_all(*, user: User) -> int:
+    return user.api_tokens.all().delete()[0]
+
+
+def user_log_out_everywhere(*, user: User, actor: User | None = None) -> dict[str, int]:
+    """Revoke every token and end every web session of the user.
+
+    Sessions have no user column, so the live ones are decoded one by one: fine
+    for an admin's occasional action, not something to run per request."""
+    with transaction.atomic():
+        tokens = tokens_revoke_all(user=user)
+        doomed = []
+        for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+            if session.get_decoded().get("_auth_user_id") == str(user.pk):
+                doomed.append(session.pk)
+        sessions = Session.objects.filter(pk__in=doomed).delete()[0]
+        audit.record("user.log_out_everywhere", target=user, actor=actor, tokens=tokens, sessions=sessions)
+    return {"tokens": tokens, "sessions": sessions}
+
+
+def token_lookup(key: str, *, now: datetime | None = None) -> ApiToken | None:
+    """The live token with this value, with its user, or None."""
+    now = now or timezone.now()
+    token = ApiToken.objects.select_related("user").filter(digest=digest_of(key), expires__gt=now).first()
+    return token if token is not None and token.user.is_active else None
+
+
+def tokens_delete_expired(*, now: datetime | None = None) -> int:
+    return ApiToken.objects.filter(expires__lte=now or timezone.now()).delete()[0]
+
+
+class ExpiringTokenAuthentication(TokenAuthentication):
+    """`Authorization: Token <token>` against the hashed, expiring tokens."""
+
+    keyword = "Token"
+    model = ApiToken
+
+    def authenticate(self, request: Request) -> tuple[User, ApiToken] | None:
+        self._request = request
+        return super().authenticate(request)
+
+    def authenticate_credentials(self, key: str) -> tuple[User, ApiToken]:
+        now = timezone.now()
+        token = token_lookup(key, now=now)
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid or expired token.")
+        ip = _client_ip(getattr(self, "_request", None))
+        if token.last_used is None or now - token.last_used >= LAST_USED_RESOLUTION or token.last_ip != ip:
+            ApiToken.objects.filter(pk=token.pk).update(last_used=now, last_ip=ip)
+            token.last_used, token.last_ip = now, ip
+        return token.user, token
