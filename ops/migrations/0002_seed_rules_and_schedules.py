@@ -53,7 +53,7 @@ def seed(apps, schema_editor) -> None:
     minute, _ = IntervalSchedule.objects.get_or_create(every=1, period="minutes")
     for name, task in EVERY_MINUTE:
         PeriodicTask.objects.get_or_create(
-            name=name, defaults={"task": task, "interval": minute, "kwargs": json.dumps({}), "expires": None}
+            name=name, defaults={"task": task, "interval": minute, "kwargs": json.dumps({}), "expire_seconds": 55}
         )
     sunday, _ = CrontabSchedule.objects.get_or_create(
         minute="0", hour="2", day_of_week="0", day_of_month="*", month_of_year="*", timezone="UTC"
