@@ -283,3 +283,19 @@ def test_a_failing_webhook_is_retried_and_never_breaks_the_caller(
     with pytest.raises(Retry):  # scheduled again with back-off, not dropped
         notify_incident.apply(args=[incident.pk, "opened", "webhook"])
     assert notify_incident.retry_backoff and notify_incident.max_retries >= 3
+
+
+def test_a_component_with_no_fresh_probe_is_an_outage_of_unknown_cause() -> None:
+    now = datetime.now(UTC)
+    HealthProbe.objects.create(component="cache", status="healthy", latency_ms=1, checked_at=now - timedelta(minutes=3))
+    report = services.detection_pass(now=now, resources=CALM)
+    assert report["probe-cache"]["action"] == "opened"
+    [incident] = _open("probe-cache")
+    assert incident.severity == 1 and "No cache health probe for 3 minutes" in incident.description
+    # A component never probed has not begun to be monitored: nothing to say.
+    assert report["probe-workers"]["action"] == "quiet"
+    # Within two minutes of the last probe all is well.
+    HealthProbe.objects.create(
+        component="workers", status="healthy", latency_ms=1, checked_at=now - timedelta(seconds=90)
+    )
+    assert services.detection_pass(now=now, resources=CALM)["probe-workers"]["action"] == "quiet"
