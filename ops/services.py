@@ -446,7 +446,7 @@ def measure(rule: DetectionRule, *, now: datetime, resources: dict[str, Any] | N
         if requests < rule.min_requests:
             out["note"] = f"below the minimum volume ({requests} < {rule.min_requests} requests)"
     elif rule.kind in (kind.CPU, kind.MEMORY, kind.DISK):
-        resources = resources if resources is not None else system.snapshot()
+        resources = resources if resources is not None else system.for_detection()
         value = resources[rule.kind]["percent"]
         out = {"value": value, "fires": value > rule.threshold}
     elif rule.kind == kind.PROBE_FAILURE:
@@ -547,7 +547,7 @@ def detection_pass(
     rules = list(DetectionRule.objects.filter(enabled=True, **({"kind__in": kinds} if kinds is not None else {})))
     needs_system = any(r.kind in ("cpu", "memory", "disk") for r in rules)
     if needs_system and resources is None:
-        resources = system.snapshot()
+        resources = system.for_detection()
     open_by_rule = {
         i.rule_id: i for i in Incident.objects.select_for_update().open().filter(rule__in=rules).select_related("rule")
     }

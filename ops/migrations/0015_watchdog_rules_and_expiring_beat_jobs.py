@@ -36,6 +36,11 @@ def seed(apps, schema_editor) -> None:  # noqa: ANN001
         )
 
 
+def disk_waits_too(apps, schema_editor) -> None:  # noqa: ANN001
+    """The same discipline as CPU and memory: 3 consecutive minutes (seeded with 1)."""
+    apps.get_model("ops", "DetectionRule").objects.filter(slug="disk", window_minutes=1).update(window_minutes=3)
+
+
 def unseed(apps, schema_editor) -> None:  # noqa: ANN001
     apps.get_model("ops", "DetectionRule").objects.filter(slug__in=[r[0] for r in RULES]).delete()
 
@@ -77,4 +82,5 @@ class Migration(migrations.Migration):
         ),
         migrations.RunPython(seed, unseed),
         migrations.RunPython(expire_minute_jobs, migrations.RunPython.noop),
+        migrations.RunPython(disk_waits_too, migrations.RunPython.noop),
     ]
