@@ -123,3 +123,11 @@ def test_the_heartbeat_goes_through_redis_when_there_is_one(quiet_schedule: Path
     heartbeat.beat(now=12345.5)
     quiet_schedule.unlink()  # the watchdog on another host reads Redis, not the file
     assert heartbeat.last_beat() == 12345.5
+
+
+def test_an_unreadable_heartbeat_is_not_beat_down(quiet_schedule: Path, settings) -> None:
+    """Redis down: the cache and broker rules report it; beat is not blamed for it."""
+    celery_app.conf.task_always_eager = False
+    settings.REDIS_URL = f"redis://127.0.0.1:{CLOSED_PORT}/0"
+    result = heartbeat.check_beat(timeout=0.5)
+    assert result.status == "degraded" and "unreadable" in result.message
