@@ -285,3 +285,54 @@ def test_dead_mans_switch_is_pinged_each_cycle(journal: watchdog.Journal, settin
         thread.join(2)
         server.server_close()
     assert hits == ["/ping/abc"]
+
+
+def test_with_celery_down_the_incident_opens_and_on_call_hears_directly(
+    journal: watchdog.Journal, settings, django_capture_on_commit_callbacks
+) -> None:
+    """No worker answers: detection's probe-workers rule opens through the
+    watchdog's pass, and since Celery cannot deliver the notification the
+    watchdog mails and posts the webhook itself."""
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from lms.celery import app
+
+    posts: list[dict] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            posts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 8114), Hook)
+    server.timeout = 0.5
+    thread = threading.Thread(target=lambda: [server.handle_request() for _ in range(2)], daemon=True)
+    thread.start()
+    app.conf.task_always_eager = False  # production: a broker (in memory here) and no worker
+    settings.WATCHDOG_TIMEOUT_SECONDS = 0.2
+    settings.OPS_ONCALL_EMAILS = ["pager@example.com"]
+    settings.OPS_INCIDENT_WEBHOOK_URL = "http://127.0.0.1:8114/hook"
+    settings.OPS_BEAT_STALE_SECONDS = 10**9  # beat is not what this test is about
+    from ops import heartbeat
+
+    heartbeat.beat()
+    now = datetime.now(UTC)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            first = watchdog.run_cycle(journal=journal, now=now - timedelta(seconds=30))
+            second = watchdog.run_cycle(journal=journal, now=now)
+    finally:
+        app.conf.task_always_eager = True
+        thread.join(3)
+        server.server_close()
+    assert first.results["workers"].status == health.UNHEALTHY
+    assert second.actions["probe-workers"] == ["opened"]
+    [incident] = Incident.objects.open().filter(rule__slug="probe-workers")
+    assert incident.severity == 1
+    [notice] = mail.outbox  # once, from the watchdog: not again on the second cycle
+    assert notice.to == ["pager@example.com"] and "DOWN: workers" in notice.subject
+    assert len(posts) == 1 and "workers" in posts[0]["text"]
