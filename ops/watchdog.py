@@ -38,7 +38,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, InterfaceError, connections, transaction
 from django.utils import timezone
 
 from ops import health, heartbeat, notify, services
@@ -424,6 +424,14 @@ def ping_dead_mans_switch(timeout: float) -> bool:
         return False
 
 
+def _drop_dead_connections() -> None:
+    """What Django does at the start of each request (close_old_connections),
+    for a process that has no requests; never inside a transaction (tests)."""
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close_if_unusable_or_obsolete()
+
+
 # --- One cycle -----------------------------------------------------------------------------------
 
 
@@ -448,17 +456,17 @@ def run_cycle(*, journal: Journal, now: datetime | None = None, timeout: float |
     celery_ok = all(results[c].status != UNHEALTHY for c in ("broker", "workers"))
     database_ok = results["database"].status != UNHEALTHY
     if database_ok:
+        _drop_dead_connections()  # Django's connection may have died with the last outage
         try:
             replayed = replay(journal, live_notifications=celery_ok)
             report.database_written = True
             report.replayed_cycles, report.actions = replayed["cycles"], replayed["actions"]
             journal.put("recipients", sorted(set(notify.oncall_emails())))
             journal.prune(now - timedelta(days=1))
-        except DatabaseError as exc:  # it answered the check, then failed: down after all
+        except (DatabaseError, InterfaceError) as exc:  # it answered the check, then failed: down after all
             logger.warning("watchdog: database write failed, keeping the journal: %r", exc)
             database_ok = False
-            for conn in connections.all(initialized_only=True):
-                conn.close_if_unusable_or_obsolete()
+            _drop_dead_connections()
     try:
         write_state_file(settings.WATCHDOG_STATE_FILE, state, now=now)
     except OSError:

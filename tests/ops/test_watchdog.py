@@ -336,3 +336,28 @@ def test_with_celery_down_the_incident_opens_and_on_call_hears_directly(
     [notice] = mail.outbox  # once, from the watchdog: not again on the second cycle
     assert notice.to == ["pager@example.com"] and "DOWN: workers" in notice.subject
     assert len(posts) == 1 and "workers" in posts[0]["text"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_after_postgresql_drops_its_connection_the_next_cycle_reconnects(journal: watchdog.Journal) -> None:
+    """A database restart kills the watchdog's long-lived Django connection;
+    a process without requests must drop it itself (as Django does per request)."""
+    import psycopg
+
+    connection = connections["default"]
+    watchdog.run_cycle(journal=journal, now=datetime.now(UTC) - timedelta(seconds=30))
+    pid = connection.connection.info.backend_pid
+    config = connection.settings_dict
+    with psycopg.connect(
+        dbname=config["NAME"],
+        user=config["USER"],
+        password=config["PASSWORD"] or None,
+        host=config["HOST"],
+        port=config["PORT"],
+    ) as admin_conn:
+        admin_conn.execute("SELECT pg_terminate_backend(%s)", [pid])
+    report = watchdog.run_cycle(journal=journal)
+    assert report.database_written
+    assert HealthProbe.objects.filter(component="database").count() == 2
+    assert connection.connection.info.backend_pid != pid
