@@ -41,6 +41,13 @@ def disk_waits_too(apps, schema_editor) -> None:  # noqa: ANN001
     apps.get_model("ops", "DetectionRule").objects.filter(slug="disk", window_minutes=1).update(window_minutes=3)
 
 
+def link_runbooks(apps, schema_editor) -> None:  # noqa: ANN001
+    """The new rules' runbooks (docs/ops.md bullets), as migration 0012 seeded the others."""
+    import importlib
+
+    importlib.import_module("ops.migrations.0012_kb_search_seed_and_schedules").seed_runbooks(apps, schema_editor)
+
+
 def unseed(apps, schema_editor) -> None:  # noqa: ANN001
     apps.get_model("ops", "DetectionRule").objects.filter(slug__in=[r[0] for r in RULES]).delete()
 
@@ -57,6 +64,7 @@ def expire_minute_jobs(apps, schema_editor) -> None:  # noqa: ANN001
 class Migration(migrations.Migration):
     dependencies = [
         ("ops", "0014_merge_20261202_0914"),
+        ("ops", "0012_kb_search_seed_and_schedules"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
@@ -83,4 +91,5 @@ class Migration(migrations.Migration):
         migrations.RunPython(seed, unseed),
         migrations.RunPython(expire_minute_jobs, migrations.RunPython.noop),
         migrations.RunPython(disk_waits_too, migrations.RunPython.noop),
+        migrations.RunPython(link_runbooks, migrations.RunPython.noop),
     ]

@@ -361,3 +361,21 @@ def test_after_postgresql_drops_its_connection_the_next_cycle_reconnects(journal
     assert report.database_written
     assert HealthProbe.objects.filter(component="database").count() == 2
     assert connection.connection.info.backend_pid != pid
+
+
+def test_the_new_rules_link_their_runbooks() -> None:
+    from types import SimpleNamespace
+
+    from django.db import connection
+
+    from ops.models import DetectionRule
+
+    def execute(sql: str) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+
+    editor = SimpleNamespace(connection=connection, execute=execute)  # what RunPython passes, enough of it
+    importlib.import_module("ops.migrations.0015_watchdog_rules_and_expiring_beat_jobs").link_runbooks(apps, editor)
+    for slug in ("probe-web", "probe-broker", "beat-heartbeat"):
+        rule = DetectionRule.objects.select_related("runbook").get(slug=slug)
+        assert rule.runbook is not None and slug in rule.runbook.body, slug
