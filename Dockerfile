@@ -17,8 +17,8 @@ RUN pip install -r requirements.txt
 
 COPY . .
 RUN groupadd --system lms && useradd --system --gid lms --home /app lms \
- && mkdir -p /app/media /app/backups /tmp/lms-prometheus \
- && chown -R lms:lms /app/media /app/backups /tmp/lms-prometheus
+ && mkdir -p /app/media /app/backups /app/var /tmp/lms-prometheus \
+ && chown -R lms:lms /app/media /app/backups /app/var /tmp/lms-prometheus
 
 # collectstatic needs settings that would start in production; a throwaway key is enough here.
 RUN DEBUG=0 SECRET_KEY=collectstatic-only-key-not-used-at-runtime-0123456789abcdef \

@@ -7,7 +7,7 @@ PYTEST_WORKERS ?= 2
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install run test lint format migrate seed worker beat browser bench clean
+.PHONY: help install run test lint format migrate seed worker beat watchdog browser bench clean
 
 help:
 	@echo "make run     - install, migrate, load demo data, serve on http://$(HOST):$(PORT)"
@@ -15,6 +15,7 @@ help:
 	@echo "make lint    - ruff lint and format check"
 	@echo "make worker  - a Celery worker (needs REDIS_URL)"
 	@echo "make beat    - Celery beat with the database scheduler (needs REDIS_URL)"
+	@echo "make watchdog - the watchdog: checks database, Redis, workers and beat every 30 s from outside"
 	@echo "make bench   - the benchmarks under bench/ (needs DATABASE_URL to PostgreSQL)"
 
 $(PY):
@@ -65,6 +66,9 @@ worker: install
 
 beat: install
 	$(VENV)/bin/celery -A lms beat --loglevel=INFO
+
+watchdog: install
+	$(PY) manage.py watchdog
 
 bench: install
 	$(PY) -m bench.run

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -196,7 +197,8 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's database scheduler that survives a database outage and writes a heartbeat (ops/beat.py).
+CELERY_BEAT_SCHEDULER = "ops.beat:Scheduler"
 CELERY_TIMEZONE = "UTC"
 
 # --- Auth --------------------------------------------------------------------
@@ -483,3 +485,18 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
 OPS_PROBE_ON_STATUS_VIEW = envbool("OPS_PROBE_ON_STATUS_VIEW", "1" if CELERY_TASK_ALWAYS_EAGER and not TESTING else "0")
 # How long a process trusts its view of the maintenance-mode switch (0: never re-read; tests).
 OPS_MAINTENANCE_CHECK_SECONDS = envint("OPS_MAINTENANCE_CHECK_SECONDS", 0 if TESTING else 5)
+
+# --- Watchdog and beat heartbeat (ops/watchdog.py, ops/heartbeat.py) ------------------
+# Beat writes its heartbeat here (and to Redis) on every tick; older than OPS_BEAT_STALE_SECONDS is "beat down".
+OPS_BEAT_HEARTBEAT_FILE = os.getenv(
+    "OPS_BEAT_HEARTBEAT_FILE", os.path.join(tempfile.gettempdir(), "lms-beat-heartbeat")
+)
+OPS_BEAT_STALE_SECONDS = envint("OPS_BEAT_STALE_SECONDS", 150)
+# A component with no probe for this long is an outage of unknown cause (status page, detection).
+OPS_PROBE_GAP_MINUTES = envint("OPS_PROBE_GAP_MINUTES", 2)
+WATCHDOG_INTERVAL_SECONDS = envint("WATCHDOG_INTERVAL_SECONDS", 30)
+WATCHDOG_TIMEOUT_SECONDS = float(os.getenv("WATCHDOG_TIMEOUT_SECONDS", "3"))
+WATCHDOG_JOURNAL = os.getenv("WATCHDOG_JOURNAL", str(BASE_DIR / "var" / "watchdog.sqlite3"))
+WATCHDOG_STATE_FILE = os.getenv("WATCHDOG_STATE_FILE", str(BASE_DIR / "var" / "watchdog-state.json"))
+WATCHDOG_PING_URL = os.getenv("WATCHDOG_PING_URL", "")
+WATCHDOG_WEB_URL = os.getenv("WATCHDOG_WEB_URL", OPS_WEB_PROBE_URL)

@@ -90,6 +90,7 @@ class DetectionRule(models.Model):
         FLAG_ERROR_RATE = "flag_error_rate", "A flag's server error rate above control's (fraction)"
         FLAG_P95 = "flag_p95", "A flag's p95 above control's (ms)"
         EXPERIMENT_SRM = "experiment_srm", "A running experiment fails its sample-ratio check"
+        HEARTBEAT = "heartbeat", "Celery beat's heartbeat is stale"
 
     class FlagAction(models.TextChoices):
         NONE = "none", "Open an incident only"

@@ -194,7 +194,13 @@ def series(minutes: int = 60, *, now: datetime | None = None, step: int = 1) -> 
 COMPONENTS = [c.value for c in HealthProbe.Component]
 CRITICAL_COMPONENTS = {"web", "database"}
 PROBE_TO_STATUS = {"healthy": "operational", "degraded": "partial_outage", "unhealthy": "major_outage"}
-STALE_AFTER = timedelta(minutes=5)
+# Gaps are downtime: a component with no probe for OPS_PROBE_GAP_MINUTES (2) is "unknown",
+# an outage of unknown cause, and rolls up like a major outage (never "operational").
+OUTAGE = {"major_outage", "unknown"}
+
+
+def stale_after() -> timedelta:
+    return timedelta(minutes=settings.OPS_PROBE_GAP_MINUTES)
 
 
 def uptime_bars(days: int = 90, *, now: datetime | None = None) -> dict[str, dict[str, Any]]:
@@ -237,7 +243,7 @@ def current_components(*, now: datetime | None = None) -> dict[str, dict[str, An
             .only("status", "latency_ms", "checked_at", "message")
             .first()
         )
-        if probe is None or now - probe.checked_at > STALE_AFTER:
+        if probe is None or now - probe.checked_at > stale_after():
             out[component] = {"status": "unknown", "checked_at": probe.checked_at if probe else None}
         else:
             out[component] = {
@@ -252,9 +258,9 @@ def overall_status(components: dict[str, dict[str, Any]], *, in_maintenance: boo
     if in_maintenance:
         return "maintenance"
     statuses = {name: info["status"] for name, info in components.items()}
-    if any(s == "major_outage" and name in CRITICAL_COMPONENTS for name, s in statuses.items()):
+    if any(s in OUTAGE and name in CRITICAL_COMPONENTS for name, s in statuses.items()):
         return "major_outage"
-    if any(s == "major_outage" for s in statuses.values()):
+    if any(s in OUTAGE for s in statuses.values()):
         return "partial_outage"
     if any(s == "partial_outage" for s in statuses.values()) or open_incidents:
         return "degraded"

@@ -21,7 +21,7 @@ from waffle.models import Switch
 from analytics import flags
 from lms.errors import Conflict
 from lms.models import User
-from ops import guardrails, health, histogram, system, uptime
+from ops import guardrails, health, heartbeat, histogram, system, uptime
 from ops.models import (
     BackupDrill,
     DetectionRule,
@@ -446,7 +446,7 @@ def measure(rule: DetectionRule, *, now: datetime, resources: dict[str, Any] | N
         if requests < rule.min_requests:
             out["note"] = f"below the minimum volume ({requests} < {rule.min_requests} requests)"
     elif rule.kind in (kind.CPU, kind.MEMORY, kind.DISK):
-        resources = resources if resources is not None else system.snapshot()
+        resources = resources if resources is not None else system.for_detection()
         value = resources[rule.kind]["percent"]
         out = {"value": value, "fires": value > rule.threshold}
     elif rule.kind == kind.PROBE_FAILURE:
@@ -467,6 +467,23 @@ def measure(rule: DetectionRule, *, now: datetime, resources: dict[str, Any] | N
             "component": rule.component,
             "last_message": probes[0].message if probes else "",
         }
+        gap = timedelta(minutes=settings.OPS_PROBE_GAP_MINUTES)
+        if not probes or now - probes[0].checked_at > gap:
+            # Gaps are downtime: no fresh probe (once monitoring has begun) is an
+            # outage of unknown cause — nothing could check the component.
+            last = (
+                HealthProbe.objects.filter(component=rule.component, checked_at__lte=now)
+                .order_by("-checked_at")
+                .values_list("checked_at", flat=True)
+                .first()
+            )
+            if last is not None and now - last > gap:
+                minutes = int((now - last).total_seconds() // 60)
+                out.update(fires=True, gap_minutes=minutes, last_message=f"no probe for {minutes} min (cause unknown)")
+    elif rule.kind == kind.HEARTBEAT:
+        beat = heartbeat.check_beat()
+        out = {"value": beat.details.get("age_seconds"), "fires": beat.status == health.UNHEALTHY}
+        out["last_message"] = beat.message
     else:  # an unknown kind typed into the admin
         return {"value": None, "fires": False, "note": f"unknown rule kind {rule.kind!r}"}
     out["severity"] = rule.severity
@@ -495,8 +512,12 @@ def _describe(rule: DetectionRule, m: dict[str, Any]) -> str:
             f"p95 response time {m['value']} ms over {rule.window_minutes} min "
             f"({m['requests']} requests; threshold {rule.threshold:.0f} ms)."
         )
+    if rule.kind == kind.PROBE_FAILURE and m.get("gap_minutes") is not None:
+        return f"No {rule.component} health probe for {m['gap_minutes']} minutes: an outage of unknown cause."
     if rule.kind == kind.PROBE_FAILURE:
         return f"{rule.component} health probe failing {m['value']} times in a row: {m['last_message'] or 'no detail'}."
+    if rule.kind == kind.HEARTBEAT:
+        return f"Celery beat is not running: {m['last_message'] or 'no heartbeat'}. Scheduled jobs (probes, detection, flushes) stop."
     return f"{rule.get_kind_display()}: {m['value']}% (threshold {rule.threshold}%)."
 
 
@@ -517,13 +538,16 @@ def _sustained(rule: DetectionRule, *, fires: bool, now: datetime) -> bool:
 
 
 @transaction.atomic
-def detection_pass(*, now: datetime | None = None, resources: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Evaluate every enabled rule once. Returns what happened per rule."""
+def detection_pass(
+    *, now: datetime | None = None, resources: dict[str, Any] | None = None, kinds: set[str] | None = None
+) -> dict[str, Any]:
+    """Evaluate every enabled rule (or those of `kinds`: the watchdog's) once.
+    Returns what happened per rule."""
     now = now or timezone.now()
-    rules = list(DetectionRule.objects.filter(enabled=True))
+    rules = list(DetectionRule.objects.filter(enabled=True, **({"kind__in": kinds} if kinds is not None else {})))
     needs_system = any(r.kind in ("cpu", "memory", "disk") for r in rules)
     if needs_system and resources is None:
-        resources = system.snapshot()
+        resources = system.for_detection()
     open_by_rule = {
         i.rule_id: i for i in Incident.objects.select_for_update().open().filter(rule__in=rules).select_related("rule")
     }
@@ -592,6 +616,8 @@ def detection_pass(*, now: datetime | None = None, resources: dict[str, Any] | N
                 action = "clearing"
         guardrails.report(rule, m, now=now)
         report[rule.slug] = {"action": action, **{k: v for k, v in m.items() if k != "fires"}, "fires": m["fires"]}
+    if kinds is not None:  # a partial pass (the watchdog) leaves the rollouts to the full one
+        return report
     # Gradual rollouts whose guardrails have held long enough take their next step.
     advanced = flags.rollouts_advance(now=now)
     if advanced:

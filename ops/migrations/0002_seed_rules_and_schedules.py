@@ -12,7 +12,7 @@ RULES = [
     ("p95-latency", "Slow responses (p95 above 2 s)", "p95_latency", 2000, 3, None, None, 5, 50, "", ["web"]),
     ("cpu", "High CPU use", "cpu", 80, 2, 95, 1, 3, 0, "", ["web"]),
     ("memory", "High memory use", "memory", 85, 2, None, None, 3, 0, "", ["web"]),
-    ("disk", "Disk nearly full", "disk", 90, 2, None, None, 1, 0, "", ["database"]),
+    ("disk", "Disk nearly full", "disk", 90, 2, None, None, 3, 0, "", ["database"]),
     ("probe-database", "Database health probe failing", "probe_failure", 0, 1, None, None, 2, 0, "database", ["database"]),
     ("probe-cache", "Cache health probe failing", "probe_failure", 0, 1, None, None, 2, 0, "cache", ["cache"]),
     ("probe-workers", "Background workers not answering", "probe_failure", 0, 1, None, None, 2, 0, "workers", ["workers"]),
@@ -53,7 +53,7 @@ def seed(apps, schema_editor) -> None:
     minute, _ = IntervalSchedule.objects.get_or_create(every=1, period="minutes")
     for name, task in EVERY_MINUTE:
         PeriodicTask.objects.get_or_create(
-            name=name, defaults={"task": task, "interval": minute, "kwargs": json.dumps({}), "expires": None}
+            name=name, defaults={"task": task, "interval": minute, "kwargs": json.dumps({}), "expire_seconds": 55}
         )
     sunday, _ = CrontabSchedule.objects.get_or_create(
         minute="0", hour="2", day_of_week="0", day_of_month="*", month_of_year="*", timezone="UTC"

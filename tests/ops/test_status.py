@@ -89,6 +89,8 @@ def test_stale_probes_show_unknown() -> None:
 
 def test_public_sees_only_public_updates_recent_incidents_and_upcoming_maintenance(client_for, admin) -> None:
     now = timezone.now()
+    for component in queries.COMPONENTS:  # all probed and well: the open incident alone makes it "degraded"
+        HealthProbe.objects.create(component=component, status="healthy", latency_ms=1, checked_at=now)
     active = services.incident_open(
         title="Slow sign-in", severity=2, public_message="We are looking into slow sign-ins"
     )
@@ -214,3 +216,24 @@ def test_status_page_names_the_time_zone_its_times_are_shown_in(client_for) -> N
     assert " UTC<" not in html and ("NZDT" in html or "NZST" in html)
     anonymous = client_for(None).get("/status/").content.decode()
     assert "UTC" in anonymous
+
+
+def test_unknown_never_rolls_up_to_operational() -> None:
+    def comp(**overrides: str) -> dict:
+        base = {c: {"status": "operational"} for c in queries.COMPONENTS}
+        base.update({k: {"status": v} for k, v in overrides.items()})
+        return base
+
+    assert queries.overall_status(comp(workers="unknown"), in_maintenance=False, open_incidents=0) == "partial_outage"
+    assert queries.overall_status(comp(database="unknown"), in_maintenance=False, open_incidents=0) == "major_outage"
+    everything_unknown = comp(**dict.fromkeys(queries.COMPONENTS, "unknown"))
+    assert queries.overall_status(everything_unknown, in_maintenance=False, open_incidents=0) == "major_outage"
+
+
+def test_a_component_unprobed_for_two_minutes_is_unknown() -> None:
+    now = timezone.now()
+    HealthProbe.objects.create(component="web", status="healthy", latency_ms=1, checked_at=now - timedelta(seconds=90))
+    HealthProbe.objects.create(component="cache", status="healthy", latency_ms=1, checked_at=now - timedelta(minutes=3))
+    components = queries.current_components(now=now)
+    assert components["web"]["status"] == "operational"
+    assert components["cache"]["status"] == "unknown"
