@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from analytics import experiments, flags, stats
 from analytics.models import Event, Experiment, ExperimentExposure, Flag
+from learning.models import Lesson
 from lms.models import User
 
 
@@ -184,3 +185,43 @@ def test_the_scheduler_chooser_enters_flagged_users_into_the_experiment_when_the
         variant = experiments.assign(exp, user.pk)
         assert scheduler == ("fsrs" if variant == "fsrs" else None)
     assert {"fsrs", None} == set(chosen[:20])
+
+
+def test_creating_a_personal_deck_uses_the_chooser_and_a_class_deck_does_not(api_for, teacher) -> None:
+    """The FSRS rollout is a real product change: learning's deck creation asks
+    (through its signal) and gets the experiment's scheduler for flagged users."""
+    from learning import services as learning_services
+    from learning.models import Deck
+
+    flag = Flag.objects.get(name="fsrs-new-personal-decks")
+    users = User.objects.bulk_create([User(username=f"p{i}", role="student") for i in range(30)])
+    flags.flag_update(flag=flag, actor=None, source="api", allow_users=[u.pk for u in users[:20]])
+    exp = Experiment.objects.get(name="scheduler-default")
+    for user in users[1:]:
+        learning_services.deck_create(user=user, title="Mine")
+    response = api_for(users[0]).post("/api/v1/decks/", {"title": "Mine"}, format="json")
+    assert response.status_code == 201, response.json()
+    by_owner = dict(Deck.objects.filter(owner__in=users).values_list("owner_id", "scheduler"))
+    for user in users[:20]:
+        assert by_owner[user.pk] == ("fsrs" if experiments.assign(exp, user.pk) == "fsrs" else "sm2"), user.pk
+    assert {by_owner[u.pk] for u in users[:20]} == {"fsrs", "sm2"}
+    assert {by_owner[u.pk] for u in users[20:]} == {"sm2"}  # flag off: learning's default
+    assert ExperimentExposure.objects.filter(experiment=exp).count() == 20
+    # A deck whose scheduler is chosen explicitly: the chooser is not asked, no exposure.
+    newcomer = User.objects.create_user("newcomer", password="x", role="student")
+    flags.flag_update(flag=flag, actor=None, source="api", allow_users=[u.pk for u in users[:20]] + [newcomer.pk])
+    explicit = learning_services.deck_create(user=newcomer, title="Mine too", scheduler="sm2-published")
+    assert explicit.scheduler == "sm2-published"
+    assert not ExperimentExposure.objects.filter(user=newcomer).exists()
+    # A class deck follows its class, flag or not.
+    lesson = _lesson(teacher)
+    class_deck = learning_services.deck_create(user=teacher, title="Class deck", lesson=lesson)
+    assert class_deck.scheduler == lesson.course.classroom.default_scheduler
+
+
+def _lesson(teacher: User) -> Lesson:
+    from learning.models import Classroom, Course
+
+    classroom = Classroom.objects.create(name="Bio", teacher=teacher)
+    course = Course.objects.create(classroom=classroom, title="Cells")
+    return Lesson.objects.create(course=course, title="Membranes")
