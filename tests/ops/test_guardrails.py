@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.apps import apps
+from django.core import mail
 from django.db.models import Sum
 from django.test import Client
 from django.utils import timezone
@@ -49,8 +50,10 @@ def _hit(user: User, times: int) -> list[int]:
 
 
 def test_a_variant_with_real_server_errors_is_turned_off_with_incident_and_audit_while_control_runs(
-    student, outsider, django_capture_on_commit_callbacks
+    student, outsider, admin, django_capture_on_commit_callbacks
 ) -> None:
+    admin.email = "ada@example.com"  # on-call falls back to the admins
+    admin.save(update_fields=["email"])
     flags.flag_create(name="risky-change", actor=None, enabled=True, strategy="user_list", allow_users=[student.pk])
     rule = _rule()
     assert set(_hit(student, 40)) == {500}  # the variant: broken
@@ -73,6 +76,10 @@ def test_a_variant_with_real_server_errors_is_turned_off_with_incident_and_audit
     incident = Incident.objects.get(rule=rule)
     assert incident.is_open and incident.severity == 3
     assert IncidentUpdate.objects.filter(incident=incident, message__startswith="Guardrail turned flag").exists()
+    # On-call are told both that it opened and that the flag was switched.
+    subjects = [m.subject for m in mail.outbox if m.to == ["ada@example.com"]]
+    assert any("SEV3" in s and "opened" in s for s in subjects), subjects
+    assert any("flag switched" in s for s in subjects), subjects
     # Control kept running; the variant's users now get control too.
     assert set(_hit(outsider, 3)) == {200}
     assert set(_hit(student, 3)) == {200}
