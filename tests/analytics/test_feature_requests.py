@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 from analytics import feature_requests as fr
 from analytics import flags
@@ -127,3 +130,38 @@ def test_pages_render(client_for, admin, student) -> None:
     assert client_for(student).get(f"/feature-requests/{item.pk}/").status_code == 200
     assert client_for(admin).get("/analytics/requests/").status_code == 200
     assert client_for(student).get("/analytics/requests/").status_code == 403
+
+
+def test_comments_through_the_api_and_refusals(api_for, student, outsider) -> None:
+    item = fr.request_submit(user=student, title="Cloze cards")
+    api = api_for(outsider)
+    created = api.post(f"/api/v1/feature-requests/{item.pk}/comments/", {"body": "Yes, for anatomy"}, format="json")
+    assert created.status_code == 201 and created.json()["body"] == "Yes, for anatomy"
+    for body in ({"body": ""}, {"body": "x" * 5001}, {"text": "hi"}):
+        response = api.post(f"/api/v1/feature-requests/{item.pk}/comments/", body, format="json")
+        assert response.status_code == 400 and set(response.json()["error"]) == {"code", "message", "details"}
+    assert api.post("/api/v1/feature-requests/999999/comments/", {"body": "x"}, format="json").status_code == 404
+    assert api_for(None).post(f"/api/v1/feature-requests/{item.pk}/comments/", {"body": "x"}).status_code in (401, 403)
+    listed = api_for(student).get(f"/api/v1/feature-requests/{item.pk}/comments/").json()
+    assert listed["count"] == 1 and listed["results"][0]["author"] == "olly"
+
+
+def test_roadmap_shows_recently_shipped_not_long_ago_or_declined(client_for) -> None:
+    now = timezone.now()
+    FeatureRequest.objects.create(title="Shipped last week", status="shipped", shipped_at=now - timedelta(days=7))
+    FeatureRequest.objects.create(title="Shipped last year", status="shipped", shipped_at=now - timedelta(days=365))
+    FeatureRequest.objects.create(title="Declined thing", status="declined")
+    html = client_for(None).get("/roadmap/").content.decode()
+    assert "Shipped last week" in html and "Shipped last year" not in html and "Declined thing" not in html
+
+
+def test_staff_page_lists_the_top_ten_with_score_and_level(client_for, admin) -> None:
+    FeatureRequest.objects.create(title="Loved", votes=100, business_impact=10, strategic_alignment=10, complexity=0)
+    FeatureRequest.objects.create(title="Liked", votes=50, business_impact=8, strategic_alignment=6, complexity=4)
+    FeatureRequest.objects.bulk_create(FeatureRequest(title=f"meh {i}", votes=i) for i in range(12))
+    html = client_for(admin).get("/analytics/requests/").content.decode()
+    top = html.split('id="top-h"')[1].split("</ol>")[0]
+    assert top.count("<li>") == 10
+    assert top.index("Loved") < top.index("Liked")
+    assert '<strong>10.00</strong> <span class="badge bad">HIGH</span>' in top
+    assert '<strong>6.20</strong> <span class="badge warn">MEDIUM</span>' in top
