@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -308,3 +308,18 @@ def test_metrics_are_read_from_real_review_and_session_rows() -> None:
     ]
     assert per_day["variants"][1]["users"] == 3
     assert [r["value"] for r in length["variants"]] == [pytest.approx((450 + 120) / 2), pytest.approx(400)]
+
+
+def test_cumulative_lift_leaves_out_days_without_spread_and_carries_the_interval() -> None:
+    exp = experiment()
+    day1, day2 = date(2026, 11, 1), date(2026, 11, 2)
+    values = [experiments.UserValue("control", day1, 0.0), experiments.UserValue("treatment", day1, 0.0)]
+    values += [experiments.UserValue("control", day2, float(i % 4 == 0)) for i in range(40)]
+    values += [experiments.UserValue("treatment", day2, float(i % 2 == 0)) for i in range(40)]
+    points = experiments.cumulative_lift(exp, exp.primary_metric, values, "treatment")
+    assert points[0] == {"day": day1, "users": 2, "lift": None, "low": None, "high": None}
+    expected = stats.compare_rates(10, 41, 20, 41)
+    assert points[1]["users"] == 82
+    assert (points[1]["lift"], points[1]["low"], points[1]["high"]) == pytest.approx(
+        (expected.abs_lift, expected.abs_low, expected.abs_high)
+    )

@@ -165,3 +165,34 @@ def test_staff_page_lists_the_top_ten_with_score_and_level(client_for, admin) ->
     assert top.index("Loved") < top.index("Liked")
     assert '<strong>10.00</strong> <span class="badge bad">HIGH</span>' in top
     assert '<strong>6.20</strong> <span class="badge warn">MEDIUM</span>' in top
+
+
+def test_staff_page_saves_scores_and_merges_with_messages_for_bad_input(client_for, admin, student, outsider) -> None:
+    dark = fr.request_submit(user=student, title="Dark mode")
+    night = fr.request_submit(user=outsider, title="Night theme")
+    client = client_for(admin)
+    url = f"/analytics/requests/{dark.pk}/"
+    response = client.post(
+        url,
+        {
+            "action": "update",
+            "status": "planned",
+            "business_impact": "8",
+            "strategic_alignment": "6",
+            "complexity": "4",
+            "flag": "",
+        },
+    )
+    assert response.status_code == 302
+    dark.refresh_from_db()
+    assert (dark.status, dark.business_impact, dark.strategic_alignment, dark.complexity) == ("planned", 8, 6, 4)
+    for into in ("", "abc", "99999999999999999999", str(dark.pk), "424242"):
+        page = client.post(url, {"action": "merge", "into": into}, follow=True)
+        assert page.status_code == 200 and '<li class="message error">' in page.content.decode(), into
+    page = client.post(url, {"action": "update", "business_impact": "11"}, follow=True)
+    assert '<li class="message error">' in page.content.decode()
+    assert FeatureRequest.objects.get(pk=dark.pk).business_impact == 8
+    client.post(f"/analytics/requests/{night.pk}/", {"action": "merge", "into": str(dark.pk)})
+    night.refresh_from_db()
+    assert night.merged_into_id == dark.pk and FeatureRequest.objects.get(pk=dark.pk).votes == 2
+    assert client_for(student).post(url, {"action": "update", "status": "shipped"}).status_code == 403

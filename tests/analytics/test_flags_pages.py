@@ -126,3 +126,20 @@ def test_staff_read_but_only_admins_change_and_students_see_nothing(client_for, 
     assert Flag.objects.get(name="new-ui").enabled is True
     assert FlagChange.objects.filter(flag_name="new-ui").count() == 1
     assert client_for(staff_teacher).get("/analytics/flags/missing/").status_code == 404
+
+
+def test_enter_in_a_field_sets_the_percentage_never_turns_the_flag_off(client_for, admin) -> None:
+    """Browsers submit a form's first button on Enter: it must be the harmless one."""
+    make("new-ui", enabled=True, percentage=5)
+    html = client_for(admin).get("/analytics/flags/new-ui/").content.decode()
+    first_button = html.split('id="act-h"')[1].split("<button")[1]
+    assert 'value="percentage"' in first_button
+
+
+def test_a_change_that_changes_nothing_says_so_and_writes_no_audit_row(client_for, admin) -> None:
+    make("new-ui", enabled=True, percentage=5)
+    response = client_for(admin).post(
+        "/analytics/flags/new-ui/", {"action": "percentage", "percentage": "5"}, follow=True
+    )
+    assert "Nothing changed" in response.content.decode()
+    assert FlagChange.objects.filter(flag_name="new-ui").count() == 1
