@@ -169,4 +169,6 @@ def test_performance_by_flag_page_compares_variant_and_control(client_for, admin
     page = client_for(admin).get("/ops/performance/flags/")
     html = page.content.decode()
     assert page.status_code == 200 and "50.00%" in html and "0.00%" in html
+    assert 'href="/analytics/flags/x/"' in html  # the flag's page: its audit log and rollout
+    assert 'href="/analytics/flags/fsrs-new-personal-decks/"' in html  # a rule watching it
     assert client_for(student).get("/ops/performance/flags/").status_code == 403
