@@ -172,3 +172,27 @@ def test_performance_by_flag_page_compares_variant_and_control(client_for, admin
     assert 'href="/analytics/flags/x/"' in html  # the flag's page: its audit log and rollout
     assert 'href="/analytics/flags/fsrs-new-personal-decks/"' in html  # a rule watching it
     assert client_for(student).get("/ops/performance/flags/").status_code == 403
+
+
+def test_experiment_variants_a_request_met_are_broken_down_beside_their_control(client_for, admin) -> None:
+    exp = experiments.experiment_create(
+        name="copy",
+        title="copy",
+        actor=None,
+        primary_metric={"kind": "reviews_per_day"},
+        variants=[{"key": "plain", "weight": 50}, {"key": "short", "weight": 50}],
+    )
+    experiments.experiment_start(experiment=exp)
+    users = User.objects.bulk_create([User(username=f"e{i}", role="student") for i in range(12)])
+    for user in users:
+        client = Client()
+        client.force_login(user)
+        assert client.post("/api/v1/experiments/copy/assignment/").json()["variant"] in ("plain", "short")
+    flag_metrics.flush()
+    rows = FlagRequestMetric.objects.filter(flag="experiment:copy")
+    by_variant = {v: rows.filter(variant=v).aggregate(n=Sum("request_count"))["n"] or 0 for v in ("plain", "short")}
+    assigned = [experiments.assign(exp, u.pk) for u in users]
+    assert by_variant == {"plain": assigned.count("plain"), "short": assigned.count("short")}
+    html = client_for(admin).get("/ops/performance/flags/").content.decode()
+    assert 'href="/analytics/experiments/copy/"' in html
+    assert 'plain <span class="badge">control</span>' in html and "short</td>" in html
