@@ -83,12 +83,16 @@ def test_shipping_tells_every_voter_by_notice_and_email(
     assert sorted(m.to[0] for m in mail.outbox) == ["olly@example.com", "sam@example.com"]
 
 
-def test_a_flag_starting_to_roll_out_tells_the_voters(admin, student) -> None:
+def test_a_flag_starting_to_roll_out_tells_the_voters(admin, student, django_capture_on_commit_callbacks) -> None:
+    student.email = "sam@example.com"
+    student.save(update_fields=["email"])
     flag = flags.flag_create(name="audio", actor=None, enabled=True, percentage=0)
     item = fr.request_submit(user=student, title="Audio cards")
     fr.request_update(request=item, actor=admin, flag=flag)
-    flags.flag_update(flag=flag, actor=admin, source="api", percentage=5)
+    with django_capture_on_commit_callbacks(execute=True):
+        flags.flag_update(flag=flag, actor=admin, source="api", percentage=5)
     assert Notice.objects.filter(user=student, message__startswith="Rolling out").count() == 1
+    assert [m.to for m in mail.outbox] == [["sam@example.com"]]  # and by email
     flags.flag_update(flag=flag, actor=admin, source="api", percentage=15)  # already rolling: no second notice
     assert Notice.objects.filter(user=student, message__startswith="Rolling out").count() == 1
 
