@@ -123,9 +123,7 @@ def line_chart(
     step = _label_step(count, plot_w)
     for i, label in enumerate(labels):
         if i % step == 0 or i == count - 1:
-            # The last label ends at its point: centred, it would be cut off at the right edge.
-            anchor = "end" if i == count - 1 and count > 1 else "middle"
-            body.append(f'<text x="{x(i):.1f}" y="{height - 8}" text-anchor="{anchor}">{escape(label)}</text>')
+            body.append(f'<text x="{x(i):.1f}" y="{height - 8}" text-anchor="middle">{escape(label)}</text>')
     for index, s in enumerate(series):
         color = s.color or PALETTE[index % len(PALETTE)]
         runs: list[list[str]] = [[]]
