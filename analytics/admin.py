@@ -62,7 +62,10 @@ class FlagAdmin(admin.ModelAdmin):
         with transaction.atomic():
             before = flags.state_of(Flag.objects.get(pk=obj.pk)) if change else {}
             obj.modified = timezone.now()
+            if flags.reach_changed(before, flags.state_of(obj)):
+                obj.step_changed_at = obj.modified  # auto-advance waits a full hold after any step
             super().save_model(request, obj, form, change)
+            flags.after_change(obj, before)  # e.g. voters told when it starts rolling out
             FlagChange.objects.create(
                 flag=obj,
                 flag_name=obj.name,
@@ -72,6 +75,30 @@ class FlagAdmin(admin.ModelAdmin):
                 after=flags.state_of(obj),
                 reason="changed in the Django admin" if change else "created in the Django admin",
             )
+            transaction.on_commit(flags.forget_snapshot)
+
+    def _audit_delete(self, request: HttpRequest, flag: Flag) -> None:
+        FlagChange.objects.create(
+            flag=None,
+            flag_name=flag.name,
+            actor=request.user,
+            source=FlagChange.Source.ADMIN,
+            before=flags.state_of(flag),
+            after={},
+            reason="deleted in the Django admin",
+        )
+
+    def delete_model(self, request: HttpRequest, obj: Flag) -> None:
+        with transaction.atomic():
+            self._audit_delete(request, obj)
+            super().delete_model(request, obj)
+            transaction.on_commit(flags.forget_snapshot)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        with transaction.atomic():
+            for flag in queryset:
+                self._audit_delete(request, flag)
+            super().delete_queryset(request, queryset)
             transaction.on_commit(flags.forget_snapshot)
 
 

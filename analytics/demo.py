@@ -12,7 +12,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from analytics import services
+from analytics import loop_demo, services
 from analytics import timeutil as tu
 from analytics.models import Event
 from lms.models import User
@@ -55,6 +55,11 @@ def _session(rng: random.Random, user: User, start: Any, rows: list[Event]) -> N
 
 
 def seed(users: Any) -> None:
+    _seed_activity(users)
+    loop_demo.seed(users)  # after the activity: the demo experiment is judged on its events
+
+
+def _seed_activity(users: Any) -> None:
     if Event.objects.filter(properties__demo=True).exists():
         return
     rng = random.Random(42)

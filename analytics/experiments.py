@@ -353,6 +353,10 @@ def cumulative_lift(
         control = control.merged(by_day[day].get(experiment.control_key, Group()))
         treated = treated.merged(by_day[day].get(variant, Group()))
         comparison = compare(metric["kind"], control, treated)
+        if comparison is not None and comparison.abs_low == comparison.abs_high:
+            # No spread yet (e.g. nobody converted on either side): a zero-width
+            # interval would read as certainty, so the day is left out of the chart.
+            comparison = None
         points.append(
             {
                 "day": day,

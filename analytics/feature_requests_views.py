@@ -116,7 +116,10 @@ def staff_request_update(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(FeatureRequest, pk=pk)
     try:
         if request.POST.get("action") == "merge":
-            into = get_object_or_404(FeatureRequest, pk=_score(request.POST.get("into")) or 0)
+            into_id = _score(request.POST.get("into"))
+            into = FeatureRequest.objects.filter(pk=into_id).first() if into_id and 0 < into_id < 2**31 else None
+            if into is None:
+                raise ServiceError("Give the number of an existing request this one duplicates.")
             fr.request_merge(duplicate=item, into=into, actor=request.user)
         else:
             flag_name = request.POST.get("flag", "")

@@ -95,13 +95,29 @@ def feedback_mine(request: HttpRequest) -> HttpResponse:
     return render(request, "analytics/feedback_mine.html", {"rows": rows, "notices": notices, "unread": set(unread)})
 
 
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _month_labels(keys: list[str]) -> list[str]:
+    """'2026-12' -> 'Dec', with the year on the first label and on each January
+    but never on the last one: a centred 'YYYY-MM' under the last point is cut
+    off by the chart's right edge."""
+    labels = []
+    for i, key in enumerate(keys):
+        year, month = key.split("-")
+        name = MONTHS[int(month) - 1]
+        with_year = (i == 0 or month == "01") and i != len(keys) - 1
+        labels.append(f"{name} {year}" if with_year else name)
+    return labels
+
+
 @staff_required
 def feedback_triage(request: HttpRequest) -> HttpResponse:
     params = {k: request.GET.get(k, "") for k in ("status", "type", "tag", "q")}
     rows = Paginator(feedback.triage_queryset(params), 25).get_page(request.GET.get("page"))
     months = feedback.nps_by_month()
     chart = charts.line_chart(
-        [m["month"] for m in months],
+        _month_labels([m["month"] for m in months]),
         [charts.Series("NPS", [None if m["nps"] is None else m["nps"] + 100 for m in months])],
         title="NPS by month (shifted: 100 is an NPS of 0)",
         y_max=200,

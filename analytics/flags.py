@@ -395,8 +395,15 @@ def _audit(flag: Flag, before: dict[str, Any], *, actor: Any, source: str, reaso
     )
 
 
+def reach_changed(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """Did the change move who gets the flag (percentage or on/off)?"""
+    return float(after.get("percentage") or 0) != float(before.get("percentage") or 0) or after.get(
+        "enabled"
+    ) != before.get("enabled")
+
+
 def _save(flag: Flag, before: dict[str, Any], *, now: datetime) -> None:
-    if float(flag.percentage) != float(before.get("percentage") or 0) or flag.enabled != before.get("enabled"):
+    if reach_changed(before, state_of(flag)):
         flag.step_changed_at = now
     flag.modified = now
     flag.save()  # waffle's save flushes its cache keys and ours (get_flush_keys)
@@ -426,7 +433,8 @@ def on_rollout_start(listener: Callable[[Flag], None]) -> None:
         _rollout_listeners.append(listener)
 
 
-def _after_change(flag: Flag, before: dict[str, Any]) -> None:
+def after_change(flag: Flag, before: dict[str, Any]) -> None:
+    """Tell the listeners when a change takes a flag from nobody to somebody."""
     if _effective(before) == 0 and _effective(state_of(flag)) != 0:
         for listener in _rollout_listeners:
             listener(flag)
@@ -445,7 +453,7 @@ def flag_create(*, name: str, actor: Any, source: str = FlagChange.Source.API, r
     _apply(flag, fields)
     _save(flag, before, now=now)
     _audit(flag, before, actor=actor, source=source, reason=reason or "created", now=now)
-    _after_change(flag, before)
+    after_change(flag, before)
     return flag
 
 
@@ -461,7 +469,7 @@ def flag_update(
         return flag
     _save(flag, before, now=now)
     _audit(flag, before, actor=actor, source=source, reason=reason, now=now)
-    _after_change(flag, before)
+    after_change(flag, before)
     return flag
 
 

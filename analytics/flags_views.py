@@ -42,6 +42,7 @@ def flag_detail(request: HttpRequest, name: str) -> HttpResponse:
         action = request.POST.get("action", "")
         reason = request.POST.get("reason", "")[:500]
         source = FlagChange.Source.STAFF
+        changes_before = FlagChange.objects.filter(flag_name=flag.name).count()
         try:
             if action == "enable":
                 flags.flag_update(flag=flag, actor=request.user, source=source, reason=reason, enabled=True)
@@ -74,7 +75,10 @@ def flag_detail(request: HttpRequest, name: str) -> HttpResponse:
         except ServiceError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(request, "Saved. The change is in the audit log below.")
+            if FlagChange.objects.filter(flag_name=flag.name).count() > changes_before:
+                messages.success(request, "Saved. The change is in the audit log below.")
+            else:
+                messages.info(request, "Nothing changed: the flag already was that way.")
         return redirect("analytics:flag", name=flag.name)
     changes = Paginator(FlagChange.objects.filter(flag_name=flag.name).select_related("actor"), 25).get_page(
         request.GET.get("page")

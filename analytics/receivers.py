@@ -8,7 +8,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.http import HttpRequest
 
-from analytics import services
+from analytics import experiments, services
+from learning.services import personal_scheduler_requested
 
 
 def on_event_tracked(
@@ -41,9 +42,15 @@ def on_login_failed(
     )
 
 
+def on_personal_scheduler_requested(sender: Any, *, owner: Any, **_: Any) -> str | None:
+    # The FSRS rollout: flagged users enter the scheduler-default experiment here.
+    return experiments.choose_personal_scheduler(owner)
+
+
 def connect() -> None:
     from lms.tracking import event_tracked
 
+    personal_scheduler_requested.connect(on_personal_scheduler_requested, dispatch_uid="analytics.scheduler")
     event_tracked.connect(on_event_tracked, dispatch_uid="analytics.event_tracked")
     user_logged_in.connect(on_logged_in, dispatch_uid="analytics.logged_in")
     user_logged_out.connect(on_logged_out, dispatch_uid="analytics.logged_out")

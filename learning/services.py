@@ -8,6 +8,7 @@ in a transaction so a refused request writes nothing.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, models, transaction
 from django.db.models import Max
+from django.dispatch import Signal
 
 from learning import schedulers
 from learning.access import can_create_classroom
@@ -43,6 +45,8 @@ from lms import audit
 from lms.errors import Conflict, ServiceError, Unprocessable
 from lms.models import User
 from lms.tracking import track
+
+logger = logging.getLogger(__name__)
 
 MAX_CARD_TEXT = 10_000
 MAX_BULK_LINES = 1_000
@@ -356,12 +360,24 @@ def _limits(new_cards_per_day: Any, reviews_per_day: Any) -> tuple[int, int]:
     return new, reviews
 
 
+# Sent with `owner` when a personal deck is created without a scheduler. A
+# receiver may answer a scheduler key (analytics answers for users in the
+# "FSRS for new personal decks" rollout and its experiment); None leaves the
+# default. A signal keeps learning free of analytics imports.
+personal_scheduler_requested = Signal()
+
+
 def default_scheduler_for(owner: User, classroom: Classroom | None) -> str:
-    """The scheduler a new deck starts with: its class's default, or SM-2
-    with learning steps for a personal deck. The one place this is decided
-    (a feature flag for "FSRS for new personal decks" hooks in here)."""
+    """The scheduler a new deck starts with: its class's default, or, for a
+    personal deck, what a `personal_scheduler_requested` receiver chooses,
+    else SM-2 with learning steps. The one place this is decided."""
     if classroom is not None:
         return classroom.default_scheduler
+    for receiver, answer in personal_scheduler_requested.send_robust(sender=None, owner=owner):
+        if isinstance(answer, Exception):
+            logger.warning("scheduler chooser %r failed: %r", receiver, answer)
+        elif answer in dict(schedulers.CHOICES):
+            return answer
     return schedulers.DEFAULT
 
 
@@ -456,7 +472,8 @@ def deck_create(
     new, reviews = _limits(new_cards_per_day, reviews_per_day)
     options = clean_scheduling(scheduling)
     classroom = lesson.course.classroom if lesson is not None else None
-    options.setdefault("scheduler", default_scheduler_for(user, classroom))
+    if "scheduler" not in options:  # only ask the chooser (and expose the user) when it decides
+        options["scheduler"] = default_scheduler_for(user, classroom)
     siblings = lesson.decks.all() if lesson is not None else Deck.objects.personal_for(user)
     deck = Deck(
         title=_required(title, "title"),

@@ -29,6 +29,7 @@ from ops.metrics import minute_of
 logger = logging.getLogger(__name__)
 
 Key = tuple[datetime, str, str]  # (minute, flag, variant)
+EXPERIMENT_PREFIX = "experiment:"
 
 
 @dataclass
@@ -69,7 +70,12 @@ store = Store()
 
 def record(request: HttpRequest, duration_ms: float, status: int, *, now: datetime | None = None) -> None:
     """Called by the request-metrics middleware for every request."""
-    seen = getattr(request, "flags_seen", None)
+    seen = dict(getattr(request, "flags_seen", None) or {})
+    # Experiment variants the request met (analytics.experiments.expose) are
+    # kept the same way, as "experiment:<name>", so a variant can be compared
+    # with its control on the performance page.
+    for name, variant in (getattr(request, "variants_seen", None) or {}).items():
+        seen[EXPERIMENT_PREFIX + name] = variant
     if not seen:
         return
     try:

@@ -20,8 +20,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from analytics import experiments, flags
-from analytics.models import Flag, FlagChange
+from analytics.models import Experiment, Flag, FlagChange
 from ops import histogram
+from ops.flag_metrics import EXPERIMENT_PREFIX
 from ops.models import DetectionRule, FlagRequestMetric, Incident, IncidentUpdate
 
 logger = logging.getLogger(__name__)
@@ -137,7 +138,8 @@ def report(rule: DetectionRule, m: dict[str, Any], *, now: datetime) -> None:
 
 
 def breakdown(*, minutes: int, now: datetime) -> list[dict[str, Any]]:
-    """Requests, error rate and p95 per flag and variant over the last `minutes` (one query)."""
+    """Requests, error rate and p95 per flag (and experiment) and variant over
+    the last `minutes`: one query, and one more for the experiments' controls."""
     from ops.metrics import minute_of
 
     end = minute_of(now)
@@ -150,12 +152,19 @@ def breakdown(*, minutes: int, now: datetime) -> list[dict[str, Any]]:
         g["requests"] += count
         g["errors"] += errors
         g["hists"].append(hist)
+    experiment_names = {f.removeprefix(EXPERIMENT_PREFIX) for f, _ in groups if f.startswith(EXPERIMENT_PREFIX)}
+    controls = {
+        e.name: e.control_key for e in Experiment.objects.filter(name__in=experiment_names).only("name", "variants")
+    }
     out = []
     for (flag, variant), g in sorted(groups.items()):
+        experiment = flag.removeprefix(EXPERIMENT_PREFIX) if flag.startswith(EXPERIMENT_PREFIX) else None
         out.append(
             {
                 "flag": flag,
+                "experiment": experiment,
                 "variant": variant,
+                "control": variant == (controls.get(experiment) if experiment else CONTROL),
                 "requests": g["requests"],
                 "errors": g["errors"],
                 "error_rate": g["errors"] / g["requests"] if g["requests"] else 0.0,

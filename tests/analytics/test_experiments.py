@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from django.utils import timezone
 
 from analytics import experiments, flags, stats
 from analytics.models import Event, Experiment, ExperimentExposure, Flag
+from learning import services as learning_services
+from learning.models import Classroom, Course, Deck, Lesson, Review, StudySession
 from lms.models import User
 
 
@@ -174,7 +176,8 @@ def test_results_page_shows_the_srm_warning_and_the_chart(client_for, admin) -> 
 def test_the_scheduler_chooser_enters_flagged_users_into_the_experiment_when_they_create_a_deck() -> None:
     flag = Flag.objects.get(name="fsrs-new-personal-decks")
     users = User.objects.bulk_create([User(username=f"d{i}") for i in range(40)])
-    flags.flag_update(flag=flag, actor=None, source="api", allow_users=[u.pk for u in users[:20]])
+    # Only the listed users: at the seeded 5% who else is in depends on the ids the database gives.
+    flags.flag_update(flag=flag, actor=None, source="api", allow_users=[u.pk for u in users[:20]], percentage=0)
     chosen = [experiments.choose_personal_scheduler(u) for u in users]
     exp = Experiment.objects.get(name="scheduler-default")
     # Flag off for the last 20: learning's default, no exposure.
@@ -184,3 +187,141 @@ def test_the_scheduler_chooser_enters_flagged_users_into_the_experiment_when_the
         variant = experiments.assign(exp, user.pk)
         assert scheduler == ("fsrs" if variant == "fsrs" else None)
     assert {"fsrs", None} == set(chosen[:20])
+
+
+def test_creating_a_personal_deck_uses_the_chooser_and_a_class_deck_does_not(api_for, teacher) -> None:
+    """The FSRS rollout is a real product change: learning's deck creation asks
+    (through its signal) and gets the experiment's scheduler for flagged users."""
+    flag = Flag.objects.get(name="fsrs-new-personal-decks")
+    users = User.objects.bulk_create([User(username=f"p{i}", role="student") for i in range(30)])
+    # Only the listed users (at 5% who else is in depends on the ids).
+    flags.flag_update(flag=flag, actor=None, source="api", allow_users=[u.pk for u in users[:20]], percentage=0)
+    exp = Experiment.objects.get(name="scheduler-default")
+    for user in users[1:]:
+        learning_services.deck_create(user=user, title="Mine")
+    response = api_for(users[0]).post("/api/v1/decks/", {"title": "Mine"}, format="json")
+    assert response.status_code == 201, response.json()
+    by_owner = dict(Deck.objects.filter(owner__in=users).values_list("owner_id", "scheduler"))
+    for user in users[:20]:
+        assert by_owner[user.pk] == ("fsrs" if experiments.assign(exp, user.pk) == "fsrs" else "sm2"), user.pk
+    assert {by_owner[u.pk] for u in users[:20]} == {"fsrs", "sm2"}
+    assert {by_owner[u.pk] for u in users[20:]} == {"sm2"}  # flag off: learning's default
+    assert ExperimentExposure.objects.filter(experiment=exp).count() == 20
+    # A deck whose scheduler is chosen explicitly: the chooser is not asked, no exposure.
+    newcomer = User.objects.create_user("newcomer", password="x", role="student")
+    flags.flag_update(flag=flag, actor=None, source="api", allow_users=[u.pk for u in users[:20]] + [newcomer.pk])
+    explicit = learning_services.deck_create(user=newcomer, title="Mine too", scheduler="sm2-published")
+    assert explicit.scheduler == "sm2-published"
+    assert not ExperimentExposure.objects.filter(user=newcomer).exists()
+    # A class deck follows its class, flag or not.
+    lesson = _lesson(teacher)
+    class_deck = learning_services.deck_create(user=teacher, title="Class deck", lesson=lesson)
+    assert class_deck.scheduler == lesson.course.classroom.default_scheduler
+
+
+def _lesson(teacher: User) -> Lesson:
+    classroom = Classroom.objects.create(name="Bio", teacher=teacher)
+    course = Course.objects.create(classroom=classroom, title="Cells")
+    return Lesson.objects.create(course=course, title="Membranes")
+
+
+def _review(user: User, at: datetime, *, quality: int = 4, status: str = "review", counted: bool = True) -> Review:
+    return Review(
+        student=user,
+        mode="review",
+        quality=quality,
+        correct=quality >= 3,
+        reviewed_at=at,
+        status_before=status,
+        repetitions_before=3,
+        interval_before=10,
+        ease_before=2.5,
+        repetitions_after=4,
+        interval_after=25,
+        ease_after=2.5,
+        changed_schedule=counted,
+    )
+
+
+def test_metrics_are_read_from_real_review_and_session_rows() -> None:
+    """True retention (mature reviews that counted, passed), reviews per day and
+    session length per exposed user, compared with Welch's test."""
+    now = timezone.now()
+    exposed = now - timedelta(days=2)
+    exp = experiment(
+        primary_metric={"kind": "true_retention"},
+        guardrail_metrics=[{"kind": "reviews_per_day"}, {"kind": "session_length"}],
+    )
+    c1, c2, t1, t2, t3 = User.objects.bulk_create([User(username=f"m{i}") for i in range(5)])
+    ExperimentExposure.objects.bulk_create(
+        ExperimentExposure(experiment=exp, user=u, variant=v, exposed_at=exposed)
+        for u, v in ((c1, "control"), (c2, "control"), (t1, "treatment"), (t2, "treatment"), (t3, "treatment"))
+    )
+    later = exposed + timedelta(hours=5)
+    rows = [
+        # c1: 3 of 4 mature reviews passed; a learning step, a cram answer and one
+        # from before the exposure do not count for retention.
+        *[_review(c1, later, quality=q) for q in (4, 5, 3, 1)],
+        _review(c1, later, status="learning"),
+        _review(c1, later, quality=1, counted=False),
+        _review(c1, exposed - timedelta(hours=1), quality=1),
+        *[_review(c2, later) for _ in range(2)],  # 2 of 2
+        *[_review(t1, later) for _ in range(5)],  # 5 of 5
+        *[_review(t2, later, quality=q) for q in (5, 1, 4, 2)],  # 2 of 4
+        _review(t3, later, status="new"),  # t3: no mature review -> no retention value
+    ]
+    Review.objects.bulk_create(rows)
+    sessions = [(c1, 600), (c1, 300), (c2, 120), (t1, 900), (t2, 60), (t3, 240)]
+    StudySession.objects.bulk_create(
+        StudySession(
+            student=u,
+            mode="review",
+            scope_type="all",
+            started_at=later,
+            last_activity_at=later,
+            answers_count=3,
+            duration_seconds=s,
+        )
+        for u, s in sessions
+    )
+    StudySession.objects.create(  # before the exposure: not counted
+        student=c2,
+        mode="review",
+        scope_type="all",
+        started_at=exposed - timedelta(days=1),
+        answers_count=3,
+        last_activity_at=exposed,
+        duration_seconds=5000,
+    )
+    experiments.experiment_start(experiment=exp)
+    out = experiments.results(Experiment.objects.get(pk=exp.pk), now=now)
+
+    control, treatment = out["primary"]["variants"]
+    assert (control["users"], control["value"]) == (2, pytest.approx((0.75 + 1.0) / 2))
+    assert (treatment["users"], treatment["value"]) == (2, pytest.approx((1.0 + 0.5) / 2))
+    expected = stats.compare_means(0.875, 0.03125, 2, 0.75, 0.125, 2)
+    assert treatment["comparison"]["p_value"] == pytest.approx(expected.p_value)
+
+    per_day, length = out["guardrails"]
+    # 6 rows of c1 since exposure (not the one before) over 2 days; c2 2; t1 5, t2 4, t3 1
+    assert [r["value"] for r in per_day["variants"]] == [
+        pytest.approx((6 / 2 + 2 / 2) / 2),
+        pytest.approx((5 / 2 + 4 / 2 + 1 / 2) / 3),
+    ]
+    assert per_day["variants"][1]["users"] == 3
+    assert [r["value"] for r in length["variants"]] == [pytest.approx((450 + 120) / 2), pytest.approx(400)]
+
+
+def test_cumulative_lift_leaves_out_days_without_spread_and_carries_the_interval() -> None:
+    exp = experiment()
+    day1, day2 = date(2026, 11, 1), date(2026, 11, 2)
+    values = [experiments.UserValue("control", day1, 0.0), experiments.UserValue("treatment", day1, 0.0)]
+    values += [experiments.UserValue("control", day2, float(i % 4 == 0)) for i in range(40)]
+    values += [experiments.UserValue("treatment", day2, float(i % 2 == 0)) for i in range(40)]
+    points = experiments.cumulative_lift(exp, exp.primary_metric, values, "treatment")
+    assert points[0] == {"day": day1, "users": 2, "lift": None, "low": None, "high": None}
+    expected = stats.compare_rates(10, 41, 20, 41)
+    assert points[1]["users"] == 82
+    assert (points[1]["lift"], points[1]["low"], points[1]["high"]) == pytest.approx(
+        (expected.abs_lift, expected.abs_low, expected.abs_high)
+    )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 from analytics import feature_requests as fr
 from analytics import flags
@@ -80,12 +83,16 @@ def test_shipping_tells_every_voter_by_notice_and_email(
     assert sorted(m.to[0] for m in mail.outbox) == ["olly@example.com", "sam@example.com"]
 
 
-def test_a_flag_starting_to_roll_out_tells_the_voters(admin, student) -> None:
+def test_a_flag_starting_to_roll_out_tells_the_voters(admin, student, django_capture_on_commit_callbacks) -> None:
+    student.email = "sam@example.com"
+    student.save(update_fields=["email"])
     flag = flags.flag_create(name="audio", actor=None, enabled=True, percentage=0)
     item = fr.request_submit(user=student, title="Audio cards")
     fr.request_update(request=item, actor=admin, flag=flag)
-    flags.flag_update(flag=flag, actor=admin, source="api", percentage=5)
+    with django_capture_on_commit_callbacks(execute=True):
+        flags.flag_update(flag=flag, actor=admin, source="api", percentage=5)
     assert Notice.objects.filter(user=student, message__startswith="Rolling out").count() == 1
+    assert [m.to for m in mail.outbox] == [["sam@example.com"]]  # and by email
     flags.flag_update(flag=flag, actor=admin, source="api", percentage=15)  # already rolling: no second notice
     assert Notice.objects.filter(user=student, message__startswith="Rolling out").count() == 1
 
@@ -127,3 +134,69 @@ def test_pages_render(client_for, admin, student) -> None:
     assert client_for(student).get(f"/feature-requests/{item.pk}/").status_code == 200
     assert client_for(admin).get("/analytics/requests/").status_code == 200
     assert client_for(student).get("/analytics/requests/").status_code == 403
+
+
+def test_comments_through_the_api_and_refusals(api_for, student, outsider) -> None:
+    item = fr.request_submit(user=student, title="Cloze cards")
+    api = api_for(outsider)
+    created = api.post(f"/api/v1/feature-requests/{item.pk}/comments/", {"body": "Yes, for anatomy"}, format="json")
+    assert created.status_code == 201 and created.json()["body"] == "Yes, for anatomy"
+    for body in ({"body": ""}, {"body": "x" * 5001}, {"text": "hi"}):
+        response = api.post(f"/api/v1/feature-requests/{item.pk}/comments/", body, format="json")
+        assert response.status_code == 400 and set(response.json()["error"]) == {"code", "message", "details"}
+    assert api.post("/api/v1/feature-requests/999999/comments/", {"body": "x"}, format="json").status_code == 404
+    assert api_for(None).post(f"/api/v1/feature-requests/{item.pk}/comments/", {"body": "x"}).status_code in (401, 403)
+    listed = api_for(student).get(f"/api/v1/feature-requests/{item.pk}/comments/").json()
+    assert listed["count"] == 1 and listed["results"][0]["author"] == "olly"
+
+
+def test_roadmap_shows_recently_shipped_not_long_ago_or_declined(client_for) -> None:
+    now = timezone.now()
+    FeatureRequest.objects.create(title="Shipped last week", status="shipped", shipped_at=now - timedelta(days=7))
+    FeatureRequest.objects.create(title="Shipped last year", status="shipped", shipped_at=now - timedelta(days=365))
+    FeatureRequest.objects.create(title="Declined thing", status="declined")
+    html = client_for(None).get("/roadmap/").content.decode()
+    assert "Shipped last week" in html and "Shipped last year" not in html and "Declined thing" not in html
+
+
+def test_staff_page_lists_the_top_ten_with_score_and_level(client_for, admin) -> None:
+    FeatureRequest.objects.create(title="Loved", votes=100, business_impact=10, strategic_alignment=10, complexity=0)
+    FeatureRequest.objects.create(title="Liked", votes=50, business_impact=8, strategic_alignment=6, complexity=4)
+    FeatureRequest.objects.bulk_create(FeatureRequest(title=f"meh {i}", votes=i) for i in range(12))
+    html = client_for(admin).get("/analytics/requests/").content.decode()
+    top = html.split('id="top-h"')[1].split("</ol>")[0]
+    assert top.count("<li>") == 10
+    assert top.index("Loved") < top.index("Liked")
+    assert '<strong>10.00</strong> <span class="badge bad">HIGH</span>' in top
+    assert '<strong>6.20</strong> <span class="badge warn">MEDIUM</span>' in top
+
+
+def test_staff_page_saves_scores_and_merges_with_messages_for_bad_input(client_for, admin, student, outsider) -> None:
+    dark = fr.request_submit(user=student, title="Dark mode")
+    night = fr.request_submit(user=outsider, title="Night theme")
+    client = client_for(admin)
+    url = f"/analytics/requests/{dark.pk}/"
+    response = client.post(
+        url,
+        {
+            "action": "update",
+            "status": "planned",
+            "business_impact": "8",
+            "strategic_alignment": "6",
+            "complexity": "4",
+            "flag": "",
+        },
+    )
+    assert response.status_code == 302
+    dark.refresh_from_db()
+    assert (dark.status, dark.business_impact, dark.strategic_alignment, dark.complexity) == ("planned", 8, 6, 4)
+    for into in ("", "abc", "99999999999999999999", str(dark.pk), "424242"):
+        page = client.post(url, {"action": "merge", "into": into}, follow=True)
+        assert page.status_code == 200 and '<li class="message error">' in page.content.decode(), into
+    page = client.post(url, {"action": "update", "business_impact": "11"}, follow=True)
+    assert '<li class="message error">' in page.content.decode()
+    assert FeatureRequest.objects.get(pk=dark.pk).business_impact == 8
+    client.post(f"/analytics/requests/{night.pk}/", {"action": "merge", "into": str(dark.pk)})
+    night.refresh_from_db()
+    assert night.merged_into_id == dark.pk and FeatureRequest.objects.get(pk=dark.pk).votes == 2
+    assert client_for(student).post(url, {"action": "update", "status": "shipped"}).status_code == 403

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from django.utils import timezone
@@ -137,3 +138,55 @@ def test_a_page_url_that_is_not_a_local_path_is_dropped(student) -> None:
         feedback.feedback_submit(user=student, kind="bug", message="x", page_url="/study/?a=1").page_url
         == "/study/?a=1"
     )
+
+
+def test_the_control_is_on_every_kind_of_page_with_that_pages_url(client_for, student, admin) -> None:
+    """base.html carries it, so any page of the site has it: a sample from each app."""
+    for user, url in (
+        (student, "/dashboard/"),
+        (student, "/decks/"),
+        (student, "/feature-requests/"),
+        (student, "/roadmap/"),
+        (student, "/feedback/mine/"),
+        (admin, "/analytics/"),
+        (admin, "/analytics/flags/"),
+        (admin, "/ops/"),
+    ):
+        page = client_for(user).get(url)
+        assert page.status_code == 200, url
+        html = page.content.decode()
+        assert 'class="feedback-control"' in html and f'name="page_url" value="{url}"' in html, url
+
+
+def test_feedback_carries_the_experiment_variants_the_user_is_in(student) -> None:
+    from analytics import experiments
+    from analytics.models import Experiment, ExperimentExposure
+
+    exp = experiments.experiment_create(
+        name="copy",
+        title="copy",
+        actor=None,
+        primary_metric={"kind": "reviews_per_day"},
+        variants=[{"key": "control", "weight": 50}, {"key": "short", "weight": 50}],
+    )
+    experiments.experiment_start(experiment=exp)
+    ExperimentExposure.objects.create(experiment=exp, user=student, variant="short")
+    stopped = Experiment.objects.create(
+        name="old", title="old", status="stopped", variants=exp.variants, primary_metric=exp.primary_metric
+    )
+    ExperimentExposure.objects.create(experiment=stopped, user=student, variant="control")
+    item = feedback.feedback_submit(user=student, kind="idea", message="shorter is nicer")
+    assert item.variants == {"copy": "short"}  # running experiments only
+
+
+def test_triage_page_draws_nps_over_time(client_for, admin) -> None:
+    from lms.models import User
+
+    users = User.objects.bulk_create([User(username=f"q{i}") for i in range(4)])
+    NpsResponse.objects.bulk_create(NpsResponse(user=u, score=s) for u, s in zip(users, [10, 10, 9, 2], strict=True))
+    html = client_for(admin).get("/analytics/feedback/").content.decode()
+    chart = html.split('id="nps-chart-h"')[1].split("</section>")[0]
+    assert "<strong>50</strong> from 4 answers" in chart and "<svg" in chart
+    labels = re.findall(r'text-anchor="middle">([^<]*)</text>', chart)
+    assert labels[-1] in ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+    assert re.fullmatch(r"[A-Z][a-z]{2} \d{4}", labels[0])  # the year where the axis starts

@@ -211,3 +211,52 @@ def test_an_admin_change_in_the_django_admin_is_audited(client_for, admin) -> No
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
     change = FlagChange.objects.filter(source="admin").get()
     assert change.actor == admin and change.after["percentage"] == 30.0 and change.after["enabled"] is True
+
+
+def test_deleting_a_flag_in_the_django_admin_is_audited_and_the_change_reaches_evaluation(
+    client_for, admin, student, django_capture_on_commit_callbacks
+) -> None:
+    flag = make(enabled=True, strategy="all_users")
+    request = RequestFactory().get("/")
+    request.user = student
+    assert flags.flag_on(request, "new-ui") is True
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(admin).post(f"/admin/analytics/flag/{flag.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    change = FlagChange.objects.get(source="admin")
+    assert (change.flag_name, change.actor, change.after) == ("new-ui", admin, {})
+    assert change.before["strategy"] == "all_users" and change.reason == "deleted in the Django admin"
+    fresh = RequestFactory().get("/")
+    fresh.user = student
+    assert flags.flag_on(fresh, "new-ui") is False
+
+
+def test_an_admin_change_that_starts_a_rollout_tells_the_requests_voters(client_for, admin, student) -> None:
+    from analytics import feature_requests
+    from analytics.models import Notice
+
+    flag = make(enabled=True, percentage=0)
+    item = feature_requests.request_submit(user=student, title="New UI")
+    feature_requests.request_update(request=item, actor=admin, flag=flag)
+    page = client_for(admin).get(f"/admin/analytics/flag/{flag.pk}/change/")
+    form = page.context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None and not isinstance(v, list | dict)}
+    data.update(
+        name="new-ui",
+        enabled="on",
+        strategy="percentage",
+        percentage="5",
+        attributes="{}",
+        allow_users="[]",
+        deny_users="[]",
+        rollout_plan="{}",
+        rollout_step="0",
+        hold_minutes="60",
+        created_0=flag.created.strftime("%Y-%m-%d"),
+        created_1=flag.created.strftime("%H:%M:%S"),
+        modified_0=flag.modified.strftime("%Y-%m-%d"),
+        modified_1=flag.modified.strftime("%H:%M:%S"),
+    )
+    assert client_for(admin).post(f"/admin/analytics/flag/{flag.pk}/change/", data).status_code == 302
+    assert Notice.objects.filter(user=student, message__startswith="Rolling out").count() == 1
+    assert Flag.objects.get(pk=flag.pk).step_changed_at is not None

@@ -109,15 +109,21 @@ def test_list_filters_enabled_only_and_counts_exposures_in_a_fixed_number_of_que
     assert [f["flag_id"] for f in enabled["results"]] == ["f0", "f2", "f4", "f6"]
 
 
-def test_stats_totals_by_strategy(api_for, teacher, admin) -> None:
+def test_stats_totals_by_strategy_and_exposures_per_flag(api_for, teacher, admin, student) -> None:
     make("a", enabled=True, strategy="all_users")
     make("b", enabled=True, percentage=5)
     make("c", enabled=False, strategy="user_list")
+    FlagExposure.objects.bulk_create(
+        FlagExposure(flag_name=name, user=user) for name, user in (("a", student), ("a", admin), ("b", student))
+    )
     teacher.is_staff = True
     teacher.save()
     body = api_for(teacher).get("/api/v1/flags/stats/").json()
     assert body["total_flags"] == 3 and body["enabled_flags"] == 2 and body["disabled_flags"] == 1
     assert body["strategies"] == {"all_users": 1, "percentage": 1, "user_list": 1, "user_attribute": 0, "gradual": 0}
+    assert {f["flag_id"]: f["exposures"] for f in body["flags"]} == {"a": 2, "b": 1, "c": 0}
+    assert {f["flag_id"]: f["effective_percentage"] for f in body["flags"]} == {"a": 100.0, "b": 5.0, "c": 0.0}
+    assert api_for(student).get("/api/v1/flags/stats/").status_code == 403
 
 
 def test_rollout_plan_and_advance_through_the_api(api_for, admin) -> None:

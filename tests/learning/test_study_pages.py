@@ -435,3 +435,29 @@ def test_summary_says_when_the_next_card_is_due_in_one_unit():
     assert due_in(now + timedelta(days=6, hours=1)).replace("\xa0", " ") == "in 6 days"
     assert due_in(now - timedelta(minutes=5)) == "now"
     assert due_in(None) == ""
+
+
+def test_the_answer_bar_is_a_flagged_study_screen_change_remembered_for_guardrails(
+    client_for, teacher, student, django_capture_on_commit_callbacks
+):
+    """study-answer-bar (seeded at 10%) changes the study screen for the users it
+    is on for, and the request remembers it so ops can compare them with the rest."""
+    from analytics import flags
+    from analytics.models import Flag, FlagExposure
+
+    setup = make_class(teacher, [student], cards_per_deck=3)
+    client = client_for(student)
+    client.post("/study/", {"scope_type": "deck", "scope_id": setup.decks[0].pk, "mode": "learn"})
+    url = f"/study/sessions/{StudySession.objects.get().pk}/"
+    flag = Flag.objects.get(name="study-answer-bar")
+    assert float(flag.percentage) == 10 and flag.enabled
+    with django_capture_on_commit_callbacks(execute=True):  # the change reaches the flag cache on commit
+        flags.flag_update(flag=flag, actor=None, source="api", deny_users=[student.pk])
+    page = client.get(url)
+    assert "answers-bar" not in page.content.decode() and page.wsgi_request.flags_seen == {"study-answer-bar": "off"}
+    with django_capture_on_commit_callbacks(execute=True):
+        flags.flag_update(flag=flag, actor=None, source="api", deny_users=[], allow_users=[student.pk])
+    page = client.get(url)
+    assert 'class="study-answers answers-bar"' in page.content.decode()
+    assert page.wsgi_request.flags_seen == {"study-answer-bar": "on"}
+    assert FlagExposure.objects.filter(flag_name="study-answer-bar", user=student).count() == 1

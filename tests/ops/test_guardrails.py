@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.apps import apps
+from django.core import mail
 from django.db.models import Sum
 from django.test import Client
 from django.utils import timezone
@@ -49,8 +50,10 @@ def _hit(user: User, times: int) -> list[int]:
 
 
 def test_a_variant_with_real_server_errors_is_turned_off_with_incident_and_audit_while_control_runs(
-    student, outsider, django_capture_on_commit_callbacks
+    student, outsider, admin, django_capture_on_commit_callbacks
 ) -> None:
+    admin.email = "ada@example.com"  # on-call falls back to the admins
+    admin.save(update_fields=["email"])
     flags.flag_create(name="risky-change", actor=None, enabled=True, strategy="user_list", allow_users=[student.pk])
     rule = _rule()
     assert set(_hit(student, 40)) == {500}  # the variant: broken
@@ -73,6 +76,10 @@ def test_a_variant_with_real_server_errors_is_turned_off_with_incident_and_audit
     incident = Incident.objects.get(rule=rule)
     assert incident.is_open and incident.severity == 3
     assert IncidentUpdate.objects.filter(incident=incident, message__startswith="Guardrail turned flag").exists()
+    # On-call are told both that it opened and that the flag was switched.
+    subjects = [m.subject for m in mail.outbox if m.to == ["ada@example.com"]]
+    assert any("SEV3" in s and "opened" in s for s in subjects), subjects
+    assert any("flag switched" in s for s in subjects), subjects
     # Control kept running; the variant's users now get control too.
     assert set(_hit(outsider, 3)) == {200}
     assert set(_hit(student, 3)) == {200}
@@ -162,4 +169,30 @@ def test_performance_by_flag_page_compares_variant_and_control(client_for, admin
     page = client_for(admin).get("/ops/performance/flags/")
     html = page.content.decode()
     assert page.status_code == 200 and "50.00%" in html and "0.00%" in html
+    assert 'href="/analytics/flags/x/"' in html  # the flag's page: its audit log and rollout
+    assert 'href="/analytics/flags/fsrs-new-personal-decks/"' in html  # a rule watching it
     assert client_for(student).get("/ops/performance/flags/").status_code == 403
+
+
+def test_experiment_variants_a_request_met_are_broken_down_beside_their_control(client_for, admin) -> None:
+    exp = experiments.experiment_create(
+        name="copy",
+        title="copy",
+        actor=None,
+        primary_metric={"kind": "reviews_per_day"},
+        variants=[{"key": "plain", "weight": 50}, {"key": "short", "weight": 50}],
+    )
+    experiments.experiment_start(experiment=exp)
+    users = User.objects.bulk_create([User(username=f"e{i}", role="student") for i in range(12)])
+    for user in users:
+        client = Client()
+        client.force_login(user)
+        assert client.post("/api/v1/experiments/copy/assignment/").json()["variant"] in ("plain", "short")
+    flag_metrics.flush()
+    rows = FlagRequestMetric.objects.filter(flag="experiment:copy")
+    by_variant = {v: rows.filter(variant=v).aggregate(n=Sum("request_count"))["n"] or 0 for v in ("plain", "short")}
+    assigned = [experiments.assign(exp, u.pk) for u in users]
+    assert by_variant == {"plain": assigned.count("plain"), "short": assigned.count("short")}
+    html = client_for(admin).get("/ops/performance/flags/").content.decode()
+    assert 'href="/analytics/experiments/copy/"' in html
+    assert 'plain <span class="badge">control</span>' in html and "short</td>" in html
