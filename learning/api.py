@@ -253,6 +253,7 @@ class ImportSerializer(serializers.Serializer):
 
 class ImportResultSerializer(serializers.Serializer):
     deck = serializers.IntegerField()
+    decks = serializers.ListField(child=serializers.IntegerField(), required=False, help_text="Every deck created")
     imported = serializers.IntegerField()
     skipped = serializers.ListField(child=serializers.DictField())
 
@@ -607,7 +608,12 @@ class DeckViewSet(ContentViewSet):
             skip_invalid=data["skip_invalid"],
         )
         return Response(
-            {"deck": deck.pk, "imported": len(cards), "skipped": parsed.errors if data["skip_invalid"] else []},
+            {
+                "deck": deck.pk,
+                "decks": sorted({card.deck_id for card in cards}),
+                "imported": len(cards),
+                "skipped": parsed.errors if data["skip_invalid"] else [],
+            },
             status=201,
         )
 

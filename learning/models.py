@@ -268,6 +268,22 @@ class Deck(models.Model):
         return self.lesson_id is None
 
 
+class MediaBlob(models.Model):
+    """One stored media file, named by the SHA-256 of its content: fifty cards
+    showing one picture share one file. Cards embed it in their HTML (an
+    imported Anki note keeps every image and sound where it was) and list it in
+    `Card.media`, so a file is deleted only once no card uses it."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    file = models.CharField(max_length=200)  # name in default_storage
+    kind = models.CharField(max_length=8)  # "image" or "audio"
+    size = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.file
+
+
 class CardQuerySet(models.QuerySet):
     def visible_to(self, user: User) -> CardQuerySet:
         if not user.is_authenticated:
@@ -289,8 +305,14 @@ class CardQuerySet(models.QuerySet):
         tag = (tag or "").strip().lower()
         if not tag:
             return self
+        # Anki's hierarchical tags: "animals" also finds "animals::pets".
         return self.filter(
-            Q(tags=tag) | Q(tags__startswith=f"{tag} ") | Q(tags__endswith=f" {tag}") | Q(tags__contains=f" {tag} ")
+            Q(tags=tag)
+            | Q(tags__startswith=f"{tag} ")
+            | Q(tags__endswith=f" {tag}")
+            | Q(tags__contains=f" {tag} ")
+            | Q(tags__startswith=f"{tag}::")
+            | Q(tags__contains=f" {tag}::")
         )
 
 
@@ -300,6 +322,8 @@ class Card(models.Model):
     back = models.TextField()
     image = models.FileField(upload_to=card_image_path, blank=True)
     audio = models.FileField(upload_to=card_audio_path, blank=True)
+    # Media embedded in the text (imported packages); shared, content-addressed.
+    media = models.ManyToManyField(MediaBlob, related_name="cards", blank=True)
     # Space-separated, lower-case tags ("cells mitosis"); see learning.services.
     tags = models.CharField(max_length=500, blank=True, default="")
     position = models.PositiveIntegerField(default=0)

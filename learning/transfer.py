@@ -15,14 +15,15 @@ import hashlib
 import io
 import json
 import re
-import sqlite3
 import tempfile
-import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
+from django.db import models
+
+from learning.anki.package import AnkiPackage, Limits, MemberTooLarge, PackageError, PackageTooLarge
 from lms.errors import ServiceError, TooLarge
 from lms.spreadsheet import from_spreadsheet, spreadsheet_safe
 
@@ -30,10 +31,10 @@ if TYPE_CHECKING:
     from learning.models import Card, Deck
 
 MAX_IMPORT_BYTES = 50 * 1024 * 1024
-MAX_IMPORT_CARDS = 5000
-# A zip's own header says how big it unpacks; a small "bomb" can claim gigabytes.
-MAX_UNPACKED_BYTES = 200 * 1024 * 1024
 MAX_TEXT = 10_000
+MAX_TITLE = 200
+MAX_DESCRIPTION = 10_000
+DECK_PATH_SEPARATOR = " › "
 JSON_FORMAT = "flashcard-lms/deck"
 FORMATS = ("csv", "json", "apkg")
 CONTENT_TYPES = {
@@ -56,6 +57,9 @@ class CardRow:
     image: tuple[str, bytes] | None = None
     audio: tuple[str, bytes] | None = None
     line: int = 0
+    # Pictures and sounds named in the text (Anki notes): name -> content.
+    media: dict[str, bytes] = field(default_factory=dict)
+    deck_path: tuple[str, ...] = ()
 
 
 @dataclass
@@ -96,10 +100,9 @@ def parse_upload(filename: str, data: bytes, fmt: str | None = None) -> ParseRes
         raise ImportFileError("The file is empty.")
     fmt = detect_format(filename, fmt)
     result = {"csv": parse_csv, "json": parse_json, "apkg": parse_apkg}[fmt](data)
-    if len(result.rows) > MAX_IMPORT_CARDS:
-        raise ImportFileError(
-            f"At most {MAX_IMPORT_CARDS} cards can be imported at once; the file has {len(result.rows)}."
-        )
+    limit = settings.IMPORT_MAX_NOTES
+    if len({row.line for row in result.rows}) > limit:
+        raise ImportFileError(f"At most {limit} notes can be imported at once; the file has more.")
     if not result.rows and not result.errors:
         raise ImportFileError("The file holds no cards.")
     return result
@@ -213,8 +216,8 @@ def parse_json(data: bytes) -> ParseResult:
     if not isinstance(doc, dict) or not isinstance(doc.get("cards"), list):
         raise ImportFileError('Expected {"cards": [{"front": ..., "back": ...}, ...]} or a list of cards.')
     deck = doc.get("deck") if isinstance(doc.get("deck"), dict) else {}
-    result.title = str(deck.get("title") or "")[:200]
-    result.description = str(deck.get("description") or "")
+    result.title = str(deck.get("title") or "")[:MAX_TITLE]
+    result.description = str(deck.get("description") or "")[:MAX_DESCRIPTION]
     for number, item in enumerate(doc["cards"], start=1):
         if not isinstance(item, dict):
             result.error(number, "Each card must be an object.")
@@ -272,113 +275,98 @@ def export_json(deck: Deck, cards: list[Card]) -> bytes:
 
 # --- Anki packages -------------------------------------------------------------------
 
-IMG_RE = re.compile(r"""<img[^>]*\bsrc\s*=\s*["']?([^"'>\s]+)["']?[^>]*>""", re.IGNORECASE)
+IMG_RE = re.compile(r"""(<img\b[^>]*?\bsrc\s*=\s*)(?:"([^"]*)"|'([^']*)'|([^"'>\s]+))([^>]*>)""", re.IGNORECASE)
 SOUND_RE = re.compile(r"\[sound:([^\]]+)\]")
 
 
-EDGE_BREAKS_RE = re.compile(r"^(\s*<br\s*/?>)+|(<br\s*/?>\s*)+$", re.IGNORECASE)
+def media_names(text: str) -> list[str]:
+    """Every picture and sound a card's text names, in order."""
+    images = [m.group(2) or m.group(3) or m.group(4) or "" for m in IMG_RE.finditer(text)]
+    return [name for name in images + SOUND_RE.findall(text) if name]
 
 
-def _take_media(text: str, pattern: re.Pattern[str]) -> tuple[str, list[str]]:
-    names = pattern.findall(text)
-    return EDGE_BREAKS_RE.sub("", pattern.sub("", text)).strip(), names
-
-
-def _read_member(archive: zipfile.ZipFile, name: str) -> bytes:
-    """One file of the package; a damaged or encrypted member is the uploader's
-    problem (400), not ours (500)."""
-    try:
-        return archive.read(name)
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
-        raise ImportFileError(f"The package is damaged and could not be read ({name}: {exc}).") from None
+def _package_limits() -> Limits:
+    media = settings.IMPORT_MAX_MEDIA_BYTES
+    return Limits(
+        member_bytes=max(MAX_IMPORT_BYTES * 20, 256 * 1024 * 1024),
+        total_bytes=media + max(MAX_IMPORT_BYTES * 20, 256 * 1024 * 1024),
+        media_bytes=settings.MAX_MEDIA_BYTES,
+        notes=settings.IMPORT_MAX_NOTES,
+        seconds=float(settings.IMPORT_SQLITE_SECONDS),
+    )
 
 
 def parse_apkg(data: bytes) -> ParseResult:
-    """Reads the notes of an Anki package: first field front, second back;
-    the first image and sound referenced become the card's media."""
+    """The cards of an Anki package, each as Anki renders it, with its deck
+    path, tags and every picture and sound its text names."""
     result = ParseResult()
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise ImportFileError("This is not an Anki package (.apkg is a zip archive).") from None
-    with archive:
-        unpacked = sum(info.file_size for info in archive.infolist())
-        if unpacked > MAX_UNPACKED_BYTES:
-            raise TooLarge(
-                f"The package unpacks to {unpacked // (1024 * 1024)} MB; "
-                f"at most {MAX_UNPACKED_BYTES // (1024 * 1024)} MB can be imported."
-            )
-        names = set(archive.namelist())
-        collection = next((n for n in ("collection.anki21", "collection.anki2") if n in names), None)
-        if collection is None:
-            if "collection.anki21b" in names:
-                raise ImportFileError(
-                    "This package uses Anki's newest compressed format. In Anki, export again with "
-                    "'Support older Anki versions' ticked."
-                )
-            raise ImportFileError("The package has no Anki collection inside.")
-        try:
-            media_map = json.loads(_read_member(archive, "media").decode("utf-8")) if "media" in names else {}
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            media_map = {}
-        by_name = {str(name): str(key) for key, name in media_map.items()}
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "collection.sqlite"
-            path.write_bytes(_read_member(archive, collection))
-            try:
-                conn = sqlite3.connect(path)
+        with AnkiPackage(data, _package_limits()) as package:
+            read = package.read()
+            result.errors.extend(read.errors)
+            for card in read.cards:
+                media: dict[str, bytes] = {}
                 try:
-                    rows = conn.execute("SELECT flds, tags FROM notes ORDER BY id").fetchall()
-                    deck_names = conn.execute("SELECT decks FROM col").fetchone()
-                finally:
-                    conn.close()
-            except sqlite3.DatabaseError as exc:
-                raise ImportFileError(f"The Anki collection could not be read: {exc}") from None
-        if deck_names:
-            try:
-                decks = [d for d in json.loads(deck_names[0]).values() if d.get("name") != "Default"]
-                if len(decks) == 1:
-                    result.title = str(decks[0].get("name", ""))[:200]
-            except (ValueError, AttributeError):
-                pass
-
-        read: dict[str, bytes] = {}  # a picture shared by many notes is read once
-
-        def media(name: str) -> tuple[str, bytes] | None:
-            key = by_name.get(name)
-            if key is None or key not in names:
-                return None
-            if key not in read:
-                read[key] = _read_member(archive, key)
-            return (name, read[key])
-
-        for number, (fields_text, tags) in enumerate(rows, start=1):
-            fields = fields_text.split("\x1f")
-            if len(fields) < 2:
-                result.error(number, "The note has a single field; two are needed (front and back).")
-                continue
-            front, front_images = _take_media(fields[0], IMG_RE)
-            back, back_images = _take_media(fields[1], IMG_RE)
-            front, front_sounds = _take_media(front, SOUND_RE)
-            back, back_sounds = _take_media(back, SOUND_RE)
-            images, sounds = front_images + back_images, front_sounds + back_sounds
-            image = media(images[0]) if images else None
-            audio = media(sounds[0]) if sounds else None
-            # A card whose front is only a picture is still a card.
-            if not front and image:
-                front = "(picture)"
-            if not back and audio:
-                back = "(listen)"
-            if _check_row(result, number, front, back):
+                    for name in media_names(card.front) + media_names(card.back):
+                        content = package.media(name)
+                        if content is not None:
+                            media[name] = content
+                except MemberTooLarge:
+                    result.error(
+                        card.note,
+                        f"Note {card.note}: {name} is larger than {settings.MAX_MEDIA_BYTES // (1024 * 1024)} MB.",
+                    )
+                    continue
+                if len(card.front) > MAX_TEXT or len(card.back) > MAX_TEXT:
+                    result.error(card.note, f"Note {card.note}: a side is longer than {MAX_TEXT} characters.")
+                    continue
                 result.rows.append(
-                    CardRow(front=front, back=back, tags=tags.strip(), image=image, audio=audio, line=number)
+                    CardRow(
+                        front=card.front,
+                        back=card.back or "&nbsp;",
+                        tags=card.tags,
+                        line=card.note,
+                        media=media,
+                        deck_path=card.deck_path,
+                    )
                 )
+    except PackageTooLarge as exc:
+        raise TooLarge(str(exc)) from None
+    except PackageError as exc:
+        raise ImportFileError(str(exc)) from None
+    paths = {row.deck_path for row in result.rows}
+    if len(paths) == 1:
+        result.title = DECK_PATH_SEPARATOR.join(next(iter(paths)))[:MAX_TITLE]
     return result
 
 
 def _stable_id(*parts: object) -> int:
     digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
     return 1 << 30 | int.from_bytes(digest[:4], "big") & ((1 << 30) - 1)
+
+
+_OUR_MEDIA_RE = re.compile(r"""(<img\b[^>]*?\bsrc=")/media/(cards/media/[0-9a-f]{2}/[0-9a-f]{64}\.\w+)("[^>]*>)""")
+_OUR_AUDIO_RE = re.compile(
+    r"""<audio\b[^>]*?\bsrc="/media/(cards/media/[0-9a-f]{2}/[0-9a-f]{64}\.\w+)"[^>]*>\s*</audio>"""
+)
+
+
+def _export_media(text: str, tmp: str, media_files: list[str]) -> str:
+    """Shared media embedded in card text, as Anki names them: the file goes
+    into the package and the text says `<img src="name">` / `[sound:name]`."""
+    from django.core.files.storage import default_storage
+
+    def add(stored: str) -> str:
+        name = PurePosixPath(stored).name
+        target = Path(tmp) / name
+        if not target.exists() and default_storage.exists(stored):
+            with default_storage.open(stored, "rb") as handle:
+                target.write_bytes(handle.read())
+            media_files.append(str(target))
+        return name
+
+    text = _OUR_MEDIA_RE.sub(lambda m: f"{m.group(1)}{add(m.group(2))}{m.group(3)}", text)
+    return _OUR_AUDIO_RE.sub(lambda m: f"[sound:{add(m.group(1))}]", text)
 
 
 def export_apkg(deck: Deck, cards: list[Card]) -> bytes:
@@ -414,6 +402,7 @@ def export_apkg(deck: Deck, cards: list[Card]) -> bytes:
                     front = f'{front}<br><img src="{name}">'
                 else:
                     back = f"{back} [sound:{name}]"
+            front, back = _export_media(front, tmp, media_files), _export_media(back, tmp, media_files)
             anki_deck.add_note(
                 genanki.Note(
                     model=model,
@@ -458,69 +447,208 @@ def _media_upload(media: tuple[str, bytes] | None, kind: str, line: int) -> Any:
         raise ValidationError(f"{kind}: {exc.message}") from exc
 
 
-def deck_import(*, user: Any, deck: Deck, parsed: ParseResult, skip_invalid: bool = False) -> list[Card]:
-    """Add every parsed row to `deck` (whose editing the caller checked), in
-    one transaction: either all rows land or none does. Rows the parser could
-    not read refuse the import unless `skip_invalid`."""
+def _store_media(rows: list[CardRow], problems: list[dict[str, Any]]) -> tuple[dict[str, Any], list[str]]:
+    """Every distinct picture and sound of `rows` stored once, by content hash.
+
+    Returns (sha256 -> MediaBlob, names of files written by this call) so a
+    failed import can remove exactly what it wrote. A row whose media is not an
+    allowed image or sound is moved to `problems`."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from learning.media import blob_name, kind_of
+    from learning.models import MediaBlob
+
+    wanted: dict[str, tuple[bytes, Any]] = {}
+    kept: list[CardRow] = []
+    for row in rows:
+        ok = True
+        for name, content in row.media.items():
+            digest = hashlib.sha256(content).hexdigest()
+            if digest in wanted:
+                continue
+            info = kind_of(content)
+            if info is None:
+                problems.append({"line": row.line, "message": f"{name} is not an allowed picture or sound."})
+                ok = False
+                break
+            wanted[digest] = (content, info)
+        if ok:
+            kept.append(row)
+    rows[:] = kept
+    blobs = {b.sha256: b for b in MediaBlob.objects.filter(sha256__in=list(wanted))}
+    written: list[str] = []
+    new = []
+    try:
+        for digest, (content, info) in wanted.items():
+            if digest in blobs:
+                continue
+            name = blob_name(digest, info.extension)
+            if not default_storage.exists(name):
+                written.append(default_storage.save(name, ContentFile(content)))
+            new.append(MediaBlob(sha256=digest, file=name, kind=info.kind, size=len(content)))
+        MediaBlob.objects.bulk_create(new, ignore_conflicts=True)
+        if new:
+            blobs.update({b.sha256: b for b in MediaBlob.objects.filter(sha256__in=[b.sha256 for b in new])})
+    except Exception:
+        _remove_files(written)
+        raise
+    return blobs, written
+
+
+def _remove_files(names: list[str]) -> None:
+    from django.core.files.storage import default_storage
+
+    for name in names:
+        default_storage.delete(name)
+
+
+def _embed_media(text: str, urls: dict[str, str]) -> str:
+    """`<img src="dog photo.png">` and `[sound:bark.mp3]` pointing at our
+    stored copies; a reference to a file the package lacks is dropped."""
+
+    def image(match: re.Match[str]) -> str:
+        url = urls.get(match.group(2) or match.group(3) or match.group(4) or "")
+        return f'{match.group(1)}"{url}"{match.group(5)}' if url else ""
+
+    def sound(match: re.Match[str]) -> str:
+        url = urls.get(match.group(1))
+        return f'<audio controls src="{url}"></audio>' if url else ""
+
+    return SOUND_RE.sub(sound, IMG_RE.sub(image, text))
+
+
+def _build_cards(
+    rows: list[CardRow], decks: dict[tuple[str, ...], Deck], blobs: dict[str, Any], problems: list[dict[str, Any]]
+) -> list[tuple[Card, list[int]]]:
+    from django.conf import settings as django_settings
     from django.core.exceptions import ValidationError
-    from django.db import transaction
 
     from learning.models import Card
     from learning.services import clean_card_text, normalize_tags
+
+    built: list[tuple[Card, list[int]]] = []
+    for row in rows:
+        urls: dict[str, str] = {}
+        blob_ids: list[int] = []
+        for name, content in row.media.items():
+            blob = blobs[hashlib.sha256(content).hexdigest()]
+            urls[name] = f"{django_settings.MEDIA_URL}{blob.file}"
+            if blob.pk not in blob_ids:
+                blob_ids.append(blob.pk)
+        try:
+            front, back = _embed_media(row.front, urls), _embed_media(row.back, urls)
+            built.append(
+                (
+                    Card(
+                        deck=decks.get(row.deck_path) or decks[()],
+                        front=clean_card_text(front, "front"),
+                        back=clean_card_text(back, "back"),
+                        tags=normalize_tags(row.tags),
+                        image=_media_upload(row.image, "image", row.line) or "",
+                        audio=_media_upload(row.audio, "audio", row.line) or "",
+                    ),
+                    blob_ids,
+                )
+            )
+        except ValidationError as exc:
+            problems.append({"line": row.line, "message": "; ".join(exc.messages)})
+    return built
+
+
+def _write_cards(
+    *, user: Any, decks: dict[tuple[str, ...], Deck], parsed: ParseResult, skip_invalid: bool
+) -> list[Card]:
+    """The cards of `parsed` into `decks` (by deck path; `()` is the fallback),
+    all or none. Media files written for a failed import are removed."""
+    from django.db import transaction
+
+    from learning.models import Card
     from lms.tracking import track
 
     problems = list(parsed.errors)
     if problems and not skip_invalid:
         raise ImportFileError(
-            f"{len(problems)} row(s) could not be read; fix them or import the readable ones only.",
+            f"{len(problems)} note(s) or row(s) could not be read; fix them or import the readable ones only.",
             details={"rows": problems},
         )
-    cards: list[Card] = []
-    for row in parsed.rows:
-        try:
-            cards.append(
-                Card(
-                    deck=deck,
-                    front=clean_card_text(row.front, "front"),
-                    back=clean_card_text(row.back, "back"),
-                    tags=normalize_tags(row.tags),
-                    image=_media_upload(row.image, "image", row.line) or "",
-                    audio=_media_upload(row.audio, "audio", row.line) or "",
+    rows = list(parsed.rows)
+    written: list[str] = []
+    try:
+        with transaction.atomic():
+            blobs, written = _store_media(rows, problems)
+            built = _build_cards(rows, decks, blobs, problems)
+            if (problems and not skip_invalid) or not built:
+                raise ImportFileError(
+                    "Nothing was imported: "
+                    + (f"{len(problems)} note(s) or row(s) are not valid cards." if problems else "no cards."),
+                    details={"rows": problems},
                 )
+            deck_ids = sorted({card.deck_id for card, _ in built})
+            # Lock the decks so two imports into one deck number their cards
+            # one after the other.
+            list(type(next(iter(decks.values()))).objects.select_for_update().filter(pk__in=deck_ids))
+            last = dict(
+                Card.objects.filter(deck_id__in=deck_ids)
+                .values("deck_id")
+                .annotate(m=models.Max("position"))
+                .values_list("deck_id", "m")
             )
-        except ValidationError as exc:
-            problems.append({"line": row.line, "message": "; ".join(exc.messages)})
-    if (problems and not skip_invalid) or not cards:
-        raise ImportFileError(
-            "Nothing was imported: " + (f"{len(problems)} row(s) are not valid cards." if problems else "no cards."),
-            details={"rows": problems},
-        )
-    with transaction.atomic():
-        # Lock the deck row so two imports into one deck number their cards
-        # one after the other.
-        type(deck).objects.select_for_update().filter(pk=deck.pk).first()
-        last = deck.cards.order_by("-position").values_list("position", flat=True).first() or 0
-        for offset, card in enumerate(cards, start=1):
-            card.position = last + offset
-        created = Card.objects.bulk_create(cards, batch_size=500)
-    track("deck_imported", user=user, deck_id=deck.pk, cards=len(created), skipped=len(problems))
+            for card, _ in built:
+                last[card.deck_id] = (last.get(card.deck_id) or 0) + 1
+                card.position = last[card.deck_id]
+            created = Card.objects.bulk_create([card for card, _ in built], batch_size=1000)
+            links = [
+                Card.media.through(card_id=card.pk, mediablob_id=blob_id)
+                for card, (_, blob_ids) in zip(created, built, strict=True)
+                for blob_id in blob_ids
+            ]
+            Card.media.through.objects.bulk_create(links, batch_size=1000)
+    except Exception:
+        _remove_files(written)
+        raise
+    parsed.errors = problems
+    track("deck_imported", user=user, deck_id=deck_ids[0], cards=len(created), skipped=len(problems))
     return created
+
+
+def deck_import(*, user: Any, deck: Deck, parsed: ParseResult, skip_invalid: bool = False) -> list[Card]:
+    """Add every parsed row to `deck` (whose editing the caller checked), in
+    one transaction: either all rows land or none does. Rows the parser could
+    not read refuse the import unless `skip_invalid`; the ones skipped are left
+    in `parsed.errors`, each with its reason."""
+    return _write_cards(user=user, decks={(): deck}, parsed=parsed, skip_invalid=skip_invalid)
 
 
 def deck_import_new(
     *, user: Any, parsed: ParseResult, title: str = "", lesson: Any = None, skip_invalid: bool = False
 ) -> tuple[Deck, list[Card]]:
-    """A new deck (in `lesson`, or personal) holding the imported cards."""
+    """New decks (in `lesson`, or personal) holding the imported cards: one
+    deck, or one per Anki (sub)deck, titled with its path (`A › B › C`).
+    Returns the first deck and every card created."""
     from django.db import transaction
 
     from learning.services import deck_create
 
+    paths = list(dict.fromkeys(row.deck_path for row in parsed.rows))
+    description = (parsed.description or "")[:MAX_DESCRIPTION]
     with transaction.atomic():
-        deck = deck_create(
-            user=user,
-            lesson=lesson,
-            title=(title or parsed.title or "Imported deck").strip()[:200],
-            description=parsed.description,
-        )
-        cards = deck_import(user=user, deck=deck, parsed=parsed, skip_invalid=skip_invalid)
-    return deck, cards
+        decks: dict[tuple[str, ...], Deck] = {}
+        if len(paths) <= 1:
+            name = (title or parsed.title or "Imported deck").strip()[:MAX_TITLE]
+            decks[()] = deck_create(user=user, lesson=lesson, title=name, description=description)
+            if paths:
+                decks[paths[0]] = decks[()]
+        else:
+            for path in paths:
+                name = DECK_PATH_SEPARATOR.join(path)[:MAX_TITLE] or "Imported deck"
+                decks[path] = deck_create(user=user, lesson=lesson, title=name, description=description)
+            decks[()] = decks[paths[0]]
+        cards = _write_cards(user=user, decks=decks, parsed=parsed, skip_invalid=skip_invalid)
+        # A subdeck whose every note was skipped is not left behind empty.
+        used = {card.deck_id for card in cards}
+        for deck in {d.pk: d for d in decks.values()}.values():
+            if deck.pk not in used:
+                deck.delete()
+    first = next(d for d in decks.values() if d.pk in used) if cards else decks[()]
+    return first, cards
