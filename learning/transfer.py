@@ -77,6 +77,8 @@ def detect_format(filename: str, requested: str | None = None) -> str:
     fmt = (requested or PurePosixPath(filename or "").suffix.lstrip(".")).lower()
     if fmt in {"tsv", "txt"}:
         fmt = "csv"
+    if fmt == "colpkg":  # a whole collection: the same reader
+        fmt = "apkg"
     if fmt not in FORMATS:
         raise ImportFileError(
             f"Unknown import format {fmt or '(none)'!r}: use a .csv, .json or .apkg file.",

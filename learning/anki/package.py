@@ -44,7 +44,7 @@ _CHUNK = 1024 * 1024
 _ZSTD_MAX_WINDOW = 1 << 27
 
 
-class PackageError(ValueError):
+class PackageError(Exception):
     """The package cannot be read; the message says why, for the uploader."""
 
 
@@ -300,8 +300,9 @@ def _int(value: Any, what: str) -> int:
 
 
 def _json_map(value: Any, what: str) -> dict:
+    text = _text(value, what)
     try:
-        doc = json.loads(_text(value, what) or "{}")
+        doc = json.loads(text or "{}")
     except ValueError:
         raise PackageError(f"The collection's {what} is not valid JSON.") from None
     if not isinstance(doc, dict):
