@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import csv
 import hashlib
+import html as html_lib
 import io
 import json
 import re
@@ -151,18 +152,85 @@ def _decode_text(data: bytes) -> str:
         raise ImportFileError("The CSV file is not UTF-8 text: save it as “CSV UTF-8”.") from None
 
 
+# Anki's "Notes in Plain Text" starts with lines such as `#separator:tab`.
+_ANKI_HEADER_RE = re.compile(r"^#([a-z ]+):(.*)$")
+_ANKI_SEPARATORS = {"comma": ",", "semicolon": ";", "tab": "\t", "space": " ", "pipe": "|", "colon": ":"}
+_ANKI_COLUMNS = ("tags column", "guid column", "notetype column", "deck column")
+
+
+def _anki_headers(text: str) -> tuple[dict[str, str], str, int]:
+    """(options, the text after the header lines, how many lines they took)."""
+    options: dict[str, str] = {}
+    lines = text.split("\n")
+    taken = 0
+    for raw in lines:
+        match = _ANKI_HEADER_RE.match(raw.rstrip("\r"))
+        if not match:
+            break
+        options[match.group(1).strip().lower()] = match.group(2).strip()
+        taken += 1
+    return options, "\n".join(lines[taken:]), taken
+
+
+def _anki_separator(value: str) -> str:
+    value = value.strip()
+    if value.lower() in _ANKI_SEPARATORS:
+        return _ANKI_SEPARATORS[value.lower()]
+    if len(value) == 1:
+        return value
+    raise ImportFileError(f"#separator:{value} is not a separator Anki writes.")
+
+
+def _anki_row(result: ParseResult, number: int, record: list[str], options: dict[str, str]) -> None:
+    """One line of Anki's plain-text notes: the columns the header names
+    (tags, guid, note type, deck) set apart, the rest are the note's fields;
+    a cloze note gives one card per deletion, as in Anki."""
+    from learning.anki.render import cloze_numbers, cloze_text
+
+    columns = {}
+    for key in _ANKI_COLUMNS:
+        value = options.get(key, "")
+        if value.isdigit() and int(value) >= 1:
+            columns[key] = int(value) - 1
+    cell = lambda i: record[i].replace("\r\n", "\n").strip() if 0 <= i < len(record) else ""  # noqa: E731
+    fields = [cell(i) for i in range(len(record)) if i not in columns.values()]
+    if options.get("html", "true").lower() == "false":
+        fields = [html_lib.escape(f).replace("\n", "<br>") for f in fields]
+    tags = cell(columns["tags column"]) if "tags column" in columns else ""
+    deck = cell(columns["deck column"]) if "deck column" in columns else options.get("deck", "")
+    path = tuple(part.strip() for part in deck.split("::") if part.strip())
+    text = fields[0] if fields else ""
+    extra = fields[1] if len(fields) > 1 else ""
+    numbers = sorted(cloze_numbers(text))
+    if numbers:
+        for n in numbers:
+            front, back = cloze_text(text, n, question=True), cloze_text(text, n, question=False)
+            back = f"{back}<br>{extra}" if extra else back
+            if _check_row(result, number, front, back):
+                result.rows.append(CardRow(front=front, back=back, tags=tags, line=number, deck_path=path))
+        return
+    if _check_row(result, number, text, extra):
+        result.rows.append(CardRow(front=text, back=extra, tags=tags, line=number, deck_path=path))
+
+
 def parse_csv(data: bytes) -> ParseResult:
     """`front,back[,tags]` rows; comma, semicolon or tab separated; an optional
-    header. Errors name the file line a record starts on."""
+    header. Anki's "Notes in Plain Text" header lines (`#separator:`,
+    `#html:`, `#tags column:`, `#guid column:`, `#notetype column:`,
+    `#deck column:`) are followed. Errors name the file line a record starts on."""
     result = ParseResult()
-    text = _decode_text(data)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    options, text, offset = _anki_headers(_decode_text(data))
+    separator = _anki_separator(options["separator"]) if "separator" in options else _delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
     seen_a_record = False
     try:
         line = 1
         for record in reader:
-            number, line = line, reader.line_num + 1  # a quoted cell may span lines
+            number, line = line + offset, reader.line_num + 1  # a quoted cell may span lines
             if not record or all(not cell.strip() for cell in record):
+                continue
+            if options:
+                _anki_row(result, number, record, options)
                 continue
             first, seen_a_record = not seen_a_record, True
             if first and record[0].strip().lower() in HEADER_WORDS:

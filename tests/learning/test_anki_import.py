@@ -182,3 +182,55 @@ def test_text_filter_and_inverted_sections():
     nt = NoteType("T", ("A", "B"), (("c", "{{text:A}}{{^B}} (no B){{/B}}", "{{A}}"),))
     assert render_note(nt, ["<b>x</b>", ""])[0].front == "x (no B)"
     assert render_note(nt, ["<b>x</b>", "b"])[0].front == "x"
+
+
+# --- Anki's "Notes in Plain Text" ------------------------------------------------------
+
+
+def _plain_text(tmp_path, **options) -> bytes:
+    import os
+
+    from anki.collection import Collection
+    from anki.import_export_pb2 import ExportLimit
+
+    col = Collection(os.fspath(tmp_path / "c.anki2"))
+    try:
+        add(col, "Basic", {"Front": 'a <b>bold</b>, "quoted"', "Back": "two\nlines"}, "Lang::Fr", ["x::y", "z"])
+        add(col, "Cloze", {"Text": "{{c1::Paris}} and {{c2::Rome::city}}", "Back Extra": ""}, "Lang::It")
+        out = tmp_path / "notes.txt"
+        col.export_note_csv(out_path=os.fspath(out), limit=ExportLimit(), with_tags=True, **options)
+        return out.read_bytes()
+    finally:
+        col.close()
+
+
+def test_plain_text_with_every_header_column(tmp_path, teacher, media_root):
+    data = _plain_text(tmp_path, with_html=True, with_deck=True, with_notetype=True, with_guid=True)
+    assert data.startswith(b"#separator:tab\n#html:true\n")
+    parsed = transfer.parse_upload("notes.txt", data)
+    assert parsed.errors == []
+    rows = [(r.front, r.back, r.tags, r.deck_path, r.line) for r in parsed.rows]
+    assert rows[0] == ('a <b>bold</b>, "quoted"', "two\nlines", "x::y z", ("Lang", "Fr"), 7)
+    assert [(r.deck_path, "[city]" in r.front) for r in parsed.rows[1:]] == [
+        (("Lang", "It"), False),
+        (("Lang", "It"), True),
+    ]
+    _, cards = transfer.deck_import_new(user=teacher, parsed=parsed)
+    assert sorted(Deck.objects.values_list("title", flat=True)) == ["Lang › Fr", "Lang › It"]
+    assert len(cards) == 3
+
+
+def test_plain_text_without_html_is_escaped_not_lost(tmp_path):
+    data = _plain_text(tmp_path, with_html=False, with_deck=False, with_notetype=False, with_guid=False)
+    assert b"#html:false" in data
+    parsed = transfer.parse_upload("notes.txt", data)
+    assert parsed.rows[0].tags == "x::y z"
+    assert parsed.rows[0].front == "a bold, &quot;quoted&quot;"  # Anki stripped the tags itself
+    assert (
+        transfer.parse_csv(b"#separator:Semicolon\n#html:false\n<b>x</b>;y\n").rows[0].front == "&lt;b&gt;x&lt;/b&gt;"
+    )
+
+
+def test_an_unknown_separator_is_a_clear_400():
+    with pytest.raises(transfer.ImportFileError, match="not a separator"):
+        transfer.parse_csv(b"#separator:weird\na\tb\n")
