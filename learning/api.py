@@ -29,8 +29,9 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from learning import access, services, transfer
+from learning import access, import_jobs, services, transfer
 from learning.models import Card, Classroom, Course, Deck, Enrollment, Lesson
 from learning.sanitize import render_markdown
 
@@ -258,12 +259,44 @@ class ImportResultSerializer(serializers.Serializer):
     skipped = serializers.ListField(child=serializers.DictField())
 
 
-def _parse_import(request: Request) -> tuple[dict, transfer.ParseResult]:
+def _parse_import(request: Request) -> tuple[dict, transfer.ParseResult, bytes]:
     serializer = ImportSerializer(data=request.data)
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
     upload = data["file"]
-    return data, transfer.parse_upload(upload.name, transfer.read_upload(upload), data.get("format"))
+    content = transfer.read_upload(upload)
+    return data, transfer.parse_upload(upload.name, content, data.get("format")), content
+
+
+def _in_background(
+    request: Request, data: dict, parsed: transfer.ParseResult, content: bytes, **target: Any
+) -> Response | None:
+    """202 with the status URL when the file is big enough to import in the
+    background (a file with unreadable rows is still refused at once)."""
+    if not import_jobs.goes_to_background(parsed, skip_invalid=data["skip_invalid"]):
+        return None
+    name = data["file"].name
+    if data.get("format"):
+        name = f"{name.rsplit('.', 1)[0]}.{data['format']}"
+    job = import_jobs.import_job_create(
+        user=request.user,
+        filename=name,
+        data=content,
+        total=len(parsed.rows),
+        skip_invalid=data["skip_invalid"],
+        **target,
+    )
+    url = request.build_absolute_uri(reverse("api-import-job", args=[job.pk]))
+    return Response({"id": job.pk, "status": job.status, "status_url": url}, status=202)
+
+
+class ImportJobView(APIView):
+    """A background import's state: `queued`, `running` (with `done` of
+    `total` cards), `done` (with the `result`) or `failed` (with the `error`)."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Status of a background deck import")
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(import_jobs.status_of(import_jobs.get_import_job_for(request.user, pk)))
 
 
 class ReorderSerializer(serializers.Serializer):
@@ -576,14 +609,17 @@ class DeckViewSet(ContentViewSet):
 
     @extend_schema(
         request={"multipart/form-data": ImportSerializer},
-        responses={201: ImportResultSerializer},
+        responses={201: ImportResultSerializer, 202: OpenApiTypes.OBJECT},
         summary="Add the cards of a CSV, JSON or Anki file to this deck (all or nothing)",
         operation_id="decks_import_cards",
     )
     @action(detail=True, methods=["post"], url_path="import", parser_classes=[MultiPartParser, FormParser])
     def import_cards(self, request: Request, pk: str | None = None) -> Response:
         deck = access.get_deck_for(request.user, pk, write=True)
-        data, parsed = _parse_import(request)
+        data, parsed, content = _parse_import(request)
+        queued = _in_background(request, data, parsed, content, deck=deck)
+        if queued is not None:
+            return queued
         cards = transfer.deck_import(user=request.user, deck=deck, parsed=parsed, skip_invalid=data["skip_invalid"])
         return Response(
             {"deck": deck.pk, "imported": len(cards), "skipped": parsed.errors if data["skip_invalid"] else []},
@@ -592,14 +628,18 @@ class DeckViewSet(ContentViewSet):
 
     @extend_schema(
         request={"multipart/form-data": ImportSerializer},
-        responses={201: ImportResultSerializer},
+        responses={201: ImportResultSerializer, 202: OpenApiTypes.OBJECT},
         summary="Create a deck (personal, or in a lesson you teach) from a CSV, JSON or Anki file",
         operation_id="decks_import_new",
     )
     @action(detail=False, methods=["post"], url_path="import", parser_classes=[MultiPartParser, FormParser])
     def import_deck(self, request: Request) -> Response:
-        data, parsed = _parse_import(request)
+        data, parsed, content = _parse_import(request)
         lesson = access.get_lesson_for(request.user, data["lesson"], write=True) if data.get("lesson") else None
+        title = data.get("title") or ""
+        queued = _in_background(request, data, parsed, content, lesson=lesson, title=title)
+        if queued is not None:
+            return queued
         deck, cards = transfer.deck_import_new(
             user=request.user,
             parsed=parsed,

@@ -284,6 +284,38 @@ class MediaBlob(models.Model):
         return self.file
 
 
+class ImportJob(models.Model):
+    """A big package imported in the background (learning/import_jobs.py):
+    the uploaded file waits in storage until the Celery task reads it."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="import_jobs")
+    # Into an existing deck, or new decks (in `lesson`, or personal).
+    deck = models.ForeignKey("Deck", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    lesson = models.ForeignKey(Lesson, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    title = models.CharField(max_length=200, blank=True)
+    skip_invalid = models.BooleanField(default=False)
+    filename = models.CharField(max_length=255)
+    file = models.CharField(max_length=200)  # name in default_storage, removed when the job ends
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.status})"
+
+
 class CardQuerySet(models.QuerySet):
     def visible_to(self, user: User) -> CardQuerySet:
         if not user.is_authenticated:

@@ -17,6 +17,7 @@ import io
 import json
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,7 @@ MAX_TEXT = 10_000
 MAX_TITLE = 200
 MAX_DESCRIPTION = 10_000
 DECK_PATH_SEPARATOR = " › "
+BATCH = 1000  # cards per INSERT; also how often a background import reports progress
 JSON_FORMAT = "flashcard-lms/deck"
 FORMATS = ("csv", "json", "apkg")
 CONTENT_TYPES = {
@@ -627,7 +629,12 @@ def _build_cards(
 
 
 def _write_cards(
-    *, user: Any, decks: dict[tuple[str, ...], Deck], parsed: ParseResult, skip_invalid: bool
+    *,
+    user: Any,
+    decks: dict[tuple[str, ...], Deck],
+    parsed: ParseResult,
+    skip_invalid: bool,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[Card]:
     """The cards of `parsed` into `decks` (by deck path; `()` is the fallback),
     all or none. Media files written for a failed import are removed."""
@@ -667,7 +674,11 @@ def _write_cards(
             for card, _ in built:
                 last[card.deck_id] = (last.get(card.deck_id) or 0) + 1
                 card.position = last[card.deck_id]
-            created = Card.objects.bulk_create([card for card, _ in built], batch_size=1000)
+            created: list[Card] = []
+            for start in range(0, len(built), BATCH):
+                created += Card.objects.bulk_create([card for card, _ in built[start : start + BATCH]])
+                if progress is not None:
+                    progress(len(created), len(built))
             links = [
                 Card.media.through(card_id=card.pk, mediablob_id=blob_id)
                 for card, (_, blob_ids) in zip(created, built, strict=True)
@@ -682,16 +693,29 @@ def _write_cards(
     return created
 
 
-def deck_import(*, user: Any, deck: Deck, parsed: ParseResult, skip_invalid: bool = False) -> list[Card]:
+def deck_import(
+    *,
+    user: Any,
+    deck: Deck,
+    parsed: ParseResult,
+    skip_invalid: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Card]:
     """Add every parsed row to `deck` (whose editing the caller checked), in
     one transaction: either all rows land or none does. Rows the parser could
     not read refuse the import unless `skip_invalid`; the ones skipped are left
     in `parsed.errors`, each with its reason."""
-    return _write_cards(user=user, decks={(): deck}, parsed=parsed, skip_invalid=skip_invalid)
+    return _write_cards(user=user, decks={(): deck}, parsed=parsed, skip_invalid=skip_invalid, progress=progress)
 
 
 def deck_import_new(
-    *, user: Any, parsed: ParseResult, title: str = "", lesson: Any = None, skip_invalid: bool = False
+    *,
+    user: Any,
+    parsed: ParseResult,
+    title: str = "",
+    lesson: Any = None,
+    skip_invalid: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Deck, list[Card]]:
     """New decks (in `lesson`, or personal) holding the imported cards: one
     deck, or one per Anki (sub)deck, titled with its path (`A › B › C`).
@@ -714,7 +738,7 @@ def deck_import_new(
                 name = DECK_PATH_SEPARATOR.join(path)[:MAX_TITLE] or "Imported deck"
                 decks[path] = deck_create(user=user, lesson=lesson, title=name, description=description)
             decks[()] = decks[paths[0]]
-        cards = _write_cards(user=user, decks=decks, parsed=parsed, skip_invalid=skip_invalid)
+        cards = _write_cards(user=user, decks=decks, parsed=parsed, skip_invalid=skip_invalid, progress=progress)
         # A subdeck whose every note was skipped is not left behind empty.
         used = {card.deck_id for card in cards}
         for deck in {d.pk: d for d in decks.values()}.values():

@@ -263,6 +263,8 @@ MAX_MEDIA_BYTES = 10 * 1024 * 1024
 IMPORT_MAX_NOTES = envint("IMPORT_MAX_NOTES", 50_000)
 IMPORT_MAX_MEDIA_BYTES = envint("IMPORT_MAX_MEDIA_BYTES", 1024 * 1024 * 1024)
 IMPORT_SQLITE_SECONDS = envint("IMPORT_SQLITE_SECONDS", 5)
+# Imports with more cards than this run as a Celery task (202 + status URL).
+IMPORT_BACKGROUND_CARDS = envint("IMPORT_BACKGROUND_CARDS", 3000)
 # Any request body, files included (imports are at most 50 MB): refused from its Content-Length.
 MAX_REQUEST_BYTES = envint("MAX_REQUEST_BYTES", 60 * 1024 * 1024)
 
