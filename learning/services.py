@@ -38,7 +38,7 @@ from learning.models import (
     MediaBlob,
     new_join_code,
 )
-from learning.sanitize import clean_card_html, plain_text
+from learning.sanitize import clean_card_html, has_text
 from learning.schedulers.base import DESIRED_RETENTION_RANGE, format_steps, parse_steps
 from lms.errors import Conflict, ServiceError, Unprocessable
 from lms.models import User
@@ -126,7 +126,7 @@ def clean_card_text(value: str, field_name: str) -> str:
     if value is not None and len(value) > MAX_CARD_TEXT:
         raise ValidationError({field_name: [f"At most {MAX_CARD_TEXT} characters."]})
     cleaned = clean_card_html(value or "")
-    if not plain_text(cleaned) and "<img" not in cleaned and "<audio" not in cleaned:
+    if "<img" not in cleaned and "<audio" not in cleaned and not has_text(cleaned):
         raise ValidationError({field_name: ["This side of the card needs some text."]})
     return cleaned
 

@@ -11,6 +11,7 @@ question is not repeated.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ def is_empty(text: str) -> bool:
 _TOKEN_RE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 
 
+@functools.lru_cache(maxsize=256)
 def _parse(template: str) -> list:
     """A template as a tree: str | ("field", name) | ("section", name, inverted, children)."""
     root: list = []
