@@ -99,6 +99,7 @@ def time_ours(package: Path) -> float:
 
 def main() -> int:
     settings.IMPORT_MAX_NOTES = max(settings.IMPORT_MAX_NOTES, NOTES)
+    settings.DEBUG = False  # as in production: no query log on every cursor
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         settings.MEDIA_ROOT = folder / "media"

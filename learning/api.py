@@ -602,7 +602,8 @@ class DeckViewSet(ContentViewSet):
         fmt = request.query_params.get("format", "csv")
         if fmt not in transfer.FORMATS:
             raise serializers.ValidationError({"format": [f"Use one of {', '.join(transfer.FORMATS)}."]})
-        content, content_type, filename = transfer.export_deck(deck, fmt)
+        scheduling = request.query_params.get("scheduling") in ("1", "true")
+        content, content_type, filename = transfer.export_deck(deck, fmt, student=request.user if scheduling else None)
         response = HttpResponse(content, content_type=content_type)
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response

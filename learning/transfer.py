@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import models
 
 from learning.anki.package import AnkiPackage, Limits, MemberTooLarge, PackageError, PackageTooLarge
+from learning.anki.writer import CardSchedule, LogEntry, add_scheduling
 from lms.errors import ServiceError, TooLarge
 from lms.spreadsheet import from_spreadsheet, spreadsheet_safe
 
@@ -444,7 +445,7 @@ def _export_media(text: str, tmp: str, media_files: list[str]) -> str:
     return _OUR_AUDIO_RE.sub(lambda m: f"[sound:{add(m.group(1))}]", text)
 
 
-def export_apkg(deck: Deck, cards: list[Card]) -> bytes:
+def export_apkg(deck: Deck, cards: list[Card], student: Any = None) -> bytes:
     import genanki
 
     model = genanki.Model(
@@ -488,19 +489,67 @@ def export_apkg(deck: Deck, cards: list[Card]) -> bytes:
             )
         out = Path(tmp) / "deck.apkg"
         genanki.Package(anki_deck, media_files=media_files).write_to_file(str(out))
-        return out.read_bytes()
+        content = out.read_bytes()
+    if student is not None:
+        content = add_scheduling(content, _schedules_of(student, cards))
+    return content
+
+
+# Our answer qualities as Anki's four buttons (Again, Hard, Good, Easy).
+_BUTTONS = {0: 1, 1: 1, 2: 1, 3: 2, 4: 3, 5: 4}
+_LOG_KINDS = {"new": 0, "learning": 0, "review": 1, "relearning": 2}
+
+
+def _schedules_of(student: Any, cards: list[Card]) -> dict[str, CardSchedule]:
+    """A student's schedules and review log for `cards`, by Anki note guid
+    (two queries, whatever the deck's size)."""
+    import genanki
+
+    from learning.models import CardState, Review
+
+    guid = {card.pk: genanki.guid_for("flashcard-lms", card.pk) for card in cards}
+    schedules: dict[str, CardSchedule] = {}
+    for state in CardState.objects.filter(student=student, card_id__in=list(guid)):
+        schedules[guid[state.card_id]] = CardSchedule(
+            status=state.status,
+            due=state.due_at,
+            interval=state.interval,
+            ease=state.ease,
+            reps=state.reviews_count,
+            lapses=state.lapses,
+            suspended=state.suspended,
+        )
+    reviews = Review.objects.filter(student=student, card_id__in=list(guid)).order_by("reviewed_at", "id")
+    for review in reviews:
+        schedule = schedules.get(guid[review.card_id])
+        if schedule is not None:
+            schedule.log.append(
+                LogEntry(
+                    at=review.reviewed_at,
+                    button=_BUTTONS.get(review.quality, 3),
+                    interval=review.interval_after,
+                    last_interval=review.interval_before,
+                    ease=review.ease_after,
+                    ms=review.response_ms or 0,
+                    kind=_LOG_KINDS.get(review.status_before, 1),
+                )
+            )
+    return schedules
 
 
 EXPORTERS = {"csv": export_csv, "json": export_json, "apkg": export_apkg}
 
 
-def export_deck(deck: Deck, fmt: str) -> tuple[bytes, str, str]:
-    """(content, content type, file name)"""
+def export_deck(deck: Deck, fmt: str, *, student: Any = None) -> tuple[bytes, str, str]:
+    """(content, content type, file name). With `student`, an Anki package
+    carries that student's schedules and review log, so Anki shows the same
+    due dates and history."""
     if fmt not in EXPORTERS:
         raise ImportFileError(f"Unknown export format {fmt!r}: use csv, json or apkg.")
     cards = list(deck.cards.order_by("position", "id"))
     slug = re.sub(r"[^A-Za-z0-9]+", "-", deck.title).strip("-").lower() or "deck"
-    return EXPORTERS[fmt](deck, cards), CONTENT_TYPES[fmt], f"{slug}.{fmt}"
+    content = export_apkg(deck, cards, student) if fmt == "apkg" else EXPORTERS[fmt](deck, cards)
+    return content, CONTENT_TYPES[fmt], f"{slug}.{fmt}"
 
 
 # --- Writing an import ----------------------------------------------------------------

@@ -27,7 +27,8 @@ def deck_export(request: HttpRequest, pk: int) -> HttpResponse:
     fmt = request.GET.get("format", "csv")
     if fmt not in transfer.FORMATS:
         return render(request, "400.html", status=400)
-    content, content_type, filename = transfer.export_deck(deck, fmt)
+    scheduling = request.GET.get("scheduling") in ("1", "true")
+    content, content_type, filename = transfer.export_deck(deck, fmt, student=request.user if scheduling else None)
     response = HttpResponse(content, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
