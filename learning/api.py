@@ -250,6 +250,9 @@ class ImportSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200, required=False, allow_blank=True, help_text="New decks only")
     lesson = serializers.IntegerField(required=False, allow_null=True, help_text="New decks only; none: personal")
     skip_invalid = serializers.BooleanField(default=False)
+    scheduling = serializers.BooleanField(
+        default=False, help_text="Anki packages: their card states and review log become your own history"
+    )
 
 
 class ImportResultSerializer(serializers.Serializer):
@@ -265,7 +268,8 @@ def _parse_import(request: Request) -> tuple[dict, transfer.ParseResult, bytes]:
     data = serializer.validated_data
     upload = data["file"]
     content = transfer.read_upload(upload)
-    return data, transfer.parse_upload(upload.name, content, data.get("format")), content
+    parsed = transfer.parse_upload(upload.name, content, data.get("format"), with_scheduling=data["scheduling"])
+    return data, parsed, content
 
 
 def _in_background(
@@ -284,6 +288,7 @@ def _in_background(
         data=content,
         total=len(parsed.rows),
         skip_invalid=data["skip_invalid"],
+        with_scheduling=data["scheduling"],
         **target,
     )
     url = request.build_absolute_uri(reverse("api-import-job", args=[job.pk]))

@@ -43,6 +43,7 @@ def import_job_create(
     lesson: Lesson | None = None,
     title: str = "",
     skip_invalid: bool = False,
+    with_scheduling: bool = False,
 ) -> ImportJob:
     """Keep the upload and queue its import (the caller checked the user may
     write to `deck` or `lesson`)."""
@@ -56,6 +57,7 @@ def import_job_create(
         lesson=lesson,
         title=(title or "")[: transfer.MAX_TITLE],
         skip_invalid=skip_invalid,
+        with_scheduling=with_scheduling,
         filename=PurePosixPath(filename).name[:255],
         file=name,
         total=total,
@@ -80,7 +82,7 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
     try:
         with default_storage.open(job.file, "rb") as handle:
             data = handle.read()
-        parsed = transfer.parse_upload(job.filename, data)
+        parsed = transfer.parse_upload(job.filename, data, with_scheduling=job.with_scheduling)
         if job.deck_id is not None:
             cards = transfer.deck_import(
                 user=job.user, deck=job.deck, parsed=parsed, skip_invalid=job.skip_invalid, progress=report

@@ -300,6 +300,7 @@ class ImportJob(models.Model):
     lesson = models.ForeignKey(Lesson, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     title = models.CharField(max_length=200, blank=True)
     skip_invalid = models.BooleanField(default=False)
+    with_scheduling = models.BooleanField(default=False)
     filename = models.CharField(max_length=255)
     file = models.CharField(max_length=200)  # name in default_storage, removed when the job ends
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import models
 
-from learning.anki.package import AnkiPackage, Limits, MemberTooLarge, PackageError, PackageTooLarge
+from learning.anki.package import AnkiPackage, AnkiSchedule, Limits, MemberTooLarge, PackageError, PackageTooLarge
 from learning.anki.writer import CardSchedule, LogEntry, add_scheduling
 from lms.errors import ServiceError, TooLarge
 from lms.spreadsheet import from_spreadsheet, spreadsheet_safe
@@ -65,6 +65,7 @@ class CardRow:
     # Pictures and sounds named in the text (Anki notes): name -> content.
     media: dict[str, bytes] = field(default_factory=dict)
     deck_path: tuple[str, ...] = ()
+    schedule: AnkiSchedule | None = None  # an Anki card's state and log, when asked for
 
 
 @dataclass
@@ -100,13 +101,13 @@ def read_upload(upload: Any) -> bytes:
     return upload.read(MAX_IMPORT_BYTES + 1)  # still over the limit if size lied: parse_upload refuses it
 
 
-def parse_upload(filename: str, data: bytes, fmt: str | None = None) -> ParseResult:
+def parse_upload(filename: str, data: bytes, fmt: str | None = None, *, with_scheduling: bool = False) -> ParseResult:
     if len(data) > MAX_IMPORT_BYTES:
         raise TooLarge(f"Import files are limited to {MAX_IMPORT_BYTES // (1024 * 1024)} MB.")
     if not data:
         raise ImportFileError("The file is empty.")
     fmt = detect_format(filename, fmt)
-    result = {"csv": parse_csv, "json": parse_json, "apkg": parse_apkg}[fmt](data)
+    result = parse_apkg(data, with_scheduling) if fmt == "apkg" else {"csv": parse_csv, "json": parse_json}[fmt](data)
     limit = settings.IMPORT_MAX_NOTES
     if len({row.line for row in result.rows}) > limit:
         raise ImportFileError(f"At most {limit} notes can be imported at once; the file has more.")
@@ -372,13 +373,13 @@ def _package_limits() -> Limits:
     )
 
 
-def parse_apkg(data: bytes) -> ParseResult:
+def parse_apkg(data: bytes, with_scheduling: bool = False) -> ParseResult:
     """The cards of an Anki package, each as Anki renders it, with its deck
     path, tags and every picture and sound its text names."""
     result = ParseResult()
     try:
         with AnkiPackage(data, _package_limits()) as package:
-            read = package.read()
+            read = package.read(with_scheduling=with_scheduling)
             result.errors.extend(read.errors)
             for card in read.cards:
                 media: dict[str, bytes] = {}
@@ -404,6 +405,7 @@ def parse_apkg(data: bytes) -> ParseResult:
                         line=card.note,
                         media=media,
                         deck_path=card.deck_path,
+                        schedule=card.schedule,
                     )
                 )
     except PackageTooLarge as exc:
@@ -656,6 +658,7 @@ class ImportedCard:
     position: int = 0
     pk: int | None = None
     blob_ids: list[int] = field(default_factory=list)
+    schedule: AnkiSchedule | None = None
 
 
 def _save_upload(media: tuple[str, bytes] | None, kind: str, line: int, written: list[str]) -> str:
@@ -702,7 +705,14 @@ def _build_cards(
         try:
             front = clean_card_text(_embed_media(row.front, urls) if urls else row.front, "front")
             back = clean_card_text(_embed_media(row.back, urls) if urls else row.back, "back")
-            card = ImportedCard(deck_id=deck.pk, front=front, back=back, tags=tags_of(row.tags), blob_ids=blob_ids)
+            card = ImportedCard(
+                deck_id=deck.pk,
+                front=front,
+                back=back,
+                tags=tags_of(row.tags),
+                blob_ids=blob_ids,
+                schedule=row.schedule,
+            )
             if row.image or row.audio:
                 card.image = _save_upload(row.image, "image", row.line, written)
                 card.audio = _save_upload(row.audio, "audio", row.line, written)
@@ -710,6 +720,73 @@ def _build_cards(
         except ValidationError as exc:
             problems.append({"line": row.line, "message": "; ".join(exc.messages)})
     return built
+
+
+# Anki's buttons as our answer qualities (Again, Hard, Good, Easy).
+_QUALITIES = {1: 1, 2: 3, 3: 4, 4: 5}
+_ANKI_STATUS = {1: "learning", 2: "review", 3: "relearning"}
+_LOG_STATUS = {0: "learning", 1: "review", 2: "relearning"}
+
+
+def _import_history(user: Any, cards: list[ImportedCard]) -> None:
+    """The package's card states and review log as `user`'s own history:
+    their schedule (SM-2 fields, FSRS memory where Anki had it) and reviews,
+    so studying continues where Anki left off. Two bulk inserts."""
+    from datetime import UTC, datetime, timedelta
+
+    from learning.models import CardState, Review
+
+    states, reviews = [], []
+    for card in cards:
+        anki = card.schedule
+        if anki is None or anki.type not in _ANKI_STATUS:
+            continue
+        if anki.type == 2 or anki.queue == 3:  # a day number counted from the collection's creation
+            due = datetime.fromtimestamp(anki.crt, UTC) + timedelta(days=max(anki.due, 0))
+        else:
+            due = datetime.fromtimestamp(max(anki.due, 0), UTC)
+        ease = anki.factor / 1000 if anki.factor >= 1300 else 2.5
+        states.append(
+            CardState(
+                student=user,
+                card_id=card.pk,
+                status=_ANKI_STATUS[anki.type],
+                repetitions=max(anki.reps - anki.lapses, 0),
+                interval=max(anki.interval, 0),
+                ease=ease,
+                due_at=due,
+                lapses=anki.lapses,
+                reviews_count=anki.reps,
+                last_reviewed_at=datetime.fromtimestamp(anki.log[-1][0] / 1000, UTC) if anki.log else None,
+                stability=anki.stability,
+                difficulty=anki.difficulty,
+                suspended=anki.queue == -1,
+            )
+        )
+        for rid, button, ivl, last_ivl, factor, ms, kind in anki.log:
+            if button not in _QUALITIES or kind not in _LOG_STATUS:
+                continue  # a manual reschedule or a filtered-deck cram, not an answer
+            reviews.append(
+                Review(
+                    student=user,
+                    card_id=card.pk,
+                    mode="review",
+                    quality=_QUALITIES[button],
+                    correct=button > 1,
+                    response_ms=max(min(ms, 3_600_000), 0),
+                    reviewed_at=datetime.fromtimestamp(rid / 1000, UTC),
+                    status_before=_LOG_STATUS[kind],
+                    repetitions_before=0,
+                    interval_before=max(last_ivl, 0),
+                    ease_before=factor / 1000 if factor >= 1300 else 2.5,
+                    repetitions_after=0,
+                    interval_after=max(ivl, 0),
+                    ease_after=factor / 1000 if factor >= 1300 else 2.5,
+                    changed_schedule=True,
+                )
+            )
+    CardState.objects.bulk_create(states, batch_size=1000)
+    Review.objects.bulk_create(reviews, batch_size=1000)
 
 
 _CARD_COLUMNS = ("deck_id", "front", "back", "image", "audio", "tags", "position", "created_at", "updated_at")
@@ -801,6 +878,7 @@ def _write_cards(
                 for blob_id in card.blob_ids
             ]
             Card.media.through.objects.bulk_create(links, batch_size=1000)
+            _import_history(user, created)
     except Exception:
         _remove_files(written)
         raise

@@ -39,7 +39,12 @@ def _parse(form: ImportForm) -> tuple[transfer.ParseResult | None, int]:
 
     def parse() -> transfer.ParseResult:
         form.content = transfer.read_upload(upload)  # kept for a background import
-        return transfer.parse_upload(upload.name, form.content, form.cleaned_data["format"] or None)
+        return transfer.parse_upload(
+            upload.name,
+            form.content,
+            form.cleaned_data["format"] or None,
+            with_scheduling=form.cleaned_data["scheduling"],
+        )
 
     return _run(form, parse)
 
@@ -55,7 +60,13 @@ def _queue(
     if form.cleaned_data["format"]:
         name = f"{name.rsplit('.', 1)[0]}.{form.cleaned_data['format']}"
     job = import_jobs.import_job_create(
-        user=request.user, filename=name, data=form.content, total=len(parsed.rows), skip_invalid=skip, **target
+        user=request.user,
+        filename=name,
+        data=form.content,
+        total=len(parsed.rows),
+        skip_invalid=skip,
+        with_scheduling=form.cleaned_data["scheduling"],
+        **target,
     )
     return redirect("learning:import_job", job.pk)
 

@@ -74,6 +74,28 @@ class PackageCard:
     back: str
     tags: str
     deck_path: tuple[str, ...]
+    # With scheduling: Anki's card columns and review log for this card.
+    schedule: AnkiSchedule | None = None
+
+
+@dataclass
+class AnkiSchedule:
+    """One card's state in Anki: `type` 0 new, 1 learning, 2 review, 3
+    relearning; `queue` -1 suspended; `due` a day number (review, day-learning)
+    or a Unix time (learning); FSRS memory when the collection has it."""
+
+    type: int
+    queue: int
+    due: int
+    interval: int
+    factor: int
+    reps: int
+    lapses: int
+    crt: int
+    stability: float | None = None
+    difficulty: float | None = None
+    # (revlog id = epoch ms, button 1-4, interval, last interval, factor, ms, kind)
+    log: list[tuple[int, int, int, int, int, int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -220,7 +242,7 @@ class AnkiPackage:
 
     # --- the collection ----------------------------------------------------------------
 
-    def read(self) -> Package:
+    def read(self, *, with_scheduling: bool = False) -> Package:
         self.package = Package()
         self.package.media_names = self._media_map()
         with tempfile.TemporaryDirectory() as tmp:
@@ -231,7 +253,7 @@ class AnkiPackage:
             conn = _open_sqlite(path, self.limits.seconds)
             try:
                 _check_schema(conn)
-                _read_collection(conn, self.package, self.limits, self.modern)
+                _read_collection(conn, self.package, self.limits, self.modern, with_scheduling)
             except sqlite3.OperationalError as exc:
                 if "interrupted" in str(exc):
                     raise PackageError(
@@ -375,7 +397,37 @@ def _decks(conn: sqlite3.Connection, modern: bool) -> dict[int, tuple[str, ...]]
     return decks
 
 
-def _read_collection(conn: sqlite3.Connection, package: Package, limits: Limits, modern: bool) -> None:
+def _schedules(conn: sqlite3.Connection, cap: int) -> dict[tuple[int, int], AnkiSchedule]:
+    """(note id, ordinal) -> the card's Anki state and review log."""
+    row = conn.execute("SELECT crt FROM col LIMIT 1").fetchone()
+    crt = row[0] if row and isinstance(row[0], int) else 0
+    by_card: dict[int, AnkiSchedule] = {}
+    out: dict[tuple[int, int], AnkiSchedule] = {}
+    query = "SELECT id, nid, ord, type, queue, due, ivl, factor, reps, lapses, data FROM cards LIMIT ?"
+    for cid, nid, ordinal, *numbers, data in conn.execute(query, (cap,)):
+        if not all(isinstance(v, int) for v in (cid, nid, ordinal, *numbers)):
+            continue
+        stability = difficulty = None
+        if isinstance(data, str) and data.startswith("{"):
+            try:
+                memory = json.loads(data)
+                stability, difficulty = float(memory["s"]), float(memory["d"])
+            except (ValueError, KeyError, TypeError):
+                pass
+        schedule = AnkiSchedule(*numbers, crt=crt, stability=stability, difficulty=difficulty)
+        by_card[cid] = out[(nid, ordinal)] = schedule
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'revlog' AND type = 'table'").fetchone():
+        log = "SELECT id, cid, ease, ivl, lastIvl, factor, time, type FROM revlog ORDER BY id LIMIT ?"
+        for rid, cid, *rest in conn.execute(log, (cap * 10,)):
+            schedule = by_card.get(cid)
+            if schedule is not None and isinstance(rid, int) and all(isinstance(v, int) for v in rest):
+                schedule.log.append((rid, *rest))
+    return out
+
+
+def _read_collection(
+    conn: sqlite3.Connection, package: Package, limits: Limits, modern: bool, with_scheduling: bool = False
+) -> None:
     has_notetypes = modern and conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'notetypes'").fetchone()
     note_types = _note_types(conn, bool(has_notetypes))
     decks = _decks(conn, bool(has_notetypes))
@@ -395,6 +447,7 @@ def _read_collection(conn: sqlite3.Connection, package: Package, limits: Limits,
             card_rows.setdefault(row[0], []).append((row[1], row[2]))
         if sum(len(v) for v in card_rows.values()) > cards_cap:
             raise PackageTooLarge(f"The package has more than {cards_cap} cards.")
+    schedules = _schedules(conn, cards_cap) if with_scheduling and has_cards else {}
     default_deck = decks.get(1, ("Default",))
     used_decks: list[tuple[str, ...]] = []
     rows = conn.execute("SELECT id, mid, tags, flds FROM notes ORDER BY id")
@@ -439,6 +492,7 @@ def _read_collection(conn: sqlite3.Connection, package: Package, limits: Limits,
                     back=card.back,
                     tags=tags.strip(),
                     deck_path=path,
+                    schedule=schedules.get((nid, card.ord)),
                 )
             )
     package.deck_names = used_decks

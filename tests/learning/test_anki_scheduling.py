@@ -104,3 +104,59 @@ def test_export_without_scheduling_leaves_every_card_new(student, api_for, tmp_p
         assert col.db.scalar("SELECT count() FROM revlog") == 0
     finally:
         col.close()
+
+
+# --- importing a package's history ------------------------------------------------------
+
+
+def _reviewed(col) -> None:
+    from tests.learning.anki_packages import add
+
+    add(col, "Basic", {"Front": "manger", "Back": "to eat"})
+    add(col, "Basic", {"Front": "boire", "Back": "to drink"})
+    card = col.sched.getCard()
+    col.sched.answerCard(card, 4)  # Easy: straight to review, due in a few days
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_import_with_scheduling_makes_the_packages_history_the_students(legacy, student, api_for, tmp_path, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.learning.anki_packages import build
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    built = build(tmp_path, _reviewed, legacy=legacy, scheduling=True)
+    col = Collection(os.fspath(tmp_path / "peek.anki2"))
+    try:
+        col.import_anki_package(
+            ImportAnkiPackageRequest(
+                package_path=os.fspath(built.path), options=ImportAnkiPackageOptions(with_scheduling=True)
+            )
+        )
+        reviewed = next(col.get_card(c) for c in col.find_cards("is:review"))
+        days_left = reviewed.due - col.sched.today
+        front = reviewed.note()["Front"]
+        interval = reviewed.ivl
+    finally:
+        col.close()
+
+    upload = SimpleUploadedFile("h.apkg", built.path.read_bytes())
+    response = api_for(student).post("/api/v1/decks/import/", {"file": upload, "scheduling": True}, format="multipart")
+    assert response.status_code == 201, response.json()
+    state = CardState.objects.get(student=student)
+    assert state.card.front == front and state.status == "review" and state.interval == interval
+    assert abs((state.due_at - timezone.now()).days - days_left) <= 1  # the same day Anki shows
+    review = Review.objects.get(student=student)
+    assert (review.quality, review.card_id, review.interval_after) == (5, state.card_id, interval)
+
+
+def test_import_without_scheduling_brings_no_history(student, api_for, tmp_path, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.learning.anki_packages import build
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    built = build(tmp_path, _reviewed, scheduling=True)
+    upload = SimpleUploadedFile("h.apkg", built.path.read_bytes())
+    assert api_for(student).post("/api/v1/decks/import/", {"file": upload}, format="multipart").status_code == 201
+    assert not CardState.objects.exists() and not Review.objects.exists()
