@@ -234,3 +234,29 @@ def test_plain_text_without_html_is_escaped_not_lost(tmp_path):
 def test_an_unknown_separator_is_a_clear_400():
     with pytest.raises(transfer.ImportFileError, match="not a separator"):
         transfer.parse_csv(b"#separator:weird\na\tb\n")
+
+
+def test_import_queries_do_not_grow_with_the_notes(tmp_path, teacher, media_root):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def package(n: int) -> bytes:
+        def fill(col):
+            for i in range(n):
+                picture = f' <img src="p{i % 2}.png">'
+                add(col, "Basic (and reversed card)", {"Front": f"w{i}{picture}", "Back": f"m{i}"}, "A::B", ["t::x"])
+
+        media = {"p0.png": PNG + bytes([n]), "p1.png": PNG_2 + bytes([n])}  # new files each time
+        return build(tmp_path, fill, media=media, name=f"{n}.apkg").path.read_bytes()
+
+    counts = []
+    for n in (5, 60):
+        parsed = transfer.parse_upload("p.apkg", package(n))
+        with CaptureQueriesContext(connection) as queries:
+            _, cards = transfer.deck_import_new(user=teacher, parsed=parsed)
+        assert len(cards) == 2 * n
+        counts.append(len(queries))
+    # savepoints, the deck (and its siblings' position), existing media by
+    # hash, new media, deck lock, last positions, the card INSERTs (one per
+    # thousand), the media links, the history (none here), the tracking event
+    assert counts[0] == counts[1] <= 20, counts
