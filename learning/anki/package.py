@@ -63,6 +63,10 @@ class Limits:
     media_bytes: int = 10 * 1024 * 1024  # one media file
     notes: int = 50_000
     seconds: float = 5.0  # SQLite time budget for the whole read
+    # Distinct media held in memory while an import runs: real pictures and
+    # sounds hardly compress, so an upload within the size limit stays far
+    # below this; only a crafted package (zeros behind a PNG header) gets here.
+    media_memory_bytes: int = 256 * 1024 * 1024
 
 
 @dataclass
@@ -144,6 +148,7 @@ class AnkiPackage:
             raise PackageError("The package has no Anki collection inside.")
         self.modern = self.collection == "collection.anki21b"
         self._media_cache: dict[str, bytes] = {}
+        self._media_held = 0
 
     def close(self) -> None:
         self.archive.close()
@@ -203,7 +208,13 @@ class AnkiPackage:
         if member is None:
             return None
         if member not in self._media_cache:
-            self._media_cache[member] = self.read_member(member, self.limits.media_bytes)
+            content = self.read_member(member, self.limits.media_bytes)
+            self._media_held += len(content)
+            if self._media_held > self.limits.media_memory_bytes:
+                raise PackageTooLarge(
+                    f"The package's media unpack to more than {self.limits.media_memory_bytes // (1024 * 1024)} MB."
+                )
+            self._media_cache[member] = content
         return self._media_cache[member]
 
     def media_member(self, name: str) -> str | None:

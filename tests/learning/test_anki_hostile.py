@@ -222,3 +222,16 @@ def test_a_json_import_cannot_store_a_45_mb_description(teacher):
     parsed = transfer.parse_upload("deck.json", json.dumps(doc).encode())
     deck, _ = transfer.deck_import_new(user=teacher, parsed=parsed)
     assert len(deck.title) == transfer.MAX_TITLE and len(deck.description) == transfer.MAX_DESCRIPTION
+
+
+def test_media_that_unpack_past_the_memory_cap_are_refused(refused, tmp_path, monkeypatch):
+    monkeypatch.setattr(transfer, "_package_limits", lambda: Limits(media_memory_bytes=300_000))
+
+    def fill(col):
+        for i in range(4):
+            add(col, "Basic", {"Front": f'w{i} <img src="p{i}.png">', "Back": "x"})
+
+    media = {f"p{i}.png": PNG + bytes([i]) * 100_000 for i in range(4)}  # zeros behind a PNG header
+    built = build(tmp_path, fill, media=media)
+    error = refused(built.path.read_bytes(), expect=413)
+    assert "media unpack to more than" in error["message"]
