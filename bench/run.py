@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHES = ["bench.learning_bench", "bench.scheduling_bench", "bench.analytics_bench"]
+BENCHES = ["bench.learning_bench", "bench.scheduling_bench", "bench.analytics_bench", "bench.anki_import"]
 
 
 def main() -> int:

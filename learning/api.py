@@ -29,8 +29,9 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from learning import access, services, transfer
+from learning import access, import_jobs, services, transfer
 from learning.models import Card, Classroom, Course, Deck, Enrollment, Lesson
 from learning.sanitize import render_markdown
 
@@ -249,20 +250,58 @@ class ImportSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200, required=False, allow_blank=True, help_text="New decks only")
     lesson = serializers.IntegerField(required=False, allow_null=True, help_text="New decks only; none: personal")
     skip_invalid = serializers.BooleanField(default=False)
+    scheduling = serializers.BooleanField(
+        default=False, help_text="Anki packages: their card states and review log become your own history"
+    )
 
 
 class ImportResultSerializer(serializers.Serializer):
     deck = serializers.IntegerField()
+    decks = serializers.ListField(child=serializers.IntegerField(), required=False, help_text="Every deck created")
     imported = serializers.IntegerField()
     skipped = serializers.ListField(child=serializers.DictField())
 
 
-def _parse_import(request: Request) -> tuple[dict, transfer.ParseResult]:
+def _parse_import(request: Request) -> tuple[dict, transfer.ParseResult, bytes]:
     serializer = ImportSerializer(data=request.data)
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
     upload = data["file"]
-    return data, transfer.parse_upload(upload.name, transfer.read_upload(upload), data.get("format"))
+    content = transfer.read_upload(upload)
+    parsed = transfer.parse_upload(upload.name, content, data.get("format"), with_scheduling=data["scheduling"])
+    return data, parsed, content
+
+
+def _in_background(
+    request: Request, data: dict, parsed: transfer.ParseResult, content: bytes, **target: Any
+) -> Response | None:
+    """202 with the status URL when the file is big enough to import in the
+    background (a file with unreadable rows is still refused at once)."""
+    if not import_jobs.goes_to_background(parsed, skip_invalid=data["skip_invalid"]):
+        return None
+    name = data["file"].name
+    if data.get("format"):
+        name = f"{name.rsplit('.', 1)[0]}.{data['format']}"
+    job = import_jobs.import_job_create(
+        user=request.user,
+        filename=name,
+        data=content,
+        total=len(parsed.rows),
+        skip_invalid=data["skip_invalid"],
+        with_scheduling=data["scheduling"],
+        **target,
+    )
+    url = request.build_absolute_uri(reverse("api-import-job", args=[job.pk]))
+    return Response({"id": job.pk, "status": job.status, "status_url": url}, status=202)
+
+
+class ImportJobView(APIView):
+    """A background import's state: `queued`, `running` (with `done` of
+    `total` cards), `done` (with the `result`) or `failed` (with the `error`)."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Status of a background deck import")
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(import_jobs.status_of(import_jobs.get_import_job_for(request.user, pk)))
 
 
 class ReorderSerializer(serializers.Serializer):
@@ -568,21 +607,25 @@ class DeckViewSet(ContentViewSet):
         fmt = request.query_params.get("format", "csv")
         if fmt not in transfer.FORMATS:
             raise serializers.ValidationError({"format": [f"Use one of {', '.join(transfer.FORMATS)}."]})
-        content, content_type, filename = transfer.export_deck(deck, fmt)
+        scheduling = request.query_params.get("scheduling") in ("1", "true")
+        content, content_type, filename = transfer.export_deck(deck, fmt, student=request.user if scheduling else None)
         response = HttpResponse(content, content_type=content_type)
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
 
     @extend_schema(
         request={"multipart/form-data": ImportSerializer},
-        responses={201: ImportResultSerializer},
+        responses={201: ImportResultSerializer, 202: OpenApiTypes.OBJECT},
         summary="Add the cards of a CSV, JSON or Anki file to this deck (all or nothing)",
         operation_id="decks_import_cards",
     )
     @action(detail=True, methods=["post"], url_path="import", parser_classes=[MultiPartParser, FormParser])
     def import_cards(self, request: Request, pk: str | None = None) -> Response:
         deck = access.get_deck_for(request.user, pk, write=True)
-        data, parsed = _parse_import(request)
+        data, parsed, content = _parse_import(request)
+        queued = _in_background(request, data, parsed, content, deck=deck)
+        if queued is not None:
+            return queued
         cards = transfer.deck_import(user=request.user, deck=deck, parsed=parsed, skip_invalid=data["skip_invalid"])
         return Response(
             {"deck": deck.pk, "imported": len(cards), "skipped": parsed.errors if data["skip_invalid"] else []},
@@ -591,14 +634,18 @@ class DeckViewSet(ContentViewSet):
 
     @extend_schema(
         request={"multipart/form-data": ImportSerializer},
-        responses={201: ImportResultSerializer},
+        responses={201: ImportResultSerializer, 202: OpenApiTypes.OBJECT},
         summary="Create a deck (personal, or in a lesson you teach) from a CSV, JSON or Anki file",
         operation_id="decks_import_new",
     )
     @action(detail=False, methods=["post"], url_path="import", parser_classes=[MultiPartParser, FormParser])
     def import_deck(self, request: Request) -> Response:
-        data, parsed = _parse_import(request)
+        data, parsed, content = _parse_import(request)
         lesson = access.get_lesson_for(request.user, data["lesson"], write=True) if data.get("lesson") else None
+        title = data.get("title") or ""
+        queued = _in_background(request, data, parsed, content, lesson=lesson, title=title)
+        if queued is not None:
+            return queued
         deck, cards = transfer.deck_import_new(
             user=request.user,
             parsed=parsed,
@@ -607,7 +654,12 @@ class DeckViewSet(ContentViewSet):
             skip_invalid=data["skip_invalid"],
         )
         return Response(
-            {"deck": deck.pk, "imported": len(cards), "skipped": parsed.errors if data["skip_invalid"] else []},
+            {
+                "deck": deck.pk,
+                "decks": sorted({card.deck_id for card in cards}),
+                "imported": len(cards),
+                "skipped": parsed.errors if data["skip_invalid"] else [],
+            },
             status=201,
         )
 

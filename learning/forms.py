@@ -164,10 +164,15 @@ class ImportForm(forms.Form):
     skip_invalid = forms.BooleanField(
         required=False, label="Import the readable rows and skip the others", initial=False
     )
+    scheduling = forms.BooleanField(
+        required=False,
+        label="Bring my Anki review history",
+        help_text="An Anki package's due dates and review log become your own study history.",
+    )
 
 
 class ImportNewDeckForm(ImportForm):
     title = forms.CharField(
         max_length=200, required=False, help_text="Leave empty to use the name inside the file (or the file name)."
     )
-    field_order = ["file", "title", "format", "skip_invalid"]
+    field_order = ["file", "title", "format", "skip_invalid", "scheduling"]

@@ -89,3 +89,23 @@ def rename_for(upload: UploadedFile, info: MediaInfo) -> UploadedFile:
 def content_type_for(name: str) -> str:
     extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     return SERVE_TYPES.get(extension, "application/octet-stream")
+
+
+# --- content-addressed media (imports) ----------------------------------------------
+
+MEDIA_DIR = "cards/media"
+
+
+def kind_of(content: bytes) -> MediaInfo | None:
+    """What a media file's bytes are, if they are an allowed image or sound."""
+    guess = filetype.guess(content[:_HEAD_BYTES])
+    mime = guess.mime if guess else None
+    for kind, table in KINDS.items():
+        if mime in table:
+            extension, served = table[mime]
+            return MediaInfo(kind=kind, mime=served, extension=extension)
+    return None
+
+
+def blob_name(sha256: str, extension: str) -> str:
+    return f"{MEDIA_DIR}/{sha256[:2]}/{sha256}.{extension}"

@@ -268,6 +268,55 @@ class Deck(models.Model):
         return self.lesson_id is None
 
 
+class MediaBlob(models.Model):
+    """One stored media file, named by the SHA-256 of its content: fifty cards
+    showing one picture share one file. Cards embed it in their HTML (an
+    imported Anki note keeps every image and sound where it was) and list it in
+    `Card.media`, so a file is deleted only once no card uses it."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    file = models.CharField(max_length=200)  # name in default_storage
+    kind = models.CharField(max_length=8)  # "image" or "audio"
+    size = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.file
+
+
+class ImportJob(models.Model):
+    """A big package imported in the background (learning/import_jobs.py):
+    the uploaded file waits in storage until the Celery task reads it."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="import_jobs")
+    # Into an existing deck, or new decks (in `lesson`, or personal).
+    deck = models.ForeignKey("Deck", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    lesson = models.ForeignKey(Lesson, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    title = models.CharField(max_length=200, blank=True)
+    skip_invalid = models.BooleanField(default=False)
+    with_scheduling = models.BooleanField(default=False)
+    filename = models.CharField(max_length=255)
+    file = models.CharField(max_length=200)  # name in default_storage, removed when the job ends
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.status})"
+
+
 class CardQuerySet(models.QuerySet):
     def visible_to(self, user: User) -> CardQuerySet:
         if not user.is_authenticated:
@@ -289,8 +338,14 @@ class CardQuerySet(models.QuerySet):
         tag = (tag or "").strip().lower()
         if not tag:
             return self
+        # Anki's hierarchical tags: "animals" also finds "animals::pets".
         return self.filter(
-            Q(tags=tag) | Q(tags__startswith=f"{tag} ") | Q(tags__endswith=f" {tag}") | Q(tags__contains=f" {tag} ")
+            Q(tags=tag)
+            | Q(tags__startswith=f"{tag} ")
+            | Q(tags__endswith=f" {tag}")
+            | Q(tags__contains=f" {tag} ")
+            | Q(tags__startswith=f"{tag}::")
+            | Q(tags__contains=f" {tag}::")
         )
 
 
@@ -300,6 +355,8 @@ class Card(models.Model):
     back = models.TextField()
     image = models.FileField(upload_to=card_image_path, blank=True)
     audio = models.FileField(upload_to=card_audio_path, blank=True)
+    # Media embedded in the text (imported packages); shared, content-addressed.
+    media = models.ManyToManyField(MediaBlob, related_name="cards", blank=True)
     # Space-separated, lower-case tags ("cells mitosis"); see learning.services.
     tags = models.CharField(max_length=500, blank=True, default="")
     position = models.PositiveIntegerField(default=0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from html.entities import html5 as html5_entities
 from typing import Any
@@ -37,9 +37,10 @@ from learning.models import (
     Enrollment,
     FsrsFit,
     Lesson,
+    MediaBlob,
     new_join_code,
 )
-from learning.sanitize import clean_card_html, plain_text
+from learning.sanitize import clean_card_html, has_text
 from learning.schedulers.base import DESIRED_RETENTION_RANGE, format_steps, parse_steps
 from lms import audit
 from lms.errors import Conflict, ServiceError, Unprocessable
@@ -92,6 +93,19 @@ def _delete_files_later(names: Iterable[str]) -> None:
         transaction.on_commit(remove)
 
 
+def _delete_with_shared_media(cards: models.QuerySet, delete: Callable[[], object]) -> None:
+    """Run `delete` (which removes `cards`), then drop the shared media files
+    no remaining card uses. Fifty cards may show one stored picture: deleting
+    one deck must not take it from another deck."""
+    blob_ids = list(MediaBlob.objects.filter(cards__in=cards.values("pk")).values_list("pk", flat=True).distinct())
+    _delete_files_later(_media_of(cards))
+    delete()
+    if blob_ids:
+        orphans = MediaBlob.objects.filter(pk__in=blob_ids, cards__isnull=True)
+        _delete_files_later(list(orphans.values_list("file", flat=True)))
+        orphans.delete()
+
+
 def _media_of(cards: models.QuerySet) -> list[str]:
     rows = cards.exclude(image="", audio="").values_list("image", "audio")
     return [name for pair in rows for name in pair if name]
@@ -104,7 +118,7 @@ def normalize_tags(raw: str | Sequence[str] | None) -> str:
     words = raw if not isinstance(raw, str) else re.split(r"[\s,]+", raw)
     seen: list[str] = []
     for word in words:
-        tag = re.sub(r"[^\w-]", "", str(word).strip().lower().lstrip("#"))[:MAX_TAG_LENGTH]
+        tag = re.sub(r"[^\w:-]", "", str(word).strip().lower().lstrip("#"))[:MAX_TAG_LENGTH]
         if tag and tag not in seen:
             seen.append(tag)
     joined = " ".join(seen)
@@ -117,7 +131,7 @@ def clean_card_text(value: str, field_name: str) -> str:
     if value is not None and len(value) > MAX_CARD_TEXT:
         raise ValidationError({field_name: [f"At most {MAX_CARD_TEXT} characters."]})
     cleaned = clean_card_html(value or "")
-    if not plain_text(cleaned):
+    if "<img" not in cleaned and "<audio" not in cleaned and not has_text(cleaned):
         raise ValidationError({field_name: ["This side of the card needs some text."]})
     return cleaned
 
@@ -168,8 +182,8 @@ def classroom_update(
 
 @transaction.atomic
 def classroom_delete(*, classroom: Classroom) -> None:
-    _delete_files_later(_media_of(Card.objects.filter(deck__lesson__course__classroom=classroom)))
-    classroom.delete()
+    cards = Card.objects.filter(deck__lesson__course__classroom=classroom)
+    _delete_with_shared_media(cards, classroom.delete)
 
 
 FORMER_TEACHER_USERNAME = "former teacher"  # a space: no one can sign up with it
@@ -563,8 +577,7 @@ def convert_states_to_fsrs(*, deck: Deck) -> int:
 
 @transaction.atomic
 def deck_delete(*, deck: Deck) -> None:
-    _delete_files_later(_media_of(deck.cards.all()))
-    deck.delete()
+    _delete_with_shared_media(Card.objects.filter(deck=deck), deck.delete)
 
 
 def _media(upload: UploadedFile | None, kind: str) -> UploadedFile | None:
@@ -646,8 +659,7 @@ def card_update(
 
 @transaction.atomic
 def card_delete(*, card: Card) -> None:
-    _delete_files_later([card.image.name, card.audio.name])
-    card.delete()
+    _delete_with_shared_media(Card.objects.filter(pk=card.pk), card.delete)
 
 
 # --- ordering -----------------------------------------------------------------------

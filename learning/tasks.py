@@ -61,3 +61,12 @@ def evaluation_or_start(classroom_id: int | None = None) -> Evaluation | None:
         evaluate_schedulers.delay(classroom_id)
         found = read()
     return found
+
+
+@shared_task
+def import_package(job_id: int) -> str | None:
+    """A big deck import (learning/import_jobs.py); returns the job's status."""
+    from learning.import_jobs import import_job_run
+
+    job = import_job_run(job_id=job_id)
+    return job.status if job else None

@@ -11,18 +11,23 @@ from __future__ import annotations
 
 import base64
 import csv
+import functools
 import hashlib
+import html as html_lib
 import io
 import json
 import re
-import sqlite3
 import tempfile
-import zipfile
-import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
+from django.db import models
+
+from learning.anki.package import AnkiPackage, AnkiSchedule, Limits, MemberTooLarge, PackageError, PackageTooLarge
+from learning.anki.writer import CardSchedule, LogEntry, add_scheduling
 from lms.errors import ServiceError, TooLarge
 from lms.spreadsheet import from_spreadsheet, spreadsheet_safe
 
@@ -30,10 +35,11 @@ if TYPE_CHECKING:
     from learning.models import Card, Deck
 
 MAX_IMPORT_BYTES = 50 * 1024 * 1024
-MAX_IMPORT_CARDS = 5000
-# A zip's own header says how big it unpacks; a small "bomb" can claim gigabytes.
-MAX_UNPACKED_BYTES = 200 * 1024 * 1024
 MAX_TEXT = 10_000
+MAX_TITLE = 200
+MAX_DESCRIPTION = 10_000
+DECK_PATH_SEPARATOR = " › "
+BATCH = 1000  # cards per INSERT; also how often a background import reports progress
 JSON_FORMAT = "flashcard-lms/deck"
 FORMATS = ("csv", "json", "apkg")
 CONTENT_TYPES = {
@@ -56,6 +62,10 @@ class CardRow:
     image: tuple[str, bytes] | None = None
     audio: tuple[str, bytes] | None = None
     line: int = 0
+    # Pictures and sounds named in the text (Anki notes): name -> content.
+    media: dict[str, bytes] = field(default_factory=dict)
+    deck_path: tuple[str, ...] = ()
+    schedule: AnkiSchedule | None = None  # an Anki card's state and log, when asked for
 
 
 @dataclass
@@ -73,6 +83,8 @@ def detect_format(filename: str, requested: str | None = None) -> str:
     fmt = (requested or PurePosixPath(filename or "").suffix.lstrip(".")).lower()
     if fmt in {"tsv", "txt"}:
         fmt = "csv"
+    if fmt == "colpkg":  # a whole collection: the same reader
+        fmt = "apkg"
     if fmt not in FORMATS:
         raise ImportFileError(
             f"Unknown import format {fmt or '(none)'!r}: use a .csv, .json or .apkg file.",
@@ -89,17 +101,16 @@ def read_upload(upload: Any) -> bytes:
     return upload.read(MAX_IMPORT_BYTES + 1)  # still over the limit if size lied: parse_upload refuses it
 
 
-def parse_upload(filename: str, data: bytes, fmt: str | None = None) -> ParseResult:
+def parse_upload(filename: str, data: bytes, fmt: str | None = None, *, with_scheduling: bool = False) -> ParseResult:
     if len(data) > MAX_IMPORT_BYTES:
         raise TooLarge(f"Import files are limited to {MAX_IMPORT_BYTES // (1024 * 1024)} MB.")
     if not data:
         raise ImportFileError("The file is empty.")
     fmt = detect_format(filename, fmt)
-    result = {"csv": parse_csv, "json": parse_json, "apkg": parse_apkg}[fmt](data)
-    if len(result.rows) > MAX_IMPORT_CARDS:
-        raise ImportFileError(
-            f"At most {MAX_IMPORT_CARDS} cards can be imported at once; the file has {len(result.rows)}."
-        )
+    result = parse_apkg(data, with_scheduling) if fmt == "apkg" else {"csv": parse_csv, "json": parse_json}[fmt](data)
+    limit = settings.IMPORT_MAX_NOTES
+    if len({row.line for row in result.rows}) > limit:
+        raise ImportFileError(f"At most {limit} notes can be imported at once; the file has more.")
     if not result.rows and not result.errors:
         raise ImportFileError("The file holds no cards.")
     return result
@@ -146,18 +157,85 @@ def _decode_text(data: bytes) -> str:
         raise ImportFileError("The CSV file is not UTF-8 text: save it as “CSV UTF-8”.") from None
 
 
+# Anki's "Notes in Plain Text" starts with lines such as `#separator:tab`.
+_ANKI_HEADER_RE = re.compile(r"^#([a-z ]+):(.*)$")
+_ANKI_SEPARATORS = {"comma": ",", "semicolon": ";", "tab": "\t", "space": " ", "pipe": "|", "colon": ":"}
+_ANKI_COLUMNS = ("tags column", "guid column", "notetype column", "deck column")
+
+
+def _anki_headers(text: str) -> tuple[dict[str, str], str, int]:
+    """(options, the text after the header lines, how many lines they took)."""
+    options: dict[str, str] = {}
+    lines = text.split("\n")
+    taken = 0
+    for raw in lines:
+        match = _ANKI_HEADER_RE.match(raw.rstrip("\r"))
+        if not match:
+            break
+        options[match.group(1).strip().lower()] = match.group(2).strip()
+        taken += 1
+    return options, "\n".join(lines[taken:]), taken
+
+
+def _anki_separator(value: str) -> str:
+    value = value.strip()
+    if value.lower() in _ANKI_SEPARATORS:
+        return _ANKI_SEPARATORS[value.lower()]
+    if len(value) == 1:
+        return value
+    raise ImportFileError(f"#separator:{value} is not a separator Anki writes.")
+
+
+def _anki_row(result: ParseResult, number: int, record: list[str], options: dict[str, str]) -> None:
+    """One line of Anki's plain-text notes: the columns the header names
+    (tags, guid, note type, deck) set apart, the rest are the note's fields;
+    a cloze note gives one card per deletion, as in Anki."""
+    from learning.anki.render import cloze_numbers, cloze_text
+
+    columns = {}
+    for key in _ANKI_COLUMNS:
+        value = options.get(key, "")
+        if value.isdigit() and int(value) >= 1:
+            columns[key] = int(value) - 1
+    cell = lambda i: record[i].replace("\r\n", "\n").strip() if 0 <= i < len(record) else ""  # noqa: E731
+    fields = [cell(i) for i in range(len(record)) if i not in columns.values()]
+    if options.get("html", "true").lower() == "false":
+        fields = [html_lib.escape(f).replace("\n", "<br>") for f in fields]
+    tags = cell(columns["tags column"]) if "tags column" in columns else ""
+    deck = cell(columns["deck column"]) if "deck column" in columns else options.get("deck", "")
+    path = tuple(part.strip() for part in deck.split("::") if part.strip())
+    text = fields[0] if fields else ""
+    extra = fields[1] if len(fields) > 1 else ""
+    numbers = sorted(cloze_numbers(text))
+    if numbers:
+        for n in numbers:
+            front, back = cloze_text(text, n, question=True), cloze_text(text, n, question=False)
+            back = f"{back}<br>{extra}" if extra else back
+            if _check_row(result, number, front, back):
+                result.rows.append(CardRow(front=front, back=back, tags=tags, line=number, deck_path=path))
+        return
+    if _check_row(result, number, text, extra):
+        result.rows.append(CardRow(front=text, back=extra, tags=tags, line=number, deck_path=path))
+
+
 def parse_csv(data: bytes) -> ParseResult:
     """`front,back[,tags]` rows; comma, semicolon or tab separated; an optional
-    header. Errors name the file line a record starts on."""
+    header. Anki's "Notes in Plain Text" header lines (`#separator:`,
+    `#html:`, `#tags column:`, `#guid column:`, `#notetype column:`,
+    `#deck column:`) are followed. Errors name the file line a record starts on."""
     result = ParseResult()
-    text = _decode_text(data)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    options, text, offset = _anki_headers(_decode_text(data))
+    separator = _anki_separator(options["separator"]) if "separator" in options else _delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
     seen_a_record = False
     try:
         line = 1
         for record in reader:
-            number, line = line, reader.line_num + 1  # a quoted cell may span lines
+            number, line = line + offset, reader.line_num + 1  # a quoted cell may span lines
             if not record or all(not cell.strip() for cell in record):
+                continue
+            if options:
+                _anki_row(result, number, record, options)
                 continue
             first, seen_a_record = not seen_a_record, True
             if first and record[0].strip().lower() in HEADER_WORDS:
@@ -213,8 +291,8 @@ def parse_json(data: bytes) -> ParseResult:
     if not isinstance(doc, dict) or not isinstance(doc.get("cards"), list):
         raise ImportFileError('Expected {"cards": [{"front": ..., "back": ...}, ...]} or a list of cards.')
     deck = doc.get("deck") if isinstance(doc.get("deck"), dict) else {}
-    result.title = str(deck.get("title") or "")[:200]
-    result.description = str(deck.get("description") or "")
+    result.title = str(deck.get("title") or "")[:MAX_TITLE]
+    result.description = str(deck.get("description") or "")[:MAX_DESCRIPTION]
     for number, item in enumerate(doc["cards"], start=1):
         if not isinstance(item, dict):
             result.error(number, "Each card must be an object.")
@@ -272,107 +350,71 @@ def export_json(deck: Deck, cards: list[Card]) -> bytes:
 
 # --- Anki packages -------------------------------------------------------------------
 
-IMG_RE = re.compile(r"""<img[^>]*\bsrc\s*=\s*["']?([^"'>\s]+)["']?[^>]*>""", re.IGNORECASE)
+IMG_RE = re.compile(r"""(<img\b[^>]*?\bsrc\s*=\s*)(?:"([^"]*)"|'([^']*)'|([^"'>\s]+))([^>]*>)""", re.IGNORECASE)
 SOUND_RE = re.compile(r"\[sound:([^\]]+)\]")
 
 
-EDGE_BREAKS_RE = re.compile(r"^(\s*<br\s*/?>)+|(<br\s*/?>\s*)+$", re.IGNORECASE)
+def media_names(text: str) -> list[str]:
+    """Every picture and sound a card's text names, in order."""
+    if "<img" not in text.lower() and "[sound:" not in text:
+        return []
+    images = [m.group(2) or m.group(3) or m.group(4) or "" for m in IMG_RE.finditer(text)]
+    return [name for name in images + SOUND_RE.findall(text) if name]
 
 
-def _take_media(text: str, pattern: re.Pattern[str]) -> tuple[str, list[str]]:
-    names = pattern.findall(text)
-    return EDGE_BREAKS_RE.sub("", pattern.sub("", text)).strip(), names
+def _package_limits() -> Limits:
+    media = settings.IMPORT_MAX_MEDIA_BYTES
+    return Limits(
+        member_bytes=max(MAX_IMPORT_BYTES * 20, 256 * 1024 * 1024),
+        total_bytes=media + max(MAX_IMPORT_BYTES * 20, 256 * 1024 * 1024),
+        media_bytes=settings.MAX_MEDIA_BYTES,
+        notes=settings.IMPORT_MAX_NOTES,
+        seconds=float(settings.IMPORT_SQLITE_SECONDS),
+    )
 
 
-def _read_member(archive: zipfile.ZipFile, name: str) -> bytes:
-    """One file of the package; a damaged or encrypted member is the uploader's
-    problem (400), not ours (500)."""
-    try:
-        return archive.read(name)
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
-        raise ImportFileError(f"The package is damaged and could not be read ({name}: {exc}).") from None
-
-
-def parse_apkg(data: bytes) -> ParseResult:
-    """Reads the notes of an Anki package: first field front, second back;
-    the first image and sound referenced become the card's media."""
+def parse_apkg(data: bytes, with_scheduling: bool = False) -> ParseResult:
+    """The cards of an Anki package, each as Anki renders it, with its deck
+    path, tags and every picture and sound its text names."""
     result = ParseResult()
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise ImportFileError("This is not an Anki package (.apkg is a zip archive).") from None
-    with archive:
-        unpacked = sum(info.file_size for info in archive.infolist())
-        if unpacked > MAX_UNPACKED_BYTES:
-            raise TooLarge(
-                f"The package unpacks to {unpacked // (1024 * 1024)} MB; "
-                f"at most {MAX_UNPACKED_BYTES // (1024 * 1024)} MB can be imported."
-            )
-        names = set(archive.namelist())
-        collection = next((n for n in ("collection.anki21", "collection.anki2") if n in names), None)
-        if collection is None:
-            if "collection.anki21b" in names:
-                raise ImportFileError(
-                    "This package uses Anki's newest compressed format. In Anki, export again with "
-                    "'Support older Anki versions' ticked."
-                )
-            raise ImportFileError("The package has no Anki collection inside.")
-        try:
-            media_map = json.loads(_read_member(archive, "media").decode("utf-8")) if "media" in names else {}
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            media_map = {}
-        by_name = {str(name): str(key) for key, name in media_map.items()}
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "collection.sqlite"
-            path.write_bytes(_read_member(archive, collection))
-            try:
-                conn = sqlite3.connect(path)
+        with AnkiPackage(data, _package_limits()) as package:
+            read = package.read(with_scheduling=with_scheduling)
+            result.errors.extend(read.errors)
+            for card in read.cards:
+                media: dict[str, bytes] = {}
                 try:
-                    rows = conn.execute("SELECT flds, tags FROM notes ORDER BY id").fetchall()
-                    deck_names = conn.execute("SELECT decks FROM col").fetchone()
-                finally:
-                    conn.close()
-            except sqlite3.DatabaseError as exc:
-                raise ImportFileError(f"The Anki collection could not be read: {exc}") from None
-        if deck_names:
-            try:
-                decks = [d for d in json.loads(deck_names[0]).values() if d.get("name") != "Default"]
-                if len(decks) == 1:
-                    result.title = str(decks[0].get("name", ""))[:200]
-            except (ValueError, AttributeError):
-                pass
-
-        read: dict[str, bytes] = {}  # a picture shared by many notes is read once
-
-        def media(name: str) -> tuple[str, bytes] | None:
-            key = by_name.get(name)
-            if key is None or key not in names:
-                return None
-            if key not in read:
-                read[key] = _read_member(archive, key)
-            return (name, read[key])
-
-        for number, (fields_text, tags) in enumerate(rows, start=1):
-            fields = fields_text.split("\x1f")
-            if len(fields) < 2:
-                result.error(number, "The note has a single field; two are needed (front and back).")
-                continue
-            front, front_images = _take_media(fields[0], IMG_RE)
-            back, back_images = _take_media(fields[1], IMG_RE)
-            front, front_sounds = _take_media(front, SOUND_RE)
-            back, back_sounds = _take_media(back, SOUND_RE)
-            images, sounds = front_images + back_images, front_sounds + back_sounds
-            image = media(images[0]) if images else None
-            audio = media(sounds[0]) if sounds else None
-            # A card whose front is only a picture is still a card.
-            if not front and image:
-                front = "(picture)"
-            if not back and audio:
-                back = "(listen)"
-            if _check_row(result, number, front, back):
+                    for name in media_names(card.front) + media_names(card.back):
+                        content = package.media(name)
+                        if content is not None:
+                            media[name] = content
+                except MemberTooLarge:
+                    result.error(
+                        card.note,
+                        f"Note {card.note}: {name} is larger than {settings.MAX_MEDIA_BYTES // (1024 * 1024)} MB.",
+                    )
+                    continue
+                if len(card.front) > MAX_TEXT or len(card.back) > MAX_TEXT:
+                    result.error(card.note, f"Note {card.note}: a side is longer than {MAX_TEXT} characters.")
+                    continue
                 result.rows.append(
-                    CardRow(front=front, back=back, tags=tags.strip(), image=image, audio=audio, line=number)
+                    CardRow(
+                        front=card.front,
+                        back=card.back or "&nbsp;",
+                        tags=card.tags,
+                        line=card.note,
+                        media=media,
+                        deck_path=card.deck_path,
+                        schedule=card.schedule,
+                    )
                 )
+    except PackageTooLarge as exc:
+        raise TooLarge(str(exc)) from None
+    except PackageError as exc:
+        raise ImportFileError(str(exc)) from None
+    paths = {row.deck_path for row in result.rows}
+    if len(paths) == 1:
+        result.title = DECK_PATH_SEPARATOR.join(next(iter(paths)))[:MAX_TITLE]
     return result
 
 
@@ -381,7 +423,31 @@ def _stable_id(*parts: object) -> int:
     return 1 << 30 | int.from_bytes(digest[:4], "big") & ((1 << 30) - 1)
 
 
-def export_apkg(deck: Deck, cards: list[Card]) -> bytes:
+_OUR_MEDIA_RE = re.compile(r"""(<img\b[^>]*?\bsrc=")/media/(cards/media/[0-9a-f]{2}/[0-9a-f]{64}\.\w+)("[^>]*>)""")
+_OUR_AUDIO_RE = re.compile(
+    r"""<audio\b[^>]*?\bsrc="/media/(cards/media/[0-9a-f]{2}/[0-9a-f]{64}\.\w+)"[^>]*>\s*</audio>"""
+)
+
+
+def _export_media(text: str, tmp: str, media_files: list[str]) -> str:
+    """Shared media embedded in card text, as Anki names them: the file goes
+    into the package and the text says `<img src="name">` / `[sound:name]`."""
+    from django.core.files.storage import default_storage
+
+    def add(stored: str) -> str:
+        name = PurePosixPath(stored).name
+        target = Path(tmp) / name
+        if not target.exists() and default_storage.exists(stored):
+            with default_storage.open(stored, "rb") as handle:
+                target.write_bytes(handle.read())
+            media_files.append(str(target))
+        return name
+
+    text = _OUR_MEDIA_RE.sub(lambda m: f"{m.group(1)}{add(m.group(2))}{m.group(3)}", text)
+    return _OUR_AUDIO_RE.sub(lambda m: f"[sound:{add(m.group(1))}]", text)
+
+
+def export_apkg(deck: Deck, cards: list[Card], student: Any = None) -> bytes:
     import genanki
 
     model = genanki.Model(
@@ -414,6 +480,7 @@ def export_apkg(deck: Deck, cards: list[Card]) -> bytes:
                     front = f'{front}<br><img src="{name}">'
                 else:
                     back = f"{back} [sound:{name}]"
+            front, back = _export_media(front, tmp, media_files), _export_media(back, tmp, media_files)
             anki_deck.add_note(
                 genanki.Note(
                     model=model,
@@ -424,19 +491,67 @@ def export_apkg(deck: Deck, cards: list[Card]) -> bytes:
             )
         out = Path(tmp) / "deck.apkg"
         genanki.Package(anki_deck, media_files=media_files).write_to_file(str(out))
-        return out.read_bytes()
+        content = out.read_bytes()
+    if student is not None:
+        content = add_scheduling(content, _schedules_of(student, cards))
+    return content
+
+
+# Our answer qualities as Anki's four buttons (Again, Hard, Good, Easy).
+_BUTTONS = {0: 1, 1: 1, 2: 1, 3: 2, 4: 3, 5: 4}
+_LOG_KINDS = {"new": 0, "learning": 0, "review": 1, "relearning": 2}
+
+
+def _schedules_of(student: Any, cards: list[Card]) -> dict[str, CardSchedule]:
+    """A student's schedules and review log for `cards`, by Anki note guid
+    (two queries, whatever the deck's size)."""
+    import genanki
+
+    from learning.models import CardState, Review
+
+    guid = {card.pk: genanki.guid_for("flashcard-lms", card.pk) for card in cards}
+    schedules: dict[str, CardSchedule] = {}
+    for state in CardState.objects.filter(student=student, card_id__in=list(guid)):
+        schedules[guid[state.card_id]] = CardSchedule(
+            status=state.status,
+            due=state.due_at,
+            interval=state.interval,
+            ease=state.ease,
+            reps=state.reviews_count,
+            lapses=state.lapses,
+            suspended=state.suspended,
+        )
+    reviews = Review.objects.filter(student=student, card_id__in=list(guid)).order_by("reviewed_at", "id")
+    for review in reviews:
+        schedule = schedules.get(guid[review.card_id])
+        if schedule is not None:
+            schedule.log.append(
+                LogEntry(
+                    at=review.reviewed_at,
+                    button=_BUTTONS.get(review.quality, 3),
+                    interval=review.interval_after,
+                    last_interval=review.interval_before,
+                    ease=review.ease_after,
+                    ms=review.response_ms or 0,
+                    kind=_LOG_KINDS.get(review.status_before, 1),
+                )
+            )
+    return schedules
 
 
 EXPORTERS = {"csv": export_csv, "json": export_json, "apkg": export_apkg}
 
 
-def export_deck(deck: Deck, fmt: str) -> tuple[bytes, str, str]:
-    """(content, content type, file name)"""
+def export_deck(deck: Deck, fmt: str, *, student: Any = None) -> tuple[bytes, str, str]:
+    """(content, content type, file name). With `student`, an Anki package
+    carries that student's schedules and review log, so Anki shows the same
+    due dates and history."""
     if fmt not in EXPORTERS:
         raise ImportFileError(f"Unknown export format {fmt!r}: use csv, json or apkg.")
     cards = list(deck.cards.order_by("position", "id"))
     slug = re.sub(r"[^A-Za-z0-9]+", "-", deck.title).strip("-").lower() or "deck"
-    return EXPORTERS[fmt](deck, cards), CONTENT_TYPES[fmt], f"{slug}.{fmt}"
+    content = export_apkg(deck, cards, student) if fmt == "apkg" else EXPORTERS[fmt](deck, cards)
+    return content, CONTENT_TYPES[fmt], f"{slug}.{fmt}"
 
 
 # --- Writing an import ----------------------------------------------------------------
@@ -458,69 +573,370 @@ def _media_upload(media: tuple[str, bytes] | None, kind: str, line: int) -> Any:
         raise ValidationError(f"{kind}: {exc.message}") from exc
 
 
-def deck_import(*, user: Any, deck: Deck, parsed: ParseResult, skip_invalid: bool = False) -> list[Card]:
-    """Add every parsed row to `deck` (whose editing the caller checked), in
-    one transaction: either all rows land or none does. Rows the parser could
-    not read refuse the import unless `skip_invalid`."""
+def _store_media(rows: list[CardRow], problems: list[dict[str, Any]]) -> tuple[dict[str, Any], list[str]]:
+    """Every distinct picture and sound of `rows` stored once, by content hash.
+
+    Returns (sha256 -> MediaBlob, names of files written by this call) so a
+    failed import can remove exactly what it wrote. A row whose media is not an
+    allowed image or sound is moved to `problems`."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from learning.media import blob_name, kind_of
+    from learning.models import MediaBlob
+
+    wanted: dict[str, tuple[bytes, Any]] = {}
+    kept: list[CardRow] = []
+    for row in rows:
+        ok = True
+        for name, content in row.media.items():
+            digest = hashlib.sha256(content).hexdigest()
+            if digest in wanted:
+                continue
+            info = kind_of(content)
+            if info is None:
+                problems.append({"line": row.line, "message": f"{name} is not an allowed picture or sound."})
+                ok = False
+                break
+            wanted[digest] = (content, info)
+        if ok:
+            kept.append(row)
+    rows[:] = kept
+    blobs = {b.sha256: b for b in MediaBlob.objects.filter(sha256__in=list(wanted))}
+    written: list[str] = []
+    new = []
+    try:
+        for digest, (content, info) in wanted.items():
+            if digest in blobs:
+                continue
+            name = blob_name(digest, info.extension)
+            if not default_storage.exists(name):
+                written.append(default_storage.save(name, ContentFile(content)))
+            new.append(MediaBlob(sha256=digest, file=name, kind=info.kind, size=len(content)))
+        MediaBlob.objects.bulk_create(new, ignore_conflicts=True)
+        if new:
+            blobs.update({b.sha256: b for b in MediaBlob.objects.filter(sha256__in=[b.sha256 for b in new])})
+    except Exception:
+        _remove_files(written)
+        raise
+    return blobs, written
+
+
+def _remove_files(names: list[str]) -> None:
+    from django.core.files.storage import default_storage
+
+    for name in names:
+        default_storage.delete(name)
+
+
+def _embed_media(text: str, urls: dict[str, str]) -> str:
+    """`<img src="dog photo.png">` and `[sound:bark.mp3]` pointing at our
+    stored copies; a reference to a file the package lacks is dropped."""
+
+    def image(match: re.Match[str]) -> str:
+        url = urls.get(match.group(2) or match.group(3) or match.group(4) or "")
+        return f'{match.group(1)}"{url}"{match.group(5)}' if url else ""
+
+    def sound(match: re.Match[str]) -> str:
+        url = urls.get(match.group(1))
+        return f'<audio controls src="{url}"></audio>' if url else ""
+
+    return SOUND_RE.sub(sound, IMG_RE.sub(image, text))
+
+
+@dataclass(slots=True)
+class ImportedCard:
+    """A card an import wrote: plain fields, no model instance (building
+    20,000 model instances cost more than inserting them)."""
+
+    deck_id: int
+    front: str
+    back: str
+    tags: str
+    image: str = ""
+    audio: str = ""
+    position: int = 0
+    pk: int | None = None
+    blob_ids: list[int] = field(default_factory=list)
+    schedule: AnkiSchedule | None = None
+
+
+def _save_upload(media: tuple[str, bytes] | None, kind: str, line: int, written: list[str]) -> str:
+    """A JSON import's one image or sound, checked and stored; its name."""
+    from django.core.files.storage import default_storage
+
+    from learning.models import card_audio_path, card_image_path
+
+    upload = _media_upload(media, kind, line)
+    if upload is None:
+        return ""
+    path = (card_image_path if kind == "image" else card_audio_path)(None, upload.name)  # type: ignore[arg-type]
+    name = default_storage.save(path, upload)
+    written.append(name)
+    return name
+
+
+def _build_cards(
+    rows: list[CardRow],
+    decks: dict[tuple[str, ...], Deck],
+    blobs: dict[str, Any],
+    problems: list[dict[str, Any]],
+    written: list[str],
+) -> list[ImportedCard]:
+    from django.conf import settings as django_settings
     from django.core.exceptions import ValidationError
+
+    from learning.services import clean_card_text, normalize_tags
+
+    built: list[ImportedCard] = []
+    # A package repeats a handful of tag sets over thousands of notes.
+    tags_of = functools.lru_cache(maxsize=1024)(normalize_tags)
+    digests: dict[int, str] = {}  # id(content) -> sha256: one hash per shared file
+    for row in rows:
+        urls: dict[str, str] = {}
+        blob_ids: list[int] = []
+        for name, content in row.media.items():
+            digest = digests.get(id(content)) or digests.setdefault(id(content), hashlib.sha256(content).hexdigest())
+            blob = blobs[digest]
+            urls[name] = f"{django_settings.MEDIA_URL}{blob.file}"
+            if blob.pk not in blob_ids:
+                blob_ids.append(blob.pk)
+        deck = decks.get(row.deck_path) or decks[()]
+        try:
+            front = clean_card_text(_embed_media(row.front, urls) if urls else row.front, "front")
+            back = clean_card_text(_embed_media(row.back, urls) if urls else row.back, "back")
+            card = ImportedCard(
+                deck_id=deck.pk,
+                front=front,
+                back=back,
+                tags=tags_of(row.tags),
+                blob_ids=blob_ids,
+                schedule=row.schedule,
+            )
+            if row.image or row.audio:
+                card.image = _save_upload(row.image, "image", row.line, written)
+                card.audio = _save_upload(row.audio, "audio", row.line, written)
+            built.append(card)
+        except ValidationError as exc:
+            problems.append({"line": row.line, "message": "; ".join(exc.messages)})
+    return built
+
+
+# Anki's buttons as our answer qualities (Again, Hard, Good, Easy).
+_QUALITIES = {1: 1, 2: 3, 3: 4, 4: 5}
+_ANKI_STATUS = {1: "learning", 2: "review", 3: "relearning"}
+_LOG_STATUS = {0: "learning", 1: "review", 2: "relearning"}
+
+
+def _import_history(user: Any, cards: list[ImportedCard]) -> None:
+    """The package's card states and review log as `user`'s own history:
+    their schedule (SM-2 fields, FSRS memory where Anki had it) and reviews,
+    so studying continues where Anki left off. Two bulk inserts."""
+    from datetime import UTC, datetime, timedelta
+
+    from learning.models import CardState, Review
+
+    states, reviews = [], []
+    for card in cards:
+        anki = card.schedule
+        if anki is None or anki.type not in _ANKI_STATUS:
+            continue
+        if anki.type == 2 or anki.queue == 3:  # a day number counted from the collection's creation
+            due = datetime.fromtimestamp(anki.crt, UTC) + timedelta(days=max(anki.due, 0))
+        else:
+            due = datetime.fromtimestamp(max(anki.due, 0), UTC)
+        ease = anki.factor / 1000 if anki.factor >= 1300 else 2.5
+        states.append(
+            CardState(
+                student=user,
+                card_id=card.pk,
+                status=_ANKI_STATUS[anki.type],
+                repetitions=max(anki.reps - anki.lapses, 0),
+                interval=max(anki.interval, 0),
+                ease=ease,
+                due_at=due,
+                lapses=anki.lapses,
+                reviews_count=anki.reps,
+                last_reviewed_at=datetime.fromtimestamp(anki.log[-1][0] / 1000, UTC) if anki.log else None,
+                stability=anki.stability,
+                difficulty=anki.difficulty,
+                suspended=anki.queue == -1,
+            )
+        )
+        for rid, button, ivl, last_ivl, factor, ms, kind in anki.log:
+            if button not in _QUALITIES or kind not in _LOG_STATUS:
+                continue  # a manual reschedule or a filtered-deck cram, not an answer
+            reviews.append(
+                Review(
+                    student=user,
+                    card_id=card.pk,
+                    mode="review",
+                    quality=_QUALITIES[button],
+                    correct=button > 1,
+                    response_ms=max(min(ms, 3_600_000), 0),
+                    reviewed_at=datetime.fromtimestamp(rid / 1000, UTC),
+                    status_before=_LOG_STATUS[kind],
+                    repetitions_before=0,
+                    interval_before=max(last_ivl, 0),
+                    ease_before=factor / 1000 if factor >= 1300 else 2.5,
+                    repetitions_after=0,
+                    interval_after=max(ivl, 0),
+                    ease_after=factor / 1000 if factor >= 1300 else 2.5,
+                    changed_schedule=True,
+                )
+            )
+    CardState.objects.bulk_create(states, batch_size=1000)
+    Review.objects.bulk_create(reviews, batch_size=1000)
+
+
+_CARD_COLUMNS = ("deck_id", "front", "back", "image", "audio", "tags", "position", "created_at", "updated_at")
+
+
+def _insert_cards(cards: list[ImportedCard]) -> list[ImportedCard]:
+    """One multi-row INSERT … RETURNING id for a batch of cards: what
+    bulk_create does, without its per-field preparation, which cost more than
+    the database itself on a 20,000-card import."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from learning.models import Card
+
+    if not cards:
+        return cards
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    quote = connection.ops.quote_name
+    row = "(" + ", ".join(["%s"] * len(_CARD_COLUMNS)) + ")"
+    sql = (
+        f"INSERT INTO {quote(Card._meta.db_table)} ({', '.join(quote(c) for c in _CARD_COLUMNS)}) "  # noqa: S608 - names are ours
+        f"VALUES {', '.join([row] * len(cards))} RETURNING {quote('id')}"
+    )
+    params: list[Any] = []
+    for card in cards:
+        params += [card.deck_id, card.front, card.back, card.image, card.audio, card.tags, card.position, now, now]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [pk for (pk,) in cursor.fetchall()]
+    for card, pk in zip(cards, ids, strict=True):
+        card.pk = pk
+    return cards
+
+
+def _write_cards(
+    *,
+    user: Any,
+    decks: dict[tuple[str, ...], Deck],
+    parsed: ParseResult,
+    skip_invalid: bool,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[ImportedCard]:
+    """The cards of `parsed` into `decks` (by deck path; `()` is the fallback),
+    all or none. Media files written for a failed import are removed."""
     from django.db import transaction
 
     from learning.models import Card
-    from learning.services import clean_card_text, normalize_tags
     from lms.tracking import track
 
     problems = list(parsed.errors)
     if problems and not skip_invalid:
         raise ImportFileError(
-            f"{len(problems)} row(s) could not be read; fix them or import the readable ones only.",
+            f"{len(problems)} note(s) or row(s) could not be read; fix them or import the readable ones only.",
             details={"rows": problems},
         )
-    cards: list[Card] = []
-    for row in parsed.rows:
-        try:
-            cards.append(
-                Card(
-                    deck=deck,
-                    front=clean_card_text(row.front, "front"),
-                    back=clean_card_text(row.back, "back"),
-                    tags=normalize_tags(row.tags),
-                    image=_media_upload(row.image, "image", row.line) or "",
-                    audio=_media_upload(row.audio, "audio", row.line) or "",
+    rows = list(parsed.rows)
+    written: list[str] = []
+    try:
+        with transaction.atomic():
+            blobs, written = _store_media(rows, problems)
+            built = _build_cards(rows, decks, blobs, problems, written)
+            if (problems and not skip_invalid) or not built:
+                raise ImportFileError(
+                    "Nothing was imported: "
+                    + (f"{len(problems)} note(s) or row(s) are not valid cards." if problems else "no cards."),
+                    details={"rows": problems},
                 )
+            deck_ids = sorted({card.deck_id for card in built})
+            # Lock the decks so two imports into one deck number their cards
+            # one after the other.
+            list(type(next(iter(decks.values()))).objects.select_for_update().filter(pk__in=deck_ids))
+            last = dict(
+                Card.objects.filter(deck_id__in=deck_ids)
+                .values("deck_id")
+                .annotate(m=models.Max("position"))
+                .values_list("deck_id", "m")
             )
-        except ValidationError as exc:
-            problems.append({"line": row.line, "message": "; ".join(exc.messages)})
-    if (problems and not skip_invalid) or not cards:
-        raise ImportFileError(
-            "Nothing was imported: " + (f"{len(problems)} row(s) are not valid cards." if problems else "no cards."),
-            details={"rows": problems},
-        )
-    with transaction.atomic():
-        # Lock the deck row so two imports into one deck number their cards
-        # one after the other.
-        type(deck).objects.select_for_update().filter(pk=deck.pk).first()
-        last = deck.cards.order_by("-position").values_list("position", flat=True).first() or 0
-        for offset, card in enumerate(cards, start=1):
-            card.position = last + offset
-        created = Card.objects.bulk_create(cards, batch_size=500)
-    track("deck_imported", user=user, deck_id=deck.pk, cards=len(created), skipped=len(problems))
+            for card in built:
+                last[card.deck_id] = (last.get(card.deck_id) or 0) + 1
+                card.position = last[card.deck_id]
+            created: list[ImportedCard] = []
+            for start in range(0, len(built), BATCH):
+                created += _insert_cards(built[start : start + BATCH])
+                if progress is not None:
+                    progress(len(created), len(built))
+            links = [
+                Card.media.through(card_id=card.pk, mediablob_id=blob_id)
+                for card in created
+                for blob_id in card.blob_ids
+            ]
+            Card.media.through.objects.bulk_create(links, batch_size=1000)
+            _import_history(user, created)
+    except Exception:
+        _remove_files(written)
+        raise
+    parsed.errors = problems
+    track("deck_imported", user=user, deck_id=deck_ids[0], cards=len(created), skipped=len(problems))
     return created
 
 
+def deck_import(
+    *,
+    user: Any,
+    deck: Deck,
+    parsed: ParseResult,
+    skip_invalid: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[ImportedCard]:
+    """Add every parsed row to `deck` (whose editing the caller checked), in
+    one transaction: either all rows land or none does. Rows the parser could
+    not read refuse the import unless `skip_invalid`; the ones skipped are left
+    in `parsed.errors`, each with its reason."""
+    return _write_cards(user=user, decks={(): deck}, parsed=parsed, skip_invalid=skip_invalid, progress=progress)
+
+
 def deck_import_new(
-    *, user: Any, parsed: ParseResult, title: str = "", lesson: Any = None, skip_invalid: bool = False
-) -> tuple[Deck, list[Card]]:
-    """A new deck (in `lesson`, or personal) holding the imported cards."""
+    *,
+    user: Any,
+    parsed: ParseResult,
+    title: str = "",
+    lesson: Any = None,
+    skip_invalid: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Deck, list[ImportedCard]]:
+    """New decks (in `lesson`, or personal) holding the imported cards: one
+    deck, or one per Anki (sub)deck, titled with its path (`A › B › C`).
+    Returns the first deck and every card created."""
     from django.db import transaction
 
     from learning.services import deck_create
 
+    paths = list(dict.fromkeys(row.deck_path for row in parsed.rows))
+    description = (parsed.description or "")[:MAX_DESCRIPTION]
     with transaction.atomic():
-        deck = deck_create(
-            user=user,
-            lesson=lesson,
-            title=(title or parsed.title or "Imported deck").strip()[:200],
-            description=parsed.description,
-        )
-        cards = deck_import(user=user, deck=deck, parsed=parsed, skip_invalid=skip_invalid)
-    return deck, cards
+        decks: dict[tuple[str, ...], Deck] = {}
+        if len(paths) <= 1:
+            name = (title or parsed.title or "Imported deck").strip()[:MAX_TITLE]
+            decks[()] = deck_create(user=user, lesson=lesson, title=name, description=description)
+            if paths:
+                decks[paths[0]] = decks[()]
+        else:
+            for path in paths:
+                name = DECK_PATH_SEPARATOR.join(path)[:MAX_TITLE] or "Imported deck"
+                decks[path] = deck_create(user=user, lesson=lesson, title=name, description=description)
+            decks[()] = decks[paths[0]]
+        cards = _write_cards(user=user, decks=decks, parsed=parsed, skip_invalid=skip_invalid, progress=progress)
+        # A subdeck whose every note was skipped is not left behind empty.
+        used = {card.deck_id for card in cards}
+        for deck in {d.pk: d for d in decks.values()}.values():
+            if deck.pk not in used:
+                deck.delete()
+    first = next(d for d in decks.values() if d.pk in used) if cards else decks[()]
+    return first, cards

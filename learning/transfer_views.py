@@ -12,7 +12,7 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from learning import access, transfer
+from learning import access, import_jobs, transfer
 from learning.forms import ImportForm, ImportNewDeckForm
 from learning.models import Lesson
 from learning.views import _crumbs_for, _run
@@ -27,7 +27,8 @@ def deck_export(request: HttpRequest, pk: int) -> HttpResponse:
     fmt = request.GET.get("format", "csv")
     if fmt not in transfer.FORMATS:
         return render(request, "400.html", status=400)
-    content, content_type, filename = transfer.export_deck(deck, fmt)
+    scheduling = request.GET.get("scheduling") in ("1", "true")
+    content, content_type, filename = transfer.export_deck(deck, fmt, student=request.user if scheduling else None)
     response = HttpResponse(content, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
@@ -35,10 +36,49 @@ def deck_export(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _parse(form: ImportForm) -> tuple[transfer.ParseResult | None, int]:
     upload = form.cleaned_data["file"]
-    return _run(
-        form,
-        lambda: transfer.parse_upload(upload.name, transfer.read_upload(upload), form.cleaned_data["format"] or None),
+
+    def parse() -> transfer.ParseResult:
+        form.content = transfer.read_upload(upload)  # kept for a background import
+        return transfer.parse_upload(
+            upload.name,
+            form.content,
+            form.cleaned_data["format"] or None,
+            with_scheduling=form.cleaned_data["scheduling"],
+        )
+
+    return _run(form, parse)
+
+
+def _queue(
+    request: HttpRequest, form: ImportForm, parsed: transfer.ParseResult, **target: object
+) -> HttpResponse | None:
+    """Send a big import to the background and show its progress page."""
+    skip = form.cleaned_data["skip_invalid"]
+    if not import_jobs.goes_to_background(parsed, skip_invalid=skip):
+        return None
+    name = form.cleaned_data["file"].name
+    if form.cleaned_data["format"]:
+        name = f"{name.rsplit('.', 1)[0]}.{form.cleaned_data['format']}"
+    job = import_jobs.import_job_create(
+        user=request.user,
+        filename=name,
+        data=form.content,
+        total=len(parsed.rows),
+        skip_invalid=skip,
+        with_scheduling=form.cleaned_data["scheduling"],
+        **target,
     )
+    return redirect("learning:import_job", job.pk)
+
+
+@login_required
+@require_GET
+def import_job(request: HttpRequest, pk: int) -> HttpResponse:
+    """A background import's progress bar; htmx polls the partial until done."""
+    job = import_jobs.get_import_job_for(request.user, pk)
+    context = {"job": job, "status": import_jobs.status_of(job)}
+    template = "learning/_import_job.html" if request.htmx else "learning/import_job.html"
+    return render(request, template, context)
 
 
 def _render(request: HttpRequest, context: dict, status: int) -> HttpResponse:
@@ -60,6 +100,9 @@ def deck_import(request: HttpRequest, pk: int) -> HttpResponse:
         parsed, status = _parse(form)
         context["parsed"] = parsed
         if parsed is not None and request.POST.get("action") == "import":
+            queued = _queue(request, form, parsed, deck=deck)
+            if queued is not None:
+                return queued
             skip = form.cleaned_data["skip_invalid"]
             cards, status = _run(
                 form, lambda: transfer.deck_import(user=request.user, deck=deck, parsed=parsed, skip_invalid=skip)
@@ -86,6 +129,9 @@ def deck_import_new(request: HttpRequest, lesson_pk: int | None = None) -> HttpR
         context["parsed"] = parsed
         if parsed is not None and request.POST.get("action") == "import":
             title = form.cleaned_data["title"] or parsed.title or PurePosixPath(form.cleaned_data["file"].name).stem
+            queued = _queue(request, form, parsed, lesson=lesson, title=title)
+            if queued is not None:
+                return queued
             result, status = _run(
                 form,
                 lambda: transfer.deck_import_new(
@@ -103,4 +149,4 @@ def deck_import_new(request: HttpRequest, lesson_pk: int | None = None) -> HttpR
     return _render(request, context, status)
 
 
-__all__ = ["deck_export", "deck_import", "deck_import_new"]
+__all__ = ["deck_export", "deck_import", "deck_import_new", "import_job"]

@@ -39,6 +39,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("decks/<int:pk>/import/", transfer_views.deck_import, name="deck_import"),
     path("decks/import/", transfer_views.deck_import_new, name="deck_import_new"),
     path("lessons/<int:lesson_pk>/decks/import/", transfer_views.deck_import_new, name="lesson_deck_import"),
+    path("imports/<int:pk>/", transfer_views.import_job, name="import_job"),
     path("cards/preview/", views.card_preview, name="card_preview"),
     path("cards/<int:pk>/edit/", views.card_edit, name="card_edit"),
     path("cards/<int:pk>/delete/", views.card_delete, name="card_delete"),
@@ -59,5 +60,9 @@ router.register("decks", api.DeckViewSet, basename="deck")
 router.register("cards", api.CardViewSet, basename="card")
 
 # Mounted under /api/v1/ by lms/urls.py.
-api_urlpatterns: list[URLPattern | URLResolver] = [*study_urls.api_urlpatterns, *router.urls]
+api_urlpatterns: list[URLPattern | URLResolver] = [
+    *study_urls.api_urlpatterns,
+    path("imports/<int:pk>/", api.ImportJobView.as_view(), name="api-import-job"),
+    *router.urls,
+]
 urlpatterns += study_urls.urlpatterns

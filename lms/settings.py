@@ -289,6 +289,13 @@ STORAGES = {
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 12 * 1024 * 1024  # media files are at most 10 MB
 MAX_MEDIA_BYTES = 10 * 1024 * 1024
+# Anki/CSV/JSON imports (learning/transfer.py): notes per package, media
+# unpacked from one package, and the SQLite time budget for reading one.
+IMPORT_MAX_NOTES = envint("IMPORT_MAX_NOTES", 50_000)
+IMPORT_MAX_MEDIA_BYTES = envint("IMPORT_MAX_MEDIA_BYTES", 1024 * 1024 * 1024)
+IMPORT_SQLITE_SECONDS = envint("IMPORT_SQLITE_SECONDS", 5)
+# Imports with more cards than this run as a Celery task (202 + status URL).
+IMPORT_BACKGROUND_CARDS = envint("IMPORT_BACKGROUND_CARDS", 3000)
 # Any request body, files included (imports are at most 50 MB): refused from its Content-Length.
 MAX_REQUEST_BYTES = envint("MAX_REQUEST_BYTES", 60 * 1024 * 1024)
 

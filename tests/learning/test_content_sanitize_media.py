@@ -23,7 +23,7 @@ from tests.learning.content_world import png_bytes, wav_bytes
         ('<a href="javascript:alert(1)">x</a>', '<a rel="noopener noreferrer nofollow">x</a>'),
         ('<a href="data:text/html,hi">x</a>', '<a rel="noopener noreferrer nofollow">x</a>'),
         ('<iframe src="https://evil"></iframe>ok', "ok"),
-        ('<style>body{display:none}</style><div style="x">d</div>', "d"),
+        ('<style>body{display:none}</style><div style="x">d</div>', "<div>d</div>"),
         ("<svg onload=alert(1)><circle/></svg>", ""),
     ],
 )

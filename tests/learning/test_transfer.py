@@ -1,10 +1,8 @@
 from __future__ import annotations
 
 import base64
-import io
 import json
-import sqlite3
-import zipfile
+from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
@@ -66,49 +64,6 @@ def test_not_a_zip_is_not_an_anki_package():
         transfer.parse_apkg(b"plain text")
 
 
-def _apkg(notes: list[tuple[str, str]], media: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    db = sqlite3.connect(":memory:")
-    db.executescript("CREATE TABLE notes (id INTEGER, flds TEXT, tags TEXT); CREATE TABLE col (decks TEXT);")
-    db.execute("INSERT INTO col VALUES (?)", (json.dumps({"1": {"name": "Default"}, "2": {"name": "Bio"}}),))
-    db.executemany("INSERT INTO notes VALUES (?, ?, ?)", [(i, f, t) for i, (f, t) in enumerate(notes)])
-    db.commit()
-    disk = io.BytesIO()
-    for line in db.iterdump():
-        disk.write(f"{line}\n".encode())
-    db.close()
-    import tempfile
-    from pathlib import Path
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "c.sqlite"
-        conn = sqlite3.connect(path)
-        conn.executescript(disk.getvalue().decode())
-        conn.close()
-        with zipfile.ZipFile(buffer, "w") as archive:
-            archive.write(path, "collection.anki2")
-            archive.writestr("media", json.dumps({str(i): name for i, name in enumerate(media)}))
-            for i, content in enumerate(media.values()):
-                archive.writestr(str(i), content)
-    return buffer.getvalue()
-
-
-def test_anki_package_notes_media_and_deck_name():
-    data = _apkg(
-        [("Cell\x1fUnit of life", "bio "), ('<img src="leaf.png">\x1fLeaf [sound:leaf.mp3]', ""), ("lonely", "")],
-        {"leaf.png": PNG, "leaf.mp3": b"ID3audio"},
-    )
-    result = transfer.parse_apkg(data)
-    assert result.title == "Bio"
-    assert [(r.front, r.back, r.tags) for r in result.rows] == [
-        ("Cell", "Unit of life", "bio"),
-        ("(picture)", "Leaf", ""),
-    ]
-    assert result.rows[1].image == ("leaf.png", PNG)
-    assert result.rows[1].audio == ("leaf.mp3", b"ID3audio")
-    assert result.errors == [{"line": 3, "message": "The note has a single field; two are needed (front and back)."}]
-
-
 @pytest.fixture
 def deck(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
@@ -127,10 +82,15 @@ def test_every_export_parses_back_to_the_same_cards(deck, fmt):
     assert content_type == transfer.CONTENT_TYPES[fmt]
     result = transfer.parse_upload(filename, content)
     assert result.errors == []
-    assert [(r.front, r.back) for r in result.rows] == [("<b>Cell</b>", "Unit of life"), ("Leaf", "Green")]
+    assert (result.rows[0].front, result.rows[0].back) == ("<b>Cell</b>", "Unit of life")
     assert result.rows[0].tags.split() == ["cells", "basics"]
-    if fmt != "csv":
+    if fmt == "json":
         assert result.rows[1].image[1] == PNG
+    if fmt == "apkg":  # the picture travels as Anki has it: in the note's text
+        assert result.rows[1].front.startswith("Leaf<br><img src=")
+        assert list(result.rows[1].media.values()) == [PNG]
+    else:
+        assert (result.rows[1].front, result.rows[1].back) == ("Leaf", "Green")
 
 
 # --- Edge cases found in review ----------------------------------------------------------
@@ -167,26 +127,18 @@ def test_excel_unicode_text_utf16_with_tabs_is_read():
     ]
 
 
-def test_a_5001_card_file_is_refused_before_anything_is_written():
-    data = "\n".join(f"q{i},a{i}" for i in range(transfer.MAX_IMPORT_CARDS + 1)).encode()
-    with pytest.raises(transfer.ImportFileError, match="At most 5000 cards") as exc:
+def test_a_file_over_the_note_limit_is_refused_before_anything_is_written(settings):
+    settings.IMPORT_MAX_NOTES = 50
+    data = "\n".join(f"q{i},a{i}" for i in range(51)).encode()
+    with pytest.raises(transfer.ImportFileError, match="At most 50 notes") as exc:
         transfer.parse_upload("big.csv", data)
     assert exc.value.status == 400
-    exactly = "\n".join(f"q{i},a{i}" for i in range(transfer.MAX_IMPORT_CARDS)).encode()
-    assert len(transfer.parse_upload("ok.csv", exactly).rows) == transfer.MAX_IMPORT_CARDS
+    exactly = "\n".join(f"q{i},a{i}" for i in range(50)).encode()
+    assert len(transfer.parse_upload("ok.csv", exactly).rows) == 50
+    assert Card.objects.count() == 0
 
 
-def test_a_zip_bomb_is_refused_from_its_headers(monkeypatch):
-    monkeypatch.setattr(transfer, "MAX_UNPACKED_BYTES", 1000)
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("collection.anki2", b"\0" * 5000)  # compresses to a few bytes
-    assert len(out.getvalue()) < 1000
-    with pytest.raises(TooLarge, match="unpacks"):
-        transfer.parse_upload("bomb.apkg", out.getvalue())
-
-
-def test_genanki_export_reimported_keeps_images_and_audio(deck):
+def test_genanki_export_reimported_keeps_images_and_audio(deck, settings):
     from django.core.files.base import ContentFile
 
     from learning.demo_audio import tone_wav
@@ -197,11 +149,14 @@ def test_genanki_export_reimported_keeps_images_and_audio(deck):
     parsed = transfer.parse_upload(filename, content)
     copy, cards = transfer.deck_import_new(user=deck.owner, parsed=parsed)
     assert copy.title == "Cells & more" and len(cards) == 2
-    imported = copy.cards.get(front="Leaf")
-    assert imported.back == "Green"  # the [sound:…] reference is gone from the text
-    assert imported.image.read() == PNG
-    assert imported.audio.read() == tone_wav("leaf")
-    assert not copy.cards.get(front="<b>Cell</b>").image
+    imported = copy.cards.get(front__startswith="Leaf")
+    # Picture and sound are embedded where Anki had them, stored once by content.
+    assert '<img src="/media/cards/media/' in imported.front
+    assert '<audio controls="" src="/media/cards/media/' in imported.back
+    stored = {blob.kind: blob for blob in imported.media.all()}
+    assert (Path(settings.MEDIA_ROOT) / stored["image"].file).read_bytes() == PNG
+    assert (Path(settings.MEDIA_ROOT) / stored["audio"].file).read_bytes() == tone_wav("leaf")
+    assert not copy.cards.get(front="<b>Cell</b>").media.exists()
 
 
 def test_csv_export_defuses_spreadsheet_formulas_and_import_restores_the_text(deck):

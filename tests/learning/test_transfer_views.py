@@ -105,7 +105,9 @@ def test_import_a_new_personal_deck_from_an_export(world: World, student, api_fo
     assert deck.owner == student and deck.lesson is None
     assert deck.title == "Organelle deck"
     assert deck.cards.count() == world.deck.cards.count()
-    assert deck.cards.exclude(image="").count() == 1
+    # The picture now lives in the card's text, stored once by content hash.
+    assert deck.cards.filter(front__contains='<img src="/media/cards/media/').count() == 1
+    assert deck.cards.filter(media__kind="image").count() == 1
 
 
 def test_student_cannot_import_a_deck_into_a_lesson(world: World, student, api_for):
@@ -149,15 +151,18 @@ def test_new_deck_import_page_in_a_lesson(world: World, teacher, rival_teacher, 
     assert deck.cards.count() == 2
 
 
-def test_a_5001_card_file_is_refused_cleanly_by_the_api_and_the_page(world: World, teacher, api_for, client_for):
+def test_a_file_over_the_note_limit_is_refused_cleanly_by_the_api_and_the_page(
+    world: World, teacher, api_for, client_for, settings
+):
+    settings.IMPORT_MAX_NOTES = 5000
     text = "\n".join(f"Term {i};Meaning {i}" for i in range(5001))
     before = world.deck.cards.count()
     response = api_for(teacher).post(f"/api/v1/decks/{world.deck.pk}/import/", {"file": _csv(text)}, format="multipart")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_import"
-    assert "At most 5000 cards" in response.json()["error"]["message"]
+    assert "At most 5000 notes" in response.json()["error"]["message"]
     page = client_for(teacher).post(f"/decks/{world.deck.pk}/import/", {"file": _csv(text), "action": "import"})
-    assert page.status_code == 400 and b"At most 5000 cards" in page.content
+    assert page.status_code == 400 and b"At most 5000 notes" in page.content
     assert world.deck.cards.count() == before
 
 

@@ -7,11 +7,23 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.learning.content_world import World, world  # noqa: F401
-from tests.learning.test_transfer import _apkg
+
+
+def _apkg() -> bytes:
+    import tempfile
+    from pathlib import Path
+
+    import genanki
+
+    deck = genanki.Deck(1, "Deck")
+    deck.add_note(genanki.Note(model=genanki.BASIC_MODEL, fields=["front", "back"]))
+    with tempfile.TemporaryDirectory() as tmp:
+        genanki.Package(deck).write_to_file(f"{tmp}/deck.apkg")
+        return Path(f"{tmp}/deck.apkg").read_bytes()
 
 
 def _damaged_apkg() -> bytes:
-    data = bytearray(_apkg([("front", "back")], {}))
+    data = bytearray(_apkg())
     start = data.find(b"collection.anki2") + 60  # inside the collection's compressed bytes
     for i in range(start, start + 40):
         data[i] ^= 0xFF

@@ -1,0 +1,122 @@
+"""Anki import benchmark: the same 10,000-note package imported by us and by
+the official Anki library, side by side, and the ratio (goal: at most 2×).
+
+    python -m bench.anki_import                 # SQLite (the embedded default)
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/lms_bench python -m bench.anki_import
+
+The package is built by the official `anki` library (a dev dependency; the
+application never imports it): BENCH_NOTES Basic and reversed notes (default
+10,000, so 20,000 cards) in three subdecks, hierarchical tags, coloured text
+and one picture shared by every tenth note. Ours is parse + import of new decks
+for a `bench_anki` user (replaced on each run; never point it at production);
+Anki's is `import_anki_package` into a fresh collection. Each side runs
+BENCH_ROUNDS times (default 3); the best time of each is compared.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lms.settings")
+
+import django
+
+django.setup()
+
+from anki.collection import (  # noqa: E402
+    AddNoteRequest,
+    Collection,
+    ExportAnkiPackageOptions,
+    ImportAnkiPackageOptions,
+    ImportAnkiPackageRequest,
+)
+from anki.import_export_pb2 import ExportLimit  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from learning import transfer  # noqa: E402
+from learning.models import Deck  # noqa: E402
+from lms.models import User  # noqa: E402
+from tests.learning.anki_packages import PNG  # noqa: E402
+
+NOTES = int(os.environ.get("BENCH_NOTES", "10000"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+
+
+def build_package(folder: Path) -> Path:
+    col = Collection(os.fspath(folder / "source.anki2"))
+    model = col.models.by_name("Basic (and reversed card)")
+    decks = [col.decks.id(name) for name in ("Lang::French::Verbs", "Lang::French::Nouns", "Lang::German")]
+    Path(col.media.dir(), "shared picture.png").write_bytes(PNG)
+    requests = []
+    for i in range(NOTES):
+        note = col.new_note(model)
+        picture = ' <img src="shared picture.png">' if i % 10 == 0 else ""
+        note["Front"] = f"word {i}{picture}"
+        note["Back"] = f'<span style="color: red">meaning</span> {i}'
+        note.tags = [f"level::{i % 5}", "bench"]
+        requests.append(AddNoteRequest(note=note, deck_id=decks[i % 3]))
+    col.add_notes(requests)
+    out = folder / "bench.apkg"
+    col.export_anki_package(
+        out_path=os.fspath(out),
+        options=ExportAnkiPackageOptions(with_scheduling=False, with_media=True, legacy=False),
+        limit=ExportLimit(),
+    )
+    col.close()
+    return out
+
+
+def time_anki(package: Path, folder: Path, round_: int) -> float:
+    col = Collection(os.fspath(folder / f"target{round_}.anki2"))
+    started = time.perf_counter()
+    col.import_anki_package(
+        ImportAnkiPackageRequest(
+            package_path=os.fspath(package), options=ImportAnkiPackageOptions(with_scheduling=False)
+        )
+    )
+    elapsed = time.perf_counter() - started
+    assert col.card_count() == 2 * NOTES, col.card_count()
+    col.close()
+    return elapsed
+
+
+def time_ours(package: Path) -> float:
+    User.objects.filter(username="bench_anki").delete()
+    user = User.objects.create_user("bench_anki", password="bench-pass-123", role="teacher")
+    data = package.read_bytes()
+    started = time.perf_counter()
+    parsed = transfer.parse_upload("bench.apkg", data)
+    _, cards = transfer.deck_import_new(user=user, parsed=parsed)
+    elapsed = time.perf_counter() - started
+    assert len(cards) == 2 * NOTES, len(cards)
+    assert Deck.objects.filter(owner=user).count() == 3
+    return elapsed
+
+
+def main() -> int:
+    settings.IMPORT_MAX_NOTES = max(settings.IMPORT_MAX_NOTES, NOTES)
+    settings.DEBUG = False  # as in production: no query log on every cursor
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        settings.MEDIA_ROOT = folder / "media"
+        started = time.perf_counter()
+        package = build_package(folder)
+        print(
+            f"package: {NOTES} notes, {package.stat().st_size / 1e6:.1f} MB, built in {time.perf_counter() - started:.1f} s"
+        )
+        anki = min(time_anki(package, folder, r) for r in range(ROUNDS))
+        ours = min(time_ours(package) for _ in range(ROUNDS))
+        User.objects.filter(username="bench_anki").delete()
+    print(f"official anki import: {anki:.2f} s")
+    print(f"our import:           {ours:.2f} s  ({settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]})")
+    ratio = ours / anki
+    print(f"ratio: {ratio:.2f}× (goal ≤ 2×) {'OK' if ratio <= 2 else 'SLOWER THAN THE GOAL'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

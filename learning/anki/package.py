@@ -1,0 +1,509 @@
+"""Reading an Anki package (.apkg / .colpkg) as an untrusted upload.
+
+The three layouts Anki has written: `collection.anki21b` (zstd-compressed
+SQLite, protobuf media map, zstd-compressed media; Anki 2.1.50+ by default),
+`collection.anki21` and `collection.anki2` (genanki, "support older
+versions"). The newest collection in the archive wins: a modern package also
+carries a `collection.anki2` whose only note says "please update Anki".
+
+Every bound is enforced while reading, never taken from the archive's own
+claims: members are decompressed in chunks against a per-member and a total
+cap; the collection is opened read-only and immutable, with a progress handler
+that aborts any query after a time budget; row counts are capped; a schema
+with views or triggers on the tables we read is refused (a recursive view can
+hold a core for minutes, and SQLite releases the GIL while it does).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import os
+import sqlite3
+import tempfile
+import time
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import unquote
+from urllib.request import pathname2url
+
+import zstandard
+
+from learning.anki import protobuf
+from learning.anki.render import NoteType, RenderedCard, TemplateError, render_note
+
+COLLECTIONS = ("collection.anki21b", "collection.anki21", "collection.anki2")
+READ_TABLES = frozenset({"col", "notes", "cards", "notetypes", "fields", "templates", "decks", "revlog"})
+_CHUNK = 1024 * 1024
+# zstd frames may ask for a huge window; Anki's are small.
+_ZSTD_MAX_WINDOW = 1 << 27
+
+
+class PackageError(Exception):
+    """The package cannot be read; the message says why, for the uploader."""
+
+
+class PackageTooLarge(PackageError):
+    pass
+
+
+class MemberTooLarge(PackageTooLarge):
+    """One member (a media file) is over its own cap; the rest may be fine."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    member_bytes: int = 512 * 1024 * 1024  # one unpacked member (the collection, one media file)
+    total_bytes: int = 2 * 1024 * 1024 * 1024  # everything unpacked from one package
+    media_bytes: int = 10 * 1024 * 1024  # one media file
+    notes: int = 50_000
+    seconds: float = 5.0  # SQLite time budget for the whole read
+    # Distinct media held in memory while an import runs: real pictures and
+    # sounds hardly compress, so an upload within the size limit stays far
+    # below this; only a crafted package (zeros behind a PNG header) gets here.
+    media_memory_bytes: int = 256 * 1024 * 1024
+
+
+@dataclass
+class PackageCard:
+    note: int  # the note's position in the package, 1-based, for messages
+    note_id: int
+    ordinal: int
+    front: str
+    back: str
+    tags: str
+    deck_path: tuple[str, ...]
+    # With scheduling: Anki's card columns and review log for this card.
+    schedule: AnkiSchedule | None = None
+
+
+@dataclass
+class AnkiSchedule:
+    """One card's state in Anki: `type` 0 new, 1 learning, 2 review, 3
+    relearning; `queue` -1 suspended; `due` a day number (review, day-learning)
+    or a Unix time (learning); FSRS memory when the collection has it."""
+
+    type: int
+    queue: int
+    due: int
+    interval: int
+    factor: int
+    reps: int
+    lapses: int
+    crt: int
+    stability: float | None = None
+    difficulty: float | None = None
+    # (revlog id = epoch ms, button 1-4, interval, last interval, factor, ms, kind)
+    log: list[tuple[int, int, int, int, int, int, int]] = field(default_factory=list)
+
+
+@dataclass
+class Package:
+    cards: list[PackageCard] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    deck_names: list[tuple[str, ...]] = field(default_factory=list)
+    media_names: dict[str, str] = field(default_factory=dict)  # name in the notes -> zip member
+    notes: int = 0
+
+    def error(self, note: int, message: str, note_id: int | None = None) -> None:
+        row: dict[str, Any] = {"line": note, "message": message}
+        if note_id is not None:
+            row["note_id"] = note_id
+        self.errors.append(row)
+
+
+class _Budget:
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.total = 0
+
+    def take(self, count: int, name: str, so_far: int, cap: int) -> None:
+        self.total += count
+        if so_far > cap:
+            raise MemberTooLarge(f"{name} unpacks to more than {cap // (1024 * 1024)} MB.")
+        if self.total > self.limits.total_bytes:
+            raise PackageTooLarge(
+                f"The package unpacks to more than {self.limits.total_bytes // (1024 * 1024)} MB; it cannot be imported."
+            )
+
+
+class AnkiPackage:
+    """An open package: the parsed collection plus on-demand media reads."""
+
+    def __init__(self, data: bytes | IO[bytes], limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self.budget = _Budget(self.limits)
+        try:
+            self.archive = zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes) else data)
+            self.names = set(self.archive.namelist())
+        except (zipfile.BadZipFile, ValueError, OSError):
+            raise PackageError("This is not an Anki package (.apkg is a zip archive).") from None
+        self.collection = next((n for n in COLLECTIONS if n in self.names), None)
+        if self.collection is None:
+            raise PackageError("The package has no Anki collection inside.")
+        self.modern = self.collection == "collection.anki21b"
+        self._media_cache: dict[str, bytes] = {}
+        self._media_held = 0
+
+    def close(self) -> None:
+        self.archive.close()
+
+    def __enter__(self) -> AnkiPackage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- members ---------------------------------------------------------------
+
+    def _chunks(self, name: str, cap: int) -> Iterator[bytes]:
+        """A member's bytes, unpacked (and un-zstd'ed in a modern package) in
+        chunks, stopping the moment it passes `cap` or the total budget."""
+        seen = 0
+        try:
+            with self.archive.open(name) as raw:
+                stream: IO[bytes] = raw
+                if self.modern and name != "meta":
+                    head = raw.read(4)
+                    raw_rest = raw
+                    if head == b"\x28\xb5\x2f\xfd":
+                        reader = zstandard.ZstdDecompressor(max_window_size=_ZSTD_MAX_WINDOW).stream_reader(
+                            _Prefixed(head, raw_rest), read_across_frames=True
+                        )
+                        stream = reader
+                    else:
+                        stream = _Prefixed(head, raw_rest)  # type: ignore[assignment]
+                while True:
+                    chunk = stream.read(_CHUNK)
+                    if not chunk:
+                        return
+                    seen += len(chunk)
+                    self.budget.take(len(chunk), name, seen, cap)
+                    yield chunk
+        except PackageError:
+            raise
+        except (
+            zipfile.BadZipFile,
+            zlib.error,
+            EOFError,
+            NotImplementedError,
+            RuntimeError,
+            zstandard.ZstdError,
+        ) as exc:
+            raise PackageError(f"The package is damaged and could not be read ({name}: {exc}).") from None
+        except KeyError:
+            raise PackageError(f"The package lists {name} but does not hold it.") from None
+
+    def read_member(self, name: str, cap: int) -> bytes:
+        return b"".join(self._chunks(name, cap))
+
+    def media(self, name: str) -> bytes | None:
+        """The content of a media file as the notes name it (None if absent)."""
+        member = self.media_member(name)
+        if member is None:
+            return None
+        if member not in self._media_cache:
+            content = self.read_member(member, self.limits.media_bytes)
+            self._media_held += len(content)
+            if self._media_held > self.limits.media_memory_bytes:
+                raise PackageTooLarge(
+                    f"The package's media unpack to more than {self.limits.media_memory_bytes // (1024 * 1024)} MB."
+                )
+            self._media_cache[member] = content
+        return self._media_cache[member]
+
+    def media_member(self, name: str) -> str | None:
+        for candidate in (name, html.unescape(name), unquote(html.unescape(name))):
+            member = self.package.media_names.get(candidate)
+            if member is not None and member in self.names:
+                return member
+        return None
+
+    # --- the media map ----------------------------------------------------------------
+
+    def _media_map(self) -> dict[str, str]:
+        if "media" not in self.names:
+            return {}
+        data = self.read_member("media", 64 * 1024 * 1024)
+        if not self.modern:
+            try:
+                doc = json.loads(data.decode("utf-8") or "{}")
+            except (UnicodeDecodeError, ValueError):
+                raise PackageError("The package's media list is not valid JSON.") from None
+            if not isinstance(doc, dict):
+                raise PackageError("The package's media list should map numbers to file names.")
+            return {str(name): str(key) for key, name in doc.items() if isinstance(name, str)}
+        try:
+            entries = protobuf.decode(data).get(1, [])
+            names: dict[str, str] = {}
+            for index, raw in enumerate(entries):
+                if not isinstance(raw, bytes):
+                    raise ValueError("entry")
+                entry = protobuf.decode(raw)
+                member = str(protobuf.first_int(entry, 255, index)) if 255 in entry else str(index)
+                names[protobuf.first_str(entry, 1)] = member
+        except (ValueError, UnicodeDecodeError):
+            raise PackageError("The package's media list could not be read.") from None
+        return names
+
+    # --- the collection ----------------------------------------------------------------
+
+    def read(self, *, with_scheduling: bool = False) -> Package:
+        self.package = Package()
+        self.package.media_names = self._media_map()
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "collection.sqlite"
+            with open(path, "wb") as out:
+                for chunk in self._chunks(self.collection, self.limits.member_bytes):
+                    out.write(chunk)
+            conn = _open_sqlite(path, self.limits.seconds)
+            try:
+                _check_schema(conn)
+                _read_collection(conn, self.package, self.limits, self.modern, with_scheduling)
+            except sqlite3.OperationalError as exc:
+                if "interrupted" in str(exc):
+                    raise PackageError(
+                        f"Reading the collection took longer than {self.limits.seconds:g} s; it was stopped."
+                    ) from None
+                raise PackageError(f"The Anki collection could not be read: {exc}") from None
+            except sqlite3.DatabaseError as exc:
+                raise PackageError(f"The Anki collection could not be read: {exc}") from None
+            finally:
+                conn.close()
+        return self.package
+
+
+class _Prefixed(io.RawIOBase):
+    """A stream with its first bytes already read (to sniff the zstd magic)."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        self.head, self.rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self.head:
+            out, self.head = self.head, b""
+            return out
+        return self.rest.read(size)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _open_sqlite(path: Path, seconds: float) -> sqlite3.Connection:
+    uri = f"file:{pathname2url(os.fspath(path))}?mode=ro&immutable=1"
+    conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    deadline = time.monotonic() + seconds
+    # Called every N virtual-machine steps; a non-zero answer aborts the query.
+    conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+    conn.execute("PRAGMA query_only = ON")
+    conn.execute("PRAGMA trusted_schema = OFF")
+    return conn
+
+
+def _check_schema(conn: sqlite3.Connection) -> None:
+    for kind, name, table in conn.execute("SELECT type, name, tbl_name FROM sqlite_master"):
+        if kind in ("view", "trigger") and (str(name).lower() in READ_TABLES or str(table).lower() in READ_TABLES):
+            raise PackageError(f"The collection's {name!s} is a {kind}; packages with views or triggers are refused.")
+    tables = {str(n).lower() for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    for needed in ("notes", "col"):
+        if needed not in tables:
+            raise PackageError(f"The collection has no {needed} table.")
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} is {'empty (NULL)' if value is None else type(value).__name__}, not text")
+    return value
+
+
+def _int(value: Any, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"{what} is {'empty (NULL)' if value is None else type(value).__name__}, not a number")
+    return value
+
+
+def _json_map(value: Any, what: str) -> dict:
+    text = _text(value, what)
+    try:
+        doc = json.loads(text or "{}")
+    except ValueError:
+        raise PackageError(f"The collection's {what} is not valid JSON.") from None
+    if not isinstance(doc, dict):
+        raise PackageError(f"The collection's {what} should be a map, not a {type(doc).__name__}.")
+    return doc
+
+
+def _note_types(conn: sqlite3.Connection, modern: bool) -> dict[int, NoteType]:
+    types: dict[int, NoteType] = {}
+    try:
+        if modern:
+            fields: dict[int, list[str]] = {}
+            for ntid, _, name in conn.execute("SELECT ntid, ord, name FROM fields ORDER BY ntid, ord"):
+                fields.setdefault(_int(ntid, "field"), []).append(_text(name, "field name"))
+            templates: dict[int, list[tuple[str, str, str]]] = {}
+            for ntid, _, name, config in conn.execute(
+                "SELECT ntid, ord, name, config FROM templates ORDER BY ntid, ord"
+            ):
+                if not isinstance(config, bytes):
+                    raise ValueError("template config")
+                parsed = protobuf.decode(config)
+                templates.setdefault(_int(ntid, "template"), []).append(
+                    (_text(name, "template name"), protobuf.first_str(parsed, 1), protobuf.first_str(parsed, 2))
+                )
+            for ntid, name, config in conn.execute("SELECT id, name, config FROM notetypes"):
+                kind = protobuf.first_int(protobuf.decode(config), 1) if isinstance(config, bytes) else 0
+                types[_int(ntid, "note type id")] = NoteType(
+                    name=_text(name, "note type name"),
+                    fields=tuple(fields.get(ntid, [])),
+                    templates=tuple(templates.get(ntid, [])),
+                    is_cloze=kind == 1,
+                )
+            return types
+        (models,) = conn.execute("SELECT models FROM col LIMIT 1").fetchone() or ("{}",)
+        for key, model in _json_map(models, "note types").items():
+            if not isinstance(model, dict):
+                raise ValueError(f"note type {key}")
+            flds = model.get("flds") or []
+            tmpls = model.get("tmpls") or []
+            if not isinstance(flds, list) or not isinstance(tmpls, list):
+                raise ValueError(f"note type {key}")
+            types[int(key)] = NoteType(
+                name=str(model.get("name") or ""),
+                fields=tuple(str(f["name"]) for f in sorted(flds, key=lambda f: int(f.get("ord", 0)))),
+                templates=tuple(
+                    (str(t.get("name") or ""), str(t.get("qfmt") or ""), str(t.get("afmt") or ""))
+                    for t in sorted(tmpls, key=lambda t: int(t.get("ord", 0)))
+                ),
+                is_cloze=model.get("type") == 1,
+            )
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise PackageError(f"The collection's note types could not be read ({exc}).") from None
+    return types
+
+
+def _decks(conn: sqlite3.Connection, modern: bool) -> dict[int, tuple[str, ...]]:
+    decks: dict[int, tuple[str, ...]] = {}
+    try:
+        if modern:
+            for did, name in conn.execute("SELECT id, name FROM decks"):
+                decks[_int(did, "deck id")] = tuple(p.strip() for p in _text(name, "deck name").split("\x1f"))
+            return decks
+        (raw,) = conn.execute("SELECT decks FROM col LIMIT 1").fetchone() or ("{}",)
+        for key, deck in _json_map(raw, "decks").items():
+            if not isinstance(deck, dict):
+                raise ValueError(f"deck {key}")
+            decks[int(key)] = tuple(p.strip() for p in str(deck.get("name") or "Default").split("::"))
+    except (ValueError, TypeError) as exc:
+        raise PackageError(f"The collection's decks could not be read ({exc}).") from None
+    return decks
+
+
+def _schedules(conn: sqlite3.Connection, cap: int) -> dict[tuple[int, int], AnkiSchedule]:
+    """(note id, ordinal) -> the card's Anki state and review log."""
+    row = conn.execute("SELECT crt FROM col LIMIT 1").fetchone()
+    crt = row[0] if row and isinstance(row[0], int) else 0
+    by_card: dict[int, AnkiSchedule] = {}
+    out: dict[tuple[int, int], AnkiSchedule] = {}
+    query = "SELECT id, nid, ord, type, queue, due, ivl, factor, reps, lapses, data FROM cards LIMIT ?"
+    for cid, nid, ordinal, *numbers, data in conn.execute(query, (cap,)):
+        if not all(isinstance(v, int) for v in (cid, nid, ordinal, *numbers)):
+            continue
+        stability = difficulty = None
+        if isinstance(data, str) and data.startswith("{"):
+            try:
+                memory = json.loads(data)
+                stability, difficulty = float(memory["s"]), float(memory["d"])
+            except (ValueError, KeyError, TypeError):
+                pass
+        schedule = AnkiSchedule(*numbers, crt=crt, stability=stability, difficulty=difficulty)
+        by_card[cid] = out[(nid, ordinal)] = schedule
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'revlog' AND type = 'table'").fetchone():
+        log = "SELECT id, cid, ease, ivl, lastIvl, factor, time, type FROM revlog ORDER BY id LIMIT ?"
+        for rid, cid, *rest in conn.execute(log, (cap * 10,)):
+            schedule = by_card.get(cid)
+            if schedule is not None and isinstance(rid, int) and all(isinstance(v, int) for v in rest):
+                schedule.log.append((rid, *rest))
+    return out
+
+
+def _read_collection(
+    conn: sqlite3.Connection, package: Package, limits: Limits, modern: bool, with_scheduling: bool = False
+) -> None:
+    has_notetypes = modern and conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'notetypes'").fetchone()
+    note_types = _note_types(conn, bool(has_notetypes))
+    decks = _decks(conn, bool(has_notetypes))
+    (count,) = conn.execute("SELECT count(*) FROM notes").fetchone()
+    if count > limits.notes:
+        raise PackageTooLarge(f"The package has {count} notes; at most {limits.notes} can be imported at once.")
+    # Which cards each note has, and in which deck: Anki decided that when it
+    # generated them, and its choice is what the teacher sees in Anki.
+    card_rows: dict[int, list[tuple[int, int]]] = {}
+    cards_cap = limits.notes * 20
+    has_cards = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'cards' AND type = 'table'").fetchone()
+    if has_cards:
+        query = "SELECT nid, ord, did FROM cards ORDER BY nid, ord LIMIT ?"
+        for row in conn.execute(query, (cards_cap + 1,)):
+            if not all(isinstance(v, int) for v in row):
+                continue  # a malformed card row: the note falls back to its templates
+            card_rows.setdefault(row[0], []).append((row[1], row[2]))
+        if sum(len(v) for v in card_rows.values()) > cards_cap:
+            raise PackageTooLarge(f"The package has more than {cards_cap} cards.")
+    schedules = _schedules(conn, cards_cap) if with_scheduling and has_cards else {}
+    default_deck = decks.get(1, ("Default",))
+    used_decks: list[tuple[str, ...]] = []
+    rows = conn.execute("SELECT id, mid, tags, flds FROM notes ORDER BY id")
+    for number, (nid, mid, tags, flds) in enumerate(rows, start=1):
+        package.notes = number
+        label = nid if isinstance(nid, int) else None
+        try:
+            nid = _int(nid, "the note id")
+            mid = _int(mid, "the note type")
+            flds = _text(flds, "the fields")
+            tags = _text(tags, "the tags")
+        except ValueError as exc:
+            package.error(number, f"Note {number}: {exc}.", label)
+            continue
+        note_type = note_types.get(mid)
+        if note_type is None:
+            package.error(number, f"Note {number}: its note type {mid} is not in the package.", nid)
+            continue
+        mine = card_rows.get(nid)
+        ordinals = [o for o, _ in mine] if mine else None
+        deck_of = {o: decks.get(d, default_deck) for o, d in mine} if mine else {}
+        try:
+            rendered: list[RenderedCard] = render_note(
+                note_type, flds.split("\x1f"), ordinals, extra={"Tags": tags.strip(), "Type": note_type.name}
+            )
+        except TemplateError as exc:
+            package.error(number, f"Note {number}: its template cannot be rendered ({exc}).", nid)
+            continue
+        if not rendered:
+            package.error(number, f"Note {number}: every card of it would have an empty front.", nid)
+            continue
+        for card in rendered:
+            path = deck_of.get(card.ord, default_deck)
+            if path not in used_decks:
+                used_decks.append(path)
+            package.cards.append(
+                PackageCard(
+                    note=number,
+                    note_id=nid,
+                    ordinal=card.ord,
+                    front=card.front,
+                    back=card.back,
+                    tags=tags.strip(),
+                    deck_path=path,
+                    schedule=schedules.get((nid, card.ord)),
+                )
+            )
+    package.deck_names = used_decks

@@ -1,0 +1,268 @@
+"""Anki's card templates, rendered the way Anki renders them.
+
+Supports what real decks use: `{{Field}}`, `{{FrontSide}}`, conditional
+sections `{{#Field}}…{{/Field}}` and `{{^Field}}…{{/Field}}`, filters
+(`text:`, `type:`, `cloze:`, `hint:`; unknown ones pass the text through), the
+special fields `Tags`, `Deck`, `Subdeck`, `Card`, `Type`, and cloze deletions
+(nested ones included) with hints. A card's back is what Anki shows below the
+answer line: our cards show the front and the back side by side, so the
+question is not repeated.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import re
+from dataclasses import dataclass
+
+_TAG_RE = re.compile(r"<[^>]*>")
+_ANSWER_LINE_RE = re.compile(r"<hr[^>]*\bid\s*=\s*[\"']?answer[\"']?[^>]*>", re.IGNORECASE)
+_CLOZE_OPEN_RE = re.compile(r"\{\{c(\d+)::")
+_MEDIA_RE = re.compile(r"<img\b|\[sound:", re.IGNORECASE)
+_EDGE_BREAKS_RE = re.compile(r"^(\s*<br\s*/?>)+|(<br\s*/?>\s*)+$", re.IGNORECASE)
+_FRONT_SIDE = "\x00front-side\x00"
+CLOZE_STYLE = "font-weight: bold; color: #0a58ca"
+
+
+@dataclass(frozen=True)
+class NoteType:
+    name: str
+    fields: tuple[str, ...]
+    templates: tuple[tuple[str, str, str], ...]  # (name, question format, answer format)
+    is_cloze: bool = False
+
+
+@dataclass(frozen=True)
+class RenderedCard:
+    ord: int
+    front: str
+    back: str
+
+
+class TemplateError(ValueError):
+    pass
+
+
+def is_empty(text: str) -> bool:
+    """Anki's test for an empty field or side: no text once tags and
+    whitespace are gone, and no picture or sound."""
+    if _MEDIA_RE.search(text):
+        return False
+    return not html.unescape(_TAG_RE.sub("", text)).replace("\xa0", " ").strip()
+
+
+# --- templates --------------------------------------------------------------------
+
+_TOKEN_RE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(template: str) -> list:
+    """A template as a tree: str | ("field", name) | ("section", name, inverted, children)."""
+    root: list = []
+    stack: list[tuple[str, list]] = [("", root)]
+    pos = 0
+    for match in _TOKEN_RE.finditer(template):
+        stack[-1][1].append(template[pos : match.start()])
+        pos = match.end()
+        tag = match.group(1).strip()
+        if tag[:1] in "#^" and len(tag) > 1:
+            children: list = []
+            stack[-1][1].append(("section", tag[1:].strip(), tag[0] == "^", children))
+            stack.append((tag[1:].strip(), children))
+        elif tag[:1] == "/":
+            if len(stack) == 1 or stack[-1][0] != tag[1:].strip():
+                raise TemplateError(f"Section {tag[1:].strip()!r} is closed but was not opened.")
+            stack.pop()
+        elif tag and tag[0] != "!":
+            stack[-1][1].append(("field", tag))
+    stack[-1][1].append(template[pos:])
+    if len(stack) > 1:
+        raise TemplateError(f"Section {stack[-1][0]!r} is never closed.")
+    return root
+
+
+def _strip_html(text: str) -> str:
+    return html.unescape(_TAG_RE.sub("", text))
+
+
+def _apply(filters: list[str], text: str, *, field: str, context: _Context) -> str:
+    for name in reversed(filters):
+        name = name.strip()
+        if name == "text":
+            text = html.escape(_strip_html(text), quote=False)
+        elif name == "type":
+            # A type-in answer: asked for on the front, shown on the back.
+            return "" if context.question else text
+        elif name == "cloze":
+            text = cloze_text(text, context.ordinal + 1, question=context.question)
+        elif name == "hint":
+            text = f"<i>{text}</i>" if text else ""
+        elif name.startswith("tts") or name == "cloze-only":
+            return ""
+        # furigana/kana/kanji and unknown filters leave the text as it is.
+    return text
+
+
+class _Context:
+    def __init__(self, fields: dict[str, str], ordinal: int, question: bool, front: str, extra: dict[str, str]) -> None:
+        self.fields = fields
+        self.ordinal = ordinal
+        self.question = question
+        self.front = front
+        self.extra = extra
+
+    def value(self, name: str) -> str | None:
+        if name == "FrontSide":
+            return self.front
+        if name in self.fields:
+            return self.fields[name]
+        return self.extra.get(name)
+
+
+def _render_nodes(nodes: list, context: _Context) -> str:
+    out: list[str] = []
+    for node in nodes:
+        if isinstance(node, str):
+            out.append(node)
+        elif node[0] == "field":
+            *filters, name = node[1].split(":")
+            value = context.value(name.strip())
+            if value is None:
+                continue  # Anki shows an error for an unknown field; a blank is kinder
+            out.append(_apply(filters, value, field=name, context=context) if filters else value)
+        else:
+            _, name, inverted, children = node
+            *filters, field = name.split(":")
+            value = context.value(field.strip()) or ""
+            if filters and filters[-1].strip() == "cloze":
+                present = context.ordinal + 1 in cloze_numbers(value)
+            else:
+                present = not is_empty(value)
+            if present != inverted:
+                out.append(_render_nodes(children, context))
+    return "".join(out)
+
+
+def _back_side(answer: str) -> str:
+    """What Anki shows below the answer line, or the whole answer without the
+    repeated question when the template has no line."""
+    line = _ANSWER_LINE_RE.search(answer)
+    if line:
+        answer = answer[line.end() :]
+    return _EDGE_BREAKS_RE.sub("", answer.replace(_FRONT_SIDE, "").strip()).strip()
+
+
+def render_note(
+    note_type: NoteType, values: list[str], ordinals: list[int] | None = None, extra: dict[str, str] | None = None
+) -> list[RenderedCard]:
+    """The cards of one note: those `ordinals` (from the package's cards
+    table) or, without them, every card Anki would generate (a normal template
+    whose front is not empty; a cloze number present in the text)."""
+    fields = dict(zip(note_type.fields, values + [""] * (len(note_type.fields) - len(values)), strict=False))
+    extra = dict(extra or {})
+    if note_type.is_cloze:
+        question, answer = note_type.templates[0][1:] if note_type.templates else ("", "")
+        numbers = sorted({n for name in _cloze_fields(question) for n in cloze_numbers(fields.get(name, ""))})
+        wanted = [n - 1 for n in numbers] if ordinals is None else ordinals
+        templates = [(ordinal, question, answer) for ordinal in wanted]
+    else:
+        indexed = list(enumerate(note_type.templates))
+        if ordinals is not None:
+            indexed = [(o, note_type.templates[o]) for o in ordinals if 0 <= o < len(note_type.templates)]
+        templates = [(o, t[1], t[2]) for o, t in indexed]
+    cards = []
+    for ordinal, question, answer in templates:
+        name = note_type.templates[min(ordinal, len(note_type.templates) - 1)][0] if note_type.templates else ""
+        extra["Card"] = name
+        front = _render_nodes(_parse(question), _Context(fields, ordinal, True, "", extra)).strip()
+        if is_empty(front):
+            continue
+        back = _render_nodes(_parse(answer), _Context(fields, ordinal, False, _FRONT_SIDE, extra))
+        cards.append(RenderedCard(ord=ordinal, front=front, back=_back_side(back)))
+    return cards
+
+
+def _cloze_fields(template: str) -> list[str]:
+    names = []
+    for match in _TOKEN_RE.finditer(template):
+        parts = match.group(1).strip().lstrip("#^").split(":")
+        if len(parts) > 1 and "cloze" in (p.strip() for p in parts[:-1]):
+            names.append(parts[-1].strip())
+    return names
+
+
+# --- cloze --------------------------------------------------------------------------
+
+
+def _cloze_tree(text: str) -> list:
+    """str | (number, children) nodes; an unclosed `{{c1::` stays text."""
+    root: list = []
+    stack: list[tuple[int, list]] = [(0, root)]
+    pos = 0
+    while pos < len(text):
+        opening = _CLOZE_OPEN_RE.match(text, pos)
+        if opening:
+            children: list = []
+            stack.append((int(opening.group(1)), children))
+            pos = opening.end()
+        elif text.startswith("}}", pos) and len(stack) > 1:
+            number, children = stack.pop()
+            stack[-1][1].append((number, children))
+            pos += 2
+        else:
+            nxt = min((i for i in (text.find("{{c", pos + 1), text.find("}}", pos + 1)) if i != -1), default=len(text))
+            stack[-1][1].append(text[pos:nxt])
+            pos = nxt
+    while len(stack) > 1:  # unclosed: give back the text as written
+        number, children = stack.pop()
+        stack[-1][1].append(f"{{{{c{number}::")
+        stack[-1][1].extend(children)
+    return root
+
+
+def cloze_numbers(text: str) -> set[int]:
+    found: set[int] = set()
+
+    def walk(nodes: list) -> None:
+        for node in nodes:
+            if not isinstance(node, str):
+                found.add(node[0])
+                walk(node[1])
+
+    walk(_cloze_tree(text or ""))
+    return {n for n in found if n > 0}
+
+
+def _split_hint(children: list) -> tuple[list, str | None]:
+    """The answer nodes and the hint after the last top-level `::`."""
+    for index in range(len(children) - 1, -1, -1):
+        node = children[index]
+        if isinstance(node, str) and "::" in node:
+            before, hint = node.rsplit("::", 1)
+            rest = children[index + 1 :]
+            if all(isinstance(n, str) for n in rest):
+                return [*children[:index], before], hint + "".join(rest)
+    return children, None
+
+
+def cloze_text(text: str, number: int, *, question: bool) -> str:
+    """The field as card `number` shows it: that deletion hidden on the front
+    (`[...]` or `[hint]`) and highlighted on the back, the others as plain text."""
+
+    def walk(nodes: list) -> str:
+        out = []
+        for node in nodes:
+            if isinstance(node, str):
+                out.append(node)
+                continue
+            answer, hint = _split_hint(node[1])
+            if node[0] == number:
+                shown = f"[{hint or '...'}]" if question else walk(answer)
+                out.append(f'<span style="{CLOZE_STYLE}">{shown}</span>')
+            else:
+                out.append(walk(answer))
+        return "".join(out)
+
+    return walk(_cloze_tree(text or ""))
