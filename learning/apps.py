@@ -5,3 +5,8 @@ from django.apps import AppConfig
 
 class LearningConfig(AppConfig):
     name = "learning"
+
+    def ready(self) -> None:
+        from learning import visibility
+
+        visibility.connect()
