@@ -7,6 +7,7 @@ class LearningConfig(AppConfig):
     name = "learning"
 
     def ready(self) -> None:
-        from learning import visibility
+        from learning import progress, visibility
 
         visibility.connect()
+        progress.connect()

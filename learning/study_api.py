@@ -391,7 +391,7 @@ class ReviewViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 class ProgressView(APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT, summary="The signed-in student's progress (the dashboard's figures)")
     def get(self, request: Request) -> Response:
-        return Response(progress_queries.student_dashboard(request.user).as_dict())
+        return Response(progress_queries.cached_student_dashboard(request.user).as_dict())
 
 
 class ClassroomProgressView(APIView):

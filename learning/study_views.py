@@ -230,7 +230,7 @@ def _day_label(day: object, index: int) -> str:
 @login_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    data = progress_queries.student_dashboard(request.user)
+    data = progress_queries.cached_student_dashboard(request.user)
     # Teachers can study too; they also get a way into their classes' progress.
     taught = list(Classroom.objects.taught_by(request.user).active()) if request.user.role != "student" else []
     forecast_chart = bar_chart(

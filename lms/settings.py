@@ -385,6 +385,10 @@ HEALTH_DISK_UNHEALTHY_PERCENT = envint("HEALTH_DISK_UNHEALTHY_PERCENT", 97)
 # The hour (0-23, the student's time zone) a study day starts, as in Anki:
 # daily limits, "due today" and streaks roll over at 4 am, not at midnight.
 STUDY_DAY_START_HOUR = envint("STUDY_DAY_START_HOUR", 4)
+# How long a student's dashboard may be served from the cache (it is also
+# dropped on each of their answers and on enrolment, content and class
+# changes); 0 turns the cache off.
+DASHBOARD_CACHE_SECONDS = envint("DASHBOARD_CACHE_SECONDS", 300)
 if not 0 <= STUDY_DAY_START_HOUR <= 23:
     raise ImproperlyConfigured("STUDY_DAY_START_HOUR must be an hour from 0 to 23")
 
