@@ -53,7 +53,7 @@ from learning.access import (
 from learning.models import LEECH_LAPSES, Card, CardState, Classroom, Deck, Review, StudySession
 from learning.schedulers import format_delay
 from learning.schedulers.base import Memory
-from learning.visibility import visible_decks
+from learning.visibility import VisibleDecks, visible_decks
 from lms.errors import Conflict, Unprocessable
 from lms.tracking import track
 
@@ -472,8 +472,7 @@ def _previews(
     return {q: "" for _, q, _ in BUTTONS}, {}
 
 
-def _candidates(student: User, ids: list[int]) -> dict[int, Card]:
-    decks = visible_decks(student)
+def _candidates(student: User, ids: list[int], decks: VisibleDecks) -> dict[int, Card]:
     return {card.pk: card for card in candidates_query(student, ids) if decks.can_read(card.deck_id)}
 
 
@@ -523,9 +522,10 @@ def session_next(*, student: User, session: StudySession, now: datetime | None =
     _expire_if_idle(session, now)
     if session.status != StudySession.Status.ACTIVE:
         return None
+    decks = visible_decks(student)  # one cache read for the permission checks below
     while session.queue or session.learning_ids:
         wanted = [*session.queue[:1], *session.learning_ids]
-        cards = _candidates(student, wanted)
+        cards = _candidates(student, wanted, decks)
         missing = [c for c in wanted if c not in cards]
         if missing:
             # Deleted or hidden since the session started: skip them.
@@ -553,7 +553,7 @@ def session_next(*, student: User, session: StudySession, now: datetime | None =
             buttons=[(label, q, key, previews.get(q, "")) for label, q, key in BUTTONS],
             counts=session_counts(session),
             recall=scheduling.recall(card.deck, memory, now) if session.mode != Mode.TEST else None,
-            can_edit=visible_decks(student).can_edit(card.deck_id),
+            can_edit=decks.can_edit(card.deck_id),
         )
     session_end(student=student, session_id=session.pk, now=now)
     session.refresh_from_db()
