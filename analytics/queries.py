@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from django.db import connection
+from django.db import connections
 from django.db.models import Avg, Count, Exists, Max, Min, OuterRef, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -25,6 +25,7 @@ from analytics import timeutil as tu
 from analytics.funnel import FunnelSpec, StepResult, counts_from_depths, step_results
 from analytics.models import ActiveUserDay, DailyEventCount, DailySessionStats, Event, FeatureUserDay, RollupDay
 from learning.models import CardState, Review, StudySession
+from lms.routers import read_alias
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +36,11 @@ SESSION_GAP_SECONDS = 30 * 60
 
 
 def _fetch(sql: str, params: list[Any]) -> list[tuple]:
+    # Report reads: from the read replica when there is one (lms.routers).
+    db = connections[read_alias()]
     # Datetimes go in as the backend stores them (SQLite compares text: no "+00:00").
-    params = [connection.ops.adapt_datetimefield_value(p) if isinstance(p, datetime) else p for p in params]
-    with connection.cursor() as cursor:
+    params = [db.ops.adapt_datetimefield_value(p) if isinstance(p, datetime) else p for p in params]
+    with db.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 

@@ -413,6 +413,19 @@ if IS_POSTGRES:
     # correlated lookups look expensive to the planner) and never pays off for this app's
     # short OLTP queries either; measured by bench/analytics_bench.py: 4-step funnel 2.5 s -> 0.4 s.
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+# A read replica for analytics and report reads (lms/routers.py); without one
+# those reads go to the primary.
+DATABASE_REPLICA_URL = os.getenv("DATABASE_REPLICA_URL", "")
+if DATABASE_REPLICA_URL and IS_POSTGRES:
+    DATABASES["replica"] = dj_database_url.parse(
+        DATABASE_REPLICA_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 60), conn_health_checks=True
+    )
+    DATABASES["replica"].update(
+        ENGINE=DATABASES["default"]["ENGINE"],
+        OPTIONS={**DATABASES["replica"].get("OPTIONS", {}), "options": "-c jit=off"},
+        TEST={"MIRROR": "default"},
+    )
+DATABASE_ROUTERS = ["lms.routers.ReplicaRouter"]
 
 # --- Ops -------------------------------------------------------------------------
 # Incident targets per severity (minutes): respond within / resolve within.
