@@ -237,13 +237,46 @@ def _student_changed(sender: type, instance: object, **kwargs: object) -> None:
     forget_dashboard(instance.student_id)
 
 
+def _class_token_key(classroom_id: int) -> str:
+    return f"learning:class-progress:{classroom_id}:token"
+
+
+def forget_class_progress(classroom_ids: list[int]) -> None:
+    """Make the cached progress of these classes stale (now and after commit)."""
+    if not classroom_ids:
+        return
+
+    def bump() -> None:
+        token = timezone.now().timestamp()
+        cache.set_many({_class_token_key(pk): token for pk in classroom_ids}, timeout=None)
+
+    bump()
+    transaction.on_commit(bump)
+
+
+def _session_saved(sender: type, instance: StudySession, **kwargs: object) -> None:
+    forget_dashboard(instance.student_id)
+    if instance.classroom_id is not None:
+        forget_class_progress([instance.classroom_id])
+    elif instance.scope_type == StudySession.Scope.ALL:
+        # "All my cards" spans every class the student is in.
+        forget_class_progress(
+            list(Enrollment.objects.filter(student_id=instance.student_id).values_list("classroom_id", flat=True))
+        )
+
+
+def _enrollment_changed(sender: type, instance: Enrollment, **kwargs: object) -> None:
+    forget_dashboard(instance.student_id)
+    forget_class_progress([instance.classroom_id])
+
+
 def connect() -> None:
     # Every answer, undo, start and end saves the session row, so that one
     # signal covers the schedules and reviews they write (one cache delete per
     # answer rather than one per row written).
     for name, signal in (("save", post_save), ("delete", post_delete)):
-        for model in (StudySession, Enrollment):
-            signal.connect(_student_changed, sender=model, dispatch_uid=f"dashboard-{model.__name__}-{name}")
+        signal.connect(_session_saved, sender=StudySession, dispatch_uid=f"progress-session-{name}")
+        signal.connect(_enrollment_changed, sender=Enrollment, dispatch_uid=f"progress-enrollment-{name}")
         signal.connect(_content_changed, sender=Card, dispatch_uid=f"dashboard-card-{name}")
     post_delete.connect(_student_changed, sender=CardState, dispatch_uid="dashboard-cardstate-delete")
 
@@ -264,6 +297,26 @@ def cached_student_dashboard(user: User) -> Dashboard:
     dashboard = student_dashboard(user, now=now)
     cache.set(key, ((today, *tokens), dashboard), seconds)
     return dashboard
+
+
+def cached_class_progress(classroom: Classroom, *, sort: str = "name", descending: bool = False) -> ClassProgress:
+    """`class_progress` from the cache while nothing of the class changed: an
+    answer in one of its sessions (or an "all my cards" session of one of its
+    students), an enrolment, a class/deck/card change. Figures that move with
+    the clock alone (due, behind) may lag by CLASS_PROGRESS_CACHE_SECONDS."""
+    seconds = settings.CLASS_PROGRESS_CACHE_SECONDS
+    if seconds <= 0:
+        return class_progress(classroom, sort=sort, descending=descending)
+    key = f"learning:class-progress:{classroom.pk}:{sort}:{int(descending)}"
+    token_key = _class_token_key(classroom.pk)
+    found = cache.get_many([key, token_key, visibility.GENERATION_KEY, CONTENT_KEY])
+    tokens = (found.get(token_key), found.get(visibility.GENERATION_KEY), found.get(CONTENT_KEY))
+    entry = found.get(key)
+    if entry is not None and entry[0] == tokens:
+        return entry[1]
+    progress = class_progress(classroom, sort=sort, descending=descending)
+    cache.set(key, (tokens, progress), seconds)
+    return progress
 
 
 def student_dashboard(user: User, *, now: datetime | None = None) -> Dashboard:

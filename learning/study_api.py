@@ -402,7 +402,7 @@ class ClassroomProgressView(APIView):
     )
     def get(self, request: Request, pk: int) -> Response:
         classroom = get_classroom_for(request.user, pk, write=True)
-        data = progress_queries.class_progress(
+        data = progress_queries.cached_class_progress(
             classroom,
             sort=request.query_params.get("sort", "name"),
             descending=request.query_params.get("dir") == "desc",

@@ -278,7 +278,7 @@ def class_progress(request: HttpRequest, pk: int) -> HttpResponse:
     classroom = get_classroom_for(request.user, pk, write=True)
     sort = request.GET.get("sort", "name")
     descending = request.GET.get("dir") == "desc"
-    data = progress_queries.class_progress(classroom, sort=sort, descending=descending)
+    data = progress_queries.cached_class_progress(classroom, sort=sort, descending=descending)
     headers = []
     for key, label in SORT_LABELS:
         active = data.sort == key

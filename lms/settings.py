@@ -389,6 +389,8 @@ STUDY_DAY_START_HOUR = envint("STUDY_DAY_START_HOUR", 4)
 # dropped on each of their answers and on enrolment, content and class
 # changes); 0 turns the cache off.
 DASHBOARD_CACHE_SECONDS = envint("DASHBOARD_CACHE_SECONDS", 300)
+# The same for a class's progress page (dropped on answers in the class).
+CLASS_PROGRESS_CACHE_SECONDS = envint("CLASS_PROGRESS_CACHE_SECONDS", 60)
 if not 0 <= STUDY_DAY_START_HOUR <= 23:
     raise ImproperlyConfigured("STUDY_DAY_START_HOUR must be an hour from 0 to 23")
 
