@@ -7,7 +7,7 @@ PYTEST_WORKERS ?= 2
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install run test lint format migrate seed worker beat watchdog browser bench clean
+.PHONY: help install run test lint format migrate seed worker beat watchdog browser bench loadtest clean
 
 help:
 	@echo "make run     - install, migrate, load demo data, serve on http://$(HOST):$(PORT)"
@@ -17,6 +17,7 @@ help:
 	@echo "make beat    - Celery beat with the database scheduler (needs REDIS_URL)"
 	@echo "make watchdog - the watchdog: checks database, Redis, workers and beat every 30 s from outside"
 	@echo "make bench   - the benchmarks under bench/ (needs DATABASE_URL to PostgreSQL)"
+	@echo "make loadtest URL=http://127.0.0.1:8000 - load benchmark against a running server"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +73,13 @@ watchdog: install
 
 bench: install
 	$(PY) -m bench.run
+
+# Against a server you started (loopback only); see README "Load benchmark".
+URL ?= http://$(HOST):$(PORT)
+CLIENTS ?= 20
+SECONDS ?= 10
+loadtest: install
+	$(PY) -m bench.load --url $(URL) --clients $(CLIENTS) --seconds $(SECONDS)
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from django.db import connection
+from django.db import connections
 from django.db.models import Avg, Count, Exists, Max, Min, OuterRef, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -25,6 +25,7 @@ from analytics import timeutil as tu
 from analytics.funnel import FunnelSpec, StepResult, counts_from_depths, step_results
 from analytics.models import ActiveUserDay, DailyEventCount, DailySessionStats, Event, FeatureUserDay, RollupDay
 from learning.models import CardState, Review, StudySession
+from lms.routers import read_alias
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +36,11 @@ SESSION_GAP_SECONDS = 30 * 60
 
 
 def _fetch(sql: str, params: list[Any]) -> list[tuple]:
+    # Report reads: from the read replica when there is one (lms.routers).
+    db = connections[read_alias()]
     # Datetimes go in as the backend stores them (SQLite compares text: no "+00:00").
-    params = [connection.ops.adapt_datetimefield_value(p) if isinstance(p, datetime) else p for p in params]
-    with connection.cursor() as cursor:
+    params = [db.ops.adapt_datetimefield_value(p) if isinstance(p, datetime) else p for p in params]
+    with db.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
@@ -582,8 +585,6 @@ def funnel(spec: FunnelSpec, *, now: datetime | None = None) -> FunnelResult:
     us = tu.epoch_micros_sql
     window_us = spec.window_hours * 3600 * 1_000_000
     postgres = tu.is_postgres()
-    # PostgreSQL would otherwise inline the chain and re-run each lookup per reference.
-    materialized = " MATERIALIZED" if postgres else ""
     breakdown = (
         f", CAST({tu.json_text_sql('e.properties', spec.breakdown)} AS TEXT) AS bd"
         if spec.breakdown
@@ -598,16 +599,29 @@ def funnel(spec: FunnelSpec, *, now: datetime | None = None) -> FunnelResult:
         used = ", ".join(f"c.id{j}" for j in range(1, k))
         # The index bound is PostgreSQL-only (interval arithmetic); the exact check is portable.
         pg_bound = " AND e.timestamp <= c.ts1 + make_interval(hours => %s)" if postgres else ""
-        ctes.append(
-            f"s{k} AS{materialized} (SELECT c.*, (SELECT e.id FROM {EV} e WHERE e.user_id = c.user_id AND e.name = %s "
+        match = (
+            f"FROM {EV} e WHERE e.user_id = c.user_id AND e.name = %s "
             f"AND e.timestamp >= c.ts{k - 1} AND e.timestamp <= %s{pg_bound} "
             f"AND {us('e.timestamp')} <= c.us1 + %s "
             f"AND (e.timestamp > c.ts{k - 1} OR e.id NOT IN ({used})) "
-            f"ORDER BY e.timestamp LIMIT 1) AS id{k} FROM c{k - 1} c)"
+            f"ORDER BY e.timestamp LIMIT 1"
         )
         params += [spec.steps[k - 1], now] + ([spec.window_hours] if postgres else []) + [window_us]
+        if postgres:
+            # LATERAL returns the match's timestamp with its id: no second
+            # lookup of each matched event by primary key (2-3x faster at 90
+            # days). MATERIALIZED: PostgreSQL would otherwise inline the chain
+            # and re-run each lookup per reference.
+            ctes.append(
+                f"c{k} AS MATERIALIZED (SELECT c.*, m.id AS id{k}, m.timestamp AS ts{k}, "
+                f"{us('m.timestamp')} AS us{k} FROM c{k - 1} c "
+                f"LEFT JOIN LATERAL (SELECT e.id, e.timestamp {match}) m ON TRUE)"
+            )
+            continue
+        # SQLite has no LATERAL: find the id, then read its timestamp.
+        ctes.append(f"s{k} AS (SELECT c.*, (SELECT e.id {match}) AS id{k} FROM c{k - 1} c)")
         ctes.append(
-            f"c{k} AS{materialized} (SELECT t.*, {us(f't.ts{k}')} AS us{k} FROM "
+            f"c{k} AS (SELECT t.*, {us(f't.ts{k}')} AS us{k} FROM "
             f"(SELECT s.*, (SELECT e.timestamp FROM {EV} e WHERE e.id = s.id{k}) AS ts{k} FROM s{k} s) t)"
         )
     depth_case = " ".join(f"WHEN id{k} IS NOT NULL THEN {k}" for k in range(n, 1, -1))

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from learning.models import Card, Classroom, Course, Deck, Lesson
+from learning.visibility import visible_decks
 from lms.models import User
 
 
@@ -79,6 +80,16 @@ def get_card_for(user: User, pk: object, *, write: bool = False) -> Card:
     card = _load(Card.objects.visible_to(user), pk)
     if write:
         _check(can_edit_deck(user, card.deck))
+    return card
+
+
+def get_card_to_study_for(user: User, pk: object) -> Card:
+    """A card with its deck (and nothing further up) for the study loop: loaded
+    by primary key, then one check against the user's cached visible decks
+    (learning.visibility) instead of the visibility joins. 404 when hidden."""
+    card = _load(Card.objects.select_related("deck"), pk)
+    if not visible_decks(user).can_read(card.deck_id):
+        raise Http404(f"No card {pk!r} for this user.")
     return card
 
 

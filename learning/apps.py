@@ -7,8 +7,11 @@ class LearningConfig(AppConfig):
     name = "learning"
 
     def ready(self) -> None:
+        from learning import progress, visibility
         from lms.signals import personal_data_requested, user_deleting
 
+        visibility.connect()
+        progress.connect()
         user_deleting.connect(_hand_over_classes, dispatch_uid="learning.hand_over_classes")
         personal_data_requested.connect(_personal_data, dispatch_uid="learning.personal_data")
 

@@ -409,8 +409,13 @@ class CardState(models.Model):
         REVIEW = "review", "Review"
         RELEARNING = "relearning", "Relearning"
 
-    student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="card_states")
-    card = models.ForeignKey(Card, on_delete=models.CASCADE, related_name="states")
+    # No single-column indexes: (student, card), (student, due_at, id) and
+    # (card, lapses) lead with these columns already, and every answer writes
+    # each index of the row.
+    student = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="card_states", db_index=False
+    )
+    card = models.ForeignKey(Card, on_delete=models.CASCADE, related_name="states", db_index=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
     # Index into the deck's (re)learning steps while status is learning/relearning.
     step = models.PositiveSmallIntegerField(default=0)
@@ -495,8 +500,12 @@ class StudySession(models.Model):
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     shuffle = models.BooleanField(default=False)
-    # Card ids still to show, head first; re-drills are appended.
-    queue = models.JSONField(default=list, blank=True)
+    # The session's plan of card ids, head first (re-drills are appended); the
+    # first `queue_head` of them are done. Answering the head only moves this
+    # cursor, so an answer does not rewrite an array of thousands of ids; use
+    # the `queue` property for what is still waiting.
+    planned = models.JSONField(default=list, blank=True, db_column="queue")
+    queue_head = models.PositiveIntegerField(default=0)
     # Card ids whose first answer in this session has been given (only that one
     # may change the schedule).
     answered_ids = models.JSONField(default=list, blank=True)
@@ -530,6 +539,16 @@ class StudySession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_mode_display()} · {self.scope_title or self.scope_type} · {self.student}"
+
+    @property
+    def queue(self) -> list[int]:
+        """Card ids still to show, head first."""
+        return self.planned[self.queue_head :]
+
+    @queue.setter
+    def queue(self, ids: list[int]) -> None:
+        self.planned = list(ids)
+        self.queue_head = 0
 
     @property
     def cards_studied(self) -> int:

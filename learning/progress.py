@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import (
     Avg,
     Count,
@@ -25,9 +28,10 @@ from django.db.models import (
     Sum,
 )
 from django.db.models.functions import TruncDate
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
-from learning import grace
+from learning import grace, visibility
 from learning.models import (
     LEECH_LAPSES,
     MASTERED_INTERVAL,
@@ -196,6 +200,125 @@ class Dashboard:
         }
 
 
+# --- The dashboard cache ---------------------------------------------------------
+#
+# A student's dashboard is read far more often than it changes: it is kept per
+# student and dropped whenever something of theirs moves (a session saved on
+# each answer, undo, start and end; a schedule or review row deleted; an
+# enrolment). Changes that touch many students at once make every entry stale
+# through shared tokens read in the same round trip: visibility's generation
+# (classes, courses, lessons, decks) and the content token below (cards).
+# Entries also carry the study day and expire after DASHBOARD_CACHE_SECONDS,
+# which bounds what nothing signals (bulk imports, grace windows).
+
+CONTENT_KEY = "learning:dashboard:content"
+
+
+def _dashboard_key(user_id: int) -> str:
+    return f"learning:dashboard:{user_id}"
+
+
+def forget_dashboard(user_id: int) -> None:
+    """Drop one student's cached dashboard (now and again after the commit)."""
+    key = _dashboard_key(user_id)
+    cache.delete(key)
+    transaction.on_commit(lambda: cache.delete(key))
+
+
+def _content_changed(sender: type, **kwargs: object) -> None:
+    def bump() -> None:
+        cache.set(CONTENT_KEY, timezone.now().timestamp(), timeout=None)
+
+    bump()
+    transaction.on_commit(bump)
+
+
+def _student_changed(sender: type, instance: object, **kwargs: object) -> None:
+    forget_dashboard(instance.student_id)
+
+
+def _class_token_key(classroom_id: int) -> str:
+    return f"learning:class-progress:{classroom_id}:token"
+
+
+def forget_class_progress(classroom_ids: list[int]) -> None:
+    """Make the cached progress of these classes stale (now and after commit)."""
+    if not classroom_ids:
+        return
+
+    def bump() -> None:
+        token = timezone.now().timestamp()
+        cache.set_many({_class_token_key(pk): token for pk in classroom_ids}, timeout=None)
+
+    bump()
+    transaction.on_commit(bump)
+
+
+def _session_saved(sender: type, instance: StudySession, **kwargs: object) -> None:
+    forget_dashboard(instance.student_id)
+    if instance.classroom_id is not None:
+        forget_class_progress([instance.classroom_id])
+    elif instance.scope_type == StudySession.Scope.ALL:
+        # "All my cards" spans every class the student is in.
+        forget_class_progress(
+            list(Enrollment.objects.filter(student_id=instance.student_id).values_list("classroom_id", flat=True))
+        )
+
+
+def _enrollment_changed(sender: type, instance: Enrollment, **kwargs: object) -> None:
+    forget_dashboard(instance.student_id)
+    forget_class_progress([instance.classroom_id])
+
+
+def connect() -> None:
+    # Every answer, undo, start and end saves the session row, so that one
+    # signal covers the schedules and reviews they write (one cache delete per
+    # answer rather than one per row written).
+    for name, signal in (("save", post_save), ("delete", post_delete)):
+        signal.connect(_session_saved, sender=StudySession, dispatch_uid=f"progress-session-{name}")
+        signal.connect(_enrollment_changed, sender=Enrollment, dispatch_uid=f"progress-enrollment-{name}")
+        signal.connect(_content_changed, sender=Card, dispatch_uid=f"dashboard-card-{name}")
+    post_delete.connect(_student_changed, sender=CardState, dispatch_uid="dashboard-cardstate-delete")
+
+
+def cached_student_dashboard(user: User) -> Dashboard:
+    """`student_dashboard(user)` from the cache when nothing of it changed."""
+    seconds = settings.DASHBOARD_CACHE_SECONDS
+    if seconds <= 0:
+        return student_dashboard(user)
+    now = timezone.now()
+    today = study_day(user, now)
+    key = _dashboard_key(user.pk)
+    found = cache.get_many([key, visibility.GENERATION_KEY, CONTENT_KEY])
+    tokens = (found.get(visibility.GENERATION_KEY), found.get(CONTENT_KEY))
+    entry = found.get(key)
+    if entry is not None and entry[0] == (today, *tokens):
+        return entry[1]
+    dashboard = student_dashboard(user, now=now)
+    cache.set(key, ((today, *tokens), dashboard), seconds)
+    return dashboard
+
+
+def cached_class_progress(classroom: Classroom, *, sort: str = "name", descending: bool = False) -> ClassProgress:
+    """`class_progress` from the cache while nothing of the class changed: an
+    answer in one of its sessions (or an "all my cards" session of one of its
+    students), an enrolment, a class/deck/card change. Figures that move with
+    the clock alone (due, behind) may lag by CLASS_PROGRESS_CACHE_SECONDS."""
+    seconds = settings.CLASS_PROGRESS_CACHE_SECONDS
+    if seconds <= 0:
+        return class_progress(classroom, sort=sort, descending=descending)
+    key = f"learning:class-progress:{classroom.pk}:{sort}:{int(descending)}"
+    token_key = _class_token_key(classroom.pk)
+    found = cache.get_many([key, token_key, visibility.GENERATION_KEY, CONTENT_KEY])
+    tokens = (found.get(token_key), found.get(visibility.GENERATION_KEY), found.get(CONTENT_KEY))
+    entry = found.get(key)
+    if entry is not None and entry[0] == tokens:
+        return entry[1]
+    progress = class_progress(classroom, sort=sort, descending=descending)
+    cache.set(key, (tokens, progress), seconds)
+    return progress
+
+
 def student_dashboard(user: User, *, now: datetime | None = None) -> Dashboard:
     """Everything on the student dashboard in nine queries, whatever the size
     of their history."""
@@ -205,19 +328,23 @@ def student_dashboard(user: User, *, now: datetime | None = None) -> Dashboard:
     _, day_end = local_day_bounds(user, now)
     visible_cards = Card.objects.visible_to(user).order_by().values("pk")
 
-    # 1. Due dates over the forecast window (overdue cards fall on today).
-    # No ORDER BY: the buckets do not care, and the model's default ordering
-    # would sort every schedule of the window.
-    due_dates = (
+    # 1. Cards due per study day over the forecast window, counted in the
+    # database (a few dozen rows, not one per schedule); overdue days fall on
+    # today. No ORDER BY: the buckets do not care.
+    due_days = (
         CardState.objects.filter(
             student=user, card__in=visible_cards, due_at__lt=day_end + timedelta(days=FORECAST_DAYS - 1)
         )
+        .annotate(day=study_day_of("due_at", tz))
+        .values("day")
+        .annotate(n=Count("id"))
         .order_by()
-        .values_list("due_at", flat=True)
     )
     buckets = dict.fromkeys((today + timedelta(days=i) for i in range(FORECAST_DAYS)), 0)
-    for due_at in due_dates:
-        buckets[max(today, (due_at.astimezone(tz) - day_start_offset()).date())] += 1
+    for row in due_days:
+        day = max(today, row["day"])
+        if day in buckets:  # the window's far edge may fall a day out around a DST change
+            buckets[day] += row["n"]
     forecast = sorted(buckets.items())
 
     # 2. Cards never studied.

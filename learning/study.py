@@ -44,8 +44,7 @@ from django.utils.html import strip_tags
 
 from learning import scheduling, srs
 from learning.access import (
-    can_edit_deck,
-    get_card_for,
+    get_card_to_study_for,
     get_classroom_for,
     get_course_for,
     get_deck_for,
@@ -54,6 +53,7 @@ from learning.access import (
 from learning.models import LEECH_LAPSES, Card, CardState, Classroom, Deck, Review, StudySession
 from learning.schedulers import format_delay
 from learning.schedulers.base import Memory
+from learning.visibility import VisibleDecks, visible_decks
 from lms.errors import Conflict, Unprocessable
 from lms.tracking import track
 
@@ -278,14 +278,14 @@ def _expire_if_idle(session: StudySession, now: datetime) -> None:
         session.ended_at = session.last_activity_at
         session.queue = []
         session.learning_ids = []
-        session.save(update_fields=["status", "ended_at", "queue", "learning_ids"])
+        session.save(update_fields=["status", "ended_at", "planned", "queue_head", "learning_ids"])
 
 
 def expire_idle_sessions(*, now: datetime | None = None) -> int:
     """Abandon every session idle for 30 minutes (for a periodic job)."""
     now = now or timezone.now()
     return StudySession.objects.filter(status=StudySession.Status.ACTIVE, last_activity_at__lt=now - IDLE_AFTER).update(
-        status=StudySession.Status.ABANDONED, ended_at=F("last_activity_at"), queue=[]
+        status=StudySession.Status.ABANDONED, ended_at=F("last_activity_at"), planned=[], queue_head=0
     )
 
 
@@ -323,10 +323,11 @@ def session_start(
     if scope_type != ScopeType.ALL and scope_id in (None, ""):
         raise ValidationError({"scope_id": "This scope needs an id."})
     scope = resolve_scope(student, scope_type, scope_id)
+    visible_decks(student)  # warm the cache the study loop reads on every card
 
     with transaction.atomic():
         StudySession.objects.filter(student=student, mode=mode, status=StudySession.Status.ACTIVE).update(
-            status=StudySession.Status.ABANDONED, ended_at=now, queue=[], learning_ids=[]
+            status=StudySession.Status.ABANDONED, ended_at=now, planned=[], queue_head=0, learning_ids=[]
         )
         learning: list[int] = []
         if mode == Mode.LEARN:
@@ -471,16 +472,17 @@ def _previews(
     return {q: "" for _, q, _ in BUTTONS}, {}
 
 
-def _candidates(student: User, ids: list[int]) -> dict[int, Card]:
-    return {card.pk: card for card in candidates_query(student, ids)}
+def _candidates(student: User, ids: list[int], decks: VisibleDecks) -> dict[int, Card]:
+    return {card.pk: card for card in candidates_query(student, ids) if decks.can_read(card.deck_id)}
 
 
 def candidates_query(student: User, ids: list[int]) -> QuerySet[Card]:
-    """The cards (if the student may still see them) with their schedule, in
-    one query: the state joins in through the unique (student, card) pair, so
-    it adds at most one row per card."""
+    """The cards with their deck and schedule, in one query by primary key:
+    the state joins in through the unique (student, card) pair, so it adds at
+    most one row per card. Not filtered by visibility: check each card's deck
+    against `visible_decks(student)` (a cached set, no joins)."""
     return (
-        Card.objects.visible_to(student)
+        Card.objects.select_related("deck")
         .annotate(mine=FilteredRelation("states", condition=Q(states__student=student)))
         .annotate(
             state_id=F("mine__id"),
@@ -520,15 +522,16 @@ def session_next(*, student: User, session: StudySession, now: datetime | None =
     _expire_if_idle(session, now)
     if session.status != StudySession.Status.ACTIVE:
         return None
+    decks = visible_decks(student)  # one cache read for the permission checks below
     while session.queue or session.learning_ids:
         wanted = [*session.queue[:1], *session.learning_ids]
-        cards = _candidates(student, wanted)
+        cards = _candidates(student, wanted, decks)
         missing = [c for c in wanted if c not in cards]
         if missing:
             # Deleted or hidden since the session started: skip them.
             session.queue = [c for c in session.queue if c not in missing]
             session.learning_ids = [c for c in session.learning_ids if c not in missing]
-            session.save(update_fields=["queue", "learning_ids"])
+            session.save(update_fields=["planned", "queue_head", "learning_ids"])
             continue
         card = _pick(session, cards, now)
         if card is None:
@@ -550,7 +553,7 @@ def session_next(*, student: User, session: StudySession, now: datetime | None =
             buttons=[(label, q, key, previews.get(q, "")) for label, q, key in BUTTONS],
             counts=session_counts(session),
             recall=scheduling.recall(card.deck, memory, now) if session.mode != Mode.TEST else None,
-            can_edit=can_edit_deck(student, card.deck),
+            can_edit=decks.can_edit(card.deck_id),
         )
     session_end(student=student, session_id=session.pk, now=now)
     session.refresh_from_db()
@@ -680,10 +683,12 @@ def review_row(
     )
 
 
-# The session fields an answer changes, which Undo puts back.
+# The session fields an answer changes, which Undo puts back. The plan and
+# the answered ids can be thousands of ids long: the snapshot keeps the plan
+# only when an answer rewrote it (a re-drill, an answer off the head, the end
+# of the session) and the number of answered ids (an answer only appends).
 SESSION_UNDO_FIELDS = [
-    "queue",
-    "answered_ids",
+    "queue_head",
     "learning_ids",
     "first_correct_count",
     "answers_count",
@@ -695,14 +700,29 @@ SESSION_UNDO_FIELDS = [
     "status",
     "ended_at",
 ]
+# What every answer writes to the session row (the lists only when they change).
+SESSION_SCALAR_FIELDS = [name for name in SESSION_UNDO_FIELDS if name != "learning_ids"]
 
 
 def _session_snapshot(session: StudySession) -> dict[str, Any]:
-    out = {}
+    out: dict[str, Any] = {}
     for name in SESSION_UNDO_FIELDS:
         value = getattr(session, name)
         out[name] = value.isoformat() if isinstance(value, datetime) else value
+    out["answered_len"] = len(session.answered_ids)
     return out
+
+
+def _restore_session(session: StudySession, saved: dict[str, Any]) -> None:
+    """Put back what `_session_snapshot` kept (older snapshots held the whole
+    `queue` and `answered_ids`: setting those still works)."""
+    for name, value in saved.items():
+        if name == "answered_len":
+            session.answered_ids = session.answered_ids[:value]
+            continue
+        if name in ("last_activity_at", "ended_at") and isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        setattr(session, name, value)
 
 
 LEECH_TAG = "leech"
@@ -740,10 +760,14 @@ def session_answer(
         # The session row lock serialises answers within a session, so a
         # retried request sees the first one's review below.
         session = get_session_for(student, session_id, lock=True)
-        card = get_card_for(student, card_id)
+        card = get_card_to_study_for(student, card_id)
         if idempotency_key:
+            # One indexed lookup (the unique (student, key) pair); no sort.
             existing = (
-                Review.objects.filter(student=student, idempotency_key=idempotency_key).select_related("card").first()
+                Review.objects.filter(student=student, idempotency_key=idempotency_key)
+                .select_related("card")
+                .order_by()
+                .first()
             )
             if existing is not None:
                 return _replay(existing, session, card.pk)
@@ -811,7 +835,13 @@ def session_answer(
         )
         review.save()
 
-        queue = [c for c in session.queue if c != card.pk]
+        planned_before = session.planned
+        fields = [*SESSION_SCALAR_FIELDS, "undo_review", "undo_snapshot"]
+        head, plan = session.queue_head, session.planned
+        if head < len(plan) and plan[head] == card.pk and card.pk not in plan[head + 1 :]:
+            session.queue_head = head + 1  # the usual case: only the cursor moves
+        elif card.pk in plan[head:]:
+            session.queue = [c for c in session.queue if c != card.pk]
         learning = [c for c in session.learning_ids if c != card.pk]
         redrill = False
         if changes and scheduling.uses_steps(deck):
@@ -819,13 +849,15 @@ def session_answer(
                 learning.append(card.pk)  # back when its step is due
         elif session.changes_schedules and quality < srs.REDRILL_BELOW:
             # Rule 7 (SM-2 as published): again at the end, until it sticks.
-            queue.append(card.pk)
+            session.queue = [*session.queue, card.pk]
             redrill = True
             session.redrill_count += 1
-        session.queue = queue
-        session.learning_ids = learning
+        if learning != session.learning_ids:
+            session.learning_ids = learning
+            fields.append("learning_ids")
         if first:
             session.answered_ids = [*session.answered_ids, card.pk]
+            fields.append("answered_ids")
             session.first_correct_count += int(correct)
         session.answers_count += 1
         session.correct_count += int(correct)
@@ -835,10 +867,12 @@ def session_answer(
         session.duration_seconds = max(0, int((now - session.started_at).total_seconds()))
         session.undo_review = review
         session.undo_snapshot = undo
-        fields = [*SESSION_UNDO_FIELDS, "undo_review", "undo_snapshot"]
-        done = not queue and not learning
+        done = not session.queue and not learning
         if done:
             _complete(session, now)
+        if session.planned is not planned_before:
+            undo["session"]["planned"] = planned_before
+            fields.append("planned")
         session.save(update_fields=fields)
 
     track("review_submitted", user=student, mode=session.mode, quality=quality, card_id=card.pk)
@@ -901,13 +935,10 @@ def session_undo(*, student: User, session_id: object, now: datetime | None = No
             card = Card.objects.filter(pk=review.card_id).only("tags").first()
             if card is not None:
                 Card.objects.filter(pk=card.pk).update(tags=" ".join(t for t in card.tag_list if t != LEECH_TAG))
-        for name, value in saved["session"].items():
-            if name in ("last_activity_at", "ended_at") and isinstance(value, str):
-                value = datetime.fromisoformat(value)
-            setattr(session, name, value)
+        _restore_session(session, saved["session"])
         session.undo_review = None
         session.undo_snapshot = None
-        session.save(update_fields=[*SESSION_UNDO_FIELDS, "undo_review", "undo_snapshot"])
+        session.save(update_fields=[*SESSION_UNDO_FIELDS, "planned", "answered_ids", "undo_review", "undo_snapshot"])
         card_id, quality = review.card_id, review.quality
         Review.objects.filter(pk=review.pk).delete()
     track("review_undone", user=student, mode=session.mode, quality=quality, card_id=card_id)
@@ -966,7 +997,7 @@ def session_end(*, student: User, session_id: object, now: datetime | None = Non
         _complete(session, now)
         if session.answers_count:
             session.duration_seconds = max(0, int((session.last_activity_at - session.started_at).total_seconds()))
-        session.save(update_fields=["status", "ended_at", "queue", "duration_seconds"])
+        session.save(update_fields=["status", "ended_at", "planned", "queue_head", "duration_seconds"])
     _track_completed(session)
     return session
 

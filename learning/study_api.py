@@ -391,7 +391,7 @@ class ReviewViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 class ProgressView(APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT, summary="The signed-in student's progress (the dashboard's figures)")
     def get(self, request: Request) -> Response:
-        return Response(progress_queries.student_dashboard(request.user).as_dict())
+        return Response(progress_queries.cached_student_dashboard(request.user).as_dict())
 
 
 class ClassroomProgressView(APIView):
@@ -402,7 +402,7 @@ class ClassroomProgressView(APIView):
     )
     def get(self, request: Request, pk: int) -> Response:
         classroom = get_classroom_for(request.user, pk, write=True)
-        data = progress_queries.class_progress(
+        data = progress_queries.cached_class_progress(
             classroom,
             sort=request.query_params.get("sort", "name"),
             descending=request.query_params.get("dir") == "desc",

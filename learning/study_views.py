@@ -230,7 +230,7 @@ def _day_label(day: object, index: int) -> str:
 @login_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    data = progress_queries.student_dashboard(request.user)
+    data = progress_queries.cached_student_dashboard(request.user)
     # Teachers can study too; they also get a way into their classes' progress.
     taught = list(Classroom.objects.taught_by(request.user).active()) if request.user.role != "student" else []
     forecast_chart = bar_chart(
@@ -278,7 +278,7 @@ def class_progress(request: HttpRequest, pk: int) -> HttpResponse:
     classroom = get_classroom_for(request.user, pk, write=True)
     sort = request.GET.get("sort", "name")
     descending = request.GET.get("dir") == "desc"
-    data = progress_queries.class_progress(classroom, sort=sort, descending=descending)
+    data = progress_queries.cached_class_progress(classroom, sort=sort, descending=descending)
     headers = []
     for key, label in SORT_LABELS:
         active = data.sort == key

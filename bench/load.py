@@ -1,0 +1,329 @@
+"""A load benchmark anyone can run against a running server (issue #15).
+
+    python -m bench.load --url http://127.0.0.1:8000 --clients 20 --seconds 10
+    make loadtest URL=http://127.0.0.1:8000
+
+It starts nothing: it signs up its own students on the server given (one per
+client, `load-<run>-<n>`, each with a personal deck imported from a CSV of
+`--cards` cards), then runs, one phase after another, each for `--seconds`
+with `--clients` concurrent clients:
+
+- trivial: `GET /health/live/` (the reference the others are divided by);
+- study: the real study loop through the API (`next/` then `answer/`, a new
+  learn session when one is used up);
+- dashboard: the student dashboard page;
+- status: the public status page, anonymous.
+
+In the study, dashboard and status phases every fifth request is the
+trivial endpoint, interleaved on the same server. It prints requests/s,
+p50/p95/p99 and errors per phase, each phase's throughput as a ratio of the
+trivial one, and a capacity line (answering students at one answer per 8 s).
+
+Loopback only, bounded in time and count. The server's per-user API throttle
+(API_THROTTLE_USER, 100/minute by default) would answer most study requests
+429: start the server with a high one for the run (README, "Load benchmark").
+
+`--profile out.html` instead runs the same study loop in this process through
+Django's test client under pyinstrument (the code one worker runs; needs the
+project's settings and DATABASE_URL of the server) and writes the profile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import sys
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import requests
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+PASSWORD = "load-pass-%s-Xy9"
+ANSWER_EVERY_SECONDS = 8  # a student thinking about each card
+TRIVIAL_EVERY = 5  # one trivial request in five in the mixed phases
+
+
+@dataclass
+class Tally:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    statuses: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, kind: str, seconds: float, ok: bool, status: int) -> None:
+        with self.lock:
+            self.latencies[kind].append(seconds)
+            if not ok:
+                self.errors[kind] += 1
+                self.statuses[status] += 1
+
+
+class Student:
+    """One signed-in student with a personal deck, speaking to the API with
+    the session cookie (and the CSRF header for writes)."""
+
+    def __init__(self, base: str, name: str, cards: int) -> None:
+        self.base = base
+        self.http = requests.Session()
+        self.name = name
+        self.deck_id = self._sign_up_and_import(cards)
+        self.session_id: int | None = None
+
+    def _plain_http_cookies(self) -> None:
+        # With DEBUG off the server marks its cookies Secure; on loopback HTTP
+        # the client must send them anyway.
+        for cookie in self.http.cookies:
+            cookie.secure = False
+
+    def _csrf(self) -> dict[str, str]:
+        return {"X-CSRFToken": self.http.cookies.get("csrftoken", ""), "Referer": self.base + "/"}
+
+    def _sign_up_and_import(self, cards: int) -> int:
+        self.http.get(f"{self.base}/accounts/signup/", timeout=30)
+        self._plain_http_cookies()
+        password = PASSWORD % uuid.uuid4().hex[:8]
+        response = self.http.post(
+            f"{self.base}/accounts/signup/",
+            data={
+                "csrfmiddlewaretoken": self.http.cookies.get("csrftoken", ""),
+                "username": self.name,
+                "email": f"{self.name}@load.invalid",
+                "password1": password,
+                "password2": password,
+                "role": "student",
+                "timezone": "UTC",
+            },
+            headers={"Referer": f"{self.base}/accounts/signup/"},
+            allow_redirects=False,
+            timeout=30,
+        )
+        if response.status_code != 302:
+            raise SystemExit(f"sign-up of {self.name} answered {response.status_code}")
+        self._plain_http_cookies()  # the session, and the CSRF token rotated at log-in
+        rows = "front,back\n" + "".join(f"load question {i},answer {i}\n" for i in range(cards))
+        response = self.http.post(
+            f"{self.base}/api/v1/decks/import/",
+            files={"file": ("load.csv", io.BytesIO(rows.encode()), "text/csv")},
+            data={"title": f"Load deck of {self.name}"},
+            headers=self._csrf(),
+            timeout=60,
+        )
+        if response.status_code != 201:
+            raise SystemExit(f"deck import for {self.name} answered {response.status_code}: {response.text[:200]}")
+        return response.json()["deck"]
+
+    def _start(self, mode: str) -> requests.Response:
+        return self.http.post(
+            f"{self.base}/api/v1/study-sessions/",
+            json={"scope_type": "deck", "scope_id": self.deck_id, "mode": mode},
+            headers=self._csrf(),
+            timeout=30,
+        )
+
+    def study_step(self, tally: Tally) -> None:
+        """next/ then answer/ (a new session when the last one is over)."""
+        if self.session_id is None:
+            for mode in ("learn", "cram"):  # cram once the day's new cards are used up
+                started = time.perf_counter()
+                response = self._start(mode)
+                tally.record("study", time.perf_counter() - started, response.status_code == 201, response.status_code)
+                if response.status_code == 201:
+                    self.session_id = response.json()["id"]
+                    break
+            else:
+                return
+        url = f"{self.base}/api/v1/study-sessions/{self.session_id}/"
+        started = time.perf_counter()
+        response = self.http.get(url + "next/", timeout=30)
+        tally.record("study", time.perf_counter() - started, response.status_code == 200, response.status_code)
+        if response.status_code != 200 or response.json().get("done"):
+            self.session_id = None
+            return
+        body = response.json()
+        started = time.perf_counter()
+        response = self.http.post(
+            url + "answer/",
+            json={"card": body["card"]["id"], "quality": 4, "idempotency_key": body["idempotency_key"]},
+            headers=self._csrf(),
+            timeout=30,
+        )
+        tally.record("study", time.perf_counter() - started, response.status_code in (200, 201), response.status_code)
+        if response.status_code in (200, 201) and response.json().get("session_done"):
+            self.session_id = None
+
+    def get(self, tally: Tally, kind: str, path: str) -> None:
+        started = time.perf_counter()
+        response = self.http.get(self.base + path, timeout=30)
+        tally.record(kind, time.perf_counter() - started, response.status_code == 200, response.status_code)
+
+
+def anonymous_get(base: str, tally: Tally, kind: str, path: str, http: requests.Session) -> None:
+    started = time.perf_counter()
+    response = http.get(base + path, timeout=30)
+    tally.record(kind, time.perf_counter() - started, response.status_code == 200, response.status_code)
+
+
+def run_phase(name: str, students: list[Student], seconds: float, base: str) -> tuple[Tally, float]:
+    tally = Tally()
+    deadline = time.monotonic() + seconds
+
+    def client(student: Student) -> None:
+        anonymous = requests.Session()
+        step = 0
+        actions: dict[str, Callable[[], None]] = {
+            "trivial": lambda: anonymous_get(base, tally, "trivial", "/health/live/", anonymous),
+            "study": lambda: student.study_step(tally),
+            "dashboard": lambda: student.get(tally, "dashboard", "/dashboard/"),
+            "status": lambda: anonymous_get(base, tally, "status", "/status/", anonymous),
+        }
+        while time.monotonic() < deadline:
+            step += 1
+            try:
+                if name != "trivial" and step % TRIVIAL_EVERY == 0:
+                    actions["trivial"]()
+                else:
+                    actions[name]()
+            except requests.RequestException:
+                tally.record(name, 0.0, False, 0)
+
+    threads = [threading.Thread(target=client, args=(s,), daemon=True) for s in students]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(seconds + 60)
+    return tally, time.monotonic() - started
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))] if ordered else 0.0
+
+
+def report(results: dict[str, tuple[Tally, float]]) -> dict[str, float]:
+    rates: dict[str, float] = {}
+    print(f"\n{'phase':<10} {'kind':<10} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for phase, (tally, elapsed) in results.items():
+        for kind, values in sorted(tally.latencies.items(), key=lambda kv: kv[0] != phase):
+            rate = len(values) / elapsed
+            if kind == phase:
+                rates[phase] = rate
+            ms = [v * 1000 for v in values]
+            print(
+                f"{phase:<10} {kind:<10} {rate:8.1f} {statistics.median(ms):8.1f} {percentile(ms, 0.95):8.1f} "
+                f"{percentile(ms, 0.99):8.1f} {tally.errors.get(kind, 0):7d}"
+            )
+        if tally.statuses:
+            print(f"{'':<10} error statuses: {dict(tally.statuses)}")
+    trivial = rates.get("trivial") or 0.0
+    print("\nthroughput against the trivial endpoint (same server, same clients):")
+    for phase, rate in rates.items():
+        if phase != "trivial" and trivial:
+            print(f"  {phase:<10} {rate:8.1f} req/s / {trivial:.1f} = {rate / trivial:.2f}")
+    if "study" in rates:
+        answers = rates["study"] / 2  # next + answer per card
+        print(
+            f"\ncapacity: this server sustains ~{answers * ANSWER_EVERY_SECONDS:,.0f} answering students "
+            f"at one answer per {ANSWER_EVERY_SECONDS} s ({answers:.1f} answers/s)"
+        )
+    return rates
+
+
+def profile(path: str, cards: int, answers: int) -> None:
+    """The study loop in this process under pyinstrument (one worker's code)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lms.settings")
+    os.environ.setdefault("API_THROTTLE_USER", "1000000/minute")  # one student, as fast as it goes
+    import django
+
+    django.setup()
+    from django.test import Client
+    from pyinstrument import Profiler
+
+    from learning import transfer
+    from lms.models import User
+
+    name = f"load-profile-{uuid.uuid4().hex[:8]}"
+    user = User.objects.create_user(name, password=uuid.uuid4().hex, role="student")
+    parsed = transfer.parse_csv(("front,back\n" + "".join(f"q{i},a{i}\n" for i in range(cards))).encode())
+    deck, _ = transfer.deck_import_new(user=user, parsed=parsed, title="Profile deck", lesson=None, skip_invalid=False)
+    client = Client()
+    client.force_login(user)
+    client.get("/health/live/")  # warm up imports
+    session = client.post(
+        "/api/v1/study-sessions/", {"scope_type": "deck", "scope_id": deck.pk, "mode": "cram"}, "application/json"
+    ).json()
+    url = f"/api/v1/study-sessions/{session['id']}/"
+
+    def study_pairs(count: int) -> int:
+        done = 0
+        for _ in range(count):
+            body = client.get(url + "next/").json()
+            if body["done"]:
+                break
+            client.post(url + "answer/", {"card": body["card"]["id"], "quality": 4}, "application/json")
+            done += 1
+        return done
+
+    # CPU of this process (the worker's share; the database's is not in it),
+    # side by side with the trivial endpoint in the same run.
+    started = time.process_time()
+    for _ in range(100):
+        client.get("/health/live/")
+    trivial_ms = (time.process_time() - started) * 1000 / 100
+    started = time.process_time()
+    pairs = study_pairs(answers // 2)
+    pair_ms = (time.process_time() - started) * 1000 / max(1, pairs)
+    print(
+        f"worker CPU per request: trivial {trivial_ms:.2f} ms; study next/+answer/ pair {pair_ms:.2f} ms "
+        f"({pair_ms / 2:.2f} ms a request, {pair_ms / 2 / trivial_ms:.1f}x the trivial one) over {pairs} answers"
+    )
+    profiler = Profiler()
+    profiler.start()
+    study_pairs(answers // 2)
+    profiler.stop()
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(profiler.output_html())
+    text = profiler.output_text(unicode=True, color=False, show_all=False)
+    with open(path.rsplit(".", 1)[0] + ".txt", "w", encoding="utf-8") as out:
+        out.write(text)
+    print(f"profile of up to {answers // 2} next/answer pairs written to {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--cards", type=int, default=200, help="cards in each student's deck")
+    parser.add_argument("--phases", default="trivial,study,dashboard,status")
+    parser.add_argument("--profile", metavar="HTML", help="profile the study loop in-process instead")
+    args = parser.parse_args(argv)
+    if not 1 <= args.clients <= 200 or not 1 <= args.seconds <= 600 or not 1 <= args.cards <= 2000:
+        parser.error("keep it bounded: 1-200 clients, 1-600 seconds, 1-2000 cards")
+    if args.profile:
+        profile(args.profile, args.cards, answers=min(args.cards, 400))
+        return 0
+    base = args.url.rstrip("/")
+    if urlsplit(base).hostname not in LOOPBACK:
+        parser.error("loopback only: point --url at 127.0.0.1 or localhost")
+    run = uuid.uuid4().hex[:6]
+    print(f"signing up {args.clients} students with {args.cards} cards each on {base} ...", flush=True)
+    students = [Student(base, f"load-{run}-{i}", args.cards) for i in range(args.clients)]
+    results = {}
+    for phase in args.phases.split(","):
+        print(f"phase {phase}: {args.clients} clients for {args.seconds:g} s", flush=True)
+        results[phase] = run_phase(phase, students, args.seconds, base)
+    report(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

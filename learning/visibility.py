@@ -1,0 +1,139 @@
+"""Which decks a user may read and edit, cached per user.
+
+The study loop loads one card per request; checking that its deck is visible
+through `Card.objects.visible_to` costs a join over lesson, course and class
+and a subquery over enrolments on every answer. The answer to "which decks
+may this user read?" changes only when a class, course, lesson or deck is
+saved or deleted (publishing, moves, deletion) or when the user's enrolments
+change, so it is computed once and kept in the cache:
+
+- a per-user entry `(generation, visible, editable)` (admins see every deck
+  and need none);
+- one shared generation token, replaced whenever any class, course, lesson or
+  deck is saved or deleted (rare next to answers), which makes every per-user
+  entry stale at once;
+- an enrolment or unenrolment deletes that student's entry alone.
+
+Both are read with one `get_many`, so a warm check is one cache round trip
+and no SQL. Invalidation runs at once and again after the commit, so a reader
+that recomputed from the old rows in between cannot keep a stale entry.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+
+from learning.models import Classroom, Course, Deck, Enrollment, Lesson, _deck_visibility, _is_admin
+
+if TYPE_CHECKING:
+    from lms.models import User
+
+GENERATION_KEY = "learning:visible-decks:generation"
+# A safety net only: entries are invalidated explicitly.
+ENTRY_TIMEOUT = 6 * 3600
+
+
+def _user_key(user_id: int) -> str:
+    return f"learning:visible-decks:user:{user_id}"
+
+
+@dataclass(frozen=True)
+class VisibleDecks:
+    """The decks a user may read and edit; None means every deck (admins)."""
+
+    visible: frozenset[int] | None
+    editable: frozenset[int] | None
+
+    def can_read(self, deck_id: int) -> bool:
+        return self.visible is None or deck_id in self.visible
+
+    def can_edit(self, deck_id: int) -> bool:
+        return self.editable is None or deck_id in self.editable
+
+
+EVERYTHING = VisibleDecks(None, None)
+NOTHING = VisibleDecks(frozenset(), frozenset())
+
+
+def compute_visible_decks(user: User) -> VisibleDecks:
+    """The live answer, in one query (what the cache holds)."""
+    if not user.is_authenticated:
+        return NOTHING
+    if _is_admin(user):
+        return EVERYTHING
+    rows = Deck.objects.filter(_deck_visibility(user)).values_list(
+        "id", "owner_id", "lesson_id", "lesson__course__classroom__teacher_id"
+    )
+    visible, editable = set(), set()
+    for deck_id, owner_id, lesson_id, teacher_id in rows.order_by():
+        visible.add(deck_id)
+        if (lesson_id is None and owner_id == user.pk) or teacher_id == user.pk:
+            editable.add(deck_id)
+    return VisibleDecks(frozenset(visible), frozenset(editable))
+
+
+def _generation() -> str:
+    token = cache.get(GENERATION_KEY)
+    if token is None:
+        cache.add(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+        token = cache.get(GENERATION_KEY)
+    return token
+
+
+def visible_decks(user: User) -> VisibleDecks:
+    """The decks `user` may read and edit, from the cache when it is fresh."""
+    if not user.is_authenticated:
+        return NOTHING
+    if _is_admin(user):
+        return EVERYTHING  # nothing to look up
+    key = _user_key(user.pk)
+    found = cache.get_many([GENERATION_KEY, key])
+    generation = found.get(GENERATION_KEY)
+    entry = found.get(key)
+    if generation is not None and entry is not None and entry[0] == generation:
+        return VisibleDecks(entry[1], entry[2])
+    if generation is None:
+        generation = _generation()
+    decks = compute_visible_decks(user)
+    cache.set(key, (generation, decks.visible, decks.editable), ENTRY_TIMEOUT)
+    return decks
+
+
+def _now_and_after_commit(action: Callable[[], object]) -> None:
+    action()
+    transaction.on_commit(action)
+
+
+def forget_all() -> None:
+    """Make every cached entry stale (a class, course, lesson or deck changed)."""
+    _now_and_after_commit(lambda: cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=None))
+
+
+def forget_user(user_id: int) -> None:
+    """Drop one user's entry (their enrolments changed)."""
+    key = _user_key(user_id)
+    _now_and_after_commit(lambda: cache.delete(key))
+
+
+def _structure_changed(sender: type, **kwargs: object) -> None:
+    forget_all()
+
+
+def _enrollment_changed(sender: type, instance: Enrollment, **kwargs: object) -> None:
+    forget_user(instance.student_id)
+
+
+def connect() -> None:
+    signals = (("save", post_save), ("delete", post_delete))
+    for model in (Classroom, Course, Lesson, Deck):
+        for name, signal in signals:
+            signal.connect(_structure_changed, sender=model, dispatch_uid=f"visible-decks-{model.__name__}-{name}")
+    for name, signal in signals:
+        signal.connect(_enrollment_changed, sender=Enrollment, dispatch_uid=f"visible-decks-enrollment-{name}")

@@ -1,0 +1,147 @@
+"""The study loop's fast paths: the cached visible decks agree with the live
+rules after every change that moves them, `next/` runs in three queries with
+token auth, and an answer moves the session's cursor instead of rewriting
+its plan (with Undo still exact)."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from learning import study
+from learning.models import Card, Deck, Enrollment, StudySession
+from learning.visibility import compute_visible_decks, visible_decks
+from tests.learning.study_setup import make_class
+
+SESSIONS = "/api/v1/study-sessions/"
+
+
+def token_client(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+def assert_cache_is_live(*users) -> None:
+    for user in users:
+        assert visible_decks(user) == compute_visible_decks(user), user
+
+
+def test_cached_visible_decks_follow_enrolment_publishing_moves_and_deletion(teacher, student, outsider, rival_teacher):
+    setup = make_class(teacher, [student], decks=2)
+    other = make_class(rival_teacher, [], name="Chemistry")
+    people = (teacher, student, outsider, rival_teacher)
+    assert_cache_is_live(*people)
+    deck = setup.decks[0]
+    assert visible_decks(student).can_read(deck.pk) and not visible_decks(student).can_edit(deck.pk)
+    assert visible_decks(teacher).can_edit(deck.pk)
+    assert not visible_decks(outsider).can_read(deck.pk)
+
+    Enrollment.objects.create(classroom=setup.classroom, student=outsider)  # enrolment
+    assert visible_decks(outsider).can_read(deck.pk)
+    assert_cache_is_live(*people)
+
+    setup.lesson.published = False  # unpublishing hides the lesson's decks
+    setup.lesson.save()
+    assert not visible_decks(student).can_read(deck.pk)
+    assert_cache_is_live(*people)
+    setup.lesson.published = True
+    setup.lesson.save()
+
+    deck.lesson = other.lesson  # a deck moved to another class
+    deck.save()
+    assert not visible_decks(student).can_read(deck.pk) and visible_decks(rival_teacher).can_edit(deck.pk)
+    assert_cache_is_live(*people)
+
+    Enrollment.objects.filter(classroom=setup.classroom, student=outsider).delete()  # leaving the class
+    assert not visible_decks(outsider).can_read(setup.decks[1].pk)
+    setup.decks[1].delete()
+    other.course.delete()  # cascades to its lessons and decks
+    assert_cache_is_live(*people)
+    personal = Deck.objects.create(title="Mine", owner=student)
+    assert visible_decks(student).can_edit(personal.pk)
+    assert_cache_is_live(*people)
+
+
+def test_a_warm_cache_reads_no_sql(teacher, student, django_assert_num_queries):
+    make_class(teacher, [student])
+    visible_decks(student)
+    with django_assert_num_queries(0):
+        visible_decks(student)
+
+
+def test_next_runs_three_queries_with_token_auth(teacher, student, django_assert_num_queries):
+    setup = make_class(teacher, [student], cards_per_deck=30)
+    api = token_client(student)
+    session = api.post(SESSIONS, {"scope_type": "deck", "scope_id": setup.decks[0].pk, "mode": "learn"}, format="json")
+    url = f"{SESSIONS}{session.json()['id']}/next/"
+    # The token with its user, the session, the card with its deck and state.
+    with django_assert_num_queries(3):
+        response = api.get(url)
+    assert response.status_code == 200 and response.json()["card"]["id"] == setup.cards[0].pk
+    assert response.json()["can_edit"] is False
+    assert token_client(teacher).get(url).status_code == 404  # someone else's session
+
+
+def test_a_card_hidden_after_the_session_started_is_refused_even_with_a_warm_cache(api_for, teacher, student):
+    setup = make_class(teacher, [student], cards_per_deck=3)
+    api = api_for(student)
+    session = api.post(SESSIONS, {"scope_type": "deck", "scope_id": setup.decks[0].pk, "mode": "learn"}, format="json")
+    session_id = session.json()["id"]
+    assert api.get(f"{SESSIONS}{session_id}/next/").status_code == 200
+    Enrollment.objects.filter(student=student).delete()
+    response = api.post(f"{SESSIONS}{session_id}/answer/", {"card": setup.cards[0].pk, "quality": 4}, format="json")
+    assert response.status_code == 404 and response.json()["error"]["code"]
+    assert not StudySession.objects.get(pk=session_id).answered_ids
+    assert api.get(f"{SESSIONS}{session_id}/next/").json()["done"] is True  # nothing left it may see
+
+
+def test_answering_the_head_moves_the_cursor_without_rewriting_the_plan(teacher, student):
+    setup = make_class(teacher, [student], cards_per_deck=40)
+    session = study.session_start(student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="learn")
+    plan = list(session.queue)
+    with CaptureQueriesContext(connection) as ctx:
+        study.session_answer(student=student, session_id=session.pk, card_id=plan[0], quality=5)
+    update = next(q["sql"] for q in ctx.captured_queries if q["sql"].startswith('UPDATE "learning_studysession"'))
+    assert '"queue" =' not in update and '"queue_head" = 1' in update
+    session.refresh_from_db()
+    assert session.queue == plan[1:] and session.planned == plan and session.answered_ids == [plan[0]]
+    assert len(str(session.undo_snapshot)) < 500  # no copy of the plan
+
+
+def test_undo_puts_back_the_cursor_an_off_head_answer_and_a_finishing_answer(teacher, student):
+    setup = make_class(teacher, [student], cards_per_deck=3, scheduler="sm2-published")
+    session = study.session_start(student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="learn")
+    a, b, c = session.queue
+    for card_id in (a, c):  # the head, then a card off the head
+        before = StudySession.objects.get(pk=session.pk)
+        study.session_answer(student=student, session_id=session.pk, card_id=card_id, quality=5)
+        study.session_undo(student=student, session_id=session.pk)
+        after = StudySession.objects.get(pk=session.pk)
+        assert (after.queue, after.answered_ids, after.answers_count) == (before.queue, before.answered_ids, 0)
+    study.session_answer(student=student, session_id=session.pk, card_id=a, quality=1)  # a re-drill
+    assert StudySession.objects.get(pk=session.pk).queue == [b, c, a]
+    for card_id in (b, c):
+        study.session_answer(student=student, session_id=session.pk, card_id=card_id, quality=5)
+    result = study.session_answer(student=student, session_id=session.pk, card_id=a, quality=5)
+    assert result.done
+    study.session_undo(student=student, session_id=session.pk)
+    reopened = StudySession.objects.get(pk=session.pk)
+    assert reopened.status == "active" and reopened.queue == [a] and sorted(reopened.answered_ids) == sorted([a, b, c])
+
+
+def test_deleted_cards_are_skipped_by_next(api_for, teacher, student):
+    setup = make_class(teacher, [student], cards_per_deck=3)
+    session = study.session_start(student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="learn")
+    Card.objects.filter(pk=setup.cards[0].pk).delete()
+    nxt = study.session_next(student=student, session=StudySession.objects.get(pk=session.pk))
+    assert nxt.card.pk == setup.cards[1].pk and nxt.remaining == 2
+
+
+def test_admins_read_and_edit_every_deck_without_a_lookup(admin, teacher, django_assert_num_queries):
+    setup = make_class(teacher, [])
+    with django_assert_num_queries(0):
+        decks = visible_decks(admin)
+    assert decks.can_read(setup.decks[0].pk) and decks.can_edit(setup.decks[0].pk)
