@@ -25,7 +25,7 @@ from drf_spectacular.utils import (
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -33,6 +33,7 @@ from rest_framework.response import Response
 from learning import access, services, transfer
 from learning.models import Card, Classroom, Course, Deck, Enrollment, Lesson
 from learning.sanitize import render_markdown
+from lms.parsers import JSONParser
 
 # --- serializers ---------------------------------------------------------------------
 

@@ -87,6 +87,7 @@ MIDDLEWARE = [
     "lms.middleware.InternalEndpointsMiddleware",
     "lms.middleware.RequestSizeMiddleware",
     "lms.middleware.ContentSecurityPolicyMiddleware",
+    "lms.middleware.InputGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -260,6 +261,11 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 12 * 1024 * 1024  # media files are at most 10 MB
 MAX_MEDIA_BYTES = 10 * 1024 * 1024
 # Any request body, files included (imports are at most 50 MB): refused from its Content-Length.
 MAX_REQUEST_BYTES = envint("MAX_REQUEST_BYTES", 60 * 1024 * 1024)
+# lms.middleware.InputGuardMiddleware: JSON bodies nested deeper are a 400 (Python's parser
+# recurses per level); any one string (query, form field, JSON) longer is a 400 too, a
+# backstop under each field's own limit.
+INPUT_MAX_JSON_DEPTH = envint("INPUT_MAX_JSON_DEPTH", 64)
+INPUT_MAX_STRING_CHARS = envint("INPUT_MAX_STRING_CHARS", 100_000)
 
 # --- Security --------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -311,7 +317,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "lms.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
