@@ -9,6 +9,8 @@ import zoneinfo
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.http.multipartparser import MultiPartParserError
@@ -194,3 +196,42 @@ class InputGuardMiddleware:
 
 def _pairs(query: object) -> list[tuple[str, str]]:
     return [(key, value) for key, values in query.lists() for value in values]  # type: ignore[attr-defined]
+
+
+class IdleTimeoutMiddleware:
+    """Signs a browser session out after SESSION_IDLE_MINUTES without a request
+    (SESSION_IDLE_MINUTES_STAFF for staff, who can change more): a school
+    computer left signed in is not an open account for the next person.
+
+    The time of the last request is kept in the session (stamped at log-in),
+    rewritten at most every five minutes so pages do not write the session on
+    every request. API tokens are not sessions and are not affected."""
+
+    KEY = "_last_seen"
+    RESOLUTION_SECONDS = 300
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            now = int(time.time())
+            last_seen = request.session.get(self.KEY)
+            limit_minutes = (
+                settings.SESSION_IDLE_MINUTES_STAFF
+                if user.is_staff or getattr(user, "role", "") == "admin"
+                else settings.SESSION_IDLE_MINUTES
+            )
+            if limit_minutes and isinstance(last_seen, int) and now - last_seen > limit_minutes * 60:
+                logout(request)
+                messages.info(request, f"You were signed out after {limit_minutes} minutes without activity.")
+            elif not isinstance(last_seen, int) or now - last_seen >= self.RESOLUTION_SECONDS:
+                request.session[self.KEY] = now
+        return self.get_response(request)
+
+
+def stamp_session_on_login(sender: object, request: HttpRequest | None, user: object, **kwargs: object) -> None:
+    """Start the idle clock at log-in (connected in lms.apps)."""
+    if request is not None and hasattr(request, "session"):
+        request.session[IdleTimeoutMiddleware.KEY] = int(time.time())

@@ -94,6 +94,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "lms.middleware.IdleTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "lms.middleware.UserTimezoneMiddleware",
@@ -212,6 +213,11 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Browser sessions end after this long without a request (lms.middleware.IdleTimeoutMiddleware);
+# staff, who can change more, are signed out sooner. 0 turns the idle timeout off.
+SESSION_IDLE_MINUTES = envint("SESSION_IDLE_MINUTES", 120)
+SESSION_IDLE_MINUTES_STAFF = envint("SESSION_IDLE_MINUTES_STAFF", 30)
 
 # django-axes: lock a username+address pair after repeated failures; the
 # attempts it records also feed the weekly security report.
