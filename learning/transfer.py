@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from lms.errors import ServiceError, TooLarge
+from lms.inputs import storable, unstorable
 from lms.spreadsheet import from_spreadsheet, spreadsheet_safe
 
 if TYPE_CHECKING:
@@ -69,6 +70,27 @@ class ParseResult:
         self.errors.append({"line": line, "message": message})
 
 
+MAX_TAGS_TEXT = 500
+MAX_DESCRIPTION = 5_000
+
+
+def _refuse_unstorable(result: ParseResult) -> None:
+    """What the database cannot store (a NUL, a lone surrogate) and text beyond
+    the limits never reaches it: such a card is an error of its row, like an
+    empty side; a title or description is cleaned and cut to length."""
+    kept = []
+    for row in result.rows:
+        if any(unstorable(text) for text in (row.front, row.back, row.tags)):
+            result.error(row.line, "The card holds a character that cannot be stored (NUL).")
+        elif len(row.tags) > MAX_TAGS_TEXT:
+            result.error(row.line, f"The tags are longer than {MAX_TAGS_TEXT} characters.")
+        else:
+            kept.append(row)
+    result.rows = kept
+    result.title = storable(result.title)[:200]
+    result.description = storable(result.description)[:MAX_DESCRIPTION]
+
+
 def detect_format(filename: str, requested: str | None = None) -> str:
     fmt = (requested or PurePosixPath(filename or "").suffix.lstrip(".")).lower()
     if fmt in {"tsv", "txt"}:
@@ -96,6 +118,7 @@ def parse_upload(filename: str, data: bytes, fmt: str | None = None) -> ParseRes
         raise ImportFileError("The file is empty.")
     fmt = detect_format(filename, fmt)
     result = {"csv": parse_csv, "json": parse_json, "apkg": parse_apkg}[fmt](data)
+    _refuse_unstorable(result)
     if len(result.rows) > MAX_IMPORT_CARDS:
         raise ImportFileError(
             f"At most {MAX_IMPORT_CARDS} cards can be imported at once; the file has {len(result.rows)}."
@@ -206,7 +229,7 @@ def parse_json(data: bytes) -> ParseResult:
     result = ParseResult()
     try:
         doc = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ImportFileError(f"The JSON file could not be read: {exc}") from None
     if isinstance(doc, list):
         doc = {"cards": doc}

@@ -46,6 +46,11 @@ def unstorable(text: str) -> bool:
     return _UNSTORABLE.search(text) is not None
 
 
+def storable(text: str) -> str:
+    """The text without the characters the database cannot store (for names taken from files)."""
+    return _UNSTORABLE.sub("", text)
+
+
 def check_text(text: str, *, where: str, max_chars: int) -> None:
     if unstorable(text):
         raise BadInput(f"{where} contains a character that cannot be stored (NUL or a lone surrogate).", where=where)

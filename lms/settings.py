@@ -271,7 +271,9 @@ MAX_REQUEST_BYTES = envint("MAX_REQUEST_BYTES", 60 * 1024 * 1024)
 # recurses per level); any one string (query, form field, JSON) longer is a 400 too, a
 # backstop under each field's own limit.
 INPUT_MAX_JSON_DEPTH = envint("INPUT_MAX_JSON_DEPTH", 64)
-INPUT_MAX_STRING_CHARS = envint("INPUT_MAX_STRING_CHARS", 100_000)
+INPUT_MAX_STRING_CHARS = envint("INPUT_MAX_STRING_CHARS", 500_000)
+# The longest value of a model TextField through the API when its serializer sets no limit of its own.
+TEXT_FIELD_MAX_CHARS = envint("TEXT_FIELD_MAX_CHARS", 100_000)
 
 # --- Security --------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -340,6 +342,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "lms.schema.add_error_responses",
+    ],
 }
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     {"SchedulerEnum": "learning.schedulers.CHOICES", "CardStatusEnum": "learning.models.CardState.Status"}

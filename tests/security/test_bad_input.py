@@ -187,3 +187,36 @@ def test_postgres_could_not_have_stored_these(on_postgres) -> None:
 
     with pytest.raises((DataError, ValueError)), transaction.atomic():
         Classroom.objects.filter(name="a\x00b").exists()
+
+
+def _import(api, teacher_file_name: str, content: bytes):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    upload = SimpleUploadedFile(teacher_file_name, content)
+    return api.post("/api/v1/decks/import/", {"file": upload, "skip_invalid": "true"}, format="multipart")
+
+
+def test_an_imported_card_with_a_nul_is_a_row_error_not_a_500(api_for, teacher) -> None:
+    from learning.models import Card
+
+    response = _import(api_for(teacher), "deck.csv", b"cell;membrane\nnu\x00cleus;core\n")
+    assert response.status_code == 201, response.content
+    assert [row["line"] for row in response.json()["skipped"]] == [2]
+    assert list(Card.objects.values_list("front", flat=True)) == ["cell"]
+
+
+def test_an_imported_deck_title_and_description_are_cleaned_and_bounded(api_for, teacher) -> None:
+    from learning.models import Deck
+
+    doc = {"deck": {"title": "Bio\u0000logy", "description": "d" * 9000}, "cards": [{"front": "a", "back": "b"}]}
+    response = _import(api_for(teacher), "deck.json", json.dumps(doc).encode())
+    assert response.status_code == 201, response.content
+    deck = Deck.objects.get()
+    assert deck.title == "Biology"
+    assert len(deck.description) == 5000
+
+
+def test_a_deeply_nested_json_import_file_is_a_400(api_for, teacher) -> None:
+    response = _import(api_for(teacher), "deck.json", b"[" * 100_000)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] != "server_error"
