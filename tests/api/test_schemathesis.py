@@ -16,7 +16,7 @@ import os
 import hypothesis
 import pytest
 import schemathesis
-from django.core.signals import request_started
+from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
@@ -62,13 +62,17 @@ def auth_header(request: pytest.FixtureRequest) -> dict[str, str]:
     return {"Authorization": f"Token {response.json()['token']}"}
 
 
-@pytest.fixture(autouse=True)
-def _keep_the_test_transaction() -> None:
-    # Django closes "old" connections when a request starts; inside a test's
-    # transaction that would close it. Django's test client does the same.
+@pytest.fixture
+def wsgi_in_the_test_transaction() -> None:
+    # Django closes "old" connections when a request starts and ends; inside a
+    # test's transaction that would close it. Django's test client does the same
+    # (and connects them again after each of its requests: hence this fixture
+    # comes after auth_header, which uses the test client).
     request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
     yield
     request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 @schema.parametrize()
@@ -80,5 +84,5 @@ def _keep_the_test_transaction() -> None:
     suppress_health_check=list(hypothesis.HealthCheck),
     phases=[hypothesis.Phase.generate],
 )
-def test_every_operation_matches_its_schema(case, auth_header) -> None:
+def test_every_operation_matches_its_schema(case, auth_header, wsgi_in_the_test_transaction) -> None:
     case.call_and_validate(app=application, headers=auth_header, checks=CHECKS)
