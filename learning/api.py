@@ -25,7 +25,7 @@ from drf_spectacular.utils import (
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -34,6 +34,7 @@ from rest_framework.views import APIView
 from learning import access, import_jobs, services, transfer
 from learning.models import Card, Classroom, Course, Deck, Enrollment, Lesson
 from learning.sanitize import render_markdown
+from lms.parsers import JSONParser
 
 # --- serializers ---------------------------------------------------------------------
 
@@ -586,19 +587,12 @@ class DeckViewSet(ContentViewSet):
         services.deck_delete(deck=instance)
 
     @extend_schema(
-        request=inline_serializer(
-            "DeckReorder",
-            {
-                "lesson": serializers.IntegerField(allow_null=True, help_text="null: my personal decks"),
-                "ids": serializers.ListField(child=serializers.IntegerField()),
-            },
-        ),
-        responses=_REORDERED,
-        summary="Put a lesson's decks (or my personal decks) in this order",
-    )
-    @extend_schema(
         parameters=[OpenApiParameter("format", OpenApiTypes.STR, enum=list(transfer.FORMATS), default="csv")],
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="format=csv: front;back;tags rows"),
+            (200, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT, description="format=json"),
+            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="format=apkg"),
+        },
         summary="Download the deck as CSV, JSON or an Anki package",
     )
     @action(detail=True, methods=["get"], content_negotiation_class=FileFormatNegotiation)
@@ -663,6 +657,17 @@ class DeckViewSet(ContentViewSet):
             status=201,
         )
 
+    @extend_schema(
+        request=inline_serializer(
+            "DeckReorder",
+            {
+                "lesson": serializers.IntegerField(allow_null=True, help_text="null: my personal decks"),
+                "ids": serializers.ListField(child=serializers.IntegerField()),
+            },
+        ),
+        responses=_REORDERED,
+        summary="Put a lesson's decks (or my personal decks) in this order",
+    )
     @action(detail=False, methods=["post"])
     def reorder(self, request: Request) -> Response:
         def siblings(pk: Any) -> QuerySet:

@@ -16,9 +16,15 @@ IMAGE_ACCEPT = "image/png,image/jpeg,image/gif,image/webp"
 AUDIO_ACCEPT = "audio/mpeg,audio/ogg,audio/wav,audio/x-wav,audio/mp4,.m4a"
 
 
+# Free-text limits (the API's serializers use the same ones).
+DESCRIPTION_MAX = 5_000
+LESSON_BODY_MAX = 100_000
+BULK_TEXT_MAX = 500_000
+
+
 class ClassroomForm(forms.Form):
     name = forms.CharField(max_length=200)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=DESCRIPTION_MAX)
 
 
 class ClassroomEditForm(ClassroomForm):
@@ -42,7 +48,7 @@ class JoinForm(forms.Form):
 
 class CourseForm(forms.Form):
     title = forms.CharField(max_length=200)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=DESCRIPTION_MAX)
 
 
 class LessonForm(forms.Form):
@@ -50,6 +56,7 @@ class LessonForm(forms.Form):
     body = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 12}),
         required=False,
+        max_length=LESSON_BODY_MAX,
         help_text="Markdown: **bold**, *italic*, lists, [links](https://example.org), `code`.",
     )
     published = forms.BooleanField(required=False, help_text="Students see published lessons only.")
@@ -61,7 +68,7 @@ def _steps_field(initial: str, help_text: str) -> forms.CharField:
 
 class DeckForm(forms.Form):
     title = forms.CharField(max_length=200)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=DESCRIPTION_MAX)
     new_cards_per_day = forms.IntegerField(min_value=0, max_value=1000, initial=20)
     reviews_per_day = forms.IntegerField(min_value=0, max_value=10000, initial=200)
     # Scheduling (learning.services.clean_scheduling checks them again).
@@ -143,6 +150,7 @@ class CardEditForm(CardForm):
 class BulkAddForm(forms.Form):
     text = forms.CharField(
         label="Cards, one per line",
+        max_length=BULK_TEXT_MAX,
         widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false", "class": "mono"}),
         help_text=escape(
             "front<TAB>back or front;back — an optional third column holds tags. Lines starting with # are skipped."

@@ -536,6 +536,20 @@ class StudySession(models.Model):
             models.Index(fields=["student", "status", "last_activity_at"], name="session_student_status"),
             models.Index(fields=["classroom", "mode", "status", "ended_at"], name="session_class_tests"),
         ]
+        constraints = [
+            # At most one active session per student, mode and scope, whatever
+            # races the service loses (20 simultaneous starts once left two
+            # learn sessions handing out the same new cards). scope_id is NULL
+            # for "all", and NULLs never collide in a unique index: hence Coalesce.
+            models.UniqueConstraint(
+                "student",
+                "mode",
+                "scope_type",
+                Coalesce("scope_id", Value(0)),
+                condition=Q(status="active"),
+                name="one_active_session_per_scope",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_mode_display()} · {self.scope_title or self.scope_type} · {self.student}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
@@ -45,7 +45,22 @@ class FsrsFitSerializer(serializers.ModelSerializer):
 
 
 class ClassroomFsrsFitsView(APIView):
-    @extend_schema(responses=FsrsFitSerializer(many=True), summary="The class's FSRS fits, newest first (its teacher)")
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("page", int),
+            OpenApiParameter("page_size", int, description="Rows per page, 1 to 200 (more is served as 200)."),
+        ],
+        responses=inline_serializer(
+            "PaginatedFsrsFitList",
+            {
+                "count": serializers.IntegerField(),
+                "next": serializers.URLField(allow_null=True),
+                "previous": serializers.URLField(allow_null=True),
+                "results": FsrsFitSerializer(many=True),
+            },
+        ),
+        summary="The class's FSRS fits, newest first, paginated (its teacher)",
+    )
     def get(self, request: Request, pk: int) -> Response:
         classroom = get_classroom_for(request.user, pk, write=True)
         paginator = Pagination()

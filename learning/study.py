@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Avg, Count, F, FilteredRelation, Min, Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
@@ -324,7 +324,36 @@ def session_start(
         raise ValidationError({"scope_id": "This scope needs an id."})
     scope = resolve_scope(student, scope_type, scope_id)
     visible_decks(student)  # warm the cache the study loop reads on every card
+    try:
+        session = _open_session(student=student, scope=scope, mode=mode, size=size, shuffle=shuffle, now=now)
+    except IntegrityError:
+        # A simultaneous start on the same mode and scope committed first (the
+        # database allows one active session per student, mode and scope): that
+        # session is the one this request wanted too.
+        session = (
+            StudySession.objects.filter(
+                student=student, mode=mode, scope_type=scope.type, scope_id=scope.id, status=StudySession.Status.ACTIVE
+            )
+            .order_by("-id")
+            .first()
+        )
+        if session is None:
+            raise Conflict("Another session was being started at the same moment; try again.") from None
+        return session
+    track(
+        "study_session_started",
+        user=student,
+        mode=mode,
+        scope=scope.type,
+        scope_id=scope.id,
+        cards=session.cards_total,
+    )
+    return session
 
+
+def _open_session(
+    *, student: User, scope: Scope, mode: str, size: object, shuffle: bool, now: datetime
+) -> StudySession:
     with transaction.atomic():
         StudySession.objects.filter(student=student, mode=mode, status=StudySession.Status.ACTIVE).update(
             status=StudySession.Status.ABANDONED, ended_at=now, planned=[], queue_head=0, learning_ids=[]
@@ -358,14 +387,6 @@ def session_start(
             started_at=now,
             last_activity_at=now,
         )
-    track(
-        "study_session_started",
-        user=student,
-        mode=mode,
-        scope=scope.type,
-        scope_id=scope.id,
-        cards=session.cards_total,
-    )
     return session
 
 

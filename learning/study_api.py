@@ -195,17 +195,17 @@ class StudySessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
                 "counts": CountsSerializer(allow_null=True),
                 "state": CardStateSerializer(allow_null=True),
                 "scheduler": serializers.CharField(allow_null=True),
-                "first_answer": serializers.BooleanField(),
-                "is_leech": serializers.BooleanField(),
-                "can_edit": serializers.BooleanField(),
+                "first_answer": serializers.BooleanField(allow_null=True),
+                "is_leech": serializers.BooleanField(allow_null=True),
+                "can_edit": serializers.BooleanField(allow_null=True),
                 "edit_url": serializers.CharField(allow_null=True),
-                "idempotency_key": serializers.CharField(),
-                "position": serializers.IntegerField(),
+                "idempotency_key": serializers.CharField(allow_null=True),
+                "position": serializers.IntegerField(allow_null=True),
                 "remaining": serializers.IntegerField(),
                 "session": StudySessionSerializer(),
             },
         ),
-        summary="The next card of the session (null when it is over)",
+        summary="The next card of the session (`done` and every card field null when it is over)",
     )
     @action(detail=True, methods=["get"])
     def next(self, request: Request, pk: str) -> Response:
@@ -220,6 +220,14 @@ class StudySessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
                     "preview_seconds": {},
                     "counts": None,
                     "state": None,
+                    "scheduler": None,
+                    "first_answer": None,
+                    "is_leech": None,
+                    "can_edit": None,
+                    "edit_url": None,
+                    "idempotency_key": None,
+                    "position": None,
+                    "remaining": 0,
                     "session": StudySessionSerializer(session).data,
                 }
             )
@@ -388,6 +396,13 @@ class ReviewViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return qs
 
 
+class ClassProgressQuery(serializers.Serializer):
+    """A class's progress table: an unknown column or direction is a 400, not silently the default."""
+
+    sort = serializers.ChoiceField(choices=sorted(progress_queries.SORT_KEYS), default="name")
+    dir = serializers.ChoiceField(choices=["asc", "desc"], default="asc")
+
+
 class ProgressView(APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT, summary="The signed-in student's progress (the dashboard's figures)")
     def get(self, request: Request) -> Response:
@@ -396,16 +411,19 @@ class ProgressView(APIView):
 
 class ClassroomProgressView(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("sort", str), OpenApiParameter("dir", str, enum=["asc", "desc"])],
+        parameters=[
+            OpenApiParameter("sort", str, enum=sorted(progress_queries.SORT_KEYS)),
+            OpenApiParameter("dir", str, enum=["asc", "desc"]),
+        ],
         responses=OpenApiTypes.OBJECT,
         summary="Progress of a class (its teacher only)",
     )
     def get(self, request: Request, pk: int) -> Response:
         classroom = get_classroom_for(request.user, pk, write=True)
+        query = ClassProgressQuery(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
         data = progress_queries.cached_class_progress(
-            classroom,
-            sort=request.query_params.get("sort", "name"),
-            descending=request.query_params.get("dir") == "desc",
+            classroom, sort=query.validated_data["sort"], descending=query.validated_data["dir"] == "desc"
         )
         return Response(progress_queries.class_progress_dict(data))
 

@@ -29,6 +29,7 @@ from django.db import models
 from learning.anki.package import AnkiPackage, AnkiSchedule, Limits, MemberTooLarge, PackageError, PackageTooLarge
 from learning.anki.writer import CardSchedule, LogEntry, add_scheduling
 from lms.errors import ServiceError, TooLarge
+from lms.inputs import storable, unstorable
 from lms.spreadsheet import from_spreadsheet, spreadsheet_safe
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 MAX_IMPORT_BYTES = 50 * 1024 * 1024
 MAX_TEXT = 10_000
 MAX_TITLE = 200
-MAX_DESCRIPTION = 10_000
+MAX_DESCRIPTION = 5_000  # as the deck form allows
 DECK_PATH_SEPARATOR = " › "
 BATCH = 1000  # cards per INSERT; also how often a background import reports progress
 JSON_FORMAT = "flashcard-lms/deck"
@@ -79,6 +80,26 @@ class ParseResult:
         self.errors.append({"line": line, "message": message})
 
 
+MAX_TAGS_TEXT = 500
+
+
+def _refuse_unstorable(result: ParseResult) -> None:
+    """What the database cannot store (a NUL, a lone surrogate) and text beyond
+    the limits never reaches it: such a card is an error of its row, like an
+    empty side; a title or description is cleaned and cut to length."""
+    kept = []
+    for row in result.rows:
+        if any(unstorable(text) for text in (row.front, row.back, row.tags)):
+            result.error(row.line, "The card holds a character that cannot be stored (NUL).")
+        elif len(row.tags) > MAX_TAGS_TEXT:
+            result.error(row.line, f"The tags are longer than {MAX_TAGS_TEXT} characters.")
+        else:
+            kept.append(row)
+    result.rows = kept
+    result.title = storable(result.title)[:200]
+    result.description = storable(result.description)[:MAX_DESCRIPTION]
+
+
 def detect_format(filename: str, requested: str | None = None) -> str:
     fmt = (requested or PurePosixPath(filename or "").suffix.lstrip(".")).lower()
     if fmt in {"tsv", "txt"}:
@@ -108,6 +129,7 @@ def parse_upload(filename: str, data: bytes, fmt: str | None = None, *, with_sch
         raise ImportFileError("The file is empty.")
     fmt = detect_format(filename, fmt)
     result = parse_apkg(data, with_scheduling) if fmt == "apkg" else {"csv": parse_csv, "json": parse_json}[fmt](data)
+    _refuse_unstorable(result)
     limit = settings.IMPORT_MAX_NOTES
     if len({row.line for row in result.rows}) > limit:
         raise ImportFileError(f"At most {limit} notes can be imported at once; the file has more.")
@@ -284,7 +306,7 @@ def parse_json(data: bytes) -> ParseResult:
     result = ParseResult()
     try:
         doc = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ImportFileError(f"The JSON file could not be read: {exc}") from None
     if isinstance(doc, list):
         doc = {"cards": doc}

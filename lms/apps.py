@@ -12,6 +12,27 @@ class LmsConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in
 
         from lms import audit  # noqa: F401
+        from lms.middleware import stamp_session_on_login
         from lms.privacy import cancel_deletion_on_log_in
 
         user_logged_in.connect(cancel_deletion_on_log_in, dispatch_uid="lms.cancel_deletion_on_log_in")
+        user_logged_in.connect(stamp_session_on_login, dispatch_uid="lms-idle-timeout")
+        bound_text_fields_in_the_api()
+
+
+def bound_text_fields_in_the_api() -> None:
+    """Every model TextField a ModelSerializer exposes gets a maximum length
+    (TEXT_FIELD_MAX_CHARS) unless the serializer declares its own: a TextField
+    has no limit in the database, so without this one a description could be
+    as long as the request body allows. Done here, once, rather than in each
+    serializer, so a new serializer cannot forget it; the schema shows it as maxLength."""
+    from django.conf import settings
+    from django.db import models
+    from rest_framework import serializers
+
+    class BoundedTextField(serializers.CharField):
+        def __init__(self, **kwargs: object) -> None:
+            kwargs.setdefault("max_length", settings.TEXT_FIELD_MAX_CHARS)
+            super().__init__(**kwargs)
+
+    serializers.ModelSerializer.serializer_field_mapping[models.TextField] = BoundedTextField

@@ -9,10 +9,16 @@ import zoneinfo
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
 
+from lms.inputs import BadInput, check_json_text, check_pairs, check_text
 from lms.logging import request_id_var
+from lms.views import bad_input, too_large
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 request_logger = logging.getLogger("lms.request")
@@ -138,7 +144,94 @@ class RequestSizeMiddleware:
         except ValueError:
             length = 0
         if length > settings.MAX_REQUEST_BYTES:
-            from lms.views import too_large
-
             return too_large(request)
         return self.get_response(request)
+
+
+class InputGuardMiddleware:
+    """Refuses, with a 400, input the database cannot store or the parser cannot
+    survive (see lms.inputs): NUL or lone surrogates in the path, a query
+    parameter, a form field or an uploaded file's name; JSON nested deeper than
+    INPUT_MAX_JSON_DEPTH or holding such a string; any single string over
+    INPUT_MAX_STRING_CHARS. Runs before sessions, django-axes and analytics, so a
+    refused request writes nothing."""
+
+    FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            self._check(request)
+        except BadInput as exc:
+            return bad_input(request, exc)
+        except (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent):
+            return too_large(request)
+        except MultiPartParserError:
+            return bad_input(request, BadInput("The form body could not be read.", where="body", code="bad_request"))
+        return self.get_response(request)
+
+    def _check(self, request: HttpRequest) -> None:
+        max_chars = settings.INPUT_MAX_STRING_CHARS
+        check_text(request.path, where="path", max_chars=max_chars)
+        check_pairs(_pairs(request.GET), kind="query parameter", max_chars=max_chars)
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return
+        content_type = request.content_type or ""
+        if content_type in self.FORM_TYPES:
+            if request.method == "POST":
+                form, files = request.POST, request.FILES
+            elif content_type == self.FORM_TYPES[0]:
+                form, files = QueryDict(request.body, encoding=request.encoding), None
+            else:
+                return  # a multipart PUT/PATCH: DRF parses it; nothing here sends one
+            check_pairs(_pairs(form), kind="form field", max_chars=max_chars)
+            if files:
+                check_pairs(((name, f.name or "") for name, f in files.items()), kind="file", max_chars=max_chars)
+        elif content_type.endswith("json"):
+            text = request.body.decode("utf-8", errors="replace")
+            check_json_text(text, max_depth=settings.INPUT_MAX_JSON_DEPTH, max_chars=max_chars)
+
+
+def _pairs(query: object) -> list[tuple[str, str]]:
+    return [(key, value) for key, values in query.lists() for value in values]  # type: ignore[attr-defined]
+
+
+class IdleTimeoutMiddleware:
+    """Signs a browser session out after SESSION_IDLE_MINUTES without a request
+    (SESSION_IDLE_MINUTES_STAFF for staff, who can change more): a school
+    computer left signed in is not an open account for the next person.
+
+    The time of the last request is kept in the session (stamped at log-in),
+    rewritten at most every five minutes so pages do not write the session on
+    every request. API tokens are not sessions and are not affected."""
+
+    KEY = "_last_seen"
+    RESOLUTION_SECONDS = 300
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            now = int(time.time())
+            last_seen = request.session.get(self.KEY)
+            limit_minutes = (
+                settings.SESSION_IDLE_MINUTES_STAFF
+                if user.is_staff or getattr(user, "role", "") == "admin"
+                else settings.SESSION_IDLE_MINUTES
+            )
+            if limit_minutes and isinstance(last_seen, int) and now - last_seen > limit_minutes * 60:
+                logout(request)
+                messages.info(request, f"You were signed out after {limit_minutes} minutes without activity.")
+            elif not isinstance(last_seen, int) or now - last_seen >= self.RESOLUTION_SECONDS:
+                request.session[self.KEY] = now
+        return self.get_response(request)
+
+
+def stamp_session_on_login(sender: object, request: HttpRequest | None, user: object, **kwargs: object) -> None:
+    """Start the idle clock at log-in (connected in lms.apps)."""
+    if request is not None and hasattr(request, "session"):
+        request.session[IdleTimeoutMiddleware.KEY] = int(time.time())

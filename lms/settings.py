@@ -88,6 +88,7 @@ MIDDLEWARE = [
     "lms.middleware.InternalEndpointsMiddleware",
     "lms.middleware.RequestSizeMiddleware",
     "lms.middleware.ContentSecurityPolicyMiddleware",
+    "lms.middleware.InputGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -95,6 +96,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "lms.request_context.RequestContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "lms.middleware.IdleTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "lms.middleware.UserTimezoneMiddleware",
@@ -242,6 +244,10 @@ ACCOUNT_DELETION_GRACE_DAYS = envint("ACCOUNT_DELETION_GRACE_DAYS", 7)
 # How long django-axes' records of log-ins and failed log-ins (username, address)
 # are kept; deleted by the weekly maintenance.
 AXES_RECORD_RETENTION_DAYS = envint("AXES_RECORD_RETENTION_DAYS", 30)
+# Browser sessions end after this long without a request (lms.middleware.IdleTimeoutMiddleware);
+# staff, who can change more, are signed out sooner. 0 turns the idle timeout off.
+SESSION_IDLE_MINUTES = envint("SESSION_IDLE_MINUTES", 120)
+SESSION_IDLE_MINUTES_STAFF = envint("SESSION_IDLE_MINUTES_STAFF", 30)
 
 # django-axes: lock a username+address pair after repeated failures; the
 # attempts it records also feed the weekly security report.
@@ -298,6 +304,13 @@ IMPORT_SQLITE_SECONDS = envint("IMPORT_SQLITE_SECONDS", 5)
 IMPORT_BACKGROUND_CARDS = envint("IMPORT_BACKGROUND_CARDS", 3000)
 # Any request body, files included (imports are at most 50 MB): refused from its Content-Length.
 MAX_REQUEST_BYTES = envint("MAX_REQUEST_BYTES", 60 * 1024 * 1024)
+# lms.middleware.InputGuardMiddleware: JSON bodies nested deeper are a 400 (Python's parser
+# recurses per level); any one string (query, form field, JSON) longer is a 400 too, a
+# backstop under each field's own limit.
+INPUT_MAX_JSON_DEPTH = envint("INPUT_MAX_JSON_DEPTH", 64)
+INPUT_MAX_STRING_CHARS = envint("INPUT_MAX_STRING_CHARS", 500_000)
+# The longest value of a model TextField through the API when its serializer sets no limit of its own.
+TEXT_FIELD_MAX_CHARS = envint("TEXT_FIELD_MAX_CHARS", 100_000)
 
 # --- Security --------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -349,7 +362,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "lms.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -366,6 +379,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "lms.schema.add_error_responses",
+    ],
 }
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     {"SchedulerEnum": "learning.schedulers.CHOICES", "CardStatusEnum": "learning.models.CardState.Status"}

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods
 from lms import audit, privacy, tasks
 from lms.api import error_body
 from lms.forms import AccountDeleteForm, AuditFilterForm, ProfileForm, SignUpForm
+from lms.inputs import BadInput
 from lms.models import ApiToken, DataExport, User
 from lms.tokens import token_revoke, tokens_revoke_all
 from lms.tracking import track
@@ -108,6 +109,13 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
     if _wants_json(request):
         return JsonResponse(error_body("bad_request", "The request could not be understood."), status=400)
     return render(request, "400.html", status=400)
+
+
+def bad_input(request: HttpRequest, problem: BadInput) -> HttpResponse:
+    """Input refused by lms.middleware.InputGuardMiddleware: the error shape, or the 400 page."""
+    if _wants_json(request):
+        return JsonResponse(error_body(problem.code, problem.message, {"field": problem.where}), status=400)
+    return render(request, "400.html", {"reason": problem.message}, status=400)
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

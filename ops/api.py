@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from lms.models import User
 from ops import queries, services, system
 from ops.access import IsAdmin, IsStaff
+from ops.forms import TEXT_MAX
 from ops.models import HealthProbe, Incident, IncidentUpdate, MaintenanceWindow, Severity
 
 MAX_MINUTES = 7 * 24 * 60  # the rows of a longer window take too long to fold per request
@@ -125,7 +126,7 @@ class SystemView(APIView):
 
 
 class UpdateSerializer(serializers.ModelSerializer):
-    author = serializers.CharField(source="author.username", default=None, read_only=True)
+    author = serializers.CharField(source="author.username", default=None, read_only=True, allow_null=True)
 
     class Meta:
         model = IncidentUpdate
@@ -134,8 +135,8 @@ class UpdateSerializer(serializers.ModelSerializer):
 
 
 class IncidentSerializer(serializers.ModelSerializer):
-    commander = serializers.CharField(source="commander.username", default=None, read_only=True)
-    rule = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    commander = serializers.CharField(source="commander.username", default=None, read_only=True, allow_null=True)
+    rule = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     respond_by = serializers.DateTimeField(read_only=True)
     resolve_by = serializers.DateTimeField(read_only=True)
     postmortem = serializers.SerializerMethodField()
@@ -185,7 +186,7 @@ class IncidentDetailSerializer(IncidentSerializer):
 class IncidentCreateSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200)
     severity = serializers.ChoiceField(choices=Severity.choices)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+    description = serializers.CharField(max_length=TEXT_MAX, required=False, allow_blank=True, default="")
     components = serializers.ListField(
         child=serializers.ChoiceField(choices=HealthProbe.Component.choices), required=False, default=list
     )
@@ -196,7 +197,9 @@ class IncidentCreateSerializer(serializers.Serializer):
 
 
 class IncidentUpdateSerializer(serializers.Serializer):
-    message = serializers.CharField()
+    message = serializers.CharField(
+        max_length=TEXT_MAX,
+    )
     public = serializers.BooleanField(default=False)
     status = serializers.ChoiceField(choices=Incident.Status.choices, required=False, allow_blank=True, default="")
     severity = serializers.ChoiceField(choices=Severity.choices, required=False, allow_null=True, default=None)
@@ -204,20 +207,22 @@ class IncidentUpdateSerializer(serializers.Serializer):
 
 class SeveritySerializer(serializers.Serializer):
     severity = serializers.ChoiceField(choices=Severity.choices)
-    message = serializers.CharField(required=False, allow_blank=True, default="")
+    message = serializers.CharField(max_length=TEXT_MAX, required=False, allow_blank=True, default="")
 
 
 class ResolveSerializer(serializers.Serializer):
-    message = serializers.CharField(required=False, allow_blank=True, default="")
+    message = serializers.CharField(max_length=TEXT_MAX, required=False, allow_blank=True, default="")
     public = serializers.BooleanField(default=True)
 
 
 class PostmortemSerializer(serializers.Serializer):
-    summary = serializers.CharField()
-    impact = serializers.CharField(required=False, allow_blank=True, default="")
-    root_cause = serializers.CharField(required=False, allow_blank=True, default="")
-    resolution = serializers.CharField(required=False, allow_blank=True, default="")
-    action_items = serializers.CharField(required=False, allow_blank=True, default="")
+    summary = serializers.CharField(
+        max_length=TEXT_MAX,
+    )
+    impact = serializers.CharField(max_length=TEXT_MAX, required=False, allow_blank=True, default="")
+    root_cause = serializers.CharField(max_length=TEXT_MAX, required=False, allow_blank=True, default="")
+    resolution = serializers.CharField(max_length=TEXT_MAX, required=False, allow_blank=True, default="")
+    action_items = serializers.CharField(max_length=TEXT_MAX, required=False, allow_blank=True, default="")
 
 
 class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

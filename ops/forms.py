@@ -21,13 +21,17 @@ def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
         form.add_error(None, exc.messages)
 
 
+# The longest incident description, update or post-mortem section (the API uses the same).
+TEXT_MAX = 20_000
+
+
 class IncidentForm(forms.Form):
     title = forms.CharField(max_length=200)
     severity = forms.TypedChoiceField(choices=Severity.choices, coerce=int, initial=3)
     components = forms.MultipleChoiceField(
         choices=COMPONENT_CHOICES, required=False, widget=forms.CheckboxSelectMultiple
     )
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=TEXT_MAX)
     public_message = forms.CharField(
         required=False,
         max_length=1000,
@@ -37,7 +41,7 @@ class IncidentForm(forms.Form):
 
 
 class IncidentUpdateForm(forms.Form):
-    message = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+    message = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=TEXT_MAX)
     status = forms.ChoiceField(
         choices=[("", "— keep —")] + [c for c in Incident.Status.choices if c[0] not in ("triggered", "resolved")],
         required=False,
@@ -59,11 +63,13 @@ class ResolveForm(forms.Form):
 
 
 class PostmortemForm(forms.Form):
-    summary = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
-    impact = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
-    root_cause = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
-    resolution = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
-    action_items = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, help_text="One per line.")
+    summary = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=TEXT_MAX)
+    impact = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=TEXT_MAX)
+    root_cause = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=TEXT_MAX)
+    resolution = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=TEXT_MAX)
+    action_items = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=TEXT_MAX, help_text="One per line."
+    )
 
 
 class IncidentFilterForm(forms.Form):
@@ -106,6 +112,7 @@ class MaintenanceWindowForm(forms.Form):
     message = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
+        max_length=TEXT_MAX,
         help_text="What users should expect; shown on the public status page.",
     )
     maintenance_mode = forms.BooleanField(

@@ -95,7 +95,13 @@ def _sessions(user, n: int) -> None:
     now = timezone.now()
     StudySession.objects.bulk_create(
         StudySession(
-            student=user, mode="review", scope_type="all", started_at=now, last_activity_at=now, answers_count=3
+            student=user,
+            mode="review",
+            scope_type="all",
+            status="completed",
+            started_at=now,
+            last_activity_at=now,
+            answers_count=3,
         )
         for _ in range(n)
     )

@@ -39,12 +39,13 @@ def run_together(*calls):
     return results
 
 
-def open_session(student, card, mode="review"):
+def open_session(student, card, mode="review", scope="all"):
     now = timezone.now()
     return StudySession.objects.create(
         student=student,
         mode=mode,
-        scope_type="all",
+        scope_type=scope,
+        scope_id=card.deck_id if scope == "deck" else None,
         queue=[card.pk],
         cards_total=1,
         started_at=now,
@@ -70,8 +71,9 @@ def test_two_sessions_answering_the_same_card_at_once_apply_both_answers_in_turn
             due_at=timezone.now() - timedelta(days=1),
         )
     mode = "review" if known else "learn"
-    # Two tabs: two sessions holding the same card.
-    first, second = open_session(student, card, mode), open_session(student, card, mode)
+    # Two tabs: two sessions holding the same card (on two scopes: the database
+    # allows one active session per mode and scope).
+    first, second = open_session(student, card, mode), open_session(student, card, mode, scope="deck")
     results = run_together(
         lambda: study.session_answer(student=student, session_id=first.pk, card_id=card.pk, quality=5),
         lambda: study.session_answer(student=student, session_id=second.pk, card_id=card.pk, quality=3),
@@ -165,3 +167,42 @@ def test_undo_racing_an_answer_leaves_exactly_one_of_them(transactional_db, teac
     assert Review.objects.count() == 1 and session.answers_count == 1
     assert CardState.objects.count() == 1
     assert set(session.answered_ids) == set(Review.objects.values_list("card_id", flat=True))
+
+
+def test_twenty_simultaneous_starts_leave_exactly_one_active_session(transactional_db, teacher, student):
+    """Issue #13: 20 simultaneous learn-mode starts once left two active sessions
+    handing out the same new cards. Round after round, exactly one survives, and
+    every caller gets a session (the winner's, when it lost the race)."""
+    setup = make_class(teacher, [student], cards_per_deck=30, new_per_day=100)
+    deck = setup.decks[0]
+    for _round in range(6):
+        results = run_together(
+            *[
+                lambda: study.session_start(student=student, scope_type="deck", scope_id=deck.pk, mode="learn")
+                for _ in range(20)
+            ]
+        )
+        errors = [r for r in results if isinstance(r, Exception)]
+        assert not errors, errors
+        active = StudySession.objects.filter(student=student, mode="learn", status="active")
+        assert active.count() == 1
+        assert active.get().pk in {r.pk for r in results}
+
+
+def test_a_lost_start_race_returns_the_winning_session(transactional_db, teacher, student, monkeypatch):
+    """The service side of the constraint, made deterministic: another request
+    commits its session while ours is building its queue."""
+    setup = make_class(teacher, [student], cards_per_deck=3)
+    deck = setup.decks[0]
+    real_learn_queue = study.learn_queue
+    winner = {}
+
+    def learn_queue_while_another_start_commits(*args, **kwargs):
+        # Another connection (another request) inserts and commits first.
+        winner["session"] = run_together(lambda: open_session(student, setup.cards[0], "learn", scope="deck"))[0]
+        return real_learn_queue(*args, **kwargs)
+
+    monkeypatch.setattr(study, "learn_queue", learn_queue_while_another_start_commits)
+    session = study.session_start(student=student, scope_type="deck", scope_id=deck.pk, mode="learn")
+    assert session.pk == winner["session"].pk
+    assert StudySession.objects.filter(student=student, status="active").count() == 1

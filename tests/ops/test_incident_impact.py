@@ -14,7 +14,12 @@ from ops.annotations import impact
 def _activity(student, at, sessions: int, reviews: int) -> None:
     for i in range(sessions):
         StudySession.objects.create(
-            student=student, mode="review", scope_type="all", started_at=at + timedelta(minutes=i), last_activity_at=at
+            student=student,
+            mode="review",
+            scope_type="all",
+            status="completed",
+            started_at=at + timedelta(minutes=i),
+            last_activity_at=at,
         )
     Review.objects.bulk_create(
         Review(
