@@ -32,12 +32,7 @@ class RequestMetricsMiddleware:
         metrics.record(request.method or "GET", route, duration_ms, response.status_code)
         flag_metrics.record(request, duration_ms, response.status_code)
         if settings.OPS_METRICS_SELF_FLUSH:
-            store = metrics.store()
-            if store.due_for_flush():
-                try:
-                    metrics.flush()
-                except Exception:
-                    logger.warning("could not flush request metrics", exc_info=True)
+            metrics.flush_local_if_due()
         return response
 
 

@@ -18,9 +18,13 @@ def fresh_metrics_store(settings: object) -> Iterator[metrics.MemoryStore | metr
     else:
         store = metrics.MemoryStore()
     metrics.set_store(store)
+    metrics.fallback.reset()
+    metrics._paused_until = 0.0
     yield store
     store.reset()
     metrics.set_store(None)
+    metrics.fallback.reset()
+    metrics._paused_until = 0.0
 
 
 @pytest.fixture(autouse=True)
