@@ -8,6 +8,7 @@ variable is documented in the README.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -167,6 +168,14 @@ if REDIS_URL:
             "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "lms",
+            # Fail open: a Redis outage makes every read a miss and every write a
+            # no-op (pages slow down, throttles let requests through), never a 500;
+            # short timeouts so a hung Redis costs a request at most about a second.
+            "OPTIONS": {
+                "IGNORE_EXCEPTIONS": True,
+                "SOCKET_CONNECT_TIMEOUT": float(os.getenv("CACHE_SOCKET_TIMEOUT", "0.25")),
+                "SOCKET_TIMEOUT": float(os.getenv("CACHE_SOCKET_TIMEOUT", "0.25")),
+            },
         }
     }
 else:
@@ -278,6 +287,15 @@ X_FRAME_OPTIONS = "DENY"
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 # When set, /metrics and /health/detailed/ need `Authorization: Bearer <token>`.
 METRICS_TOKEN = os.getenv("METRICS_TOKEN", "")
+# Addresses (CIDR, comma-separated) that reach them without the token, e.g. the
+# Prometheus network; and, with no token set, whether they are open to anyone.
+INTERNAL_ALLOWED_NETWORKS = envlist("INTERNAL_ALLOWED_NETWORKS")
+for _network in INTERNAL_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"INTERNAL_ALLOWED_NETWORKS: {exc}") from exc
+INTERNAL_ENDPOINTS_OPEN = envbool("INTERNAL_ENDPOINTS_OPEN", "1" if DEBUG else "0")
 CONTENT_SECURITY_POLICY = os.getenv(
     "CONTENT_SECURITY_POLICY",
     "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
@@ -382,6 +400,10 @@ SITE_NAME = os.getenv("SITE_NAME", "Flashcard LMS")
 SITE_URL = os.getenv("SITE_URL", "http://127.0.0.1:8000")
 HEALTH_DISK_DEGRADED_PERCENT = envint("HEALTH_DISK_DEGRADED_PERCENT", 90)
 HEALTH_DISK_UNHEALTHY_PERCENT = envint("HEALTH_DISK_UNHEALTHY_PERCENT", 97)
+# Each health check answers within this many seconds (or is reported unhealthy).
+HEALTH_CHECK_TIMEOUT = float(os.getenv("HEALTH_CHECK_TIMEOUT", "0.9"))
+# /health/detailed/ reuses its last answer this long (per process).
+HEALTH_DETAILED_CACHE_SECONDS = envint("HEALTH_DETAILED_CACHE_SECONDS", 0 if TESTING else 5)
 # The hour (0-23, the student's time zone) a study day starts, as in Anki:
 # daily limits, "due today" and streaks roll over at 4 am, not at midnight.
 STUDY_DAY_START_HOUR = envint("STUDY_DAY_START_HOUR", 4)

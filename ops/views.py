@@ -53,7 +53,11 @@ def health_live(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_GET
 def health_ready(request: HttpRequest) -> JsonResponse:
-    """Ready for traffic: the database answers and every migration is applied."""
+    """Ready for traffic: the database answers and every migration is applied.
+
+    Only the database: without it nothing works. The cache is not required:
+    it fails open (a Redis outage makes pages slower, never errors), so a
+    load balancer must not take every replica out of service for it."""
     components = [health.check_database()]
     if components[0].status == health.HEALTHY:
         components.append(health.check_migrations())
@@ -67,7 +71,9 @@ def health_ready(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_GET
 def health_detailed(request: HttpRequest) -> JsonResponse:
-    status, components = health.check_all()
+    """Every component; answers within HEALTH_CHECK_TIMEOUT whatever is down,
+    and reuses its answer for a few seconds (see `check_all_cached`)."""
+    status, components = health.check_all_cached()
     return JsonResponse(
         {
             "status": status,
