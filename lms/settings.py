@@ -84,6 +84,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "lms.middleware.RequestIdMiddleware",
     "ops.middleware.RequestMetricsMiddleware",
+    "ops.middleware.StatusFallbackMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "lms.middleware.InternalEndpointsMiddleware",
     "lms.middleware.RequestSizeMiddleware",
@@ -450,6 +451,14 @@ OPS_WEB_PROBE_URL = os.getenv("OPS_WEB_PROBE_URL", "" if TESTING else f"{SITE_UR
 OPS_WEB_PROBE_SLOW_MS = envint("OPS_WEB_PROBE_SLOW_MS", 1000)
 OPS_MAINTENANCE_RETRY_AFTER = envint("OPS_MAINTENANCE_RETRY_AFTER", 600)
 OPS_STATUS_CACHE_SECONDS = envint("OPS_STATUS_CACHE_SECONDS", 30)
+# Browsers and shared caches may keep the public status page this long.
+OPS_STATUS_HTTP_MAX_AGE = envint("OPS_STATUS_HTTP_MAX_AGE", 10)
+# The status page's last good copy (served while the database is down).
+OPS_STATUS_SNAPSHOT_DIR = Path(os.getenv("OPS_STATUS_SNAPSHOT_DIR", BASE_DIR / "var" / "status"))
+# The watchdog's outage state (components -> {status, since, message}); shown
+# on the status page while it is younger than OPS_WATCHDOG_STATE_MAX_AGE seconds.
+WATCHDOG_STATE_FILE = Path(os.getenv("WATCHDOG_STATE_FILE", BASE_DIR / "var" / "watchdog-state.json"))
+OPS_WATCHDOG_STATE_MAX_AGE = envint("OPS_WATCHDOG_STATE_MAX_AGE", 180)
 OPS_METRICS_REDIS_PREFIX = os.getenv("OPS_METRICS_REDIS_PREFIX", "ops:metrics")
 OPS_METRICS_SELF_FLUSH = envbool("OPS_METRICS_SELF_FLUSH", "0" if TESTING else "1")
 OPS_STATUS_UPTIME_DAYS = 90

@@ -21,7 +21,7 @@ from waffle.models import Switch
 from analytics import flags
 from lms.errors import Conflict
 from lms.models import User
-from ops import guardrails, health, histogram, system, uptime
+from ops import guardrails, health, histogram, status_page, system, uptime
 from ops.models import (
     BackupDrill,
     DetectionRule,
@@ -396,7 +396,9 @@ def run_probes(*, now: datetime | None = None) -> list[HealthProbe]:
                 checked_at=now,
             )
         )
-    return HealthProbe.objects.bulk_create(probes)
+    stored = HealthProbe.objects.bulk_create(probes)
+    status_page.forget()  # the page shows the new round at once (bulk_create sends no signal)
+    return stored
 
 
 # --- Detection -----------------------------------------------------------------------
@@ -643,14 +645,7 @@ def _clean_window(
 
 
 def _forget_status_page() -> None:
-    from django.core.cache import cache
-
-    from ops.views import STATUS_CACHE_KEY
-
-    # Now, for this request (and tests, which never commit), and again on commit
-    # in case another request cached the old state in between.
-    cache.delete(STATUS_CACHE_KEY)
-    transaction.on_commit(lambda: cache.delete(STATUS_CACHE_KEY))
+    status_page.forget()
     uptime.forget()  # maintenance is left out of uptime: the cached days change
 
 

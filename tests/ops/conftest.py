@@ -47,3 +47,10 @@ def raw_client() -> Client:
 def _backup_dir(settings: object, tmp_path: object) -> None:
     """Backups go to the test's own folder, never the project's backups/."""
     settings.BACKUP_DIR = tmp_path / "backups"
+
+
+@pytest.fixture(autouse=True)
+def _status_files(settings: object, tmp_path: object) -> None:
+    """The status page's last good copy and the watchdog's state live in the test's own folder."""
+    settings.OPS_STATUS_SNAPSHOT_DIR = tmp_path / "status"
+    settings.WATCHDOG_STATE_FILE = tmp_path / "watchdog-state.json"
