@@ -447,7 +447,10 @@ OPS_EVENT_RETENTION_DAYS = envint("OPS_EVENT_RETENTION_DAYS", 180)
 OPS_ABANDONED_SESSION_HOURS = envint("OPS_ABANDONED_SESSION_HOURS", 24)
 OPS_ONCALL_EMAILS = envlist("OPS_ONCALL_EMAILS")
 OPS_INCIDENT_WEBHOOK_URL = os.getenv("OPS_INCIDENT_WEBHOOK_URL", "")
-OPS_WEB_PROBE_URL = os.getenv("OPS_WEB_PROBE_URL", "" if TESTING else f"{SITE_URL}/health/live/")
+# Empty (the default): the web probe requests /health/live/ through this
+# process's own WSGI handler, so it holds on any host and port. Set it to probe
+# over HTTP instead (e.g. through the load balancer).
+OPS_WEB_PROBE_URL = os.getenv("OPS_WEB_PROBE_URL", "")
 OPS_WEB_PROBE_SLOW_MS = envint("OPS_WEB_PROBE_SLOW_MS", 1000)
 OPS_MAINTENANCE_RETRY_AFTER = envint("OPS_MAINTENANCE_RETRY_AFTER", 600)
 OPS_STATUS_CACHE_SECONDS = envint("OPS_STATUS_CACHE_SECONDS", 30)
