@@ -13,7 +13,9 @@ class OpsConfig(AppConfig):
         from waffle.models import Switch
 
         from lms import chart_annotations
+        from lms import maintenance as site_maintenance
         from ops import annotations as ops_annotations
+        from ops import services
         from ops.models import Incident, IncidentUpdate, MaintenanceWindow
 
         post_save.connect(_switch_saved, sender=Switch, dispatch_uid="ops-maintenance-switch-saved")
@@ -24,6 +26,8 @@ class OpsConfig(AppConfig):
         for model in (Incident, IncidentUpdate, MaintenanceWindow):
             for verb, signal in (("saved", post_save), ("deleted", post_delete)):
                 signal.connect(_status_changed, sender=model, dispatch_uid=f"ops-status-{model.__name__}-{verb}")
+        # Analytics stops writing events while the maintenance switch is on.
+        site_maintenance.register(services.maintenance_mode_on)
         # Charts (analytics, performance) shade incidents and maintenance through lms.chart_annotations.
         chart_annotations.register("ops", ops_annotations.provider)
 
