@@ -13,6 +13,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
+from django.utils.log import log_response
 
 from lms.logging import request_id_var
 
@@ -49,6 +50,12 @@ class RequestIdMiddleware:
         started = time.perf_counter()
         try:
             response = self.get_response(request)
+            if response.status_code >= 400:
+                # Django logs 4xx/5xx responses ("Not Found: /x") after the
+                # outermost middleware has returned, when the id is already
+                # reset: log it here, while the id is set (log_response marks
+                # the response, so Django does not log it twice).
+                log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
             if settings.LOG_REQUESTS:
                 path = loggable_path(request)
                 request_logger.info(
