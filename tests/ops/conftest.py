@@ -45,8 +45,10 @@ def raw_client() -> Client:
 
 @pytest.fixture(autouse=True)
 def _backup_dir(settings: object, tmp_path: object) -> None:
-    """Backups go to the test's own folder, never the project's backups/."""
+    """Backups go to the test's own folder, never the project's backups/, and
+    archive the test's own media folder."""
     settings.BACKUP_DIR = tmp_path / "backups"
+    settings.MEDIA_ROOT = tmp_path / "media"
 
 
 @pytest.fixture(autouse=True)
