@@ -146,7 +146,7 @@ def record(
 
 def flush(events: list[Event]) -> None:
     """One INSERT for the given events; a failure is logged and the events dropped."""
-    if not events or not enabled():
+    if not events or maintenance.active():  # recorded before maintenance began: dropped too
         return
     try:
         with transaction.atomic():
@@ -188,7 +188,7 @@ def record_browser_events(*, user: Any, session_key: str, events: list[BrowserEv
         raise ServiceError(f"Send 1 to {settings.ANALYTICS_MAX_BATCH} events per request.")
     for item in events:
         validate_browser_event(item.name, item.properties)
-    if not enabled():
+    if maintenance.active():
         return 0  # accepted and dropped: nothing is written during maintenance
     now = timezone.now()
     rows = [

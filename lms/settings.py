@@ -432,6 +432,9 @@ if IS_POSTGRES:
     # correlated lookups look expensive to the planner) and never pays off for this app's
     # short OLTP queries either; measured by bench/analytics_bench.py: 4-step funnel 2.5 s -> 0.4 s.
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+    # A PostgreSQL that accepts connections and never answers must not hang a
+    # worker (or a health check) forever: libpq gives up connecting after this.
+    DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", envint("DB_CONNECT_TIMEOUT", 5))
 
 # --- Ops -------------------------------------------------------------------------
 # Incident targets per severity (minutes): respond within / resolve within.
