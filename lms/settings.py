@@ -166,12 +166,13 @@ REDIS_URL = os.getenv("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
+            "BACKEND": "lms.cache.FailOpenRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "lms",
             # Fail open: a Redis outage makes every read a miss and every write a
             # no-op (pages slow down, throttles let requests through), never a 500;
-            # short timeouts so a hung Redis costs a request at most about a second.
+            # short timeouts, and after a failure CACHE_BREAKER_SECONDS of misses
+            # without trying, so a hung Redis costs a request at most one timeout.
             "OPTIONS": {
                 "IGNORE_EXCEPTIONS": True,
                 "SOCKET_CONNECT_TIMEOUT": float(os.getenv("CACHE_SOCKET_TIMEOUT", "0.25")),
@@ -191,6 +192,8 @@ if TESTING and not envbool("LMS_TEST_REAL_CACHE", "0"):
     # Tests are isolated from each other's cache entries (throttle counters!);
     # the few tests that need the real Redis connect to REDIS_URL themselves.
     CACHES = {"default": {"BACKEND": "django_prometheus.cache.backends.locmem.LocMemCache", "LOCATION": "lms-tests"}}
+
+CACHE_BREAKER_SECONDS = envint("CACHE_BREAKER_SECONDS", 5)
 
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"

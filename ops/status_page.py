@@ -133,7 +133,7 @@ def outage_state() -> dict[str, dict[str, Any]]:
         if not isinstance(info, dict):
             continue
         status = str(info.get("status", ""))
-        if status in ("", "ok", "operational", "healthy"):
+        if status in ("", "ok", "up", "operational", "healthy"):
             continue
         out[str(name)[:50]] = {
             "status": status[:50],

@@ -60,7 +60,7 @@ def hung_redis() -> Iterator[str]:
 def redis_cache(url: str) -> dict:
     return {
         "default": {
-            "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
+            "BACKEND": "lms.cache.FailOpenRedisCache",
             "LOCATION": url,
             "KEY_PREFIX": "lms-test",
             # The project's own options when REDIS_URL is set.
@@ -71,6 +71,15 @@ def redis_cache(url: str) -> dict:
             },
         }
     }
+
+
+@pytest.fixture(autouse=True)
+def _closed_breaker() -> Iterator[None]:
+    from lms import cache
+
+    cache.reset_breaker()
+    yield
+    cache.reset_breaker()
 
 
 @pytest.fixture
@@ -102,6 +111,7 @@ def test_project_settings_make_the_redis_cache_fail_open() -> None:
     )
     assert result.returncode == 0, result.stderr
     cache = json.loads(result.stdout.strip().splitlines()[-1])
+    assert cache["BACKEND"] == "lms.cache.FailOpenRedisCache"
     assert cache["OPTIONS"]["IGNORE_EXCEPTIONS"] is True
     assert cache["OPTIONS"]["SOCKET_TIMEOUT"] <= 0.5
 
@@ -245,3 +255,30 @@ def test_the_opening_setting_opens_them_only_without_a_token(settings, client) -
     assert client.get("/metrics", REMOTE_ADDR="192.0.2.7").status_code == 200
     settings.METRICS_TOKEN = "tok-123"
     assert client.get("/metrics", REMOTE_ADDR="192.0.2.7").status_code == 401
+
+
+def test_after_one_failure_the_cache_answers_misses_at_once(settings, hung_redis: str) -> None:
+    from django.core.cache import cache
+
+    settings.CACHES = redis_cache(hung_redis)
+    started = time.monotonic()
+    assert cache.get("a", "miss") == "miss"  # waits for one socket timeout, opens the breaker
+    first = time.monotonic() - started
+    started = time.monotonic()
+    for _ in range(20):
+        assert cache.get("a") is None and cache.get_many(["a", "b"]) == {}
+        cache.set("a", 1)
+    assert cache.get_or_set("v", lambda: 7) == 7
+    assert time.monotonic() - started < 0.1, first  # no Redis round trips while open
+
+
+@pytest.mark.redis
+def test_the_fail_open_cache_works_against_a_real_redis(settings) -> None:
+    from django.core.cache import cache
+
+    settings.CACHES = redis_cache(os.environ["REDIS_URL"])
+    cache.set("durable-test", {"x": 1}, 10)
+    assert cache.get("durable-test") == {"x": 1}
+    assert cache.get_many(["durable-test"]) == {"durable-test": {"x": 1}}
+    cache.delete("durable-test")
+    assert cache.get("durable-test") is None
