@@ -27,6 +27,7 @@ from django.utils import timezone
 from analytics import timeutil as tu
 from analytics.funnel import EVENT_NAME
 from analytics.models import ActiveUserDay, DailyEventCount, DailySessionStats, Event, FeatureUserDay, RollupDay
+from lms import maintenance
 from lms.errors import ServiceError, TooLarge
 from lms.tracking import tracking_allowed
 
@@ -67,7 +68,9 @@ current_buffer: contextvars.ContextVar[RequestBuffer | None] = contextvars.Conte
 
 
 def enabled() -> bool:
-    return bool(getattr(settings, "ANALYTICS_ENABLED", True))
+    """Events are written unless analytics is off or the site is in
+    maintenance mode (a restore must not race event inserts)."""
+    return bool(getattr(settings, "ANALYTICS_ENABLED", True)) and not maintenance.active()
 
 
 def hash_session_key(raw: str) -> str:
@@ -146,7 +149,7 @@ def record(
 
 def flush(events: list[Event]) -> None:
     """One INSERT for the given events; a failure is logged and the events dropped."""
-    if not events:
+    if not events or maintenance.active():  # recorded before maintenance began: dropped too
         return
     try:
         with transaction.atomic():
@@ -190,6 +193,8 @@ def record_browser_events(*, user: Any, session_key: str, events: list[BrowserEv
         validate_browser_event(item.name, item.properties)
     if not tracking_allowed(user=user):
         return 0  # validated like anyone's, then dropped: opted out
+    if maintenance.active():
+        return 0  # accepted and dropped: nothing is written during maintenance
     now = timezone.now()
     rows = [
         Event(

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import functools
 import hmac
+import ipaddress
 import logging
 import re
 import time
@@ -15,6 +17,7 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooMany
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
+from django.utils.log import log_response
 
 from lms.inputs import BadInput, check_json_text, check_pairs, check_text
 from lms.logging import request_id_var
@@ -53,6 +56,12 @@ class RequestIdMiddleware:
         started = time.perf_counter()
         try:
             response = self.get_response(request)
+            if response.status_code >= 400:
+                # Django logs 4xx/5xx responses ("Not Found: /x") after the
+                # outermost middleware has returned, when the id is already
+                # reset: log it here, while the id is set (log_response marks
+                # the response, so Django does not log it twice).
+                log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
             if settings.LOG_REQUESTS:
                 path = loggable_path(request)
                 request_logger.info(
@@ -106,10 +115,16 @@ class UserTimezoneMiddleware:
 
 class InternalEndpointsMiddleware:
     """`/metrics` and `/health/detailed/` tell whoever asks about our routes,
-    traffic, database, disk and workers. With METRICS_TOKEN set they answer only
-    requests carrying `Authorization: Bearer <token>` (Prometheus's
-    `authorization` setting; the uptime probe's header); unset, they stay open
-    for a private network. The plain probes (/health/, live, ready) stay open."""
+    traffic, database, disk and workers, so they answer only:
+
+    - a request carrying `Authorization: Bearer <METRICS_TOKEN>` (Prometheus's
+      `authorization` setting; the uptime probe's header), or
+    - a client whose address (REMOTE_ADDR, never a forwarded header) is in
+      `INTERNAL_ALLOWED_NETWORKS`, or
+    - anyone, when no token is set and `INTERNAL_ENDPOINTS_OPEN` is on (its
+      default is DEBUG: open on a laptop, closed in production).
+
+    The plain probes (/health/, live, ready) stay open."""
 
     PATHS = ("/metrics", "/health/detailed/")
 
@@ -117,17 +132,45 @@ class InternalEndpointsMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path not in self.PATHS or self._allowed(request):
+            return self.get_response(request)
+        if settings.METRICS_TOKEN:
+            response = JsonResponse(
+                {"error": {"code": "not_authenticated", "message": "A bearer token is required.", "details": {}}},
+                status=401,
+            )
+            response["WWW-Authenticate"] = "Bearer"
+            return response
+        return JsonResponse(
+            {
+                "error": {
+                    "code": "permission_denied",
+                    "message": "Internal endpoint: set METRICS_TOKEN or INTERNAL_ALLOWED_NETWORKS to reach it.",
+                    "details": {},
+                }
+            },
+            status=403,
+        )
+
+    @staticmethod
+    def _allowed(request: HttpRequest) -> bool:
         token = settings.METRICS_TOKEN
-        if token and request.path in self.PATHS:
+        if token:
             sent = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
-                response = JsonResponse(
-                    {"error": {"code": "not_authenticated", "message": "A bearer token is required.", "details": {}}},
-                    status=401,
-                )
-                response["WWW-Authenticate"] = "Bearer"
-                return response
-        return self.get_response(request)
+            if hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+                return True
+        elif settings.INTERNAL_ENDPOINTS_OPEN:
+            return True
+        try:
+            address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        except ValueError:
+            return False
+        return any(address in network for network in _networks(tuple(settings.INTERNAL_ALLOWED_NETWORKS)))
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(spec: tuple[str, ...]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(item, strict=False) for item in spec]
 
 
 class RequestSizeMiddleware:

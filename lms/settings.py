@@ -8,6 +8,7 @@ variable is documented in the README.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 import tempfile
@@ -84,6 +85,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "lms.middleware.RequestIdMiddleware",
     "ops.middleware.RequestMetricsMiddleware",
+    "ops.middleware.StatusFallbackMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "lms.middleware.InternalEndpointsMiddleware",
     "lms.middleware.RequestSizeMiddleware",
@@ -168,9 +170,18 @@ REDIS_URL = os.getenv("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
+            "BACKEND": "lms.cache.FailOpenRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "lms",
+            # Fail open: a Redis outage makes every read a miss and every write a
+            # no-op (pages slow down, throttles let requests through), never a 500;
+            # short timeouts, and after a failure CACHE_BREAKER_SECONDS of misses
+            # without trying, so a hung Redis costs a request at most one timeout.
+            "OPTIONS": {
+                "IGNORE_EXCEPTIONS": True,
+                "SOCKET_CONNECT_TIMEOUT": float(os.getenv("CACHE_SOCKET_TIMEOUT", "0.25")),
+                "SOCKET_TIMEOUT": float(os.getenv("CACHE_SOCKET_TIMEOUT", "0.25")),
+            },
         }
     }
 else:
@@ -185,6 +196,8 @@ if TESTING and not envbool("LMS_TEST_REAL_CACHE", "0"):
     # Tests are isolated from each other's cache entries (throttle counters!);
     # the few tests that need the real Redis connect to REDIS_URL themselves.
     CACHES = {"default": {"BACKEND": "django_prometheus.cache.backends.locmem.LocMemCache", "LOCATION": "lms-tests"}}
+
+CACHE_BREAKER_SECONDS = envint("CACHE_BREAKER_SECONDS", 5)
 
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
@@ -329,6 +342,15 @@ X_FRAME_OPTIONS = "DENY"
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 # When set, /metrics and /health/detailed/ need `Authorization: Bearer <token>`.
 METRICS_TOKEN = os.getenv("METRICS_TOKEN", "")
+# Addresses (CIDR, comma-separated) that reach them without the token, e.g. the
+# Prometheus network; and, with no token set, whether they are open to anyone.
+INTERNAL_ALLOWED_NETWORKS = envlist("INTERNAL_ALLOWED_NETWORKS")
+for _network in INTERNAL_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"INTERNAL_ALLOWED_NETWORKS: {exc}") from exc
+INTERNAL_ENDPOINTS_OPEN = envbool("INTERNAL_ENDPOINTS_OPEN", "1" if DEBUG else "0")
 CONTENT_SECURITY_POLICY = os.getenv(
     "CONTENT_SECURITY_POLICY",
     "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
@@ -437,6 +459,10 @@ SITE_NAME = os.getenv("SITE_NAME", "Flashcard LMS")
 SITE_URL = os.getenv("SITE_URL", "http://127.0.0.1:8000")
 HEALTH_DISK_DEGRADED_PERCENT = envint("HEALTH_DISK_DEGRADED_PERCENT", 90)
 HEALTH_DISK_UNHEALTHY_PERCENT = envint("HEALTH_DISK_UNHEALTHY_PERCENT", 97)
+# Each health check answers within this many seconds (or is reported unhealthy).
+HEALTH_CHECK_TIMEOUT = float(os.getenv("HEALTH_CHECK_TIMEOUT", "0.9"))
+# /health/detailed/ reuses its last answer this long (per process).
+HEALTH_DETAILED_CACHE_SECONDS = envint("HEALTH_DETAILED_CACHE_SECONDS", 0 if TESTING else 5)
 # The hour (0-23, the student's time zone) a study day starts, as in Anki:
 # daily limits, "due today" and streaks roll over at 4 am, not at midnight.
 STUDY_DAY_START_HOUR = envint("STUDY_DAY_START_HOUR", 4)
@@ -470,6 +496,9 @@ if IS_POSTGRES:
     # correlated lookups look expensive to the planner) and never pays off for this app's
     # short OLTP queries either; measured by bench/analytics_bench.py: 4-step funnel 2.5 s -> 0.4 s.
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+    # A PostgreSQL that accepts connections and never answers must not hang a
+    # worker (or a health check) forever: libpq gives up connecting after this.
+    DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", envint("DB_CONNECT_TIMEOUT", 5))
 # A read replica for analytics and report reads (lms/routers.py); without one
 # those reads go to the primary.
 DATABASE_REPLICA_URL = os.getenv("DATABASE_REPLICA_URL", "")
@@ -498,10 +527,21 @@ OPS_EVENT_RETENTION_DAYS = envint("OPS_EVENT_RETENTION_DAYS", 180)
 OPS_ABANDONED_SESSION_HOURS = envint("OPS_ABANDONED_SESSION_HOURS", 24)
 OPS_ONCALL_EMAILS = envlist("OPS_ONCALL_EMAILS")
 OPS_INCIDENT_WEBHOOK_URL = os.getenv("OPS_INCIDENT_WEBHOOK_URL", "")
-OPS_WEB_PROBE_URL = os.getenv("OPS_WEB_PROBE_URL", "" if TESTING else f"{SITE_URL}/health/live/")
+# Empty (the default): the web probe requests /health/live/ through this
+# process's own WSGI handler, so it holds on any host and port. Set it to probe
+# over HTTP instead (e.g. through the load balancer).
+OPS_WEB_PROBE_URL = os.getenv("OPS_WEB_PROBE_URL", "")
 OPS_WEB_PROBE_SLOW_MS = envint("OPS_WEB_PROBE_SLOW_MS", 1000)
 OPS_MAINTENANCE_RETRY_AFTER = envint("OPS_MAINTENANCE_RETRY_AFTER", 600)
 OPS_STATUS_CACHE_SECONDS = envint("OPS_STATUS_CACHE_SECONDS", 30)
+# Browsers and shared caches may keep the public status page this long.
+OPS_STATUS_HTTP_MAX_AGE = envint("OPS_STATUS_HTTP_MAX_AGE", 10)
+# The status page's last good copy (served while the database is down).
+OPS_STATUS_SNAPSHOT_DIR = Path(os.getenv("OPS_STATUS_SNAPSHOT_DIR", BASE_DIR / "var" / "status"))
+# The watchdog's outage state (components -> {status, since, message}); shown
+# on the status page while it is younger than OPS_WATCHDOG_STATE_MAX_AGE seconds.
+WATCHDOG_STATE_FILE = Path(os.getenv("WATCHDOG_STATE_FILE", BASE_DIR / "var" / "watchdog-state.json"))
+OPS_WATCHDOG_STATE_MAX_AGE = envint("OPS_WATCHDOG_STATE_MAX_AGE", 180)
 OPS_METRICS_REDIS_PREFIX = os.getenv("OPS_METRICS_REDIS_PREFIX", "ops:metrics")
 OPS_METRICS_SELF_FLUSH = envbool("OPS_METRICS_SELF_FLUSH", "0" if TESTING else "1")
 OPS_STATUS_UPTIME_DAYS = 90
@@ -540,6 +580,5 @@ OPS_PROBE_GAP_MINUTES = envint("OPS_PROBE_GAP_MINUTES", 2)
 WATCHDOG_INTERVAL_SECONDS = envint("WATCHDOG_INTERVAL_SECONDS", 30)
 WATCHDOG_TIMEOUT_SECONDS = float(os.getenv("WATCHDOG_TIMEOUT_SECONDS", "3"))
 WATCHDOG_JOURNAL = os.getenv("WATCHDOG_JOURNAL", str(BASE_DIR / "var" / "watchdog.sqlite3"))
-WATCHDOG_STATE_FILE = os.getenv("WATCHDOG_STATE_FILE", str(BASE_DIR / "var" / "watchdog-state.json"))
 WATCHDOG_PING_URL = os.getenv("WATCHDOG_PING_URL", "")
 WATCHDOG_WEB_URL = os.getenv("WATCHDOG_WEB_URL", OPS_WEB_PROBE_URL)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
@@ -14,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from lms.models import User
-from ops import queries, services, system
+from ops import queries, services, status_page, system
 from ops.access import IsAdmin, IsStaff
 from ops.forms import TEXT_MAX
 from ops.models import HealthProbe, Incident, IncidentUpdate, MaintenanceWindow, Severity
@@ -417,10 +419,14 @@ class StatusView(APIView):
     authentication_classes: list = []
 
     @extend_schema(responses=dict, summary="Public service status, uptime and incidents")
-    def get(self, request: Request) -> Response:
-        from ops.views import cached_status
-
-        data = cached_status()
-        response = Response(data)
-        response["Cache-Control"] = f"public, max-age={settings.OPS_STATUS_CACHE_SECONDS}"
+    def get(self, request: Request) -> HttpResponse:
+        """The live status; while the database is down, the last good copy
+        (`"stale": true`) or a 503 in the error shape; never an HTML 500.
+        `outages` is what the watchdog reports from outside."""
+        try:
+            data = status_page.data()
+        except DatabaseError:
+            return status_page.fallback_response(api=True)
+        response = Response({**data, "outages": status_page.outage_state()})
+        response["Cache-Control"] = f"public, max-age={settings.OPS_STATUS_HTTP_MAX_AGE}"
         return response

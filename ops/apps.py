@@ -13,12 +13,21 @@ class OpsConfig(AppConfig):
         from waffle.models import Switch
 
         from lms import chart_annotations
+        from lms import maintenance as site_maintenance
         from ops import annotations as ops_annotations
-        from ops.models import IncidentUpdate
+        from ops import services
+        from ops.models import Incident, IncidentUpdate, MaintenanceWindow
 
         post_save.connect(_switch_saved, sender=Switch, dispatch_uid="ops-maintenance-switch-saved")
         post_delete.connect(_switch_deleted, sender=Switch, dispatch_uid="ops-maintenance-switch-deleted")
         post_save.connect(_update_saved, sender=IncidentUpdate, dispatch_uid="ops-incident-update-subscribers")
+        # The public status page is cached whole: any change to what it shows, from
+        # any path (services, admin, the watchdog), drops it at once.
+        for model in (Incident, IncidentUpdate, MaintenanceWindow):
+            for verb, signal in (("saved", post_save), ("deleted", post_delete)):
+                signal.connect(_status_changed, sender=model, dispatch_uid=f"ops-status-{model.__name__}-{verb}")
+        # Analytics stops writing events while the maintenance switch is on.
+        site_maintenance.register(services.maintenance_mode_on)
         # Charts (analytics, performance) shade incidents and maintenance through lms.chart_annotations.
         chart_annotations.register("ops", ops_annotations.provider)
 
@@ -38,18 +47,26 @@ def _open_incidents() -> list[dict[str, Any]]:
     ]
 
 
+def _status_changed(sender: Any, **kwargs: Any) -> None:
+    from ops import status_page
+
+    status_page.forget()
+
+
 def _switch_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
-    from ops import services
+    from ops import services, status_page
 
     if instance.name == services.MAINTENANCE_SWITCH:
         services.remember_switch(instance.active, instance.note)
+        status_page.forget()
 
 
 def _switch_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
-    from ops import services
+    from ops import services, status_page
 
     if instance.name == services.MAINTENANCE_SWITCH:
         services.remember_switch(False, "")
+        status_page.forget()
 
 
 def _update_saved(sender: Any, instance: Any, created: bool = False, **kwargs: Any) -> None:

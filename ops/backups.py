@@ -6,6 +6,11 @@ a JSON manifest beside it: checksum, size and the row count of every table at
 the time of the dump. `verify_backup()` is a real restore drill: it checks the
 checksum, restores the dump into a scratch database and compares the row counts
 with the manifest. Old backups beyond settings.BACKUP_KEEP are pruned.
+
+Card media (uploaded images and sounds under MEDIA_ROOT) are data too: each
+backup also writes `<name>.media.tar.gz` with its checksum, file count and a
+digest of every file's path and content in the manifest; the drill extracts it
+into a scratch folder and compares.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import tarfile
 import tempfile
 import time
 import uuid
@@ -47,10 +53,20 @@ class BackupManifest:
     sha256: str
     duration_ms: int
     tables: dict[str, int] = field(default_factory=dict)
+    # The media archive (empty in backups taken before media were included).
+    media_file: str = ""
+    media_sha256: str = ""
+    media_size_bytes: int = 0
+    media_files: int = 0
+    media_digest: str = ""
 
     @property
     def path(self) -> Path:
         return backup_dir() / self.file
+
+    @property
+    def media_path(self) -> Path | None:
+        return backup_dir() / self.media_file if self.media_file else None
 
     @property
     def created(self) -> datetime:
@@ -71,6 +87,7 @@ class VerifyResult:
     mismatches: dict[str, tuple[int, int]] = field(default_factory=dict)
     message: str = ""
     duration_ms: int = 0
+    media_checked: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,6 +141,30 @@ def _run(cmd: list[str], env: dict[str, str] | None = None) -> None:
         raise BackupError(f"{cmd[0]} failed: {result.stderr.strip()[:500]}")
 
 
+def _media_files(root: Path) -> list[Path]:
+    """Regular files under root (symlinks and the like are not media)."""
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def media_digest(root: Path) -> tuple[int, str]:
+    """(file count, SHA-256 over every file's relative path and content hash)."""
+    digest = hashlib.sha256()
+    files = _media_files(root)
+    for path in files:
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + _sha256(path).encode() + b"\n")
+    return len(files), digest.hexdigest()
+
+
+def _archive_media(target: Path) -> tuple[int, str]:
+    root = Path(settings.MEDIA_ROOT)
+    with tarfile.open(target, "w:gz") as archive:
+        for path in _media_files(root):
+            archive.add(path, arcname=path.relative_to(root).as_posix(), recursive=False)
+    return media_digest(root)
+
+
 def create_backup() -> BackupManifest:
     started = time.monotonic()
     stamp = datetime.now(UTC)
@@ -156,6 +197,8 @@ def create_backup() -> BackupManifest:
                 shutil.copyfileobj(src, out)
     else:
         raise BackupError(f"backups are not supported on {vendor}")
+    media = backup_dir() / f"{name}.media.tar.gz"
+    media_count, digest = _archive_media(media)
     manifest = BackupManifest(
         file=target.name,
         created_at=stamp.isoformat(),
@@ -164,6 +207,11 @@ def create_backup() -> BackupManifest:
         sha256=_sha256(target),
         duration_ms=int((time.monotonic() - started) * 1000),
         tables=tables,
+        media_file=media.name,
+        media_sha256=_sha256(media),
+        media_size_bytes=media.stat().st_size,
+        media_files=media_count,
+        media_digest=digest,
     )
     (backup_dir() / f"{target.name}.json").write_text(json.dumps(asdict(manifest), indent=2))
     prune_backups()
@@ -192,6 +240,8 @@ def prune_backups(keep: int | None = None) -> list[str]:
     removed = []
     for manifest in list_backups()[keep:]:
         manifest.path.unlink(missing_ok=True)
+        if manifest.media_path is not None:
+            manifest.media_path.unlink(missing_ok=True)
         (backup_dir() / f"{manifest.file}.json").unlink(missing_ok=True)
         removed.append(manifest.file)
     return removed
@@ -240,6 +290,29 @@ def _restored_counts_postgres(path: Path, tables: list[str]) -> dict[str, int]:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch)))
 
 
+def _verify_media(manifest: BackupManifest) -> tuple[bool, str, int]:
+    """(ok, message, files restored) for the backup's media archive."""
+    path = manifest.media_path
+    if path is None:
+        return True, "", 0  # a backup from before media were archived
+    if not path.exists():
+        return False, "The media archive is missing.", 0
+    if _sha256(path) != manifest.media_sha256:
+        return False, "Checksum mismatch: the media archive is corrupt.", 0
+    with tempfile.TemporaryDirectory() as tmp:
+        with tarfile.open(path, "r:gz") as archive:
+            for member in archive.getmembers():
+                # Only plain files inside the folder: an archive cannot write elsewhere.
+                target = (Path(tmp) / member.name).resolve()
+                if not member.isfile() or not target.is_relative_to(Path(tmp).resolve()):
+                    return False, f"The media archive holds an unexpected entry: {member.name[:100]}", 0
+            archive.extractall(tmp)  # noqa: S202 - every member checked above
+        count, digest = media_digest(Path(tmp))
+    if (count, digest) != (manifest.media_files, manifest.media_digest):
+        return False, f"Media differ from the manifest: {count} files restored, {manifest.media_files} expected.", count
+    return True, "", count
+
+
 def verify_backup(manifest: BackupManifest | None = None) -> VerifyResult:
     """Checksum, then a restore into a scratch database, then row counts."""
     started = time.monotonic()
@@ -267,13 +340,23 @@ def verify_backup(manifest: BackupManifest | None = None) -> VerifyResult:
     except Exception as exc:
         return VerifyResult(False, manifest.file, True, False, message=f"Restore failed: {type(exc).__name__}: {exc}")
     mismatches = {t: (manifest.tables[t], counts.get(t, -1)) for t in tables if counts.get(t) != manifest.tables[t]}
+    try:
+        media_ok, media_message, media_checked = _verify_media(manifest)
+    except (OSError, tarfile.TarError) as exc:
+        media_ok, media_message, media_checked = False, f"Media restore failed: {exc}", 0
+    message = "Restore drill passed." if not mismatches else f"{len(mismatches)} tables differ from the manifest."
+    if not media_ok:
+        message = media_message if not mismatches else f"{message} {media_message}"
+    elif not manifest.media_file:
+        message += " (No media archive in this backup.)"
     return VerifyResult(
-        ok=not mismatches,
+        ok=not mismatches and media_ok,
         file=manifest.file,
         checksum_ok=True,
         restored=True,
         tables_checked=len(tables),
         mismatches=mismatches,
-        message="Restore drill passed." if not mismatches else f"{len(mismatches)} tables differ from the manifest.",
+        message=message,
         duration_ms=int((time.monotonic() - started) * 1000),
+        media_checked=media_checked,
     )

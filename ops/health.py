@@ -1,21 +1,30 @@
 """Health checks of each component the service needs.
 
 `check_all()` is what `/health/detailed/` shows and what the ops probes record
-every minute. Each check returns a `ComponentHealth`; none raises.
+every minute. Each check returns a `ComponentHealth`; none raises, and none
+takes longer than `HEALTH_CHECK_TIMEOUT` seconds: each runs in a small thread
+pool and is reported unhealthy ("no answer within ...") when it has not
+answered by then, so a hung Redis (one that accepts connections and never
+replies) cannot hang a probe, the detailed health page or the web worker
+serving it. Each client also has its own short socket timeout, so a thread
+left behind by a hung dependency ends soon after.
 """
 
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, connections
 from django.db.migrations.executor import MigrationExecutor
 
 HEALTHY, DEGRADED, UNHEALTHY = "healthy", "degraded", "unhealthy"
@@ -33,10 +42,28 @@ class ComponentHealth:
         return asdict(self)
 
 
-def _timed(name: str, check: Callable[[], tuple[str, str, dict[str, Any]]]) -> ComponentHealth:
+_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="health")
+
+
+def _in_thread(check: Callable[[], tuple[str, str, dict[str, Any]]]) -> tuple[str, str, dict[str, Any]]:
+    try:
+        return check()
+    finally:
+        # A pool thread has its own database connection: do not keep it open.
+        for conn in connections.all(initialized_only=True):
+            if not conn.in_atomic_block:
+                conn.close()
+
+
+def _timed(
+    name: str, check: Callable[[], tuple[str, str, dict[str, Any]]], timeout: float | None = None
+) -> ComponentHealth:
+    timeout = settings.HEALTH_CHECK_TIMEOUT if timeout is None else timeout
     started = time.perf_counter()
     try:
-        status, message, details = check()
+        status, message, details = _pool.submit(_in_thread, check).result(timeout=timeout)
+    except FutureTimeout:
+        status, message, details = UNHEALTHY, f"no answer within {timeout} s", {"timeout_s": timeout}
     except Exception as exc:
         status, message, details = UNHEALTHY, f"{type(exc).__name__}: {exc}", {}
     elapsed = round((time.perf_counter() - started) * 1000, 2)
@@ -70,17 +97,30 @@ def check_migrations() -> ComponentHealth:
 
 
 def _cache() -> tuple[str, str, dict[str, Any]]:
+    backend = settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
+    raw = getattr(getattr(cache, "client", None), "get_client", None)
+    if raw is not None:
+        # django-redis ignores connection errors (the cache fails open), so
+        # ask Redis itself whether it answers.
+        raw(write=True).ping()
     key = f"health:{uuid.uuid4().hex}"
     cache.set(key, "ok", 10)
     value = cache.get(key)
     cache.delete(key)
     if value != "ok":
-        return UNHEALTHY, "cache did not return the value it was given", {}
-    return HEALTHY, "", {"backend": settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]}
+        return UNHEALTHY, "cache did not return the value it was given", {"backend": backend}
+    return HEALTHY, "", {"backend": backend}
 
 
 def check_cache() -> ComponentHealth:
     return _timed("cache", _cache)
+
+
+def _short_timeouts() -> dict[str, Any]:
+    seconds = settings.HEALTH_CHECK_TIMEOUT
+    # polling_interval: a fresh Redis connection otherwise waits a whole second
+    # before it first reads the ping replies.
+    return {"socket_timeout": seconds, "socket_connect_timeout": seconds, "max_retries": 0, "polling_interval": 0.05}
 
 
 def _broker() -> tuple[str, str, dict[str, Any]]:
@@ -88,8 +128,19 @@ def _broker() -> tuple[str, str, dict[str, Any]]:
 
     if app.conf.task_always_eager:
         return HEALTHY, "tasks run inline (eager mode)", {"mode": "eager"}
-    with app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, timeout=2)
+    url = app.conf.broker_url or ""
+    if url.startswith(("redis://", "rediss://")):
+        import redis
+
+        seconds = settings.HEALTH_CHECK_TIMEOUT
+        client = redis.Redis.from_url(url, socket_timeout=seconds, socket_connect_timeout=seconds)
+        try:
+            client.ping()
+        finally:
+            client.close()
+        return HEALTHY, "", {"mode": "broker"}
+    with app.connection_for_write(transport_options=_short_timeouts()) as conn:
+        conn.ensure_connection(max_retries=1, timeout=settings.HEALTH_CHECK_TIMEOUT)
     return HEALTHY, "", {"mode": "broker"}
 
 
@@ -102,7 +153,9 @@ def _workers() -> tuple[str, str, dict[str, Any]]:
 
     if app.conf.task_always_eager:
         return HEALTHY, "tasks run inline (eager mode)", {"mode": "eager", "workers": 0}
-    replies = app.control.ping(timeout=1.0) or []
+    with app.connection_for_write(transport_options=_short_timeouts()) as conn:
+        # Leave time within the check's own timeout for connecting and publishing.
+        replies = app.control.ping(timeout=settings.HEALTH_CHECK_TIMEOUT * 0.4, connection=conn) or []
     names = sorted(name for reply in replies for name in reply)
     if not names:
         return UNHEALTHY, "no Celery worker answered", {"workers": 0}
@@ -136,9 +189,11 @@ CHECKS: dict[str, Callable[[], ComponentHealth]] = {
     "disk": check_disk,
 }
 
-# A failing database makes the service unusable; a failing worker or a full-ish
-# disk only delays background work.
-CRITICAL = {"database", "cache"}
+# A failing database makes the service unusable. The cache fails open (a Redis
+# outage slows pages, throttles let requests through), a failing worker or a
+# full-ish disk only delays background work: those degrade, they do not take
+# the service down.
+CRITICAL = {"database"}
 
 
 def overall(components: list[ComponentHealth]) -> str:
@@ -150,5 +205,31 @@ def overall(components: list[ComponentHealth]) -> str:
 
 
 def check_all() -> tuple[str, list[ComponentHealth]]:
-    components = [check() for check in CHECKS.values()]
+    """Every check at once (in parallel): the answer comes within the slowest
+    check's timeout, whatever is down."""
+    with ThreadPoolExecutor(max_workers=len(CHECKS), thread_name_prefix="health-all") as runner:
+        components = list(runner.map(lambda check: check(), CHECKS.values()))
     return overall(components), components
+
+
+_detailed_lock = threading.Lock()
+_detailed: tuple[float, tuple[str, list[ComponentHealth]]] | None = None
+
+
+def check_all_cached() -> tuple[str, list[ComponentHealth]]:
+    """`check_all()`, reused for HEALTH_DETAILED_CACHE_SECONDS in this process:
+    a loop of requests to /health/detailed/ cannot load the database or Redis,
+    and concurrent requests wait for one run instead of starting their own.
+    Kept in memory, not the cache, because the cache is one of the things checked."""
+    global _detailed
+    with _detailed_lock:
+        if _detailed is not None and time.monotonic() - _detailed[0] < settings.HEALTH_DETAILED_CACHE_SECONDS:
+            return _detailed[1]
+        result = check_all()
+        _detailed = (time.monotonic(), result)
+        return result
+
+
+def forget_cached() -> None:
+    global _detailed
+    _detailed = None

@@ -5,10 +5,25 @@ Hot path: with `REDIS_URL` set every web process adds to one Redis hash per
 minute through a small Lua script (one round trip, atomic); without Redis each
 process keeps its own counters in memory and writes them itself once a minute
 has closed (the beat job cannot see another process's memory).
+
+Nothing is lost to an outage of either store:
+
+- Redis counters leave Redis only after the database write has committed: a
+  flush renames each minute's hash to a "taken" key (listed in a set), writes
+  the rows, and deletes the taken keys only then. When the write fails the
+  taken keys stay and the next flush writes them (one flush at a time, under
+  a short Redis lock, so no two flushes count the same key).
+- When Redis cannot be reached, each process records into its own memory
+  (`fallback`) and writes that to the database itself once a minute (and at
+  exit); when the database write fails, the counters go back into memory.
+
+A flush is meant to run outside any transaction (beat task, command,
+middleware): its own transaction is the commit that releases the counters.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import re
 import threading
@@ -57,6 +72,19 @@ class Aggregate:
         key = str(status)
         self.status_codes[key] = self.status_codes.get(key, 0) + 1
 
+    def merge(self, other: Aggregate) -> None:
+        self.count += other.count
+        self.client_errors += other.client_errors
+        self.server_errors += other.server_errors
+        self.duration_sum_ms += other.duration_sum_ms
+        mins = [v for v in (self.duration_min_ms, other.duration_min_ms) if v is not None]
+        maxs = [v for v in (self.duration_max_ms, other.duration_max_ms) if v is not None]
+        self.duration_min_ms = min(mins) if mins else None
+        self.duration_max_ms = max(maxs) if maxs else None
+        self.histogram = histogram.merge([self.histogram, other.histogram])
+        for code, count in other.status_codes.items():
+            self.status_codes[code] = self.status_codes.get(code, 0) + count
+
 
 Key = tuple[datetime, str, str]  # (minute, method, route)
 
@@ -76,6 +104,15 @@ class MemoryStore:
             data, self._data = self._data, {}
             self._last_flush = time.monotonic()
         return data
+
+    def put_back(self, data: dict[Key, Aggregate]) -> None:
+        """Return counters whose database write failed (merged with any newer)."""
+        with self._lock:
+            for key, agg in data.items():
+                self._data.setdefault(key, Aggregate()).merge(agg)
+
+    def has_data(self) -> bool:
+        return bool(self._data)
 
     def due_for_flush(self) -> bool:
         return time.monotonic() - self._last_flush >= 60
@@ -99,6 +136,13 @@ if (not mx) or d > tonumber(mx) then redis.call('HSET', k, p .. 'mx', ARGV[2]) e
 redis.call('EXPIRE', k, 172800)
 redis.call('SADD', KEYS[2], ARGV[6])
 return 1
+"""
+
+
+FLUSH_LOCK_SECONDS = 120
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """
 
 
@@ -131,30 +175,75 @@ class RedisStore:
             ],
         )
 
-    def drain(self) -> dict[Key, Aggregate]:
+    def _taken_key(self) -> str:
+        return f"{self.prefix}:taken"
+
+    def _lock_key(self) -> str:
+        return f"{self.prefix}:flush-lock"
+
+    def take(self) -> tuple[dict[Key, Aggregate], list[str], str] | None:
+        """Phase one of a flush: move every minute's hash aside and read it,
+        together with any taken earlier by a flush whose database write
+        failed. Returns (data, taken keys, lock token), or None when another
+        flush holds the lock. Nothing is deleted here: see `release`."""
         import redis
 
-        data: dict[Key, Aggregate] = {}
-        for raw in self.client.smembers(self._minutes_key()):
-            stamp = int(raw)
-            # Remove the minute from the set before taking its hash away: a
-            # request landing in between re-adds it and is flushed next time.
-            self.client.srem(self._minutes_key(), raw)
-            taken = f"{self._key(stamp)}:flushing:{uuid.uuid4().hex}"
-            if not self.client.exists(self._key(stamp)):
-                continue
-            try:
-                self.client.rename(self._key(stamp), taken)
-            except redis.ResponseError:  # taken by a concurrent flush a moment ago
-                logger.info("metrics minute %s already taken by another flush", stamp)
-                continue
-            fields = self.client.hgetall(taken)
-            self.client.delete(taken)
-            minute = datetime.fromtimestamp(stamp, tz=UTC)
-            for name, value in fields.items():
-                method, route, counter = name.decode().split(SEP)
-                agg = data.setdefault((minute, method, route), Aggregate())
-                _apply(agg, counter, value.decode())
+        token = uuid.uuid4().hex
+        if not self.client.set(self._lock_key(), token, nx=True, ex=FLUSH_LOCK_SECONDS):
+            return None
+        try:
+            for raw in self.client.smembers(self._minutes_key()):
+                stamp = int(raw)
+                # Remove the minute from the set before taking its hash away: a
+                # request landing in between re-adds it and is flushed next time.
+                self.client.srem(self._minutes_key(), raw)
+                taken = f"{self._key(stamp)}:taken:{uuid.uuid4().hex}"
+                try:
+                    self.client.rename(self._key(stamp), taken)
+                except redis.ResponseError:  # no such key: nothing recorded since
+                    continue
+                # Listed before anything can fail, and kept a week for a long database outage.
+                self.client.sadd(self._taken_key(), taken)
+                self.client.expire(taken, 7 * 24 * 3600)
+            data: dict[Key, Aggregate] = {}
+            keys = sorted(raw.decode() for raw in self.client.smembers(self._taken_key()))
+            for key in keys:
+                stamp = int(key[len(self.prefix) + 1 :].split(":", 1)[0])
+                minute = datetime.fromtimestamp(stamp, tz=UTC)
+                parsed: dict[Key, Aggregate] = {}
+                for name, value in self.client.hgetall(key).items():
+                    method, route, counter = name.decode().split(SEP)
+                    _apply(parsed.setdefault((minute, method, route), Aggregate()), counter, value.decode())
+                for k, agg in parsed.items():  # two taken keys may hold the same minute
+                    data.setdefault(k, Aggregate()).merge(agg)
+        except Exception:
+            self._unlock(token)
+            raise
+        return data, keys, token
+
+    def release(self, keys: list[str], token: str, *, written: bool) -> None:
+        """Phase two: once the rows are committed, delete what was written; when
+        the write failed, leave the taken keys for the next flush."""
+        try:
+            if written and keys:
+                pipe = self.client.pipeline()
+                pipe.delete(*keys)
+                pipe.srem(self._taken_key(), *keys)
+                pipe.execute()
+        finally:
+            self._unlock(token)
+
+    def _unlock(self, token: str) -> None:
+        # Only our own lock: after FLUSH_LOCK_SECONDS another flush may hold it.
+        self.client.eval(_UNLOCK, 1, self._lock_key(), token)
+
+    def drain(self) -> dict[Key, Aggregate]:
+        """Take everything and forget it at once (tests; `flush` uses take/release)."""
+        taken = self.take()
+        if taken is None:
+            return {}
+        data, keys, token = taken
+        self.release(keys, token, written=True)
         return data
 
     def due_for_flush(self) -> bool:
@@ -222,19 +311,26 @@ def route_label(route: str | None, path: str) -> str:
     return "/" + tidy.lstrip("/")
 
 
-_paused_until = 0.0  # after a store failure, stop trying for a while
+# The counters this process could not give to Redis (kept until Redis or the
+# database takes them); in memory mode the store itself plays that part.
+fallback = MemoryStore()
+_paused_until = 0.0  # after a Redis failure, stop trying it for a while
+REDIS_RETRY_SECONDS = 30
 
 
 def record(method: str, route: str, duration_ms: float, status: int, *, now: datetime | None = None) -> None:
     global _paused_until
-    if time.monotonic() < _paused_until:
-        return
     moment = minute_of(now or timezone.now())
-    try:
-        store().record(moment, method, route, duration_ms, status)
-    except Exception:  # monitoring must never break, or slow down, every request
-        _paused_until = time.monotonic() + 30
-        logger.warning("could not record request metrics; pausing for 30 s", exc_info=True)
+    if time.monotonic() >= _paused_until:
+        try:
+            store().record(moment, method, route, duration_ms, status)
+            return
+        except Exception:  # monitoring must never break, or slow down, every request
+            _paused_until = time.monotonic() + REDIS_RETRY_SECONDS
+            logger.warning(
+                "could not record request metrics; keeping them in memory for %s s", REDIS_RETRY_SECONDS, exc_info=True
+            )
+    fallback.record(moment, method, route, duration_ms, status)
 
 
 @transaction.atomic
@@ -301,11 +397,9 @@ def write_aggregates(data: dict[Key, Aggregate], *, resolution: str = "minute") 
     return len(to_create) + len(to_update)
 
 
-def flush() -> int:
-    """Move everything recorded so far into the database. Returns rows touched."""
+def _write(data: dict[Key, Aggregate]) -> int:
     from django.db import IntegrityError
 
-    data = store().drain()
     for attempt in range(3):
         try:
             return write_aggregates(data)
@@ -315,6 +409,77 @@ def flush() -> int:
             if attempt == 2:
                 raise
     return 0
+
+
+def _flush_memory(memory: MemoryStore) -> int:
+    data = memory.drain()
+    try:
+        return _write(data)
+    except Exception:
+        memory.put_back(data)
+        raise
+
+
+def flush() -> int:
+    """Move everything recorded so far into the database. Returns rows touched.
+
+    Raises when the database write fails; every counter is then still where it
+    was (Redis or this process's memory) for the next flush. Redis being down
+    is not an error here: there is nothing in it to lose, and this process's
+    own counters are still written."""
+    touched = 0
+    current = store()
+    if isinstance(current, RedisStore):
+        try:
+            taken = current.take()
+        except Exception:
+            logger.warning("could not read request metrics from Redis; they stay there", exc_info=True)
+            taken = None
+        if taken is not None:
+            data, keys, token = taken
+            written = False
+            try:
+                touched += _write(data)
+                written = True
+            finally:
+                try:
+                    current.release(keys, token, written=written)
+                except Exception:
+                    # The rows are committed but the taken keys stay: logged loudly,
+                    # as the next flush would count them twice.
+                    logger.error("metrics written but not released from Redis: %s", keys, exc_info=True)
+    else:
+        touched += _flush_memory(current)
+    if fallback is not current and fallback.has_data():
+        touched += _flush_memory(fallback)
+    return touched
+
+
+def flush_local_if_due() -> int:
+    """The hot path's part: write this process's own counters once a minute
+    (memory mode, or what Redis could not take). Never raises."""
+    current = store()
+    for memory in (current, fallback):
+        if isinstance(memory, MemoryStore) and memory.has_data() and memory.due_for_flush():
+            try:
+                return _flush_memory(memory)
+            except Exception:  # put back by _flush_memory; tried again in a minute
+                logger.warning("could not flush request metrics; kept in memory", exc_info=True)
+    return 0
+
+
+def _flush_at_exit() -> None:
+    if not settings.OPS_METRICS_SELF_FLUSH:
+        return
+    for memory in {id(m): m for m in (_store, fallback) if isinstance(m, MemoryStore)}.values():
+        if memory.has_data():
+            try:
+                _flush_memory(memory)
+            except Exception:
+                logger.error("request metrics lost at exit", exc_info=True)
+
+
+atexit.register(_flush_at_exit)
 
 
 def rows_to_aggregates(rows: Iterable[Any], bucket: Any) -> dict[Key, Aggregate]:

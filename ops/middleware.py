@@ -10,7 +10,7 @@ from django.template.loader import render_to_string
 
 from lms.api import error_body
 from lms.tokens import token_lookup
-from ops import flag_metrics, metrics
+from ops import flag_metrics, metrics, status_page
 
 logger = logging.getLogger(__name__)
 
@@ -33,12 +33,27 @@ class RequestMetricsMiddleware:
         metrics.record(request.method or "GET", route, duration_ms, response.status_code)
         flag_metrics.record(request, duration_ms, response.status_code)
         if settings.OPS_METRICS_SELF_FLUSH:
-            store = metrics.store()
-            if store.due_for_flush():
-                try:
-                    metrics.flush()
-                except Exception:
-                    logger.warning("could not flush request metrics", exc_info=True)
+            metrics.flush_local_if_due()
+        return response
+
+
+class StatusFallbackMiddleware:
+    """The public status page and its API never answer a 500: whatever fails
+    underneath (the database behind a signed-in user's session, a middleware,
+    the view), the last good copy is served instead (see ops.status_page)."""
+
+    PATHS = {"/status/": False, "/api/v1/status/": True}
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        api = self.PATHS.get(request.path)
+        if api is None:
+            return self.get_response(request)
+        response = self.get_response(request)
+        if response.status_code >= 500 and not getattr(response, "status_fallback", False):
+            return status_page.fallback_response(api=api)
         return response
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from django import forms as forms_module
@@ -8,9 +9,11 @@ from django.contrib import messages
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db import DatabaseError
 from django.db.models import Avg, Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -19,6 +22,7 @@ from lms import chart_annotations
 from lms.charts import Series, bar_chart, line_chart
 from lms.errors import ServiceError
 from ops import health, queries, services
+from ops import status_page as status_page_data
 from ops.access import get_incident_for, staff_required
 from ops.annotations import impact as incident_impact
 from ops.backups import latest_backup, list_backups
@@ -35,6 +39,8 @@ from ops.forms import (
     add_service_errors,
 )
 from ops.models import BackupDrill, HealthProbe, Incident, MaintenanceRun, MaintenanceWindow
+
+logger = logging.getLogger(__name__)
 
 
 @never_cache
@@ -53,7 +59,11 @@ def health_live(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_GET
 def health_ready(request: HttpRequest) -> JsonResponse:
-    """Ready for traffic: the database answers and every migration is applied."""
+    """Ready for traffic: the database answers and every migration is applied.
+
+    Only the database: without it nothing works. The cache is not required:
+    it fails open (a Redis outage makes pages slower, never errors), so a
+    load balancer must not take every replica out of service for it."""
     components = [health.check_database()]
     if components[0].status == health.HEALTHY:
         components.append(health.check_migrations())
@@ -67,7 +77,9 @@ def health_ready(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_GET
 def health_detailed(request: HttpRequest) -> JsonResponse:
-    status, components = health.check_all()
+    """Every component; answers within HEALTH_CHECK_TIMEOUT whatever is down,
+    and reuses its answer for a few seconds (see `check_all_cached`)."""
+    status, components = health.check_all_cached()
     return JsonResponse(
         {
             "status": status,
@@ -521,26 +533,10 @@ STATUS_LABELS = {
     "major_outage": "Major outage",
     "maintenance": "Under maintenance",
 }
-STATUS_CACHE_KEY = "ops:status-page"
 
 
-def cached_status() -> dict:
-    data = cache.get(STATUS_CACHE_KEY)
-    if data is None:
-        if (
-            settings.OPS_PROBE_ON_STATUS_VIEW
-            and not HealthProbe.objects.filter(checked_at__gte=timezone.now() - timedelta(minutes=1)).exists()
-        ):
-            # No beat in the embedded mode: probe now rather than show "unknown".
-            services.run_probes()
-        data = queries.status_page()
-        cache.set(STATUS_CACHE_KEY, data, settings.OPS_STATUS_CACHE_SECONDS)
-    return data
-
-
-@require_GET
-def status_page(request: HttpRequest) -> HttpResponse:
-    data = cached_status()
+def _render_status(request: HttpRequest) -> str:
+    data = status_page_data.data()
     components = [
         {
             "name": name,
@@ -550,13 +546,36 @@ def status_page(request: HttpRequest) -> HttpResponse:
         }
         for name, info in data["components"].items()
     ]
-    response = render(
-        request,
+    return render_to_string(
         "ops/status.html",
         {"data": data, "components": components, "label": STATUS_LABELS.get(data["status"], data["status"])},
+        request=request,
     )
-    # The page carries the signed-in user's name and CSRF token: only the
-    # anonymous version may sit in shared caches.
-    scope = "private" if request.user.is_authenticated else "public"
-    response["Cache-Control"] = f"{scope}, max-age={settings.OPS_STATUS_CACHE_SECONDS}"
+
+
+@require_GET
+def status_page(request: HttpRequest) -> HttpResponse:
+    """Anonymous visitors get the whole rendered page from the cache (dropped
+    whenever what it shows changes); it is also the last good copy served when
+    the database is down. The watchdog's outage state goes on top each time."""
+    try:
+        if request.user.is_authenticated:
+            # Carries the user's name and CSRF token: rendered for them alone.
+            html = _render_status(request)
+            scope = "private"
+        else:
+            html = cache.get(status_page_data.PAGE_KEY)
+            if html is None:
+                html = _render_status(request)
+                cache.set(status_page_data.PAGE_KEY, html, settings.OPS_STATUS_CACHE_SECONDS)
+                status_page_data.save_copy(status_page_data.PAGE_FILE, html)
+            # The page is public and cached by anyone: it sets no cookie. Its
+            # only forms are elsewhere (subscribe), with their own token.
+            request.META["CSRF_COOKIE_NEEDS_UPDATE"] = False
+            scope = "public"
+    except DatabaseError:
+        logger.warning("status page served from its last good copy", exc_info=True)
+        return status_page_data.fallback_response(api=False)
+    response = HttpResponse(status_page_data.with_outages(html))
+    response["Cache-Control"] = f"{scope}, max-age={settings.OPS_STATUS_HTTP_MAX_AGE}"
     return response

@@ -225,3 +225,58 @@ def test_access_lines_are_json_with_the_request_id(client, settings):
     assert line["status"] == 200
     assert line["path"] == "/health/live/"
     assert line["duration_ms"] >= 0
+
+
+@pytest.mark.parametrize(("path", "status"), [("/api/v1/auth/token/", 400), ("/api/v1/auth/me/", 401)])
+def test_4xx_log_lines_keep_the_request_id(client, path: str, status: int) -> None:
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep()
+    handler.addFilter(RequestIdFilter())
+    logger = logging.getLogger("django.request")
+    logger.addHandler(handler)
+    try:
+        if status == 400:
+            response = client.post(path, {"username": "x"}, HTTP_X_REQUEST_ID="trace-4xx")
+        else:
+            response = client.get(path, HTTP_X_REQUEST_ID="trace-4xx")
+    finally:
+        logger.removeHandler(handler)
+    assert response.status_code == status
+    assert len(records) == 1  # logged once, not again by Django's handler
+    assert records[0].request_id == "trace-4xx"
+    assert records[0].status_code == status
+
+
+@pytest.mark.parametrize("kind", ["exception", "returned"])
+def test_5xx_log_lines_keep_the_request_id(settings, admin, kind: str) -> None:
+    from django.test import Client
+
+    from ops import services
+
+    settings.ROOT_URLCONF = "tests.ops.boom_urls"
+    if kind == "returned":  # a 503 response from a middleware, not an exception
+        services.maintenance_mode_set(on=True, user=admin)
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep()
+    handler.addFilter(RequestIdFilter())
+    logger = logging.getLogger("django.request")
+    logger.addHandler(handler)
+    try:
+        response = Client(raise_request_exception=False).get(
+            "/test/boom/" if kind == "exception" else "/decks/", HTTP_X_REQUEST_ID="trace-5xx"
+        )
+    finally:
+        logger.removeHandler(handler)
+        services.forget_switch()
+    assert response.status_code == (500 if kind == "exception" else 503)
+    assert [r.request_id for r in records] == ["trace-5xx"]

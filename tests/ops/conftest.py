@@ -18,9 +18,13 @@ def fresh_metrics_store(settings: object) -> Iterator[metrics.MemoryStore | metr
     else:
         store = metrics.MemoryStore()
     metrics.set_store(store)
+    metrics.fallback.reset()
+    metrics._paused_until = 0.0
     yield store
     store.reset()
     metrics.set_store(None)
+    metrics.fallback.reset()
+    metrics._paused_until = 0.0
 
 
 @pytest.fixture(autouse=True)
@@ -41,5 +45,14 @@ def raw_client() -> Client:
 
 @pytest.fixture(autouse=True)
 def _backup_dir(settings: object, tmp_path: object) -> None:
-    """Backups go to the test's own folder, never the project's backups/."""
+    """Backups go to the test's own folder, never the project's backups/, and
+    archive the test's own media folder."""
     settings.BACKUP_DIR = tmp_path / "backups"
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
+def _status_files(settings: object, tmp_path: object) -> None:
+    """The status page's last good copy and the watchdog's state live in the test's own folder."""
+    settings.OPS_STATUS_SNAPSHOT_DIR = tmp_path / "status"
+    settings.WATCHDOG_STATE_FILE = tmp_path / "watchdog-state.json"

@@ -55,7 +55,7 @@ def test_old_backups_are_pruned(settings):
     for _ in range(4):
         backups.create_backup()
     assert len(backups.list_backups()) == 2
-    assert len(list(backups.backup_dir().iterdir())) == 4  # two dumps, two manifests
+    assert len(list(backups.backup_dir().iterdir())) == 6  # two dumps, two media archives, two manifests
 
 
 @pytest.mark.django_db(transaction=True)
@@ -81,3 +81,81 @@ def test_the_backup_task_writes_a_backup_and_drills_it():
     result = backup.delay().get()
     assert result["drill"]["ok"] is True
     assert backups.latest_backup().file == result["file"]
+
+
+def _media(settings, files: dict[str, bytes]) -> None:
+    from pathlib import Path
+
+    for name, content in files.items():
+        path = Path(settings.MEDIA_ROOT) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+
+
+CARD_MEDIA = {"cards/1/cat.png": b"\x89PNG fake image", "cards/2/hello.mp3": b"ID3 fake sound", "top.txt": b"x"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_backups_include_card_media_and_the_drill_restores_them(settings, capsys):
+    _media(settings, CARD_MEDIA)
+    manifest = backups.create_backup()
+    assert manifest.media_path.exists() and manifest.media_files == 3
+    assert manifest.media_sha256 == backups._sha256(manifest.media_path)
+    result = backups.verify_backup()
+    assert result.ok, result.message
+    assert result.media_checked == 3
+    call_command("verify_backup")
+    assert "3 media files" in capsys.readouterr().out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_corrupted_media_archive_fails_the_drill(settings):
+    _media(settings, CARD_MEDIA)
+    manifest = backups.create_backup()
+    with manifest.media_path.open("r+b") as handle:
+        handle.seek(12)
+        handle.write(b"corrupt")
+    result = backups.verify_backup()
+    assert not result.ok and "media archive is corrupt" in result.message
+
+
+@pytest.mark.django_db(transaction=True)
+def test_media_that_differ_from_the_manifest_fail_the_drill(settings):
+    _media(settings, CARD_MEDIA)
+    manifest = backups.create_backup()
+    manifest_path = manifest.path.with_name(manifest.file + ".json")
+    data = json.loads(manifest_path.read_text())
+    data["media_files"] = 4  # as if a file had been left out of the archive
+    manifest_path.write_text(json.dumps(data))
+    result = backups.verify_backup()
+    assert not result.ok and "Media differ" in result.message
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_archive_cannot_write_outside_the_scratch_folder(settings):
+    import io
+    import tarfile
+
+    manifest = backups.create_backup()
+    with tarfile.open(manifest.media_path, "w:gz") as archive:
+        info = tarfile.TarInfo("../../escape.txt")
+        info.size = 1
+        archive.addfile(info, io.BytesIO(b"x"))
+    manifest_path = manifest.path.with_name(manifest.file + ".json")
+    data = json.loads(manifest_path.read_text())
+    data["media_sha256"] = backups._sha256(manifest.media_path)
+    manifest_path.write_text(json.dumps(data))
+    result = backups.verify_backup()
+    assert not result.ok and "unexpected entry" in result.message
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_backup_from_before_media_still_verifies(settings):
+    manifest = backups.create_backup()
+    manifest_path = manifest.path.with_name(manifest.file + ".json")
+    data = json.loads(manifest_path.read_text())
+    for key in ("media_file", "media_sha256", "media_size_bytes", "media_files", "media_digest"):
+        data.pop(key)
+    manifest_path.write_text(json.dumps(data))
+    result = backups.verify_backup()
+    assert result.ok and "No media archive" in result.message

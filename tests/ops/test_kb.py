@@ -42,6 +42,8 @@ def test_runbooks_are_seeded_from_docs_ops_md_and_linked_to_their_rules() -> Non
     assert cpu.runbook_id == memory.runbook_id is not None
     restore = seeded.get(source="docs/ops.md#restoring-from-a-backup")
     assert "pg_restore" in restore.body and "<code>" in restore.body_html
+    # The restore runbook says when to stop the web and how to restore card media.
+    assert "When to stop the web" in restore.body and "media.tar.gz" in restore.body
     assert all(a.visibility == "staff" for a in seeded)
 
 

@@ -20,6 +20,9 @@ def test_plain_probes_stay_open(client, settings) -> None:
     assert client.get("/health/live/").status_code == 200
 
 
-def test_without_a_token_they_stay_open(client, settings) -> None:
+def test_without_a_token_they_are_open_only_when_opened(client, settings) -> None:
     settings.METRICS_TOKEN = ""
+    settings.INTERNAL_ENDPOINTS_OPEN = False
+    assert client.get("/metrics").status_code == 403
+    settings.INTERNAL_ENDPOINTS_OPEN = True
     assert client.get("/metrics").status_code == 200

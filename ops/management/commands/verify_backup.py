@@ -10,7 +10,7 @@ from ops.services import backup_drill_run
 
 
 class Command(BaseCommand):
-    help = "Restore drill: check the latest (or a named) backup's checksum, restore it into a scratch database and compare row counts."
+    help = "Restore drill: check the latest (or a named) backup's checksum, restore it into a scratch database and compare row counts; extract its media archive and compare the files."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--file", help="verify this backup file instead of the latest")
@@ -30,6 +30,7 @@ class Command(BaseCommand):
             raise CommandError(f"{result.file or 'backup'}: {result.message}")
         self.stdout.write(
             self.style.SUCCESS(
-                f"{result.file}: {result.message} {result.tables_checked} tables, {result.duration_ms} ms"
+                f"{result.file}: {result.message} {result.tables_checked} tables, "
+                f"{result.media_checked} media files, {result.duration_ms} ms"
             )
         )

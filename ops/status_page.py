@@ -1,0 +1,199 @@
+"""The public status page's data, its caches and its last good copy.
+
+The page must stay up when what it reports on is down, so it is served in
+three layers:
+
+1. the whole rendered anonymous page, cached (`PAGE_KEY`) until a probe
+   round, an incident, an incident update, a maintenance window or the
+   maintenance switch changes it (`forget()` is called by each of those);
+2. a fresh render from the database (`data()`, itself cached as `DATA_KEY`
+   for the API);
+3. when the database (or anything under the page) fails, the last good copy:
+   the anonymous page and the API's JSON are written to files under
+   `OPS_STATUS_SNAPSHOT_DIR` on each successful render and served from there.
+
+On top of every layer goes the watchdog's outage state (the JSON file at
+`WATCHDOG_STATE_FILE`, components -> {status, since, message}) when it is
+present and fresh: the watchdog watches from outside the database and Celery,
+so it knows about outages the probes cannot record.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.http import HttpResponse, JsonResponse
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+
+logger = logging.getLogger(__name__)
+
+DATA_KEY = "ops:status-page"
+PAGE_KEY = "ops:status-page:html"
+OUTAGE_MARKER = "<!--ops:outage-state-->"
+PAGE_FILE = "status.html"
+DATA_FILE = "status.json"
+
+
+def forget() -> None:
+    """Drop the cached data and page: now (this request, and tests, which
+    never commit) and again on commit, in case another request cached the old
+    state in between."""
+
+    def drop() -> None:
+        cache.delete_many([DATA_KEY, PAGE_KEY])
+
+    drop()
+    transaction.on_commit(drop)
+
+
+def data() -> dict[str, Any]:
+    """What the page and /api/v1/status/ show (raises DatabaseError when the
+    database is down; callers fall back to the last good copy)."""
+    from ops import queries
+    from ops.models import HealthProbe
+    from ops.services import run_probes  # services forget this page: imported when used
+
+    found = cache.get(DATA_KEY)
+    if found is not None:
+        return found
+    if (
+        settings.OPS_PROBE_ON_STATUS_VIEW
+        and not HealthProbe.objects.filter(checked_at__gte=timezone.now() - timedelta(minutes=1)).exists()
+    ):
+        # No beat in the embedded mode: probe now rather than show "unknown".
+        run_probes()
+    found = queries.status_page()
+    cache.set(DATA_KEY, found, settings.OPS_STATUS_CACHE_SECONDS)
+    save_copy(DATA_FILE, json.dumps(found, cls=DjangoJSONEncoder))
+    return found
+
+
+# --- The last good copy ----------------------------------------------------------------
+
+
+def _path(name: str) -> Path:
+    return Path(settings.OPS_STATUS_SNAPSHOT_DIR) / name
+
+
+def save_copy(name: str, content: str) -> None:
+    """Write atomically (a reader never sees half a page); never raises."""
+    path = _path(name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{name}.")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(content)
+        os.replace(tmp, path)
+    except OSError:
+        logger.warning("could not write the status page's last good copy %s", path, exc_info=True)
+
+
+def last_copy(name: str) -> tuple[str, float] | None:
+    """The copy and its age in seconds, or None."""
+    path = _path(name)
+    try:
+        return path.read_text(encoding="utf-8"), max(0.0, time.time() - path.stat().st_mtime)
+    except OSError:
+        return None
+
+
+# --- The watchdog's outage state -------------------------------------------------------
+
+
+def outage_state() -> dict[str, dict[str, Any]]:
+    """Components the watchdog reports down, from its state file when it is
+    fresh; {} when there is no file, it is stale or it cannot be read."""
+    path = Path(settings.WATCHDOG_STATE_FILE)
+    try:
+        age = time.time() - path.stat().st_mtime
+        if age > settings.OPS_WATCHDOG_STATE_MAX_AGE:
+            return {}
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if isinstance(raw, dict) and isinstance(raw.get("components"), dict):
+        raw = raw["components"]
+    if not isinstance(raw, dict):
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for name, info in raw.items():
+        if not isinstance(info, dict):
+            continue
+        status = str(info.get("status", ""))
+        if status in ("", "ok", "up", "operational", "healthy"):
+            continue
+        out[str(name)[:50]] = {
+            "status": status[:50],
+            "since": str(info.get("since") or "")[:40],
+            "message": str(info.get("message") or "")[:300],
+        }
+    return out
+
+
+def outage_banner(outages: dict[str, dict[str, Any]]) -> str:
+    if not outages:
+        return ""
+    return render_to_string("ops/_status_outage.html", {"outages": sorted(outages.items())})
+
+
+def with_outages(html: str) -> str:
+    return html.replace(OUTAGE_MARKER, outage_banner(outage_state()), 1)
+
+
+# --- Responses when the page cannot be rendered ----------------------------------------
+
+
+def fallback_response(*, api: bool) -> HttpResponse:
+    """The last good copy with the watchdog's outage state on top (200), or,
+    with no copy yet, a page or JSON body saying the status is unknown."""
+    outages = outage_state()
+    if api:
+        copy = last_copy(DATA_FILE)
+        if copy is not None:
+            try:
+                body = json.loads(copy[0])
+            except ValueError:
+                body = None
+            if isinstance(body, dict):
+                body |= {"stale": True, "stale_seconds": round(copy[1]), "outages": outages}
+                response: HttpResponse = JsonResponse(body)
+                return _mark(response)
+        response = JsonResponse(
+            {
+                "error": {
+                    "code": "status_unavailable",
+                    "message": "The service status cannot be read right now.",
+                    "details": {"outages": outages},
+                }
+            },
+            status=503,
+        )
+        response["Retry-After"] = "30"
+        return _mark(response)
+    copy = last_copy(PAGE_FILE)
+    note = render_to_string("ops/_status_stale.html", {"age_minutes": round(copy[1] / 60) if copy else None})
+    banner = mark_safe(note + outage_banner(outages))  # noqa: S308 - both rendered by templates
+    if copy is not None:
+        html = copy[0].replace(OUTAGE_MARKER, banner, 1)
+    else:
+        html = render_to_string("ops/status_fallback.html", {"banner": banner})
+    return _mark(HttpResponse(html))
+
+
+def _mark(response: HttpResponse) -> HttpResponse:
+    response["Cache-Control"] = "no-cache"
+    response.status_fallback = True  # type: ignore[attr-defined]
+    return response

@@ -1,0 +1,155 @@
+"""Request counters survive an outage of Redis or of the database: they leave
+their store only after the database write has committed."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import OperationalError
+from django.db.models import Sum
+
+from ops import metrics
+from ops.models import HealthProbe, RequestMetric
+
+CLOSED_REDIS = "redis://127.0.0.1:8129/0"  # nothing listens there (our port range)
+
+
+def stored(route: str) -> int:
+    return RequestMetric.objects.filter(route=route).aggregate(n=Sum("request_count"))["n"] or 0
+
+
+def failing_write(*args: object, **kwargs: object) -> int:
+    raise OperationalError("connection to server at 127.0.0.1 refused")
+
+
+def test_a_failed_database_write_keeps_the_memory_counters(monkeypatch: pytest.MonkeyPatch) -> None:
+    for status in (200, 500, 500):
+        metrics.record("GET", "/mem/", 5, status)
+    with monkeypatch.context() as patch:
+        patch.setattr(metrics, "write_aggregates", failing_write)
+        with pytest.raises(OperationalError):
+            metrics.flush()
+    metrics.record("GET", "/mem/", 5, 200)
+    metrics.flush()
+    row = RequestMetric.objects.get(route="/mem/")
+    assert (row.request_count, row.server_errors) == (4, 2)
+    metrics.flush()
+    assert stored("/mem/") == 4  # written once
+
+
+def test_with_redis_unreachable_each_process_keeps_its_counters_in_memory() -> None:
+    metrics.set_store(metrics.RedisStore(CLOSED_REDIS, prefix=f"test-ops:{uuid.uuid4().hex}"))
+    for _ in range(120):
+        metrics.record("GET", "/outage/", 3, 500)
+    assert metrics.fallback.has_data()
+    metrics.flush()  # Redis still down: the flush writes what this process kept
+    row = RequestMetric.objects.get(route="/outage/")
+    assert (row.request_count, row.server_errors) == (120, 120)
+    assert not metrics.fallback.has_data()
+
+
+def test_the_hot_path_writes_its_kept_counters_once_a_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+    metrics.set_store(metrics.RedisStore(CLOSED_REDIS, prefix=f"test-ops:{uuid.uuid4().hex}"))
+    metrics.record("GET", "/hot/", 3, 200)
+    assert metrics.flush_local_if_due() == 0  # not a minute yet
+    monkeypatch.setattr(metrics.fallback, "_last_flush", 0.0)
+    with monkeypatch.context() as patch:
+        patch.setattr(metrics, "write_aggregates", failing_write)
+        assert metrics.flush_local_if_due() == 0  # database down too: never raises
+    assert metrics.fallback.has_data() and stored("/hot/") == 0
+    monkeypatch.setattr(metrics.fallback, "_last_flush", 0.0)
+    assert metrics.flush_local_if_due() == 1
+    assert stored("/hot/") == 1
+
+
+@pytest.mark.redis
+def test_redis_counters_stay_in_redis_until_the_database_write_commits(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = metrics.store()
+    assert isinstance(store, metrics.RedisStore)
+    for _ in range(7):
+        metrics.record("POST", "/redis/", 9, 500)
+    with monkeypatch.context() as patch:
+        patch.setattr(metrics, "write_aggregates", failing_write)
+        with pytest.raises(OperationalError):
+            metrics.flush()
+    assert store.client.scard(store._taken_key()) == 1  # set aside, not deleted
+    assert store.client.get(store._lock_key()) is None  # and the lock released
+    for _ in range(3):
+        metrics.record("POST", "/redis/", 9, 200)
+    metrics.flush()
+    row = RequestMetric.objects.get(route="/redis/")
+    assert (row.request_count, row.server_errors) == (10, 7)
+    assert store.client.scard(store._taken_key()) == 0
+    metrics.flush()
+    assert stored("/redis/") == 10
+
+
+@pytest.mark.redis
+def test_only_one_flush_takes_the_counters_at_a_time() -> None:
+    store = metrics.store()
+    assert isinstance(store, metrics.RedisStore)
+    metrics.record("GET", "/lock/", 1, 200)
+    first = store.take()
+    assert first is not None and sum(a.count for a in first[0].values()) == 1
+    assert store.take() is None  # a second flush meanwhile finds the lock
+    assert metrics.flush() == 0
+    store.release(first[1], first[2], written=True)
+    assert store.take() == ({}, [], store.client.get(store._lock_key()).decode())
+
+
+@pytest.mark.redis
+def test_counts_through_a_redis_outage_equal_what_was_sent() -> None:
+    real = metrics.store()
+    minute = datetime.now(UTC)
+    for _ in range(10):
+        metrics.record("GET", "/drill/", 2, 200, now=minute)
+    metrics.set_store(metrics.RedisStore(CLOSED_REDIS, prefix=real.prefix))  # Redis goes away
+    for _ in range(5):
+        metrics.record("GET", "/drill/", 2, 500, now=minute)
+    metrics.set_store(real)  # Redis is back (after the pause)
+    metrics._paused_until = 0.0
+    for _ in range(3):
+        metrics.record("GET", "/drill/", 2, 200, now=minute)
+    metrics.flush()
+    row = RequestMetric.objects.get(route="/drill/")
+    assert (row.request_count, row.server_errors) == (18, 5)
+
+
+def test_detect_incidents_probe_survives_a_redis_outage(capsys: pytest.CaptureFixture[str]) -> None:
+    metrics.set_store(metrics.RedisStore(CLOSED_REDIS, prefix=f"test-ops:{uuid.uuid4().hex}"))
+    metrics.record("GET", "/cron/", 1, 200)
+    call_command("detect_incidents", "--probe")
+    assert HealthProbe.objects.count() == 5
+    assert stored("/cron/") == 1
+
+
+def test_detect_incidents_probe_with_the_database_down_fails_cleanly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ops import services
+
+    metrics.record("GET", "/cron/", 1, 200)
+    with monkeypatch.context() as patch:
+        patch.setattr(metrics, "write_aggregates", failing_write)
+        patch.setattr(HealthProbe.objects, "bulk_create", failing_write)
+        patch.setattr(services, "detection_pass", failing_write)
+        with pytest.raises(CommandError, match="database is unavailable"):
+            call_command("detect_incidents", "--probe")
+    err = capsys.readouterr().err
+    assert "probes not stored" in err and "not flushed" in err
+    metrics.flush()  # the database is back: the counter was kept
+    assert stored("/cron/") == 1
+
+
+def test_fallback_store_redis_url_is_really_closed() -> None:
+    # Guard for the tests above: a server on that port would make them pass vacuously.
+    import socket
+
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", 8129), timeout=0.5).close()
+    assert os.environ.get("REDIS_URL", "") != CLOSED_REDIS
