@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from learning import study
 from learning.models import Card, Deck, Enrollment, StudySession
 from learning.visibility import compute_visible_decks, visible_decks
+from lms.tokens import token_issue
 from tests.learning.study_setup import make_class
 
 SESSIONS = "/api/v1/study-sessions/"
@@ -20,7 +20,7 @@ SESSIONS = "/api/v1/study-sessions/"
 
 def token_client(user) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=user)[1]}")
     return client
 
 
