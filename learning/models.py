@@ -524,6 +524,11 @@ class Review(models.Model):
     changed_schedule = models.BooleanField()
     # Sent by the client so a retried answer is recorded once.
     idempotency_key = models.CharField(max_length=64, blank=True, default="")
+    # Test mode: the typed answer was marked wrong and the student said "I was
+    # right" (correct is then True); the teacher sees every override.
+    overridden_at = models.DateTimeField(null=True, blank=True)
+    # Test mode: marked right although not an exact match (a small typo).
+    near_miss = models.BooleanField(default=False)
 
     objects = ReviewQuerySet.as_manager()
 

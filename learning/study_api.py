@@ -19,8 +19,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from learning import gradebook, study
 from learning import progress as progress_queries
-from learning import study
 from learning.access import get_class_student_for, get_classroom_for
 from learning.models import Card, Review, StudySession
 from learning.templatetags.study_tags import card_media_url
@@ -419,3 +419,19 @@ class ClassroomStudentProgressView(APIView):
         classroom, student = get_class_student_for(request.user, pk, student_id)
         data = progress_queries.class_student_progress(classroom, student)
         return Response(progress_queries.class_student_progress_dict(data))
+
+
+class ClassroomGradebookView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("sort", str), OpenApiParameter("dir", str, enum=["asc", "desc"])],
+        responses=OpenApiTypes.OBJECT,
+        summary="A class's students × decks: mastery, due, last studied, test score (its teacher only)",
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        classroom = get_classroom_for(request.user, pk, write=True)
+        book = gradebook.gradebook(
+            classroom,
+            sort=request.query_params.get("sort", "name"),
+            descending=request.query_params.get("dir") == "desc",
+        )
+        return Response(gradebook.gradebook_dict(book))
