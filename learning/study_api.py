@@ -311,6 +311,24 @@ class StudySessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     def undo(self, request: Request, pk: str) -> Response:
         return Response(study.session_undo(student=request.user, session_id=pk).as_dict())
 
+    @extend_schema(
+        request=inline_serializer("OverrideRequest", {"review": serializers.IntegerField()}),
+        responses={200: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT, 422: OpenApiTypes.OBJECT},
+        summary='"I was right": count a wrong test answer as right (the teacher sees it)',
+    )
+    @action(detail=True, methods=["post"])
+    def override(self, request: Request, pk: str) -> Response:
+        review = study.review_override(student=request.user, session_id=pk, review_id=request.data.get("review"))
+        session = review.session
+        return Response(
+            {
+                "review": review.pk,
+                "correct": review.correct,
+                "overridden_at": review.overridden_at,
+                "score": session.score,
+            }
+        )
+
     @extend_schema(request=None, responses=StudySessionSerializer, summary="End the session")
     @action(detail=True, methods=["post"])
     def end(self, request: Request, pk: str) -> Response:

@@ -17,6 +17,7 @@ urlpatterns = [
     path("study/sessions/<int:pk>/next/", study_views.study_next, name="study_next"),
     path("study/sessions/<int:pk>/undo/", study_views.study_undo, name="study_undo"),
     path("study/sessions/<int:pk>/end/", study_views.study_end, name="study_end"),
+    path("study/sessions/<int:pk>/override/", study_views.study_override, name="study_override"),
     path("study/sessions/<int:pk>/summary/", study_views.study_summary, name="study_summary"),
     path("classes/<int:pk>/progress/", study_views.class_progress, name="class_progress"),
     path("classes/<int:pk>/gradebook/", gradebook_views.class_gradebook, name="class_gradebook"),
