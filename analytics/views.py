@@ -257,7 +257,11 @@ def retention_page(request: HttpRequest) -> HttpResponse:
         (
             c,
             [
-                (s, charts.heat_color(s or 0, 1.0), round(100 * s) if s is not None and c.size else None)
+                (
+                    s,
+                    f"background: {charts.heat_color(s or 0, 1.0)}; color: {charts.heat_text_color(s or 0, 1.0)}",
+                    round(100 * s) if s is not None and c.size else None,
+                )
                 for s in c.shares
             ],
         )

@@ -209,7 +209,8 @@ def bar_chart(
     return _svg(width, height, title, body)
 
 
-HEAT_COLORS = ["#ebedf0", "#c6d3f7", "#8fa7ee", "#5577e0", "#2440a8"]
+# Text on levels 3 and 4 is white, on the lighter ones dark: both at 4.5:1 or more.
+HEAT_COLORS = ["#ebedf0", "#c6d3f7", "#8fa7ee", "#4a6cdc", "#2440a8"]
 
 
 def heat_level(value: float, maximum: float) -> int:
@@ -259,3 +260,8 @@ def calendar_heatmap(
 def heat_color(value: float, maximum: float = 1.0) -> str:
     """A cell background for heatmap tables (retention cohorts and the like)."""
     return HEAT_COLORS[heat_level(value, maximum)]
+
+
+def heat_text_color(value: float, maximum: float = 1.0) -> str:
+    """The text colour that reads on `heat_color` at 4.5:1 or more."""
+    return "#fff" if heat_level(value, maximum) >= 3 else "#1d2433"
