@@ -535,6 +535,16 @@ def lesson_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@require_POST
+def lesson_publish(request: HttpRequest, pk: int) -> HttpResponse:
+    """One click from a draft notice or badge: students see the lesson and its decks from now on."""
+    lesson = access.get_lesson_for(request.user, pk, write=True)
+    services.lesson_update(lesson=lesson, published=True)
+    messages.success(request, f"“{lesson.title}” is published: its students can see it and its decks.")
+    return redirect(_safe_next(request) or reverse("learning:lesson_detail", args=[lesson.pk]))
+
+
+@login_required
 @require_http_methods(["GET", "POST"])
 def lesson_delete(request: HttpRequest, pk: int) -> HttpResponse:
     lesson = access.get_lesson_for(request.user, pk, write=True)
