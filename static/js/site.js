@@ -12,7 +12,7 @@
   // users must be able to reach and scroll it too, and screen readers hear
   // what it is (the heading of its section).
   function labelScrollers(root) {
-    root.querySelectorAll(".table-wrap, .chart-scroll, .heatmap-wrap").forEach(function (box) {
+    root.querySelectorAll(".table-wrap, .chart-scroll, .chart-box, .heatmap-wrap").forEach(function (box) {
       if (box.hasAttribute("tabindex")) { return; }
       box.setAttribute("tabindex", "0");
       if (!box.hasAttribute("role")) { box.setAttribute("role", "region"); }

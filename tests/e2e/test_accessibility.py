@@ -1,7 +1,8 @@
 """Every main page of every role, in Chromium at 1280 and 390 px: axe-core
 (vendored in tests/e2e/assets, nothing downloaded) finds no critical or
 serious violation, each page has an h1, and at 390 px nothing is wider than
-the screen (wide tables scroll inside their own box).
+the screen (wide tables scroll inside their own box), and chart labels are
+at least 11 px and inside their chart.
 
 One browser context per role, one page load per URL: the phone width is the
 same page resized, so the whole run stays short.
@@ -81,6 +82,23 @@ async () => {
     h1: document.querySelectorAll('h1').length,
     scrollWidth: document.documentElement.scrollWidth,
     width: window.innerWidth,
+    // Chart labels: at least 11 px as drawn, and inside their chart.
+    charts: Array.from(document.querySelectorAll('svg.chart')).flatMap(svg => {
+      const viewBox = svg.viewBox.baseVal;
+      if (!viewBox || !viewBox.width) return [];
+      const box = svg.getBoundingClientRect();
+      const scale = box.width / viewBox.width;
+      return Array.from(svg.querySelectorAll('text')).flatMap(text => {
+        const size = parseFloat(getComputedStyle(text).fontSize) * scale;
+        const r = text.getBoundingClientRect();
+        const name = text.textContent.slice(0, 30);
+        const out = [];
+        if (size < 10.95) out.push(`chart label "${name}" is ${size.toFixed(1)} px`);
+        if (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1)
+          out.push(`chart label "${name}" is clipped`);
+        return out;
+      });
+    }).slice(0, 5),
     // The outermost elements that stick out of the screen, to say what to fix.
     wide: Array.from(document.querySelectorAll('body *')).filter(e => {
       const box = e.getBoundingClientRect();
@@ -148,6 +166,7 @@ def _check_role(browser, base_url: str, role: str, ids: dict[str, int]) -> list[
                     page.screenshot(path=os.path.join(SHOTS, f"a11y-{role}-{name}-{width}.png"), full_page=True)
                 where = f"{role} {path} @{width}"
                 problems += [f"{where}: {violation}" for violation in found["violations"]]
+                problems += [f"{where}: {chart}" for chart in found["charts"]]
                 if not found["h1"]:
                     problems.append(f"{where}: no h1")
                 if width < 800 and found["scrollWidth"] > found["width"]:

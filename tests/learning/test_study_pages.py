@@ -254,7 +254,9 @@ def test_dashboard_shows_due_forecast_heatmap_streak_mastery_and_leeches(client_
     _, page = dashboard_queries(client_for(student))
     assert "Start review" in page
     assert "Cards due over the next 30 days" in page and "Reviews over the last year" in page
-    assert '<div class="chart-scroll"><svg' in page  # scrolls sideways on a phone, labels stay readable
+    assert (
+        '<div class="chart-scroll"><div class="chart-box"><svg' in page
+    )  # scrolls sideways on a phone, labels stay readable
     assert '5</div><div class="stat-label">day streak' in page
     assert "Biology deck 1" in page and "Biology deck 2" in page
     assert "Leeches" in page and "9 lapses" in page
