@@ -126,17 +126,21 @@ def _x_label(x: float, y: float, text: str, left_edge: float, right_edge: float,
 LABEL_CHAR_WIDTH = 6.6
 
 
-def _legend(series: Sequence[Series], x: float, y: float) -> list[str]:
-    """Swatch and name per series, in a row from the left (only for several series)."""
+def _legend(series: Sequence[Series], x: float, y: float, right_edge: float) -> tuple[list[str], int]:
+    """Swatch and name per series in rows from the left, wrapping before
+    `right_edge` (only for several series); returns the marks and the rows used."""
     if len(series) < 2:
-        return []
-    out = []
+        return [], 0
+    out, start, rows = [], x, 1
     for index, s in enumerate(series):
         color = s.color or PALETTE[index % len(PALETTE)]
+        item_w = 16 + len(s.name) * LABEL_CHAR_WIDTH
+        if x + item_w > right_edge and x > start:
+            x, y, rows = start, y + 16, rows + 1
         out.append(f'<rect x="{x:.1f}" y="{y - 1:.1f}" width="12" height="4" rx="1" fill="{color}"/>')
         out.append(f'<text x="{x + 16:.1f}" y="{y + 4:.1f}" class="legend">{escape(s.name)}</text>')
-        x += 16 + len(s.name) * LABEL_CHAR_WIDTH + 14
-    return out
+        x += item_w + 14
+    return out, rows
 
 
 def _label_step(count: int, room: float, per_label: float = 56) -> int:
@@ -156,7 +160,9 @@ def line_chart(
 ) -> SafeString:
     """One or more lines over shared x labels; None values leave a gap.
     `shades` (lms.chart_annotations) mark incident and maintenance periods behind the lines."""
-    left, right, top, bottom = 48, 12, 12 + (16 if len(series) > 1 else 0), 28
+    left, right, bottom = 48, 12, 28
+    legend, legend_rows = _legend(series, left, 8, width - right)
+    top = 12 + 16 * legend_rows
     plot_w, plot_h = width - left - right, height - top - bottom
     values = [v for s in series for v in s.values if v is not None]
     if y_max is not None:
@@ -186,7 +192,7 @@ def line_chart(
             i == count - 1 and (i % step) * plot_w / max(count - 1, 1) > 1.5 * len(label) * LABEL_CHAR_WIDTH
         ):
             body.append(_x_label(x(i), height - 8, label, 0, width, step * plot_w / max(count - 1, 1)))
-    body += _legend(series, left, 8)
+    body += legend
     for index, s in enumerate(series):
         color = s.color or PALETTE[index % len(PALETTE)]
         runs: list[list[str]] = [[]]
@@ -292,7 +298,9 @@ def stacked_bar_chart(
 ) -> SafeString:
     """Bars made of one segment per series (new and returning users, say),
     with a legend; each segment's figure is in its tooltip and the table."""
-    left, right, top, bottom = 40, 8, 28, 28
+    left, right, bottom = 40, 8, 28
+    legend, legend_rows = _legend(series, left, 10, width - right)
+    top = 12 + 16 * legend_rows
     plot_w, plot_h = width - left - right, height - top - bottom
     count = max(len(labels), 1)
     totals = [sum((s.values[i] or 0) for s in series if i < len(s.values)) for i in range(len(labels))]
@@ -321,7 +329,7 @@ def stacked_bar_chart(
             )
         if i % step == 0:
             body.append(_x_label(bx + bar_w / 2, height - 8, label, 0, width, slot * step))
-    body += _legend(series, left, 10)
+    body += legend
     table = (
         ["", *[s.name for s in series]],
         [

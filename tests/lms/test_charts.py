@@ -101,3 +101,15 @@ def test_long_x_labels_are_shortened_and_edge_labels_stay_inside():
     # With too little room before it, the last label is left out rather than overlap its neighbour.
     crowded = line_chart([f"Dec {d:02d}" for d in range(1, 31)], [Series("DAU", list(range(30)))])
     assert "<title>Dec 28</title>" in crowded and "<title>Dec 30</title>" not in crowded
+
+
+def test_a_long_legend_wraps_inside_the_chart():
+    import re
+
+    from lms.charts import Series, line_chart
+
+    names = ["Perfect calibration", "SM-2 (steps)", "SM-2 as published", "FSRS-6 fitted on the class"]
+    svg = line_chart(["a", "b"], [Series(n, [0.1, 0.2]) for n in names], width=400)
+    xs = [float(x) for x in re.findall(r'<text x="([\d.]+)" y="[\d.]+" class="legend">', svg)]
+    ends = [x + len(n) * 6.6 for x, n in zip(xs, names, strict=True)]
+    assert len(set(re.findall(r'y="([\d.]+)" class="legend"', svg))) > 1 and max(ends) <= 400
