@@ -496,8 +496,10 @@ class ReviewQuerySet(models.QuerySet):
 
 
 class Review(models.Model):
-    """Every answer ever given: the learning history. Never edited; the only
-    deletion is a student's Undo of their last answer in a session."""
+    """Every answer ever given: the learning history. Never edited, except a
+    test answer the student marks "I was right" (correct, quality and
+    overridden_at; what was typed stays); the only deletion is a student's
+    Undo of their last answer in a session."""
 
     student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reviews")
     # SET_NULL: deleting a card must not erase the student's history.
