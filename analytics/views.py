@@ -130,13 +130,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         height=240,
         shades=chart_annotations.shades(marks, starts, timedelta(days=1)),
     )
-    new_chart = charts.bar_chart(
+    new_chart = charts.stacked_bar_chart(
         short,
-        engagement.new,
-        title="New users per day",
-        color=charts.PALETTE[2],
-        show_values=days <= 14,
+        [
+            charts.Series("New", engagement.new, charts.PALETTE[2]),
+            charts.Series("Returning", engagement.returning, charts.PALETTE[0]),
+        ],
+        title="New and returning users per day",
         value_format=_count_format,
+        width=440,  # half a desktop row: a wider chart would scroll there
     )
     mode_chart = (
         charts.bar_chart(
@@ -144,6 +146,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             [r["sessions"] for r in study["by_mode"]],
             title="Study sessions by mode",
             height=180,
+            width=440,
         )
         if study and study["by_mode"]
         else None
@@ -163,7 +166,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             },
             "line_chart": line,
             "chart_marks": marks,
-            "series_legend": list(zip(["DAU", "WAU", "MAU"], charts.PALETTE, strict=False)),
             "new_chart": new_chart,
             "mode_chart": mode_chart,
             "features": [(f, round(100 * f.events / top) if top else 0) for f in features[:15]],
@@ -257,7 +259,11 @@ def retention_page(request: HttpRequest) -> HttpResponse:
         (
             c,
             [
-                (s, charts.heat_color(s or 0, 1.0), round(100 * s) if s is not None and c.size else None)
+                (
+                    s,
+                    f"background: {charts.heat_color(s or 0, 1.0)}; color: {charts.heat_text_color(s or 0, 1.0)}",
+                    round(100 * s) if s is not None and c.size else None,
+                )
                 for s in c.shares
             ],
         )

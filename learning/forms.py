@@ -59,7 +59,10 @@ class LessonForm(forms.Form):
         max_length=LESSON_BODY_MAX,
         help_text="Markdown: **bold**, *italic*, lists, [links](https://example.org), `code`.",
     )
-    published = forms.BooleanField(required=False, help_text="Students see published lessons only.")
+    published = forms.BooleanField(
+        required=False,
+        help_text="Students see published lessons only. Leave it off to prepare a draft; publish it in one click later.",
+    )
 
 
 def _steps_field(initial: str, help_text: str) -> forms.CharField:

@@ -586,8 +586,10 @@ class ReviewQuerySet(models.QuerySet):
 
 
 class Review(models.Model):
-    """Every answer ever given: the learning history. Never edited; the only
-    deletion is a student's Undo of their last answer in a session."""
+    """Every answer ever given: the learning history. Never edited, except a
+    test answer the student marks "I was right" (correct, quality and
+    overridden_at; what was typed stays); the only deletion is a student's
+    Undo of their last answer in a session."""
 
     student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reviews")
     # SET_NULL: deleting a card must not erase the student's history.
@@ -614,6 +616,11 @@ class Review(models.Model):
     changed_schedule = models.BooleanField()
     # Sent by the client so a retried answer is recorded once.
     idempotency_key = models.CharField(max_length=64, blank=True, default="")
+    # Test mode: the typed answer was marked wrong and the student said "I was
+    # right" (correct is then True); the teacher sees every override.
+    overridden_at = models.DateTimeField(null=True, blank=True)
+    # Test mode: marked right although not an exact match (a small typo).
+    near_miss = models.BooleanField(default=False)
 
     objects = ReviewQuerySet.as_manager()
 

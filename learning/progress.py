@@ -24,6 +24,7 @@ from django.db.models import (
     Max,
     OuterRef,
     Q,
+    QuerySet,
     Subquery,
     Sum,
 )
@@ -467,6 +468,84 @@ def student_dashboard(user: User, *, now: datetime | None = None) -> Dashboard:
     )
 
 
+# --- Tests counted by the cards' class -------------------------------------------------
+
+
+@dataclass
+class ClassTest:
+    """One completed test as a class sees it: the answers on that class's
+    cards only. A test of "All my cards" (or of another scope) counts toward
+    every class whose cards it asked, each with its own share of the score."""
+
+    pk: int  # the study session
+    student_id: int
+    scope_title: str
+    ended_at: datetime
+    cards_studied: int = 0
+    right: int = 0
+    overridden: int = 0  # wrong marks the student overrode ("I was right")
+    by_deck: dict[int, tuple[int, int]] = field(default_factory=dict)  # deck -> (answers, right)
+
+    @property
+    def score(self) -> float:
+        return round(100 * self.right / self.cards_studied, 1) if self.cards_studied else 0.0
+
+    def deck_score(self, deck_id: int) -> float | None:
+        answers, right = self.by_deck.get(deck_id, (0, 0))
+        return round(100 * right / answers, 1) if answers else None
+
+
+def class_tests(
+    class_cards: QuerySet, students: QuerySet | list[int], *, since: datetime | None = None
+) -> list[ClassTest]:
+    """Completed tests with answers on `class_cards`, newest first, in one
+    grouped query (one row per test and deck) whatever the scope the student
+    chose: a session's class is the class of the cards it asked."""
+    reviews = Review.objects.filter(
+        mode=StudySession.Mode.TEST,
+        session__status=StudySession.Status.COMPLETED,
+        card__in=class_cards.values("pk"),
+        student_id__in=students,
+    )
+    if since is not None:
+        reviews = reviews.filter(session__ended_at__gte=since)
+    tests: dict[int, ClassTest] = {}
+    for row in (
+        reviews.values("session_id", "student_id", "session__ended_at", "session__scope_title", "card__deck_id")
+        .annotate(
+            n=Count("*"),
+            right=Count("id", filter=Q(correct=True)),
+            overridden=Count("id", filter=Q(overridden_at__isnull=False)),
+        )
+        .order_by()
+    ):
+        test = tests.get(row["session_id"])
+        if test is None:
+            test = tests[row["session_id"]] = ClassTest(
+                pk=row["session_id"],
+                student_id=row["student_id"],
+                scope_title=row["session__scope_title"],
+                ended_at=row["session__ended_at"],
+            )
+        test.cards_studied += row["n"]
+        test.right += row["right"]
+        test.overridden += row["overridden"]
+        test.by_deck[row["card__deck_id"]] = (row["n"], row["right"])
+    return sorted(tests.values(), key=lambda t: (t.ended_at, t.pk), reverse=True)
+
+
+def class_test_dict(test: ClassTest) -> dict:
+    return {
+        "session": test.pk,
+        "score": test.score,
+        "scope": test.scope_title,
+        "cards": test.cards_studied,
+        "right": test.right,
+        "overridden": test.overridden,
+        "ended_at": test.ended_at,
+    }
+
+
 # --- Teacher class progress -------------------------------------------------------------
 
 
@@ -480,7 +559,7 @@ class StudentProgress(_Mastery):
     mastered: int = 0
     total_cards: int = 0
     leeches: int = 0
-    tests: list[StudySession] = field(default_factory=list)
+    tests: list[ClassTest] = field(default_factory=list)
     behind_reason: str = ""
 
     @property
@@ -611,17 +690,12 @@ def class_progress(
         progress.studied, progress.backlog = row["studied"], row["backlog"]
         progress.mastered, progress.leeches = row["mastered"], row["leeches"]
 
-    # 4. Latest test scores (three per student) over the last half year.
-    for session in StudySession.objects.filter(
-        classroom=classroom,
-        mode=StudySession.Mode.TEST,
-        status=StudySession.Status.COMPLETED,
-        ended_at__gte=now - timedelta(days=183),
-        student_id__in=enrolled,
-    ).order_by("-ended_at", "-id"):
-        tests = rows[session.student_id].tests
+    # 4. Latest test scores (three per student) over the last half year,
+    # counted by the class of the cards each test asked, whatever its scope.
+    for test in class_tests(class_cards, enrolled, since=now - timedelta(days=183)):
+        tests = rows[test.student_id].tests
         if len(tests) < 3:
-            tests.append(session)
+            tests.append(test)
 
     for progress in rows.values():
         progress.behind_reason = _behind_reason(progress, now)
@@ -713,7 +787,7 @@ class ClassStudentProgress(_Mastery):
     last_active: datetime | None
     activity: list[tuple[date, int]]  # reviews per local day, oldest first
     recent_reviews: list[Review]
-    tests: list[StudySession]
+    tests: list[ClassTest]
     leeches: list[CardState]
 
     @property
@@ -793,12 +867,9 @@ def class_student_progress(classroom: Classroom, student: User, *, now: datetime
     # 5. The latest answers, with their cards and decks.
     recent = list(reviews.select_related("card__deck").order_by("-reviewed_at", "-id")[:RECENT_REVIEWS])
 
-    # 6. Test scores in this class.
-    tests = list(
-        StudySession.objects.filter(
-            student=student, classroom=classroom, mode=StudySession.Mode.TEST, status=StudySession.Status.COMPLETED
-        ).order_by("-ended_at", "-id")[:RECENT_TESTS]
-    )
+    # 6. Test scores in this class (by the cards' class, whatever the scope).
+    class_card_rows = Card.objects.filter(deck__lesson__course__classroom=classroom).order_by()
+    tests = class_tests(class_card_rows, [student.pk])[:RECENT_TESTS]
 
     # 7. Leeches.
     leeches = list(
@@ -851,16 +922,7 @@ def class_student_progress_dict(progress: ClassStudentProgress) -> dict:
             }
             for r in progress.recent_reviews
         ],
-        "tests": [
-            {
-                "session": s.pk,
-                "score": s.score,
-                "scope": s.scope_title,
-                "cards": s.cards_studied,
-                "ended_at": s.ended_at,
-            }
-            for s in progress.tests
-        ],
+        "tests": [class_test_dict(t) for t in progress.tests],
         "leeches": [
             {"card": s.card_id, "deck": s.card.deck_id, "front": s.card.front, "lapses": s.lapses}
             for s in progress.leeches
@@ -884,7 +946,10 @@ def class_progress_dict(progress: ClassProgress) -> dict:
                 "mastered": s.mastered,
                 "mastery": s.mastery,
                 "leeches": s.leeches,
-                "latest_test_scores": [{"session": t.pk, "score": t.score, "ended_at": t.ended_at} for t in s.tests],
+                "latest_test_scores": [
+                    {"session": t.pk, "score": t.score, "cards": t.cards_studied, "ended_at": t.ended_at}
+                    for t in s.tests
+                ],
                 "falling_behind": s.falling_behind,
                 "behind_reason": s.behind_reason,
             }

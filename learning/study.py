@@ -42,7 +42,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.html import strip_tags
 
-from learning import scheduling, srs
+from learning import answer_diff, scheduling, srs
 from learning.access import (
     get_card_to_study_for,
     get_classroom_for,
@@ -262,10 +262,23 @@ def expected_answers(card: Card) -> list[str]:
 
 
 def grade_answer(card: Card, typed: str) -> bool:
+    return grade_typed(card, typed)[0]
+
+
+def grade_typed(card: Card, typed: str) -> tuple[bool, bool]:
+    """(right, near miss): right when the typed answer matches the back (or
+    one of its alternatives) once normalised, or is within the typo tolerance
+    (TEST_TYPO_TOLERANCE, scaled to the answer's length): then near miss."""
     given = normalise_answer(typed)
     if not given:
-        return False
-    return any(given == normalise_answer(option) for option in expected_answers(card))
+        return False, False
+    options = [normalise_answer(option) for option in expected_answers(card)]
+    if given in options:
+        return True, False
+    tolerance = settings.TEST_TYPO_TOLERANCE
+    if any(answer_diff.near_enough(given, option, tolerance) for option in options if option):
+        return True, True
+    return False, False
 
 
 # --- Sessions ---------------------------------------------------------------------
@@ -604,6 +617,7 @@ class AnswerResult:
             "card": review.card_id,
             "quality": review.quality,
             "correct": self.correct,
+            "near_miss": review.near_miss,
             "expected": self.expected,
             "changed_schedule": review.changed_schedule,
             "schedule": {
@@ -802,7 +816,7 @@ def session_answer(
             if answer is None or not str(answer).strip():
                 raise ValidationError({"answer": "Type an answer."})
             typed = str(answer)[:500]
-            correct = grade_answer(card, typed)
+            correct, near_miss = grade_typed(card, typed)
             quality = TEST_RIGHT_QUALITY if correct else TEST_WRONG_QUALITY
         else:
             try:
@@ -810,6 +824,7 @@ def session_answer(
             except ValueError as exc:
                 raise ValidationError({"quality": str(exc)}) from None
             typed = ""
+            near_miss = False
             correct = quality >= srs.PASSING_QUALITY
 
         deck = card.deck
@@ -854,6 +869,7 @@ def session_answer(
             response_ms=response_ms,
             idempotency_key=idempotency_key,
         )
+        review.near_miss = near_miss
         review.save()
 
         planned_before = session.planned
@@ -925,6 +941,37 @@ class UndoResult:
             "counts": counts.as_dict() if counts else None,
             "session_status": self.session.status,
         }
+
+
+def review_override(*, student: User, session_id: object, review_id: object, now: datetime | None = None) -> Review:
+    """ "I was right": the student turns a wrong test answer into a right one.
+    The answer keeps what was typed and records when it was overridden, the
+    session's score follows, and the teacher sees every override (class
+    progress pages). Test answers only, and only the student's own."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        session = get_session_for(student, session_id, lock=True)
+        if session.mode != Mode.TEST:
+            raise Unprocessable("Only test answers can be marked right.", code="not_a_test")
+        text = str(review_id if review_id is not None else "").strip()
+        pk = int(text) if text.isdigit() and len(text) < 19 else None
+        review = Review.objects.select_for_update().filter(pk=pk, session=session).first() if pk else None
+        if review is None:
+            raise Unprocessable("No such answer in this test.", code="review_not_in_session")
+        if review.correct:
+            raise Conflict("This answer already counts as right.", code="already_right")
+        review.correct = True
+        review.quality = TEST_RIGHT_QUALITY
+        review.overridden_at = now
+        review.save(update_fields=["correct", "quality", "overridden_at"])
+        # Every test answer is a card's first (tests do not re-drill).
+        session.correct_count += 1
+        session.first_correct_count += 1
+        if session.answered_ids:
+            session.score = round(100 * session.first_correct_count / len(session.answered_ids), 1)
+        session.save(update_fields=["correct_count", "first_correct_count", "score"])
+    track("test_answer_overridden", user=student, session_id=session.pk, card_id=review.card_id)
+    return review
 
 
 def session_undo(*, student: User, session_id: object, now: datetime | None = None) -> UndoResult:

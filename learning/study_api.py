@@ -19,8 +19,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from learning import gradebook, study
 from learning import progress as progress_queries
-from learning import study
 from learning.access import get_class_student_for, get_classroom_for
 from learning.models import Card, Review, StudySession
 from learning.templatetags.study_tags import card_media_url
@@ -319,6 +319,24 @@ class StudySessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     def undo(self, request: Request, pk: str) -> Response:
         return Response(study.session_undo(student=request.user, session_id=pk).as_dict())
 
+    @extend_schema(
+        request=inline_serializer("OverrideRequest", {"review": serializers.IntegerField()}),
+        responses={200: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT, 422: OpenApiTypes.OBJECT},
+        summary='"I was right": count a wrong test answer as right (the teacher sees it)',
+    )
+    @action(detail=True, methods=["post"])
+    def override(self, request: Request, pk: str) -> Response:
+        review = study.review_override(student=request.user, session_id=pk, review_id=request.data.get("review"))
+        session = review.session
+        return Response(
+            {
+                "review": review.pk,
+                "correct": review.correct,
+                "overridden_at": review.overridden_at,
+                "score": session.score,
+            }
+        )
+
     @extend_schema(request=None, responses=StudySessionSerializer, summary="End the session")
     @action(detail=True, methods=["post"])
     def end(self, request: Request, pk: str) -> Response:
@@ -437,3 +455,19 @@ class ClassroomStudentProgressView(APIView):
         classroom, student = get_class_student_for(request.user, pk, student_id)
         data = progress_queries.class_student_progress(classroom, student)
         return Response(progress_queries.class_student_progress_dict(data))
+
+
+class ClassroomGradebookView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("sort", str), OpenApiParameter("dir", str, enum=["asc", "desc"])],
+        responses=OpenApiTypes.OBJECT,
+        summary="A class's students × decks: mastery, due, last studied, test score (its teacher only)",
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        classroom = get_classroom_for(request.user, pk, write=True)
+        book = gradebook.gradebook(
+            classroom,
+            sort=request.query_params.get("sort", "name"),
+            descending=request.query_params.get("dir") == "desc",
+        )
+        return Response(gradebook.gradebook_dict(book))

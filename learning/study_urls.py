@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from learning import scheduling_api, scheduling_views, study_api, study_views
+from learning import gradebook_views, scheduling_api, scheduling_views, study_api, study_views
 
 urlpatterns = [
     path("dashboard/", study_views.dashboard, name="dashboard"),
@@ -17,8 +17,11 @@ urlpatterns = [
     path("study/sessions/<int:pk>/next/", study_views.study_next, name="study_next"),
     path("study/sessions/<int:pk>/undo/", study_views.study_undo, name="study_undo"),
     path("study/sessions/<int:pk>/end/", study_views.study_end, name="study_end"),
+    path("study/sessions/<int:pk>/override/", study_views.study_override, name="study_override"),
     path("study/sessions/<int:pk>/summary/", study_views.study_summary, name="study_summary"),
     path("classes/<int:pk>/progress/", study_views.class_progress, name="class_progress"),
+    path("classes/<int:pk>/gradebook/", gradebook_views.class_gradebook, name="class_gradebook"),
+    path("classes/<int:pk>/gradebook.csv", gradebook_views.class_gradebook_csv, name="class_gradebook_csv"),
     path("classes/<int:pk>/scheduling/", scheduling_views.class_scheduling, name="class_scheduling"),
     path("classes/<int:pk>/scheduling/optimize/", scheduling_views.class_optimize_now, name="class_optimize_now"),
     path(
@@ -41,6 +44,7 @@ router.register("reviews", study_api.ReviewViewSet, basename="api-review")
 api_urlpatterns = [
     path("progress/", study_api.ProgressView.as_view(), name="api-progress"),
     path("classrooms/<int:pk>/progress/", study_api.ClassroomProgressView.as_view(), name="api-classroom-progress"),
+    path("classrooms/<int:pk>/gradebook/", study_api.ClassroomGradebookView.as_view(), name="api-classroom-gradebook"),
     path(
         "classrooms/<int:pk>/fsrs-fits/", scheduling_api.ClassroomFsrsFitsView.as_view(), name="api-classroom-fsrs-fits"
     ),

@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import strip_tags
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from learning import progress as progress_queries
@@ -204,6 +205,35 @@ def study_undo(request: HttpRequest, pk: int) -> HttpResponse:
             messages.info(request, error)
         return redirect("learning:study_session", pk=pk)
     return _stage(request, session, error=error)
+
+
+@login_required
+@require_POST
+def study_override(request: HttpRequest, pk: int) -> HttpResponse:
+    """ "I was right" on a wrong test answer: htmx gets the answer's feedback
+    again (now right); a plain form post goes back to the session (or its summary)."""
+    session = study.get_session_for(request.user, pk)
+    try:
+        review = study.review_override(student=request.user, session_id=pk, review_id=request.POST.get("review"))
+    except ServiceError as exc:
+        if not request.htmx:
+            messages.error(request, exc.message)
+            return redirect("learning:study_session", pk=pk)
+        session.refresh_from_db()
+        return _stage(request, session, error=exc.message)
+    session.refresh_from_db()
+    if not request.htmx:
+        messages.success(request, "Marked right; your score is updated.")
+        return redirect("learning:study_session", pk=pk)
+    result = study.AnswerResult(
+        review=review,
+        session=session,
+        correct=True,
+        expected=strip_tags(review.card.back) if review.card else "",
+        redrill=False,
+        done=session.status != StudySession.Status.ACTIVE,
+    )
+    return render(request, "learning/study/_feedback.html", {"result": result, "session": session})
 
 
 @login_required

@@ -27,6 +27,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("lessons/<int:pk>/", views.lesson_detail, name="lesson_detail"),
     path("lessons/<int:pk>/edit/", views.lesson_edit, name="lesson_edit"),
     path("lessons/<int:pk>/delete/", views.lesson_delete, name="lesson_delete"),
+    path("lessons/<int:pk>/publish/", views.lesson_publish, name="lesson_publish"),
     path("lessons/<int:lesson_pk>/decks/new/", views.deck_create, name="lesson_deck_create"),
     path("decks/", views.deck_list, name="deck_list"),
     path("decks/new/", views.deck_create, name="deck_create"),

@@ -20,10 +20,11 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from learning import access, services
+from learning import access, services, study
 from learning.forms import (
     BulkAddForm,
     CardEditForm,
@@ -155,11 +156,17 @@ def classroom_detail(request: HttpRequest, pk: int) -> HttpResponse:
     courses = list(classroom.courses.order_by("position", "id").prefetch_related(Prefetch("lessons", queryset=lessons)))
     roster = []
     stats = {}
+    first_steps = None
+    study_counts = None
     if can_edit:
         roster = list(classroom.enrollments.select_related("student").order_by("student__username"))
         stats = Card.objects.filter(deck__lesson__course__classroom=classroom).aggregate(
             cards=Count("pk"), decks=Count("deck", distinct=True)
         )
+        if not stats["cards"] or not roster:
+            first_steps = _first_steps(classroom, courses, stats, roster)
+    else:
+        study_counts = _study_counts(request.user, classroom)
     return render(
         request,
         "learning/classroom_detail.html",
@@ -174,8 +181,79 @@ def classroom_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "is_student": not can_edit,
             "invite_url": request.build_absolute_uri(reverse("learning:join_code", args=[classroom.join_code])),
             "crumbs": _crumbs_for(None),
+            "first_steps": first_steps,
+            "study_counts": study_counts,
         },
     )
+
+
+def _study_counts(user: Any, classroom: Classroom) -> dict[str, int]:
+    """What "Study this class" would give right now: the very queues a session
+    gets (daily limits included), so the button never leads to "nothing to study"."""
+    now = timezone.now()
+    scope = study.Scope(
+        study.ScopeType.CLASSROOM,
+        classroom.pk,
+        classroom.name,
+        classroom,
+        Card.objects.visible_to(user).order_by().filter(deck__lesson__course__classroom=classroom),
+    )
+    due = len(study.review_queue(user, scope, now))
+    new = len(study.learn_queue(user, scope, now))
+    return {"due": due, "new": new, "mode": "review" if due else "learn"}
+
+
+def _first_steps(classroom: Classroom, courses: list[Course], stats: dict, roster: list) -> list[dict]:
+    """A new class's set-up, step by step, each with the link that does it."""
+    course = courses[0] if courses else None
+    lessons = [lesson for c in courses for lesson in c.lessons.all()]
+    lesson = lessons[0] if lessons else None
+    deck = None
+    if stats.get("decks"):
+        deck = Deck.objects.filter(lesson__course__classroom=classroom).order_by("lesson__position", "position").first()
+    published = any(lesson.published for lesson in lessons)
+    return [
+        {
+            "title": "Add a course",
+            "help": "A course groups lessons (a term, a topic).",
+            "done": course is not None,
+            "url": reverse("learning:course_create", args=[classroom.pk]),
+        },
+        {
+            "title": "Add a lesson",
+            "help": "A lesson holds decks and a page of notes.",
+            "done": lesson is not None,
+            "url": reverse("learning:lesson_create", args=[course.pk]) if course else "",
+        },
+        {
+            "title": "Add a deck, or import one",
+            "help": "Anki (.apkg), CSV or JSON.",
+            "done": deck is not None,
+            "url": reverse("learning:lesson_deck_create", args=[lesson.pk]) if lesson else "",
+            "alt_url": reverse("learning:lesson_deck_import", args=[lesson.pk]) if lesson else "",
+            "alt": "Import a deck",
+        },
+        {
+            "title": "Add cards",
+            "help": "One at a time, or many at once.",
+            "done": bool(stats.get("cards")),
+            "url": reverse("learning:card_create", args=[deck.pk]) if deck else "",
+            "alt_url": reverse("learning:cards_bulk_add", args=[deck.pk]) if deck else "",
+            "alt": "Add many",
+        },
+        {
+            "title": "Publish the lesson",
+            "help": "Students see only published lessons.",
+            "done": published,
+            "url": reverse("learning:lesson_edit", args=[lesson.pk]) if lesson else "",
+        },
+        {
+            "title": "Invite students",
+            "help": "Share the class code or the invite link (on the right).",
+            "done": bool(roster),
+            "url": "#code-h",
+        },
+    ]
 
 
 @login_required
@@ -454,6 +532,16 @@ def lesson_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return _form_page(
         request, form, title=f"Edit {lesson.title}", crumbs=_crumbs_for(lesson), status=status, submit="Save"
     )
+
+
+@login_required
+@require_POST
+def lesson_publish(request: HttpRequest, pk: int) -> HttpResponse:
+    """One click from a draft notice or badge: students see the lesson and its decks from now on."""
+    lesson = access.get_lesson_for(request.user, pk, write=True)
+    services.lesson_update(lesson=lesson, published=True)
+    messages.success(request, f"“{lesson.title}” is published: its students can see it and its decks.")
+    return redirect(_safe_next(request) or reverse("learning:lesson_detail", args=[lesson.pk]))
 
 
 @login_required

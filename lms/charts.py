@@ -71,14 +71,76 @@ def axis(max_value: float, value_format: str | Callable[[float], str]) -> tuple[
     return top, tick_values(top)
 
 
-def _svg(width: int, height: int, title: str, body: list[str]) -> SafeString:
+def _svg(
+    width: int, height: int, title: str, body: list[str], *, table: tuple[list[str], list[list[str]]] | None = None
+) -> SafeString:
+    """The chart, in a box that scrolls sideways rather than shrink it: the SVG
+    never renders narrower than its viewBox (so its 11 px labels stay at least
+    11 px on a phone) nor much wider (so they stay modest on a desktop). With
+    `table` (headers, rows), the same figures follow as a table, folded away
+    for sighted users and readable by screen readers and keyboard users."""
     label = escape(title or "Chart")
-    return mark_safe(  # noqa: S308 - every dynamic string below is escaped
+    svg = (
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{label}" '
+        f'style="min-width: {width}px; max-width: {round(width * 1.5)}px" '
         f'xmlns="http://www.w3.org/2000/svg" preserveAspectRatio="xMidYMid meet"><title>{label}</title>'
         + "".join(body)
         + "</svg>"
     )
+    html = f'<div class="chart-box">{svg}</div>'
+    if table is not None:
+        headers, rows = table
+        head = "".join(f'<th scope="col">{escape(h)}</th>' for h in headers)
+        lines = "".join(
+            "<tr>"
+            + f'<th scope="row">{escape(row[0])}</th>'
+            + "".join(f"<td>{escape(c)}</td>" for c in row[1:])
+            + "</tr>"
+            for row in rows
+        )
+        html += (
+            f'<details class="chart-table"><summary>{label}: the figures as a table</summary>'
+            f'<div class="table-wrap"><table><thead><tr>{head}</tr></thead><tbody>{lines}</tbody></table></div></details>'
+        )
+    return mark_safe(html)  # noqa: S308 - every dynamic string above is escaped
+
+
+def _x_label(x: float, y: float, text: str, left_edge: float, right_edge: float, room: float) -> str:
+    """An x-axis label that stays inside the chart: anchored at its start or end
+    near an edge, shortened with an ellipsis when it is wider than its slot
+    (the full text is in its tooltip)."""
+    full = text
+    max_chars = max(3, int(room / LABEL_CHAR_WIDTH))
+    if len(text) > max_chars:
+        text = text[: max_chars - 1] + "…"
+    half = len(text) * LABEL_CHAR_WIDTH / 2
+    anchor = "middle"
+    if x - half < left_edge:
+        anchor, x = "start", max(x - 4, left_edge)
+    elif x + half > right_edge:
+        anchor, x = "end", min(x + 4, right_edge)
+    return f'<text x="{x:.1f}" y="{y}" text-anchor="{anchor}"><title>{escape(full)}</title>{escape(text)}</text>'
+
+
+# About how wide one character of an 11 px label is, in chart units.
+LABEL_CHAR_WIDTH = 6.6
+
+
+def _legend(series: Sequence[Series], x: float, y: float, right_edge: float) -> tuple[list[str], int]:
+    """Swatch and name per series in rows from the left, wrapping before
+    `right_edge` (only for several series); returns the marks and the rows used."""
+    if len(series) < 2:
+        return [], 0
+    out, start, rows = [], x, 1
+    for index, s in enumerate(series):
+        color = s.color or PALETTE[index % len(PALETTE)]
+        item_w = 16 + len(s.name) * LABEL_CHAR_WIDTH
+        if x + item_w > right_edge and x > start:
+            x, y, rows = start, y + 16, rows + 1
+        out.append(f'<rect x="{x:.1f}" y="{y - 1:.1f}" width="12" height="4" rx="1" fill="{color}"/>')
+        out.append(f'<text x="{x + 16:.1f}" y="{y + 4:.1f}" class="legend">{escape(s.name)}</text>')
+        x += item_w + 14
+    return out, rows
 
 
 def _label_step(count: int, room: float, per_label: float = 56) -> int:
@@ -98,7 +160,9 @@ def line_chart(
 ) -> SafeString:
     """One or more lines over shared x labels; None values leave a gap.
     `shades` (lms.chart_annotations) mark incident and maintenance periods behind the lines."""
-    left, right, top, bottom = 48, 12, 12, 28
+    left, right, bottom = 48, 12, 28
+    legend, legend_rows = _legend(series, left, 8, width - right)
+    top = 12 + 16 * legend_rows
     plot_w, plot_h = width - left - right, height - top - bottom
     values = [v for s in series for v in s.values if v is not None]
     if y_max is not None:
@@ -122,8 +186,13 @@ def line_chart(
         )
     step = _label_step(count, plot_w)
     for i, label in enumerate(labels):
-        if i % step == 0 or i == count - 1:
-            body.append(f'<text x="{x(i):.1f}" y="{height - 8}" text-anchor="middle">{escape(label)}</text>')
+        # The last label too, unless it would sit on top of the one before it.
+        # (end-anchored, it reaches back its whole width: 1.5 label widths from the previous one's centre).
+        if i % step == 0 or (
+            i == count - 1 and (i % step) * plot_w / max(count - 1, 1) > 1.5 * len(label) * LABEL_CHAR_WIDTH
+        ):
+            body.append(_x_label(x(i), height - 8, label, 0, width, step * plot_w / max(count - 1, 1)))
+    body += legend
     for index, s in enumerate(series):
         color = s.color or PALETTE[index % len(PALETTE)]
         runs: list[list[str]] = [[]]
@@ -143,7 +212,15 @@ def line_chart(
                     f'<polyline fill="none" stroke="{color}" stroke-width="2" '
                     f'stroke-linejoin="round" points="{" ".join(run)}"/>'
                 )
-    return _svg(width, height, title, body)
+    table = (
+        ["", *[s.name for s in series]],
+        [
+            [label, *["" if s.values[i] is None else _fmt(s.values[i], value_format) for s in series]]
+            for i, label in enumerate(labels)
+            if i < min((len(s.values) for s in series), default=0)
+        ],
+    )
+    return _svg(width, height, title, body, table=table)
 
 
 SHADE_COLORS = {"incident": "#c53030", "maintenance": "#3457d5"}
@@ -205,11 +282,66 @@ def bar_chart(
         if show_values and count <= 24:
             body.append(f'<text x="{bx + bar_w / 2:.1f}" y="{by - 4:.1f}" text-anchor="middle">{text}</text>')
         if i % step == 0:
-            body.append(f'<text x="{bx + bar_w / 2:.1f}" y="{height - 8}" text-anchor="middle">{escape(label)}</text>')
-    return _svg(width, height, title, body)
+            body.append(_x_label(bx + bar_w / 2, height - 8, label, 0, width, slot * step))
+    table = (["", title or "Value"], [[label, _fmt(v, value_format)] for label, v in zip(labels, values, strict=False)])
+    return _svg(width, height, title, body, table=table)
 
 
-HEAT_COLORS = ["#ebedf0", "#c6d3f7", "#8fa7ee", "#5577e0", "#2440a8"]
+def stacked_bar_chart(
+    labels: Sequence[str],
+    series: Sequence[Series],
+    *,
+    width: int = 640,
+    height: int = 220,
+    title: str = "",
+    value_format: str | Callable[[float], str] = COUNT_FORMAT,
+) -> SafeString:
+    """Bars made of one segment per series (new and returning users, say),
+    with a legend; each segment's figure is in its tooltip and the table."""
+    left, right, bottom = 40, 8, 28
+    legend, legend_rows = _legend(series, left, 10, width - right)
+    top = 12 + 16 * legend_rows
+    plot_w, plot_h = width - left - right, height - top - bottom
+    count = max(len(labels), 1)
+    totals = [sum((s.values[i] or 0) for s in series if i < len(s.values)) for i in range(len(labels))]
+    top_value, ticks = axis(max(totals, default=0), value_format)
+    slot = plot_w / count
+    bar_w = max(slot * 0.7, 1)
+    body: list[str] = []
+    for value in ticks:
+        ty = top + plot_h - plot_h * value / top_value
+        body.append(f'<line x1="{left}" x2="{width - right}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="{GRID}"/>')
+        body.append(
+            f'<text x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end">{escape(_fmt(value, value_format))}</text>'
+        )
+    step = _label_step(count, plot_w, per_label=48)
+    for i, label in enumerate(labels):
+        bx = left + slot * i + (slot - bar_w) / 2
+        base = top + plot_h
+        for index, s in enumerate(series):
+            value = (s.values[i] if i < len(s.values) else 0) or 0
+            seg_h = plot_h * value / top_value if top_value else 0
+            base -= seg_h
+            color = s.color or PALETTE[index % len(PALETTE)]
+            body.append(
+                f'<rect x="{bx:.1f}" y="{base:.1f}" width="{bar_w:.1f}" height="{seg_h:.1f}" fill="{color}">'
+                f"<title>{escape(label)} · {escape(s.name)}: {escape(_fmt(value, value_format))}</title></rect>"
+            )
+        if i % step == 0:
+            body.append(_x_label(bx + bar_w / 2, height - 8, label, 0, width, slot * step))
+    body += legend
+    table = (
+        ["", *[s.name for s in series]],
+        [
+            [label, *[_fmt((s.values[i] if i < len(s.values) else 0) or 0, value_format) for s in series]]
+            for i, label in enumerate(labels)
+        ],
+    )
+    return _svg(width, height, title, body, table=table)
+
+
+# Text on levels 3 and 4 is white, on the lighter ones dark: both at 4.5:1 or more.
+HEAT_COLORS = ["#ebedf0", "#c6d3f7", "#8fa7ee", "#4a6cdc", "#2440a8"]
 
 
 def heat_level(value: float, maximum: float) -> int:
@@ -259,3 +391,8 @@ def calendar_heatmap(
 def heat_color(value: float, maximum: float = 1.0) -> str:
     """A cell background for heatmap tables (retention cohorts and the like)."""
     return HEAT_COLORS[heat_level(value, maximum)]
+
+
+def heat_text_color(value: float, maximum: float = 1.0) -> str:
+    """The text colour that reads on `heat_color` at 4.5:1 or more."""
+    return "#fff" if heat_level(value, maximum) >= 3 else "#1d2433"

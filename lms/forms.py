@@ -8,6 +8,24 @@ from lms import audit
 from lms.models import User, timezone_choices
 
 
+def timezone_field(**kwargs: object) -> forms.ChoiceField:
+    """A time zone typed with suggestions (timezone.js fills them from the
+    browser's own list and preselects the browser's zone), checked against
+    zoneinfo here: no 600-option list in every page."""
+    return forms.ChoiceField(
+        choices=timezone_choices,
+        label="Time zone",
+        help_text="Type to search, e.g. Berlin or New York.",
+        error_messages={
+            "invalid_choice": "Unknown time zone “%(value)s”: choose one from the list, e.g. Europe/Berlin."
+        },
+        widget=forms.TextInput(
+            attrs={"list": "timezone-list", "autocomplete": "off", "spellcheck": "false", "data-timezone": ""}
+        ),
+        **kwargs,
+    )
+
+
 class SignUpForm(UserCreationForm):
     role = forms.ChoiceField(
         choices=[(User.Role.STUDENT, "I'm a student"), (User.Role.TEACHER, "I'm a teacher")],
@@ -15,7 +33,7 @@ class SignUpForm(UserCreationForm):
         initial=User.Role.STUDENT,
     )
     email = forms.EmailField(required=True, help_text="Used only to reset your password.")
-    timezone = forms.ChoiceField(choices=timezone_choices, initial="UTC", label="Time zone")
+    timezone = timezone_field(initial="UTC")
 
     class Meta(UserCreationForm.Meta):
         model = User
@@ -32,7 +50,7 @@ class SignUpForm(UserCreationForm):
 
 
 class ProfileForm(forms.ModelForm):
-    timezone = forms.ChoiceField(choices=timezone_choices, label="Time zone")
+    timezone = timezone_field()
 
     class Meta:
         model = User

@@ -474,6 +474,14 @@ DASHBOARD_CACHE_SECONDS = envint("DASHBOARD_CACHE_SECONDS", 300)
 CLASS_PROGRESS_CACHE_SECONDS = envint("CLASS_PROGRESS_CACHE_SECONDS", 60)
 if not 0 <= STUDY_DAY_START_HOUR <= 23:
     raise ImproperlyConfigured("STUDY_DAY_START_HOUR must be an hour from 0 to 23")
+# Test mode: typos allowed per character of the expected answer (0.15: one
+# from 7 letters, two from 14; shorter answers must be exact). 0 turns it off.
+try:
+    TEST_TYPO_TOLERANCE = float(os.getenv("TEST_TYPO_TOLERANCE", "0.15"))
+except ValueError as exc:
+    raise ImproperlyConfigured("TEST_TYPO_TOLERANCE must be a number such as 0.15") from exc
+if not 0 <= TEST_TYPO_TOLERANCE <= 0.5:
+    raise ImproperlyConfigured("TEST_TYPO_TOLERANCE must be between 0 and 0.5")
 
 # --- Backups -----------------------------------------------------------------------
 BACKUP_DIR = Path(os.getenv("BACKUP_DIR", BASE_DIR / "backups"))

@@ -20,6 +20,8 @@ api_v1 = [
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # Browsers ask for /favicon.ico whatever the page says; the icon is the static SVG.
+    path("favicon.ico", views.favicon, name="favicon"),
     path("accounts/signup/", views.signup, name="signup"),
     path("accounts/profile/", views.profile, name="profile"),
     path("accounts/tokens/", views.token_list, name="token_list"),

@@ -9,8 +9,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
@@ -33,6 +34,12 @@ def _first_url(*names: str) -> str | None:
         except NoReverseMatch:
             continue
     return None
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico whatever the page says: send them to the
+    static SVG (resolved per request, so the hashed name of collectstatic is used)."""
+    return HttpResponsePermanentRedirect(static("img/favicon.svg"))
 
 
 def home(request: HttpRequest) -> HttpResponse:

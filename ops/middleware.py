@@ -60,6 +60,7 @@ class StatusFallbackMiddleware:
 # Reachable while maintenance mode is on: probes, metrics, the status page,
 # the admin and the log-in page (so staff can still sign in), static files.
 MAINTENANCE_EXEMPT = ("/health/", "/metrics", "/status/", "/api/v1/status/", "/admin/", "/accounts/login/", "/static/")
+LOGIN_PATH = "/accounts/login/"
 
 
 class MaintenanceModeMiddleware:
@@ -71,6 +72,11 @@ class MaintenanceModeMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         from ops.services import maintenance_message, maintenance_mode_on
 
+        if request.path.startswith(LOGIN_PATH):
+            # The log-in page stays open for staff; everyone else is told
+            # before they sign in, not after (registration/login.html).
+            request.maintenance_notice = maintenance_message() if maintenance_mode_on() else ""
+            return self.get_response(request)
         if request.path.startswith(MAINTENANCE_EXEMPT) or not maintenance_mode_on():
             return self.get_response(request)
         user = getattr(request, "user", None)

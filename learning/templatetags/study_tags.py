@@ -8,8 +8,11 @@ import nh3
 from django import template
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join, strip_tags
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince, timeuntil
+
+from learning.answer_diff import char_diff
 
 register = template.Library()
 
@@ -76,3 +79,23 @@ def image_url(card: object) -> str:
 @register.filter
 def audio_url(card: object) -> str:
     return card_media_url(card, "audio")
+
+
+@register.simple_tag
+def answer_diff(typed: str, expected: str) -> SafeString:
+    """Typed vs expected, character by character, as Anki's type-in answer:
+    wrong typed characters struck through (<del>), missing expected ones
+    underlined (<ins>); screen readers hear the two lines and their labels."""
+    typed_line, expected_line = char_diff(typed or "", strip_tags(expected or ""))
+    tags = {"same": "span", "wrong": "del", "missing": "ins"}
+
+    def line(segments: list) -> SafeString:
+        return format_html_join("", "<{0}>{1}</{0}>", ((tags[seg.kind], seg.text) for seg in segments))
+
+    return format_html(
+        '<div class="answer-diff" data-answer-diff><div><span class="diff-label">You typed</span> '
+        '<code class="diff-line">{}</code></div><div><span class="diff-label">Expected</span> '
+        '<code class="diff-line">{}</code></div></div>',
+        line(typed_line),
+        line(expected_line),
+    )

@@ -1,15 +1,24 @@
-// Sign-up: preselect the browser's time zone so "today", streaks and every
-// time on the site are in the user's own day instead of UTC. The user can
-// still pick another zone; a value they chose (or a re-shown form) is kept.
+// Time zone fields (sign-up, profile): suggestions come from the browser's own
+// list of zones (no 600-option list in the page), and on sign-up the browser's
+// zone is preselected so "today", streaks and every time on the site are in
+// the user's own day instead of UTC. The server checks whatever is typed.
 (function () {
   "use strict";
-  var select = document.getElementById("id_timezone");
-  if (!select || select.value !== "UTC" || !window.Intl) { return; }
-  // A form shown again with errors keeps exactly what the user sent.
-  if (document.querySelector(".field.has-error, .errors")) { return; }
+  var input = document.querySelector("input[data-timezone]");
+  if (!input || !window.Intl) { return; }
+  var zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [];
+  if (zones.indexOf("UTC") === -1) { zones = ["UTC"].concat(zones); }
+  var list = document.createElement("datalist");
+  list.id = input.getAttribute("list") || "timezone-list";
+  zones.forEach(function (zone) {
+    var option = document.createElement("option");
+    option.value = zone;
+    option.label = zone.replace(/_/g, " ");
+    list.appendChild(option);
+  });
+  input.parentNode.appendChild(list);
+  // Preselect only a default left untouched (UTC), never on a form shown again with errors.
+  if (input.value !== "UTC" || document.querySelector(".field.has-error, .errors")) { return; }
   var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-  if (!zone) { return; }
-  for (var i = 0; i < select.options.length; i++) {
-    if (select.options[i].value === zone) { select.value = zone; return; }
-  }
+  if (zone) { input.value = zone; }
 })();

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from learning.models import Card, Classroom, Course, Deck, Enrollment, Lesson
+from django.utils import timezone
+
+from learning.models import Card, Classroom, Course, Deck, Enrollment, Lesson, Review, StudySession
 from lms.models import User
 
 
@@ -49,3 +52,58 @@ def make_class(
             [Card(deck=deck, front=f"Q{d}-{i}", back=f"A{d}-{i}", position=i) for i in range(cards_per_deck)]
         )
     return ClassSetup(classroom, course, lesson, made_decks, cards)
+
+
+def take_test(
+    student: User,
+    cards: list[Card],
+    right: int,
+    *,
+    scope_type: str = "all",
+    scope_id: int | None = None,
+    scope_title: str = "All my cards",
+    classroom: Classroom | None = None,
+    ended_at: datetime | None = None,
+) -> StudySession:
+    """A completed test with one typed answer per card, the first `right` of
+    them right, as session_answer records them (no schedule changes)."""
+    now = ended_at or timezone.now()
+    session = StudySession.objects.create(
+        student=student,
+        mode="test",
+        scope_type=scope_type,
+        scope_id=scope_id,
+        scope_title=scope_title,
+        classroom=classroom,
+        status="completed",
+        score=round(100 * right / len(cards), 1),
+        cards_total=len(cards),
+        answers_count=len(cards),
+        started_at=now - timedelta(minutes=5),
+        last_activity_at=now,
+        ended_at=now,
+    )
+    Review.objects.bulk_create(
+        [
+            Review(
+                student=student,
+                card=card,
+                session=session,
+                mode="test",
+                quality=5 if i < right else 1,
+                typed_answer=card.back if i < right else "nope",
+                correct=i < right,
+                reviewed_at=now - timedelta(seconds=len(cards) - i),
+                status_before="new",
+                repetitions_before=0,
+                interval_before=0,
+                ease_before=2.5,
+                repetitions_after=0,
+                interval_after=0,
+                ease_after=2.5,
+                changed_schedule=False,
+            )
+            for i, card in enumerate(cards)
+        ]
+    )
+    return session

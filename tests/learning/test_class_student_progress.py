@@ -7,11 +7,9 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
-from learning.models import StudySession
 from tests.factories import UserFactory
-from tests.learning.study_setup import make_class
+from tests.learning.study_setup import make_class, take_test
 from tests.learning.test_study_pages import _history
 
 
@@ -24,20 +22,8 @@ def api_url(classroom, student):
 
 
 def _test_session(student, setup, score):
-    now = timezone.now()
-    return StudySession.objects.create(
-        student=student,
-        mode="test",
-        scope_type="deck",
-        scope_id=setup.decks[0].pk,
-        scope_title=setup.decks[0].title,
-        classroom=setup.classroom,
-        status="completed",
-        score=score,
-        started_at=now,
-        last_activity_at=now,
-        ended_at=now,
-    )
+    """A 20-answer test on the class's cards, `score` percent right."""
+    return take_test(student, (setup.cards * 20)[:20], score * 20 // 100, scope_title=setup.decks[0].title)
 
 
 def get_counted(client, path):
@@ -116,12 +102,13 @@ def test_api_gives_the_same_figures(api_for, teacher, student):
     _test_session(student, setup, 80)
     body = api_for(teacher).get(api_url(setup.classroom, student)).json()
     assert body["student"]["username"] == student.username
-    assert (body["total_cards"], body["mastered"], body["total_reviews"]) == (4, 2, 8)
+    # 8 reviews and the test's 20 typed answers.
+    assert (body["total_cards"], body["mastered"], body["total_reviews"]) == (4, 2, 28)
     assert [d["cards"] for d in body["decks"]] == [4]
-    assert len(body["activity"]) == 30 and sum(d["reviews"] for d in body["activity"]) == 8
+    assert len(body["activity"]) == 30 and sum(d["reviews"] for d in body["activity"]) == 28
     assert [t["score"] for t in body["tests"]] == [80.0]
     assert [leech["lapses"] for leech in body["leeches"]] == [9]
-    assert len(body["recent_reviews"]) == 8
+    assert len(body["recent_reviews"]) == 20
 
 
 def test_query_count_does_not_grow_with_students_cards_or_history(client_for, api_for, teacher, student):

@@ -65,3 +65,51 @@ def test_small_counts_get_one_gridline_per_whole_number():
 def test_larger_counts_and_other_formats_keep_round_steps():
     assert _axis_labels(bar_chart(["a"], [7])) == ["0", "2", "4", "6", "8", "10"]
     assert _axis_labels(bar_chart(["a"], [0.6], value_format="{:.0%}")) == ["0%", "25%", "50%", "75%", "100%"]
+
+
+def test_several_series_get_a_legend_and_every_chart_a_table():
+    from lms.charts import Series, line_chart, stacked_bar_chart
+
+    svg = line_chart(["Mon", "Tue"], [Series("DAU", [1, 2]), Series("WAU", [3, None])], title="Users")
+    assert 'class="legend">DAU</text>' in svg and 'class="legend">WAU</text>' in svg
+    table = svg.split('<details class="chart-table">', 1)[1]
+    assert '<th scope="row">Tue</th><td>2</td><td></td>' in table
+    single = line_chart(["Mon"], [Series("DAU", [1])])
+    assert 'class="legend"' not in single
+
+    stacked = stacked_bar_chart(["Mon", "Tue"], [Series("New", [1, 0]), Series("Returning", [4, 5])], title="Users")
+    assert stacked.count("<rect x=") >= 4 + 2  # four segments and two legend swatches
+    assert "Tue · Returning: 5" in stacked and 'class="legend">Returning</text>' in stacked
+    assert '<th scope="row">Mon</th><td>1</td><td>4</td>' in stacked
+
+
+def test_charts_never_shrink_below_their_drawn_size():
+    from lms.charts import bar_chart
+
+    svg = bar_chart(["a"], [1], width=440)
+    assert 'style="min-width: 440px; max-width: 660px"' in svg and svg.startswith('<div class="chart-box">')
+
+
+def test_long_x_labels_are_shortened_and_edge_labels_stay_inside():
+    from lms.charts import Series, bar_chart, line_chart
+
+    svg = bar_chart([f"study_session_completed_{i}" for i in range(8)], list(range(8)), width=400)
+    assert "<title>study_session_completed_0</title>" in svg and "…</text>" in svg
+    # The last label ends at the chart's edge instead of being cut in half ("Dec 0").
+    line = line_chart([f"Dec {d:02d}" for d in range(1, 11)], [Series("DAU", list(range(10)))])
+    assert 'text-anchor="end"><title>Dec 10</title>' in line
+    # With too little room before it, the last label is left out rather than overlap its neighbour.
+    crowded = line_chart([f"Dec {d:02d}" for d in range(1, 31)], [Series("DAU", list(range(30)))])
+    assert "<title>Dec 28</title>" in crowded and "<title>Dec 30</title>" not in crowded
+
+
+def test_a_long_legend_wraps_inside_the_chart():
+    import re
+
+    from lms.charts import Series, line_chart
+
+    names = ["Perfect calibration", "SM-2 (steps)", "SM-2 as published", "FSRS-6 fitted on the class"]
+    svg = line_chart(["a", "b"], [Series(n, [0.1, 0.2]) for n in names], width=400)
+    xs = [float(x) for x in re.findall(r'<text x="([\d.]+)" y="[\d.]+" class="legend">', svg)]
+    ends = [x + len(n) * 6.6 for x, n in zip(xs, names, strict=True)]
+    assert len(set(re.findall(r'y="([\d.]+)" class="legend"', svg))) > 1 and max(ends) <= 400

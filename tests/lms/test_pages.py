@@ -72,6 +72,32 @@ def test_plain_log_in_page_has_no_invite_notice(client):
 def test_signup_page_preselects_the_browser_time_zone_with_a_static_script(client):
     text = client.get("/accounts/signup/").content.decode()
     assert "js/timezone.js" in text
+    # A searchable text field, not hundreds of options in every page.
+    assert 'list="timezone-list"' in text and "<option" not in text.split('name="timezone"', 1)[1].split("</div>", 1)[0]
+    assert text.count("<option") < 20 and len(text) < 15_000
+
+
+def test_an_unknown_typed_time_zone_is_refused_and_nothing_is_written(client):
+    from lms.models import User
+
+    response = client.post(
+        "/accounts/signup/",
+        {
+            "username": "zed",
+            "email": "zed@example.com",
+            "role": "student",
+            "timezone": "Europe/Atlantis",
+            "password1": "a-long-Passphrase-9",
+            "password2": "a-long-Passphrase-9",
+        },
+    )
+    assert response.status_code in (200, 400) and "Unknown time zone" in response.content.decode()
+    assert not User.objects.filter(username="zed").exists()
+
+
+def test_favicon_ico_leads_to_the_icon(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith("/img/favicon.svg")
 
 
 def test_signup_cannot_choose_admin_role(client):

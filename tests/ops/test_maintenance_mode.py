@@ -113,3 +113,13 @@ def test_saving_the_switch_in_the_admin_takes_effect_at_once(client_for, admin, 
 
     Switch.objects.create(name="maintenance-mode", active=True, note="Admin says so")
     assert client_for(student).get("/accounts/profile/").status_code == 503
+
+
+@pytest.mark.usefixtures("maintenance_on")
+def test_the_log_in_page_says_so_before_anyone_signs_in(client) -> None:
+    page = client.get("/accounts/login/").content.decode()
+    assert "data-maintenance-notice" in page and "Upgrading the database, back at 10:30." in page
+
+
+def test_no_notice_on_the_log_in_page_otherwise(client) -> None:
+    assert "data-maintenance-notice" not in client.get("/accounts/login/").content.decode()
