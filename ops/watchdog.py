@@ -104,7 +104,7 @@ def check_database(timeout: float, *, config: dict[str, Any] | None = None, vend
             conn.close()
         return HEALTHY, "", {"vendor": "sqlite"}
 
-    return health._timed("database", run)
+    return health._timed("database", run, timeout + 0.5)
 
 
 def _redis_ping(name: str, url: str, timeout: float) -> ComponentHealth:
@@ -120,7 +120,7 @@ def _redis_ping(name: str, url: str, timeout: float) -> ComponentHealth:
             client.close()
         return HEALTHY, "", {}
 
-    return health._timed(name, run)
+    return health._timed(name, run, timeout + 0.5)
 
 
 def check_cache(timeout: float) -> ComponentHealth:
@@ -149,7 +149,7 @@ def check_broker(timeout: float) -> ComponentHealth:
             conn.ensure_connection(max_retries=0, timeout=timeout)
         return HEALTHY, "", {}
 
-    return health._timed("broker", run)
+    return health._timed("broker", run, timeout + 0.5)
 
 
 def check_workers(timeout: float, *, broker_ok: bool = True) -> ComponentHealth:
@@ -167,7 +167,7 @@ def check_workers(timeout: float, *, broker_ok: bool = True) -> ComponentHealth:
             return UNHEALTHY, "no Celery worker answered", {"workers": 0}
         return HEALTHY, "", {"workers": len(names)}
 
-    return health._timed("workers", run)
+    return health._timed("workers", run, timeout + 0.5)
 
 
 def check_web(timeout: float) -> ComponentHealth | None:
@@ -182,7 +182,7 @@ def check_web(timeout: float) -> ComponentHealth | None:
             return UNHEALTHY, f"HTTP {code}", {"status": code}
         return HEALTHY, "", {"status": code}
 
-    result = health._timed("web", run)
+    result = health._timed("web", run, timeout + 0.5)
     if result.status == HEALTHY and result.response_time_ms > settings.OPS_WEB_PROBE_SLOW_MS:
         result.status, result.message = DEGRADED, f"slow: {result.response_time_ms} ms"
     return result

@@ -277,6 +277,7 @@ def test_metrics_are_read_from_real_review_and_session_rows() -> None:
             student=u,
             mode="review",
             scope_type="all",
+            status=StudySession.Status.COMPLETED,  # at most one active session per scope
             started_at=later,
             last_activity_at=later,
             answers_count=3,
@@ -288,6 +289,7 @@ def test_metrics_are_read_from_real_review_and_session_rows() -> None:
         student=c2,
         mode="review",
         scope_type="all",
+        status=StudySession.Status.COMPLETED,
         started_at=exposed - timedelta(days=1),
         answers_count=3,
         last_activity_at=exposed,
