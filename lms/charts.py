@@ -143,6 +143,24 @@ def _legend(series: Sequence[Series], x: float, y: float, right_edge: float) -> 
     return out, rows
 
 
+def _y_grid(
+    ticks: Sequence[float],
+    y: Callable[[float], float],
+    left: float,
+    right_edge: float,
+    value_format: str | Callable[[float], str],
+) -> list[str]:
+    """A grid line and a left-hand label per tick."""
+    body = []
+    for value in ticks:
+        ty = y(value)
+        body.append(f'<line x1="{left}" x2="{right_edge}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="{GRID}"/>')
+        body.append(
+            f'<text x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end">{escape(_fmt(value, value_format))}</text>'
+        )
+    return body
+
+
 def _label_step(count: int, room: float, per_label: float = 56) -> int:
     return max(1, math.ceil(count * per_label / max(room, 1)))
 
@@ -178,12 +196,7 @@ def line_chart(
         return top + plot_h - (plot_h * min(v, top_value) / top_value if top_value else 0)
 
     body: list[str] = _shade_rects(shades, x, count, top, plot_h)
-    for value in ticks:
-        ty = y(value)
-        body.append(f'<line x1="{left}" x2="{width - right}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="{GRID}"/>')
-        body.append(
-            f'<text x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end">{escape(_fmt(value, value_format))}</text>'
-        )
+    body += _y_grid(ticks, y, left, width - right, value_format)
     step = _label_step(count, plot_w)
     for i, label in enumerate(labels):
         # The last label too, unless it would sit on top of the one before it.
@@ -261,13 +274,7 @@ def bar_chart(
     top_value, ticks = axis(max(values, default=0), value_format)
     slot = plot_w / count
     bar_w = max(slot * 0.7, 1)
-    body: list[str] = []
-    for value in ticks:
-        ty = top + plot_h - plot_h * value / top_value
-        body.append(f'<line x1="{left}" x2="{width - right}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="{GRID}"/>')
-        body.append(
-            f'<text x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end">{escape(_fmt(value, value_format))}</text>'
-        )
+    body = _y_grid(ticks, lambda v: top + plot_h - plot_h * v / top_value, left, width - right, value_format)
     step = _label_step(count, plot_w, per_label=48)
     for i, (label, value) in enumerate(zip(labels, values, strict=False)):
         bar_h = plot_h * value / top_value if top_value else 0
@@ -307,13 +314,7 @@ def stacked_bar_chart(
     top_value, ticks = axis(max(totals, default=0), value_format)
     slot = plot_w / count
     bar_w = max(slot * 0.7, 1)
-    body: list[str] = []
-    for value in ticks:
-        ty = top + plot_h - plot_h * value / top_value
-        body.append(f'<line x1="{left}" x2="{width - right}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="{GRID}"/>')
-        body.append(
-            f'<text x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end">{escape(_fmt(value, value_format))}</text>'
-        )
+    body = _y_grid(ticks, lambda v: top + plot_h - plot_h * v / top_value, left, width - right, value_format)
     step = _label_step(count, plot_w, per_label=48)
     for i, label in enumerate(labels):
         bx = left + slot * i + (slot - bar_w) / 2
