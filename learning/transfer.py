@@ -803,6 +803,8 @@ def _insert_cards(cards: list[ImportedCard]) -> list[ImportedCard]:
 
     if not cards:
         return cards
+    if connection.vendor == "postgresql":
+        return _copy_cards(cards)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     quote = connection.ops.quote_name
     row = "(" + ", ".join(["%s"] * len(_CARD_COLUMNS)) + ")"
@@ -818,6 +820,45 @@ def _insert_cards(cards: list[ImportedCard]) -> list[ImportedCard]:
         ids = [pk for (pk,) in cursor.fetchall()]
     for card, pk in zip(cards, ids, strict=True):
         card.pk = pk
+    return cards
+
+
+def _copy_cards(cards: list[ImportedCard]) -> list[ImportedCard]:
+    """PostgreSQL: ids drawn from the table's sequence in one query, then the
+    rows streamed by COPY. A 1,000-row INSERT has 9,000 placeholders, which
+    psycopg's client-side binding splits and quotes in Python; COPY sends the
+    values as they are (and is what PostgreSQL loads fastest)."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from learning.models import Card
+
+    now = timezone.now()
+    quote = connection.ops.quote_name
+    table = Card._meta.db_table
+    columns = ", ".join(quote(c) for c in ("id", *_CARD_COLUMNS))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, len(cards)]
+        )
+        ids = sorted(pk for (pk,) in cursor.fetchall())
+        with cursor.cursor.copy(f"COPY {quote(table)} ({columns}) FROM STDIN") as copy:
+            for card, pk in zip(cards, ids, strict=True):
+                card.pk = pk
+                copy.write_row(
+                    (
+                        pk,
+                        card.deck_id,
+                        card.front,
+                        card.back,
+                        card.image,
+                        card.audio,
+                        card.tags,
+                        card.position,
+                        now,
+                        now,
+                    )
+                )
     return cards
 
 

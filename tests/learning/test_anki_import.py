@@ -250,7 +250,9 @@ def test_import_queries_do_not_grow_with_the_notes(tmp_path, teacher, media_root
         return build(tmp_path, fill, media=media, name=f"{n}.apkg").path.read_bytes()
 
     counts = []
-    for n in (5, 60):
+    # A first import warms the caches other code reads on the way (the
+    # running experiments, for the tracking event), so it is not counted.
+    for n in (3, 5, 60):
         parsed = transfer.parse_upload("p.apkg", package(n))
         with CaptureQueriesContext(connection) as queries:
             _, cards = transfer.deck_import_new(user=teacher, parsed=parsed)
@@ -259,4 +261,4 @@ def test_import_queries_do_not_grow_with_the_notes(tmp_path, teacher, media_root
     # savepoints, the deck (and its siblings' position), existing media by
     # hash, new media, deck lock, last positions, the card INSERTs (one per
     # thousand), the media links, the history (none here), the tracking event
-    assert counts[0] == counts[1] <= 20, counts
+    assert counts[1] == counts[2] <= 20, counts
