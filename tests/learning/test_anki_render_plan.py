@@ -1,0 +1,86 @@
+"""The compiled render plan gives exactly what the general template renderer
+gives: every note type is checked both ways, on values chosen to hit the
+edges (missing and extra fields, duplicate names, a field called FrontSide,
+special fields, an answer line inside a field, empty and blank fronts)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from learning.anki import render
+from learning.anki.render import NoteType, RenderPlan, TemplateError
+
+FIELDS = ("Front", "Back", "Extra")
+TEMPLATES = [
+    ("{{Front}}", '{{FrontSide}}<hr id="answer">{{Back}}'),
+    ("{{Back}}", "{{FrontSide}}\n\n<hr id=answer>\n\n{{Front}}<br>"),
+    ("<div>{{Front}}</div> {{Tags}} {{Type}} {{Card}} {{Nope}}", "{{Back}}{{FrontSide}}"),
+    ("  {{ Front }}  ", "<hr id='answer'>{{Extra}}<br><br>"),
+    ("{{Front}}{{#Extra}}+{{Extra}}{{/Extra}}", "{{FrontSide}}<hr id=answer>{{text:Back}}"),
+    ("{{^Extra}}{{Front}}{{/Extra}}", "{{type:Back}}{{Back}}"),
+    ("{{!a comment}}{{Front}}", "{{Back}}"),
+    ("{{Front}}", "no line here {{Back}} {{FrontSide}}"),
+]
+VALUES = [
+    ["word", '<span style="color: red">meaning</span>', ""],
+    ["", "only a back", "x"],
+    ["&nbsp;", "b", ""],
+    [" <br> ", "b", "e"],
+    ['<img src="a b.png">', "[sound:x.mp3]", ""],
+    ["a", 'x<hr id="answer">y', "z"],
+    ["short"],
+    ["a", "b", "c", "d", "e"],
+    ["\xa0", "b", ""],
+    ["[", "&amp;", "<"],
+]
+
+
+def _general(note_type, values, ordinals=None, extra=None):
+    """The same note rendered with every side on the general renderer."""
+    plan = RenderPlan(note_type)
+    plan.sides = [(name, None, None) for name, _, _ in plan.sides]
+    return plan.render(values, ordinals, extra)
+
+
+def _note_types():
+    for count in (1, 2, 3):
+        for chosen in itertools.combinations(TEMPLATES, count):
+            yield NoteType(
+                name="T", fields=FIELDS, templates=tuple((f"Card {i + 1}", q, a) for i, (q, a) in enumerate(chosen))
+            )
+    yield NoteType(name="Dup", fields=("Front", "Front", "Back"), templates=(("C", "{{Front}}", "{{Back}}"),))
+    yield NoteType(
+        name="Odd", fields=("FrontSide", "Back"), templates=(("C", "{{FrontSide}}x{{Back}}", "{{FrontSide}}|{{Back}}"),)
+    )
+
+
+def test_the_plan_renders_like_the_general_renderer():
+    compared = 0
+    for note_type in _note_types():
+        for values in VALUES:
+            for ordinals in (None, [0], [1, 0], [5]):
+                for extra in (None, {"Tags": "a::b", "Type": "T"}):
+                    fast = RenderPlan(note_type).render(list(values), ordinals, extra)
+                    assert fast == _general(note_type, list(values), ordinals, extra), (note_type, values, ordinals)
+                    compared += 1
+    assert compared > 1000
+
+
+def test_simple_sides_are_compiled_and_others_are_not():
+    templates = (("A", *TEMPLATES[0]), ("B", *TEMPLATES[4]))
+    plan = RenderPlan(NoteType(name="T", fields=FIELDS, templates=templates))
+    assert plan.sides[0][1] is not None and plan.sides[0][2] is not None
+    assert plan.sides[1][1] is None and plan.sides[1][2] is None  # a section, a filter
+
+
+def test_a_broken_template_fails_only_the_notes_that_use_it():
+    note_type = NoteType(
+        name="T", fields=FIELDS, templates=(("A", "{{Front}}", "{{Back}}"), ("B", "{{#Front}}", "{{Back}}"))
+    )
+    plan = RenderPlan(note_type)
+    assert [c.front for c in plan.render(["f", "b"], [0])] == ["f"]
+    with pytest.raises(TemplateError):
+        plan.render(["f", "b"], [0, 1])
+    assert render.render_note(note_type, ["f", "b"], [0])[0].back == "b"
