@@ -862,6 +862,21 @@ def _copy_cards(cards: list[ImportedCard]) -> list[ImportedCard]:
     return cards
 
 
+def _insert_links(links: list[tuple[int | None, int]]) -> None:
+    """(card id, media blob id) rows of Card.media in one INSERT, without a
+    model instance each (2,000 of them cost 0.2 s in their __init__)."""
+    from django.db import connection
+
+    from learning.models import Card
+
+    through = Card.media.through._meta
+    quote = connection.ops.quote_name
+    columns = f"{quote(through.get_field('card').column)}, {quote(through.get_field('mediablob').column)}"
+    sql = f"INSERT INTO {quote(through.db_table)} ({columns}) VALUES {', '.join(['(%s, %s)'] * len(links))}"  # noqa: S608 - names are ours
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value for link in links for value in link])
+
+
 def _write_cards(
     *,
     user: Any,
@@ -913,12 +928,9 @@ def _write_cards(
                 created += _insert_cards(built[start : start + BATCH])
                 if progress is not None:
                     progress(len(created), len(built))
-            links = [
-                Card.media.through(card_id=card.pk, mediablob_id=blob_id)
-                for card in created
-                for blob_id in card.blob_ids
-            ]
-            Card.media.through.objects.bulk_create(links, batch_size=1000)
+            links = [(card.pk, blob_id) for card in created for blob_id in card.blob_ids]
+            for start in range(0, len(links), BATCH):
+                _insert_links(links[start : start + BATCH])
             _import_history(user, created)
     except Exception:
         _remove_files(written)
