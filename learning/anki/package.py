@@ -452,10 +452,11 @@ def _read_collection(
     has_cards = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'cards' AND type = 'table'").fetchone()
     if has_cards:
         query = "SELECT nid, ord, did FROM cards ORDER BY nid, ord LIMIT ?"
-        for row in conn.execute(query, (cards_cap + 1,)):
-            if not all(isinstance(v, int) for v in row):
+        for nid, ordinal, did in conn.execute(query, (cards_cap + 1,)):
+            # (SQLite gives int, float, str, bytes or None: no bool to tell apart.)
+            if type(nid) is not int or type(ordinal) is not int or type(did) is not int:
                 continue  # a malformed card row: the note falls back to its templates
-            card_rows.setdefault(row[0], []).append((row[1], row[2]))
+            card_rows.setdefault(nid, []).append((ordinal, did))
         if sum(len(v) for v in card_rows.values()) > cards_cap:
             raise PackageTooLarge(f"The package has more than {cards_cap} cards.")
     schedules = _schedules(conn, cards_cap) if with_scheduling and has_cards else {}

@@ -215,6 +215,8 @@ class RenderPlan:
             (name, _compile_side(question, field_index), _compile_side(answer, field_index))
             for name, question, answer in note_type.templates
         ]
+        # Whether some side needs the general renderer (and so the fields by name).
+        self.general = note_type.is_cloze or any(part is None for _, *sides in self.sides for part in sides)
         question = note_type.templates[0][1] if note_type.templates else ""
         self.cloze_fields = _cloze_fields(question) if note_type.is_cloze else []
 
@@ -225,9 +227,11 @@ class RenderPlan:
         count = len(note_type.fields)
         if len(values) < count:
             values = values + [""] * (count - len(values))
-        fields = dict(zip(note_type.fields, values, strict=False))
         extra = dict(extra or {})
         templates = note_type.templates
+        fields: dict[str, str] = {}  # filled for the general renderer only
+        if self.general:
+            fields = dict(zip(note_type.fields, values, strict=False))
         if note_type.is_cloze:
             question, answer = templates[0][1:] if templates else ("", "")
             numbers = sorted({n for name in self.cloze_fields for n in cloze_numbers(fields.get(name, ""))})

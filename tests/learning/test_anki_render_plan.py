@@ -41,6 +41,7 @@ def _general(note_type, values, ordinals=None, extra=None):
     """The same note rendered with every side on the general renderer."""
     plan = RenderPlan(note_type)
     plan.sides = [(name, None, None) for name, _, _ in plan.sides]
+    plan.general = True
     return plan.render(values, ordinals, extra)
 
 
@@ -73,6 +74,8 @@ def test_simple_sides_are_compiled_and_others_are_not():
     plan = RenderPlan(NoteType(name="T", fields=FIELDS, templates=templates))
     assert plan.sides[0][1] is not None and plan.sides[0][2] is not None
     assert plan.sides[1][1] is None and plan.sides[1][2] is None  # a section, a filter
+    assert plan.general
+    assert not RenderPlan(NoteType(name="T", fields=FIELDS, templates=(("A", *TEMPLATES[0]),))).general
 
 
 def test_a_broken_template_fails_only_the_notes_that_use_it():
@@ -84,3 +87,26 @@ def test_a_broken_template_fails_only_the_notes_that_use_it():
     with pytest.raises(TemplateError):
         plan.render(["f", "b"], [0, 1])
     assert render.render_note(note_type, ["f", "b"], [0])[0].back == "b"
+
+
+def test_text_the_sanitiser_skips_is_text_nh3_gives_back_unchanged():
+    import random
+
+    from learning import sanitize
+
+    rng = random.Random(11)
+    skipped = "<>&\r\x00\ufeff\xa0"
+    alphabet = [chr(c) for c in [*range(0x250), *range(0x2000, 0x2070), 0xFEFF, 0xFFFD, 0xFFFF, 0x1F600, 0x10FFFF]]
+    plain = [c for c in alphabet if c not in skipped]
+    checked = 0
+    for _ in range(20_000):
+        text = "".join(rng.choice(plain) for _ in range(rng.randint(1, 12)))
+        assert not sanitize._NEEDS_CLEANING_RE.search(text)
+        assert sanitize._CARD_CLEANER.clean(text) == text, repr(text)
+        checked += 1
+    # and each character it does send to nh3 is one nh3 changes
+    for char in skipped:
+        assert sanitize._NEEDS_CLEANING_RE.search(f"a{char}b")
+        assert sanitize._CARD_CLEANER.clean(f"{char}a{char}b{char}") != f"{char}a{char}b{char}", repr(char)
+    assert sanitize.clean_card_html("a\rb") == "a\nb" and sanitize.clean_card_html(" word 1 ") == "word 1"
+    assert checked == 20_000
