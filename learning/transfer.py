@@ -692,6 +692,16 @@ def _build_cards(
     # A package repeats a handful of tag sets over thousands of notes.
     tags_of = functools.lru_cache(maxsize=1024)(normalize_tags)
     digests: dict[int, str] = {}  # id(content) -> sha256: one hash per shared file
+    # Each distinct text is sanitised once: a reversed card's front is its
+    # note's other back, and decks repeat answers.
+    cleaned: dict[str, str] = {}
+
+    def clean(text: str, side: str) -> str:
+        done = cleaned.get(text)
+        if done is None:
+            done = cleaned[text] = clean_card_text(text, side)
+        return done
+
     for row in rows:
         urls: dict[str, str] = {}
         blob_ids: list[int] = []
@@ -703,8 +713,8 @@ def _build_cards(
                 blob_ids.append(blob.pk)
         deck = decks.get(row.deck_path) or decks[()]
         try:
-            front = clean_card_text(_embed_media(row.front, urls) if urls else row.front, "front")
-            back = clean_card_text(_embed_media(row.back, urls) if urls else row.back, "back")
+            front = clean(_embed_media(row.front, urls) if urls else row.front, "front")
+            back = clean(_embed_media(row.back, urls) if urls else row.back, "back")
             card = ImportedCard(
                 deck_id=deck.pk,
                 front=front,

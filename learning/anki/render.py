@@ -15,6 +15,7 @@ import functools
 import html
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 _TAG_RE = re.compile(r"<[^>]*>")
 _ANSWER_LINE_RE = re.compile(r"<hr[^>]*\bid\s*=\s*[\"']?answer[\"']?[^>]*>", re.IGNORECASE)
@@ -33,8 +34,7 @@ class NoteType:
     is_cloze: bool = False
 
 
-@dataclass(frozen=True)
-class RenderedCard:
+class RenderedCard(NamedTuple):  # a tuple: a big import makes 20,000 of them
     ord: int
     front: str
     back: str
@@ -153,7 +153,40 @@ def _back_side(answer: str) -> str:
     line = _ANSWER_LINE_RE.search(answer)
     if line:
         answer = answer[line.end() :]
-    return _EDGE_BREAKS_RE.sub("", answer.replace(_FRONT_SIDE, "").strip()).strip()
+    return _trim_breaks(answer.replace(_FRONT_SIDE, "").strip())
+
+
+def _trim_breaks(text: str) -> str:
+    """`text` (stripped) without line breaks at either end. The expression can
+    only match a text that starts with `<br` or ends with `>`."""
+    if text[:3].lower() == "<br" or text.endswith(">"):
+        return _EDGE_BREAKS_RE.sub("", text).strip()
+    return text
+
+
+def _answer_tail(parts: tuple | None) -> tuple | None:
+    """The parts after the answer line, when the line is in the text that
+    starts the answer template (before any field but FrontSide): every note's
+    line is then at the same place, and the first one Anki's search would
+    find, since no match can reach past the `>` that ends this one."""
+    if parts is None:
+        return None
+    prefix = []
+    index = len(parts)
+    for position, part in enumerate(parts):
+        if type(part) is str:
+            prefix.append(part)
+        elif part is _FRONT_PART:
+            prefix.append(_FRONT_SIDE)
+        else:
+            index = position
+            break
+    fixed = "".join(prefix)
+    line = _ANSWER_LINE_RE.search(fixed)
+    if line is None:
+        return None
+    rest = fixed[line.end() :]
+    return ((rest,) if rest else ()) + parts[index:]
 
 
 # A side that is only text and plain fields (`{{Front}}`, `{{FrontSide}}`,
@@ -215,6 +248,7 @@ class RenderPlan:
             (name, _compile_side(question, field_index), _compile_side(answer, field_index))
             for name, question, answer in note_type.templates
         ]
+        self.tails = [_answer_tail(answer) for _, _, answer in self.sides]
         # Whether some side needs the general renderer (and so the fields by name).
         self.general = note_type.is_cloze or any(part is None for _, *sides in self.sides for part in sides)
         question = note_type.templates[0][1] if note_type.templates else ""
@@ -256,13 +290,16 @@ class RenderPlan:
                 front = _render_nodes(_parse(templates[ordinal][1]), _Context(fields, ordinal, True, "", extra)).strip()
             if is_empty(front):
                 continue
-            if answer_parts is not None:
-                back = _join(answer_parts, values, extra, _FRONT_SIDE)
+            tail = self.tails[ordinal]
+            if tail is not None:
+                back = _trim_breaks(_join(tail, values, extra, _FRONT_SIDE).replace(_FRONT_SIDE, "").strip())
+            elif answer_parts is not None:
+                back = _back_side(_join(answer_parts, values, extra, _FRONT_SIDE))
             else:
-                back = _render_nodes(
-                    _parse(templates[ordinal][2]), _Context(fields, ordinal, False, _FRONT_SIDE, extra)
+                back = _back_side(
+                    _render_nodes(_parse(templates[ordinal][2]), _Context(fields, ordinal, False, _FRONT_SIDE, extra))
                 )
-            cards.append(RenderedCard(ord=ordinal, front=front, back=_back_side(back)))
+            cards.append(RenderedCard(ord=ordinal, front=front, back=back))
         return cards
 
 

@@ -22,6 +22,11 @@ TEMPLATES = [
     ("{{^Extra}}{{Front}}{{/Extra}}", "{{type:Back}}{{Back}}"),
     ("{{!a comment}}{{Front}}", "{{Back}}"),
     ("{{Front}}", "no line here {{Back}} {{FrontSide}}"),
+    ("{{Front}}", "{{FrontSide}}<HR ID=answer>{{Back}}<hr id=answer>x<BR/> "),
+    ("{{Front}}", "<hr {{Back}} id=answer>{{Back}}<br>"),
+    ("{{Front}}", "{{FrontSide}}<hr class=x id=answer>"),
+    ("{{Front}}", "{{FrontSide}}<hr id=answer>Answer: {{Back}}"),
+    ("{{Front}}", "{{Back}}<hr id=answer>{{Extra}}{{FrontSide}}"),
 ]
 VALUES = [
     ["word", '<span style="color: red">meaning</span>', ""],
@@ -34,19 +39,28 @@ VALUES = [
     ["a", "b", "c", "d", "e"],
     ["\xa0", "b", ""],
     ["[", "&amp;", "<"],
+    ["<br>f<br/>", "<BR> b <br>", "<br>"],
+    ["f", "\x00front-side\x00b", "x<hr id=answer>y"],
 ]
 
 
 def _general(note_type, values, ordinals=None, extra=None):
-    """The same note rendered with every side on the general renderer."""
+    """The same note rendered with every side on the general renderer, and
+    the breaks at the ends of the back trimmed by the expression alone."""
     plan = RenderPlan(note_type)
     plan.sides = [(name, None, None) for name, _, _ in plan.sides]
+    plan.tails = [None] * len(plan.sides)
     plan.general = True
-    return plan.render(values, ordinals, extra)
+    trim = render._trim_breaks
+    render._trim_breaks = lambda text: render._EDGE_BREAKS_RE.sub("", text).strip()
+    try:
+        return plan.render(values, ordinals, extra)
+    finally:
+        render._trim_breaks = trim
 
 
 def _note_types():
-    for count in (1, 2, 3):
+    for count in (1, 2):
         for chosen in itertools.combinations(TEMPLATES, count):
             yield NoteType(
                 name="T", fields=FIELDS, templates=tuple((f"Card {i + 1}", q, a) for i, (q, a) in enumerate(chosen))
