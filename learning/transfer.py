@@ -702,21 +702,22 @@ def _build_cards(
             done = cleaned[text] = clean_card_text(text, side)
         return done
 
+    deck_ids = {path: deck.pk for path, deck in decks.items()}
+    fallback = deck_ids[()]
     for row in rows:
         urls: dict[str, str] = {}
         blob_ids: list[int] = []
-        for name, content in row.media.items():
+        for name, content in row.media.items() if row.media else ():
             digest = digests.get(id(content)) or digests.setdefault(id(content), hashlib.sha256(content).hexdigest())
             blob = blobs[digest]
             urls[name] = f"{django_settings.MEDIA_URL}{blob.file}"
             if blob.pk not in blob_ids:
                 blob_ids.append(blob.pk)
-        deck = decks.get(row.deck_path) or decks[()]
         try:
             front = clean(_embed_media(row.front, urls) if urls else row.front, "front")
             back = clean(_embed_media(row.back, urls) if urls else row.back, "back")
             card = ImportedCard(
-                deck_id=deck.pk,
+                deck_id=deck_ids.get(row.deck_path) or fallback,
                 front=front,
                 back=back,
                 tags=tags_of(row.tags),

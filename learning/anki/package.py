@@ -467,15 +467,16 @@ def _read_collection(
     rows = conn.execute("SELECT id, mid, tags, flds FROM notes ORDER BY id")
     for number, (nid, mid, tags, flds) in enumerate(rows, start=1):
         package.notes = number
-        label = nid if isinstance(nid, int) else None
-        try:
-            nid = _int(nid, "the note id")
-            mid = _int(mid, "the note type")
-            flds = _text(flds, "the fields")
-            tags = _text(tags, "the tags")
-        except ValueError as exc:
-            package.error(number, f"Note {number}: {exc}.", label)
-            continue
+        if type(nid) is not int or type(mid) is not int or type(flds) is not str or type(tags) is not str:
+            label = nid if isinstance(nid, int) else None
+            try:
+                _int(nid, "the note id")
+                _int(mid, "the note type")
+                _text(flds, "the fields")
+                _text(tags, "the tags")
+            except ValueError as exc:
+                package.error(number, f"Note {number}: {exc}.", label)
+                continue
         plan = plans.get(mid)
         if plan is None:
             package.error(number, f"Note {number}: its note type {mid} is not in the package.", nid)
