@@ -17,6 +17,7 @@ import html as html_lib
 import io
 import json
 import re
+import sqlite3
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -816,7 +817,11 @@ def _insert_cards(cards: list[ImportedCard]) -> list[ImportedCard]:
         return cards
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     quote = connection.ops.quote_name
-    row = "(" + ", ".join(["%s"] * len(_CARD_COLUMNS)) + ")"
+    # SQLite's own placeholders, given to the sqlite3 cursor itself: Django's
+    # wrapper would rewrite 9,000 `%s` into `?` one regex match at a time
+    # (half the insert's time).
+    sqlite = connection.vendor == "sqlite"
+    row = "(" + ", ".join(["?" if sqlite else "%s"] * len(_CARD_COLUMNS)) + ")"
     sql = (
         f"INSERT INTO {quote(Card._meta.db_table)} ({', '.join(quote(c) for c in _CARD_COLUMNS)}) "  # noqa: S608 - names are ours
         f"VALUES {', '.join([row] * len(cards))} RETURNING {quote('id')}"
@@ -825,8 +830,11 @@ def _insert_cards(cards: list[ImportedCard]) -> list[ImportedCard]:
     for card in cards:
         params += [card.deck_id, card.front, card.back, card.image, card.audio, card.tags, card.position, now, now]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        ids = [pk for (pk,) in cursor.fetchall()]
+        if sqlite:
+            ids = [pk for (pk,) in sqlite3.Cursor.execute(cursor.cursor, sql, params).fetchall()]
+        else:
+            cursor.execute(sql, params)
+            ids = [pk for (pk,) in cursor.fetchall()]
     for card, pk in zip(cards, ids, strict=True):
         card.pk = pk
     return cards
