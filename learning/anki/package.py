@@ -35,7 +35,7 @@ from urllib.request import pathname2url
 import zstandard
 
 from learning.anki import protobuf
-from learning.anki.render import NoteType, RenderedCard, TemplateError, render_note
+from learning.anki.render import NoteType, RenderedCard, RenderPlan, TemplateError
 
 COLLECTIONS = ("collection.anki21b", "collection.anki21", "collection.anki2")
 READ_TABLES = frozenset({"col", "notes", "cards", "notetypes", "fields", "templates", "decks", "revlog"})
@@ -452,37 +452,42 @@ def _read_collection(
     has_cards = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'cards' AND type = 'table'").fetchone()
     if has_cards:
         query = "SELECT nid, ord, did FROM cards ORDER BY nid, ord LIMIT ?"
-        for row in conn.execute(query, (cards_cap + 1,)):
-            if not all(isinstance(v, int) for v in row):
+        for nid, ordinal, did in conn.execute(query, (cards_cap + 1,)):
+            # (SQLite gives int, float, str, bytes or None: no bool to tell apart.)
+            if type(nid) is not int or type(ordinal) is not int or type(did) is not int:
                 continue  # a malformed card row: the note falls back to its templates
-            card_rows.setdefault(row[0], []).append((row[1], row[2]))
+            card_rows.setdefault(nid, []).append((ordinal, did))
         if sum(len(v) for v in card_rows.values()) > cards_cap:
             raise PackageTooLarge(f"The package has more than {cards_cap} cards.")
     schedules = _schedules(conn, cards_cap) if with_scheduling and has_cards else {}
     default_deck = decks.get(1, ("Default",))
-    used_decks: list[tuple[str, ...]] = []
+    used_decks: dict[tuple[str, ...], None] = {}  # in order of first use
+    # Each note type's templates compiled once, not once per note.
+    plans = {mid: RenderPlan(note_type) for mid, note_type in note_types.items()}
     rows = conn.execute("SELECT id, mid, tags, flds FROM notes ORDER BY id")
     for number, (nid, mid, tags, flds) in enumerate(rows, start=1):
         package.notes = number
-        label = nid if isinstance(nid, int) else None
-        try:
-            nid = _int(nid, "the note id")
-            mid = _int(mid, "the note type")
-            flds = _text(flds, "the fields")
-            tags = _text(tags, "the tags")
-        except ValueError as exc:
-            package.error(number, f"Note {number}: {exc}.", label)
-            continue
-        note_type = note_types.get(mid)
-        if note_type is None:
+        if type(nid) is not int or type(mid) is not int or type(flds) is not str or type(tags) is not str:
+            label = nid if isinstance(nid, int) else None
+            try:
+                _int(nid, "the note id")
+                _int(mid, "the note type")
+                _text(flds, "the fields")
+                _text(tags, "the tags")
+            except ValueError as exc:
+                package.error(number, f"Note {number}: {exc}.", label)
+                continue
+        plan = plans.get(mid)
+        if plan is None:
             package.error(number, f"Note {number}: its note type {mid} is not in the package.", nid)
             continue
         mine = card_rows.get(nid)
         ordinals = [o for o, _ in mine] if mine else None
         deck_of = {o: decks.get(d, default_deck) for o, d in mine} if mine else {}
+        tags = tags.strip()
         try:
-            rendered: list[RenderedCard] = render_note(
-                note_type, flds.split("\x1f"), ordinals, extra={"Tags": tags.strip(), "Type": note_type.name}
+            rendered: list[RenderedCard] = plan.render(
+                flds.split("\x1f"), ordinals, extra={"Tags": tags, "Type": plan.note_type.name}
             )
         except TemplateError as exc:
             package.error(number, f"Note {number}: its template cannot be rendered ({exc}).", nid)
@@ -492,8 +497,7 @@ def _read_collection(
             continue
         for card in rendered:
             path = deck_of.get(card.ord, default_deck)
-            if path not in used_decks:
-                used_decks.append(path)
+            used_decks[path] = None
             package.cards.append(
                 PackageCard(
                     note=number,
@@ -501,9 +505,9 @@ def _read_collection(
                     ordinal=card.ord,
                     front=card.front,
                     back=card.back,
-                    tags=tags.strip(),
+                    tags=tags,
                     deck_path=path,
-                    schedule=schedules.get((nid, card.ord)),
+                    schedule=schedules.get((nid, card.ord)) if schedules else None,
                 )
             )
-    package.deck_names = used_decks
+    package.deck_names = list(used_decks)

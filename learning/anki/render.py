@@ -15,6 +15,7 @@ import functools
 import html
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 _TAG_RE = re.compile(r"<[^>]*>")
 _ANSWER_LINE_RE = re.compile(r"<hr[^>]*\bid\s*=\s*[\"']?answer[\"']?[^>]*>", re.IGNORECASE)
@@ -33,8 +34,7 @@ class NoteType:
     is_cloze: bool = False
 
 
-@dataclass(frozen=True)
-class RenderedCard:
+class RenderedCard(NamedTuple):  # a tuple: a big import makes 20,000 of them
     ord: int
     front: str
     back: str
@@ -47,6 +47,8 @@ class TemplateError(ValueError):
 def is_empty(text: str) -> bool:
     """Anki's test for an empty field or side: no text once tags and
     whitespace are gone, and no picture or sound."""
+    if "<" not in text and "&" not in text and "[" not in text:  # no tag, entity or sound to look at
+        return not text.replace("\xa0", " ").strip()
     if _MEDIA_RE.search(text):
         return False
     return not html.unescape(_TAG_RE.sub("", text)).replace("\xa0", " ").strip()
@@ -151,7 +153,159 @@ def _back_side(answer: str) -> str:
     line = _ANSWER_LINE_RE.search(answer)
     if line:
         answer = answer[line.end() :]
-    return _EDGE_BREAKS_RE.sub("", answer.replace(_FRONT_SIDE, "").strip()).strip()
+    return _trim_breaks(answer.replace(_FRONT_SIDE, "").strip())
+
+
+def _trim_breaks(text: str) -> str:
+    """`text` (stripped) without line breaks at either end. The expression can
+    only match a text that starts with `<br` or ends with `>`."""
+    if text[:3].lower() == "<br" or text.endswith(">"):
+        return _EDGE_BREAKS_RE.sub("", text).strip()
+    return text
+
+
+def _answer_tail(parts: tuple | None) -> tuple | None:
+    """The parts after the answer line, when the line is in the text that
+    starts the answer template (before any field but FrontSide): every note's
+    line is then at the same place, and the first one Anki's search would
+    find, since no match can reach past the `>` that ends this one."""
+    if parts is None:
+        return None
+    prefix = []
+    index = len(parts)
+    for position, part in enumerate(parts):
+        if type(part) is str:
+            prefix.append(part)
+        elif part is _FRONT_PART:
+            prefix.append(_FRONT_SIDE)
+        else:
+            index = position
+            break
+    fixed = "".join(prefix)
+    line = _ANSWER_LINE_RE.search(fixed)
+    if line is None:
+        return None
+    rest = fixed[line.end() :]
+    return ((rest,) if rest else ()) + parts[index:]
+
+
+# A side that is only text and plain fields (`{{Front}}`, `{{FrontSide}}`,
+# `{{Tags}}`) is compiled to its parts: literal text, a field's index, the
+# front side, or a special field's name. Anything else (sections, filters)
+# keeps the general renderer.
+_FRONT_PART = object()
+
+
+def _compile_side(template: str, field_index: dict[str, int]) -> tuple | None:
+    try:
+        nodes = _parse(template)
+    except TemplateError:
+        return None  # raised by the general renderer if a note ever uses this template
+    parts: list = []
+    for node in nodes:
+        if isinstance(node, str):
+            if node:
+                parts.append(node)
+        elif node[0] == "field" and ":" not in node[1]:
+            name = node[1].strip()
+            if name == "FrontSide":
+                parts.append(_FRONT_PART)
+            elif name in field_index:
+                parts.append(field_index[name])
+            else:
+                parts.append((name,))
+        else:
+            return None
+    return tuple(parts)
+
+
+def _join(parts: tuple, values: list[str], extra: dict[str, str], front: str) -> str:
+    out: list[str] = []
+    for part in parts:
+        kind = type(part)
+        if kind is str:
+            out.append(part)
+        elif kind is int:
+            out.append(values[part])
+        elif part is _FRONT_PART:
+            out.append(front)
+        else:
+            value = extra.get(part[0])
+            if value is not None:
+                out.append(value)
+    return "".join(out)
+
+
+class RenderPlan:
+    """A note type's templates parsed and compiled once, for every note of it
+    (a 10,000-note package renders 20,000 sides from two templates)."""
+
+    def __init__(self, note_type: NoteType) -> None:
+        self.note_type = note_type
+        # The last field of a name wins, as in dict(zip(fields, values)).
+        field_index = {name: index for index, name in enumerate(note_type.fields)}
+        self.sides = [
+            (name, _compile_side(question, field_index), _compile_side(answer, field_index))
+            for name, question, answer in note_type.templates
+        ]
+        self.tails = [_answer_tail(answer) for _, _, answer in self.sides]
+        # Whether some side needs the general renderer (and so the fields by name).
+        self.general = note_type.is_cloze or any(part is None for _, *sides in self.sides for part in sides)
+        question = note_type.templates[0][1] if note_type.templates else ""
+        self.cloze_fields = _cloze_fields(question) if note_type.is_cloze else []
+
+    def render(
+        self, values: list[str], ordinals: list[int] | None = None, extra: dict[str, str] | None = None
+    ) -> list[RenderedCard]:
+        note_type = self.note_type
+        count = len(note_type.fields)
+        if len(values) < count:
+            values = values + [""] * (count - len(values))
+        extra = dict(extra or {})
+        templates = note_type.templates
+        fields: dict[str, str] = {}  # filled for the general renderer only
+        if self.general:
+            fields = dict(zip(note_type.fields, values, strict=False))
+        if note_type.is_cloze:
+            question, answer = templates[0][1:] if templates else ("", "")
+            numbers = sorted({n for name in self.cloze_fields for n in cloze_numbers(fields.get(name, ""))})
+            wanted = [n - 1 for n in numbers] if ordinals is None else ordinals
+            cards = []
+            for ordinal in wanted:
+                extra["Card"] = templates[min(ordinal, len(templates) - 1)][0] if templates else ""
+                front = _render_nodes(_parse(question), _Context(fields, ordinal, True, "", extra)).strip()
+                if is_empty(front):
+                    continue
+                back = _render_nodes(_parse(answer), _Context(fields, ordinal, False, _FRONT_SIDE, extra))
+                cards.append(RenderedCard(ord=ordinal, front=front, back=_back_side(back)))
+            return cards
+        wanted = list(range(len(templates))) if ordinals is None else [o for o in ordinals if 0 <= o < len(templates)]
+        cards = []
+        for ordinal in wanted:
+            name, question_parts, answer_parts = self.sides[ordinal]
+            extra["Card"] = name
+            if question_parts is not None:
+                front = _join(question_parts, values, extra, "").strip()
+            else:
+                front = _render_nodes(_parse(templates[ordinal][1]), _Context(fields, ordinal, True, "", extra)).strip()
+            if is_empty(front):
+                continue
+            tail = self.tails[ordinal]
+            if tail is not None:
+                back = _trim_breaks(_join(tail, values, extra, _FRONT_SIDE).replace(_FRONT_SIDE, "").strip())
+            elif answer_parts is not None:
+                back = _back_side(_join(answer_parts, values, extra, _FRONT_SIDE))
+            else:
+                back = _back_side(
+                    _render_nodes(_parse(templates[ordinal][2]), _Context(fields, ordinal, False, _FRONT_SIDE, extra))
+                )
+            cards.append(RenderedCard(ord=ordinal, front=front, back=back))
+        return cards
+
+
+@functools.lru_cache(maxsize=256)
+def render_plan(note_type: NoteType) -> RenderPlan:
+    return RenderPlan(note_type)
 
 
 def render_note(
@@ -160,28 +314,7 @@ def render_note(
     """The cards of one note: those `ordinals` (from the package's cards
     table) or, without them, every card Anki would generate (a normal template
     whose front is not empty; a cloze number present in the text)."""
-    fields = dict(zip(note_type.fields, values + [""] * (len(note_type.fields) - len(values)), strict=False))
-    extra = dict(extra or {})
-    if note_type.is_cloze:
-        question, answer = note_type.templates[0][1:] if note_type.templates else ("", "")
-        numbers = sorted({n for name in _cloze_fields(question) for n in cloze_numbers(fields.get(name, ""))})
-        wanted = [n - 1 for n in numbers] if ordinals is None else ordinals
-        templates = [(ordinal, question, answer) for ordinal in wanted]
-    else:
-        indexed = list(enumerate(note_type.templates))
-        if ordinals is not None:
-            indexed = [(o, note_type.templates[o]) for o in ordinals if 0 <= o < len(note_type.templates)]
-        templates = [(o, t[1], t[2]) for o, t in indexed]
-    cards = []
-    for ordinal, question, answer in templates:
-        name = note_type.templates[min(ordinal, len(note_type.templates) - 1)][0] if note_type.templates else ""
-        extra["Card"] = name
-        front = _render_nodes(_parse(question), _Context(fields, ordinal, True, "", extra)).strip()
-        if is_empty(front):
-            continue
-        back = _render_nodes(_parse(answer), _Context(fields, ordinal, False, _FRONT_SIDE, extra))
-        cards.append(RenderedCard(ord=ordinal, front=front, back=_back_side(back)))
-    return cards
+    return render_plan(note_type).render(values, ordinals, extra)
 
 
 def _cloze_fields(template: str) -> list[str]:

@@ -250,8 +250,8 @@ def test_import_queries_do_not_grow_with_the_notes(tmp_path, teacher, media_root
         return build(tmp_path, fill, media=media, name=f"{n}.apkg").path.read_bytes()
 
     counts = []
-    # The first import warms what is cached across requests (the flags that
-    # choose a new personal deck's scheduler), so it is not compared.
+    # A first import warms the caches other code reads on the way (the
+    # running experiments, for the tracking event), so it is not counted.
     for n in (3, 5, 60):
         parsed = transfer.parse_upload("p.apkg", package(n))
         with CaptureQueriesContext(connection) as queries:
