@@ -237,6 +237,7 @@ def privacy_policy(request: HttpRequest) -> HttpResponse:
             "token_days": settings.API_TOKEN_TTL_DAYS,
             "grace_days": settings.ACCOUNT_DELETION_GRACE_DAYS,
             "export_hours": settings.DATA_EXPORT_TTL_HOURS,
+            "signup_hours": settings.SIGNUP_CONFIRM_TTL_HOURS,
         },
     )
 

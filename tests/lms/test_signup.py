@@ -225,3 +225,9 @@ def test_confirming_takes_a_constant_number_of_queries(
     #   15 auditlog reads the user, 16 last_login, 17-19 savepoint/save/release session
     with django_assert_num_queries(19):
         client.post(path)
+
+
+def test_the_privacy_page_says_how_long_an_unconfirmed_sign_up_is_kept(client, settings):
+    settings.SIGNUP_CONFIRM_TTL_HOURS = 48
+    text = client.get("/privacy/").content.decode()
+    assert "A sign-up not yet confirmed from its email" in text and "48 hours, then deleted" in text
