@@ -24,7 +24,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.core import signing
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -39,6 +39,10 @@ ADDRESS_TAKEN = "address_taken"
 
 class SignupLinkInvalid(Exception):
     """The link is forged, expired, or its account is no longer pending."""
+
+
+class UsernameTaken(Exception):
+    """Another sign-up took the username between the form's check and the insert."""
 
 
 @dataclass(frozen=True)
@@ -73,17 +77,21 @@ def signup_request(
         # (only this mailbox could have confirmed it): the newest one wins, so
         # a squatter cannot hold someone's address hostage.
         User.objects.filter(email__iexact=email, signup_pending=True, is_active=False).delete()
-        user = User.objects.create(
-            username=username,
-            email=email,
-            password=hashed,
-            role=role,
-            timezone=timezone_name,
-            first_name=first_name,
-            last_name=last_name,
-            is_active=False,
-            signup_pending=True,
-        )
+        try:
+            with transaction.atomic():
+                user = User.objects.create(
+                    username=username,
+                    email=email,
+                    password=hashed,
+                    role=role,
+                    timezone=timezone_name,
+                    first_name=first_name,
+                    last_name=last_name,
+                    is_active=False,
+                    signup_pending=True,
+                )
+        except IntegrityError as error:  # the unique username, taken by a simultaneous sign-up
+            raise UsernameTaken from error
     return SignupMail(kind=CONFIRM, user_id=user.pk)
 
 

@@ -66,15 +66,19 @@ def signup(request: HttpRequest) -> HttpResponse:
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        mail = signup_service.signup_request(
-            username=data["username"],
-            email=data["email"],
-            password=data["password1"],
-            role=data["role"],
-            timezone_name=data["timezone"],
-            first_name=data.get("first_name", ""),
-            last_name=data.get("last_name", ""),
-        )
+        try:
+            mail = signup_service.signup_request(
+                username=data["username"],
+                email=data["email"],
+                password=data["password1"],
+                role=data["role"],
+                timezone_name=data["timezone"],
+                first_name=data.get("first_name", ""),
+                last_name=data.get("last_name", ""),
+            )
+        except signup_service.UsernameTaken:
+            form.add_error("username", User._meta.get_field("username").error_messages["unique"])
+            return render(request, "registration/signup.html", {"form": form}, status=400)
         next_url = request.GET["next"] if _safe_next(request) else ""
         # The same page, status and email route whether the address is new or
         # registered: nothing here tells a prober which (docs/privacy.md).

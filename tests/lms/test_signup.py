@@ -174,6 +174,23 @@ def test_a_taken_username_is_still_said(client, student, django_capture_on_commi
     assert mail.outbox == []
 
 
+def test_a_username_taken_by_a_simultaneous_sign_up_is_a_400_not_a_500(client, django_capture_on_commit_callbacks):
+    # The other request inserts between this one's form check and its insert.
+    real_create = User.objects.create
+
+    def other_request_first(**fields):
+        User(username=fields["username"], email="quicker@example.com").save()
+        return real_create(**fields)
+
+    with mock.patch.object(User.objects, "create", side_effect=other_request_first):
+        response = post_signup(client, django_capture_on_commit_callbacks)
+    assert response.status_code == 400 and "already exists" in response.content.decode()
+    # (The other request's row is rolled back here with this one's transaction;
+    # in real life it was committed by its own request.)
+    assert not User.objects.filter(email="newbie@example.com").exists()
+    assert mail.outbox == []
+
+
 def test_signing_up_again_with_the_address_replaces_the_unconfirmed_account(client, django_capture_on_commit_callbacks):
     post_signup(client, django_capture_on_commit_callbacks, username="first")
     first_link = confirm_path()
