@@ -39,14 +39,10 @@ class SignUpForm(UserCreationForm):
         model = User
         fields = ("username", "email", "first_name", "last_name", "role", "timezone")
 
-    # Set by clean_email: the address belongs to an account already. The form
-    # stays valid so the page does not say so; the view emails the owner.
-    email_taken = False
-
     def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip().lower()
-        self.email_taken = User.objects.filter(email__iexact=email).exists()
-        return email
+        # Registered or not, the address is accepted here: the page must not
+        # say which (lms.signup emails the owner instead).
+        return self.cleaned_data["email"].strip().lower()
 
 
 class ProfileForm(forms.ModelForm):

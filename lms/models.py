@@ -63,6 +63,9 @@ class User(AbstractUser):
     # Set when the person asks to delete their account; a scheduled job deletes
     # it after ACCOUNT_DELETION_GRACE_DAYS, and logging in again cancels.
     deletion_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Signed up but has not yet followed the emailed confirmation link: the
+    # account is inactive until then (lms.signup). Never set for create_user().
+    signup_pending = models.BooleanField(default=False, db_default=False, editable=False)
 
     objects = LmsUserManager()
 

@@ -53,24 +53,6 @@ def profile_of(user: User) -> dict[str, Any]:
     }
 
 
-def signup_with_taken_email(*, email: str, request: Any) -> None:
-    """Someone tried to sign up with a registered address: email its owner
-    instead of telling the visitor (who may be probing for accounts)."""
-    owner = User.objects.filter(email__iexact=email).order_by("pk").first()
-    if owner is None:
-        return
-    site = settings.SITE_URL.rstrip("/")
-    send_mail(
-        "Someone tried to sign up with your email address",
-        f"Hello {owner.display_name},\n\nSomeone just tried to create a Flashcard LMS account with this address, "
-        f"which already belongs to your account ({owner.username}).\n\nIf it was you, log in: {site}"
-        f"{reverse('login')}\nForgot your password? {site}{reverse('password_reset')}\n\n"
-        "If it was not you, you can ignore this message; nothing was changed.\n",
-        settings.DEFAULT_FROM_EMAIL,
-        [owner.email],
-    )
-
-
 # --- Download my data -------------------------------------------------------------
 
 

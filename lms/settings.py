@@ -253,6 +253,9 @@ AUDIT_LOG_RETENTION_DAYS = envint("AUDIT_LOG_RETENTION_DAYS", 730)
 DATA_EXPORT_TTL_HOURS = envint("DATA_EXPORT_TTL_HOURS", 72)
 # "Delete my account": days before a scheduled job deletes it (logging in cancels).
 ACCOUNT_DELETION_GRACE_DAYS = envint("ACCOUNT_DELETION_GRACE_DAYS", 7)
+# Sign-up: the emailed confirmation link works for this many hours; an account
+# still unconfirmed after that is deleted by the daily privacy job.
+SIGNUP_CONFIRM_TTL_HOURS = envint("SIGNUP_CONFIRM_TTL_HOURS", 72)
 
 # How long django-axes' records of log-ins and failed log-ins (username, address)
 # are kept; deleted by the weekly maintenance.

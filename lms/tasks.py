@@ -4,7 +4,7 @@ import time
 
 from celery import Task, shared_task
 
-from lms import privacy
+from lms import privacy, signup
 
 
 @shared_task(bind=True, max_retries=3, default_retry_delay=5, acks_late=True)
@@ -21,5 +21,17 @@ def build_data_export(export_id: int) -> str:
 
 @shared_task
 def privacy_daily() -> dict:
-    """Complete account deletions whose grace period is over; drop expired exports."""
-    return {"accounts_deleted": privacy.accounts_delete_due(), "exports_deleted": privacy.exports_delete_expired()}
+    """Complete account deletions whose grace period is over; drop expired
+    exports and sign-ups never confirmed."""
+    return {
+        "accounts_deleted": privacy.accounts_delete_due(),
+        "exports_deleted": privacy.exports_delete_expired(),
+        "signups_deleted": signup.signups_delete_expired(),
+    }
+
+
+@shared_task(acks_late=True)
+def send_signup_mail(kind: str, user_id: int, next_url: str = "") -> None:
+    """The one email every sign-up sends, whichever kind: always this route,
+    so neither the page nor its timing says which it was."""
+    signup.signup_mail_send(kind=kind, user_id=user_id, next_url=next_url)

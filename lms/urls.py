@@ -23,6 +23,7 @@ urlpatterns = [
     # Browsers ask for /favicon.ico whatever the page says; the icon is the static SVG.
     path("favicon.ico", views.favicon, name="favicon"),
     path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/signup/confirm/<str:token>/", views.signup_confirm, name="signup_confirm"),
     path("accounts/profile/", views.profile, name="profile"),
     path("accounts/tokens/", views.token_list, name="token_list"),
     path("accounts/data/", views.my_data, name="my_data"),

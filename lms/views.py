@@ -14,9 +14,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from lms import audit, privacy, tasks
+from lms import signup as signup_service
 from lms.api import error_body
 from lms.forms import AccountDeleteForm, AuditFilterForm, ProfileForm, SignUpForm
 from lms.inputs import BadInput
@@ -62,24 +64,52 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("home")
     form = SignUpForm(request.POST or None)
-    if request.method == "POST" and form.is_valid() and form.email_taken:
-        # Do not tell the visitor the address is registered: tell its owner.
-        privacy.signup_with_taken_email(email=form.cleaned_data["email"], request=request)
-        return render(request, "registration/signup_check_email.html", {"email": form.cleaned_data["email"]})
     if request.method == "POST" and form.is_valid():
-        user = form.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        track("signup", user=user, role=user.role)
-        messages.success(request, f"Welcome, {user.display_name}! Your account is ready.")
-        return redirect(request.GET["next"] if _safe_next(request) else "home")
+        data = form.cleaned_data
+        try:
+            mail = signup_service.signup_request(
+                username=data["username"],
+                email=data["email"],
+                password=data["password1"],
+                role=data["role"],
+                timezone_name=data["timezone"],
+                first_name=data.get("first_name", ""),
+                last_name=data.get("last_name", ""),
+            )
+        except signup_service.UsernameTaken:
+            form.add_error("username", User._meta.get_field("username").error_messages["unique"])
+            return render(request, "registration/signup.html", {"form": form}, status=400)
+        next_url = request.GET["next"] if _safe_next(request) else ""
+        # The same page, status and email route whether the address is new or
+        # registered: nothing here tells a prober which (docs/privacy.md).
+        transaction.on_commit(lambda: tasks.send_signup_mail.delay(mail.kind, mail.user_id, next_url))
+        return render(request, "registration/signup_check_email.html", {"email": data["email"]})
     # A rejected form answers 400 like every other form on the site.
     status = 400 if request.method == "POST" else 200
     return render(request, "registration/signup.html", {"form": form}, status=status)
 
 
-def _safe_next(request: HttpRequest) -> bool:
-    from django.utils.http import url_has_allowed_host_and_scheme
+@require_http_methods(["GET", "POST"])
+def signup_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """The emailed link. GET shows a button; the POST activates and signs in.
+    Mail scanners open links by themselves: a GET must not use up the link."""
+    try:
+        pending = signup_service.signup_pending_for(token=token)
+        if request.method == "GET":
+            return render(request, "registration/signup_confirm.html", {"pending": pending})
+        user, next_url = signup_service.signup_confirm(token=token)
+    except signup_service.SignupLinkInvalid:
+        return render(request, "registration/signup_link_invalid.html", status=400)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    track("signup", user=user, role=user.role)
+    messages.success(request, f"Welcome, {user.display_name}! Your account is ready.")
+    safe = url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return redirect(next_url if next_url and safe else "home")
 
+
+def _safe_next(request: HttpRequest) -> bool:
     nxt = request.GET.get("next")
     # require_https: a page served over HTTPS must not send people on to http://.
     return bool(nxt) and url_has_allowed_host_and_scheme(
@@ -211,6 +241,7 @@ def privacy_policy(request: HttpRequest) -> HttpResponse:
             "token_days": settings.API_TOKEN_TTL_DAYS,
             "grace_days": settings.ACCOUNT_DELETION_GRACE_DAYS,
             "export_hours": settings.DATA_EXPORT_TTL_HOURS,
+            "signup_hours": settings.SIGNUP_CONFIRM_TTL_HOURS,
         },
     )
 

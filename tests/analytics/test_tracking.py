@@ -12,6 +12,7 @@ from analytics import services
 from analytics.models import Event
 from lms.tracking import track
 from tests.factories import UserFactory
+from tests.lms.signup_helpers import confirm_path
 
 pytestmark = pytest.mark.django_db
 
@@ -66,18 +67,24 @@ def test_login_logout_and_failed_login(client: Any) -> None:
     assert Event.objects.get(name="logout").user == user
 
 
-def test_signup_is_tracked(client: Any) -> None:
-    client.post(
-        "/accounts/signup/",
-        {
-            "username": "newbie",
-            "email": "n@example.com",
-            "password1": "a-Long-pass-123",
-            "password2": "a-Long-pass-123",
-            "role": "student",
-            "timezone": "UTC",
-        },
-    )
+def test_signup_is_tracked_when_the_emailed_link_is_followed(
+    client: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            "/accounts/signup/",
+            {
+                "username": "newbie",
+                "email": "n@example.com",
+                "password1": "a-Long-pass-123",
+                "password2": "a-Long-pass-123",
+                "role": "student",
+                "timezone": "UTC",
+            },
+        )
+    # Not before: until then nobody has an account.
+    assert not Event.objects.filter(name="signup").exists()
+    client.post(confirm_path())
     signup = Event.objects.filter(name="signup").first()
     assert signup is not None, list(Event.objects.values_list("name", flat=True))
     assert signup.user.username == "newbie"

@@ -20,14 +20,25 @@ def shot(page, name: str) -> None:
 
 
 def sign_up(page, *, username: str, role: str, first_name: str) -> None:
-    """Fill the sign-up form the page is on and submit it."""
+    """Fill the sign-up form the page is on, submit it, and follow the emailed
+    link (the live server runs in this process: its mail is in mail.outbox)."""
+    from django.core import mail
+
+    from tests.lms.signup_helpers import confirm_path
+
+    email = f"{username}@example.com"
+    site = page.url.split("/accounts/", 1)[0]
     page.fill("#id_username", username)
-    page.fill("#id_email", f"{username}@example.com")
+    page.fill("#id_email", email)
     page.fill("#id_first_name", first_name)
     page.check(f"input[name=role][value={role}]")
     page.fill("#id_password1", PASSWORD)
     page.fill("#id_password2", PASSWORD)
     page.click("main button[type=submit]")
+    page.get_by_text("Check your email to finish signing up").wait_for()
+    message = next(m for m in reversed(mail.outbox) if m.to == [email])
+    page.goto(site + confirm_path(message))
+    page.click("main button:has-text('Confirm and sign in')")
     page.wait_for_load_state("domcontentloaded")
 
 

@@ -4,6 +4,7 @@ from django.core import mail
 
 from lms.models import User
 from tests.factories import UserFactory
+from tests.lms.signup_helpers import confirm_path
 
 
 def test_landing_page_for_visitors(client):
@@ -19,21 +20,24 @@ def test_login_page_renders_with_labels(client):
     assert b"csrfmiddlewaretoken" in response.content
 
 
-def test_signup_as_teacher_signs_in_with_that_role(client):
-    response = client.post(
-        "/accounts/signup/",
-        {
-            "username": "newteach",
-            "email": "New@Example.com",
-            "first_name": "New",
-            "last_name": "Teacher",
-            "role": "teacher",
-            "timezone": "America/New_York",
-            "password1": "a-long-Passphrase-9",
-            "password2": "a-long-Passphrase-9",
-        },
-    )
-    assert response.status_code == 302
+def test_signup_as_teacher_signs_in_with_that_role_after_the_emailed_link(client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/accounts/signup/",
+            {
+                "username": "newteach",
+                "email": "New@Example.com",
+                "first_name": "New",
+                "last_name": "Teacher",
+                "role": "teacher",
+                "timezone": "America/New_York",
+                "password1": "a-long-Passphrase-9",
+                "password2": "a-long-Passphrase-9",
+            },
+        )
+    assert response.status_code == 200 and "Check your email" in response.content.decode()
+    assert client.get("/accounts/profile/").status_code == 302
+    assert client.post(confirm_path()).status_code == 302
     user = User.objects.get(username="newteach")
     assert user.role == "teacher"
     assert user.email == "new@example.com"
@@ -42,7 +46,7 @@ def test_signup_as_teacher_signs_in_with_that_role(client):
     assert client.get("/accounts/profile/").status_code == 200
 
 
-def test_invited_visitor_keeps_the_invite_through_log_in_and_sign_up(client):
+def test_invited_visitor_keeps_the_invite_through_log_in_and_sign_up(client, django_capture_on_commit_callbacks):
     # An invite link sends a visitor to log in; a newcomer follows "Create an
     # account" and must come back to the invite, not to an empty dashboard.
     login_page = client.get("/accounts/login/?next=/join/ABCDEFGH/").content.decode()
@@ -50,17 +54,21 @@ def test_invited_visitor_keeps_the_invite_through_log_in_and_sign_up(client):
     assert "You were invited to a class" in login_page
     signup_page = client.get("/accounts/signup/?next=/join/ABCDEFGH/").content.decode()
     assert 'href="/accounts/login/?next=/join/ABCDEFGH/"' in signup_page
-    response = client.post(
-        "/accounts/signup/?next=/join/ABCDEFGH/",
-        {
-            "username": "invited",
-            "email": "invited@example.com",
-            "role": "student",
-            "timezone": "UTC",
-            "password1": "a-long-Passphrase-9",
-            "password2": "a-long-Passphrase-9",
-        },
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/accounts/signup/?next=/join/ABCDEFGH/",
+            {
+                "username": "invited",
+                "email": "invited@example.com",
+                "role": "student",
+                "timezone": "UTC",
+                "password1": "a-long-Passphrase-9",
+                "password2": "a-long-Passphrase-9",
+            },
+        )
+    assert response.status_code == 200
+    # The invite rides in the emailed link and comes back after confirming.
+    response = client.post(confirm_path())
     assert response.status_code == 302 and response["Location"] == "/join/ABCDEFGH/"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.learning.content_world import world  # noqa: F401
+from tests.lms.signup_helpers import confirm_path
 
 pytestmark = pytest.mark.django_db
 
@@ -20,24 +21,33 @@ SIGNUP = {
 }
 
 
+def _signup_and_confirm(client, capture, url: str, *, secure: bool = False):
+    """Sign up, then follow the emailed link: `next` is honoured there."""
+    with capture(execute=True):
+        assert client.post(url, SIGNUP, secure=secure).status_code == 200
+    return client.post(confirm_path(), secure=secure)
+
+
 @pytest.mark.parametrize(
     "target",
     ["https://evil.example/", "//evil.example/", "/\\evil.example/", "https:evil.example", "javascript:alert(1)"],
 )
-def test_signup_next_refuses_other_sites(client, target: str) -> None:
-    response = client.post(f"/accounts/signup/?next={target}", SIGNUP)
+def test_signup_next_refuses_other_sites(client, target: str, django_capture_on_commit_callbacks) -> None:
+    response = _signup_and_confirm(client, django_capture_on_commit_callbacks, f"/accounts/signup/?next={target}")
     assert response.status_code == 302
     assert "evil" not in response["Location"] and "javascript" not in response["Location"]
 
 
-def test_signup_next_over_https_refuses_plain_http(client) -> None:
-    response = client.post("/accounts/signup/?next=http://testserver/decks/", SIGNUP, secure=True)
+def test_signup_next_over_https_refuses_plain_http(client, django_capture_on_commit_callbacks) -> None:
+    response = _signup_and_confirm(
+        client, django_capture_on_commit_callbacks, "/accounts/signup/?next=http://testserver/decks/", secure=True
+    )
     assert response.status_code == 302
     assert not response["Location"].startswith("http://")
 
 
-def test_signup_next_on_the_site_is_followed(client) -> None:
-    response = client.post("/accounts/signup/?next=/join/ABCDEFGH/", SIGNUP)
+def test_signup_next_on_the_site_is_followed(client, django_capture_on_commit_callbacks) -> None:
+    response = _signup_and_confirm(client, django_capture_on_commit_callbacks, "/accounts/signup/?next=/join/ABCDEFGH/")
     assert response["Location"] == "/join/ABCDEFGH/"
 
 
