@@ -7,6 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from learning.models import Card, CardState, Deck, Lesson, Review, StudySession
+from learning.study import study_day
 from tests.factories import UserFactory
 from tests.learning.study_setup import make_class
 
@@ -186,8 +187,12 @@ def test_progress_api_returns_own_figures(api_for, student, setup):
     body = api.get("/api/v1/progress/").json()
     assert body["total_reviews"] == 1 and body["reviews_today"] == 1
     assert body["streak"] == {"current": 1, "longest": 1}
-    # Good on a new card: its next learning step is ten minutes away, today.
-    assert len(body["forecast"]) == 30 and body["forecast"][0]["due"] == 1
+    # Good on a new card: its next learning step is ten minutes away, on the
+    # study day those ten minutes fall in (the next one just before 4 am).
+    due_at = CardState.objects.get(student=student, card=setup.cards[0]).due_at
+    due_day = study_day(student, due_at).isoformat()
+    assert len(body["forecast"]) == 30 and sum(d["due"] for d in body["forecast"]) == 1
+    assert next(d["due"] for d in body["forecast"] if d["date"] == due_day) == 1
     assert body["decks"][0]["studied"] == 1 and body["decks"][0]["cards"] == 4
 
 
