@@ -157,3 +157,14 @@ def test_with_redis_down_a_fresh_heartbeat_file_is_beat_alive(quiet_schedule: Pa
     assert heartbeat.check_beat(timeout=0.5).status == "healthy"
     quiet_schedule.unlink()  # no file either: unreadable, not "down"
     assert heartbeat.check_beat(timeout=0.5).status == "degraded"
+
+
+def test_a_beat_dead_for_100_seconds_is_down_with_the_default_settings(quiet_schedule: Path) -> None:
+    """Drill: with 150 s a killed beat opened its incident only ~3 min later (past
+    the 2 minutes asked); 90 s stale + one watchdog cycle fits. A live beat writes
+    every HEARTBEAT_EVERY s (~19 s apart while Redis was down), far inside it."""
+    celery_app.conf.task_always_eager = False
+    heartbeat.beat(now=datetime.now().timestamp() - 100)
+    assert heartbeat.check_beat().status == "unhealthy"
+    heartbeat.beat(now=datetime.now().timestamp() - 3 * beat.HEARTBEAT_EVERY)
+    assert heartbeat.check_beat().status == "healthy"
