@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from django.conf import settings
 from django.contrib import messages
@@ -8,7 +9,7 @@ from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.paginator import Paginator
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
@@ -170,7 +171,29 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
     return render(request, "404.html", status=404)
 
 
+# Retry-After while the database cannot be reached (a restart or failover takes about this long).
+DATABASE_RETRY_AFTER = 30
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
+    # Django calls this inside its `except` block. The database being
+    # unreachable (refused, reset, timed out) is an outage, not a bug in the
+    # request: 503 with Retry-After, never a 500 (the drill: every API call
+    # answered 500 while PostgreSQL was down). It is still logged as an error.
+    if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+        if _wants_json(request):
+            response: HttpResponse = JsonResponse(
+                error_body(
+                    "service_unavailable",
+                    "The service is briefly unavailable; please try again shortly.",
+                    {"retry_after": DATABASE_RETRY_AFTER},
+                ),
+                status=503,
+            )
+        else:
+            response = render(request, "503.html", status=503)
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER)
+        return response
     if _wants_json(request):
         return JsonResponse(
             error_body("server_error", "Something went wrong on our side; it has been logged."), status=500

@@ -427,6 +427,6 @@ class StatusView(APIView):
             data = status_page.data()
         except DatabaseError:
             return status_page.fallback_response(api=True)
-        response = Response({**data, "outages": status_page.outage_state()})
+        response = Response(status_page.overlay(data, status_page.outage_state()))
         response["Cache-Control"] = f"public, max-age={settings.OPS_STATUS_HTTP_MAX_AGE}"
         return response

@@ -55,16 +55,33 @@ def beat(*, now: float | None = None, timeout: float = 1.0) -> None:
             logger.warning("beat heartbeat not written to Redis: %r", exc)
 
 
-def last_beat(*, timeout: float = 1.0) -> float | None:
-    """When beat last ticked (epoch seconds): Redis when configured (beat may run
-    on another host), else the local file; None when never."""
-    if settings.REDIS_URL:
-        value = _redis(timeout).get(REDIS_KEY)
-        return float(value) if value else None
+def _file_beat() -> float | None:
     try:
         return float(Path(settings.OPS_BEAT_HEARTBEAT_FILE).read_text().strip())
     except (OSError, ValueError):
         return None
+
+
+def last_beat(*, timeout: float = 1.0) -> float | None:
+    """When beat last ticked (epoch seconds): the newer of Redis (beat may run
+    on another host) and the local file; None when neither has it.
+
+    Both, not Redis alone: a Redis that restarts without its data (or is down)
+    has no heartbeat while beat on this host keeps writing the file; reading
+    Redis alone called a live beat "never written" and opened `beat-heartbeat`
+    after every Redis restart. Raises only when Redis fails and there is no file.
+    """
+    seen = [value] if (value := _file_beat()) is not None else []
+    if settings.REDIS_URL:
+        try:
+            stored = _redis(timeout).get(REDIS_KEY)
+        except Exception:
+            if not seen:
+                raise
+            stored = None
+        if stored:
+            seen.append(float(stored))
+    return max(seen) if seen else None
 
 
 def check_beat(*, timeout: float = 1.0, now: float | None = None) -> health.ComponentHealth:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django.urls import Resolver404, ResolverMatch, get_resolver
 
 from lms.api import error_body
 from lms.tokens import token_lookup
@@ -28,13 +29,23 @@ class RequestMetricsMiddleware:
         started = time.perf_counter()
         response = self.get_response(request)
         duration_ms = (time.perf_counter() - started) * 1000
-        match = getattr(request, "resolver_match", None)
+        match = getattr(request, "resolver_match", None) or _resolve(request)
         route = metrics.route_label(match.route if match else None, request.path)
         metrics.record(request.method or "GET", route, duration_ms, response.status_code)
         flag_metrics.record(request, duration_ms, response.status_code)
         if settings.OPS_METRICS_SELF_FLUSH:
             metrics.flush_local_if_due()
         return response
+
+
+def _resolve(request: HttpRequest) -> ResolverMatch | None:
+    """The route of a request answered before URL resolution (a middleware's
+    503 while the database is down or in maintenance, an HTTPS redirect), so
+    an outage's errors count against their route, not "<unmatched>"."""
+    try:
+        return get_resolver(getattr(request, "urlconf", None)).resolve(request.path_info)
+    except Resolver404:
+        return None
 
 
 class StatusFallbackMiddleware:

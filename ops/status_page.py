@@ -143,6 +143,28 @@ def outage_state() -> dict[str, dict[str, Any]]:
     return out
 
 
+def overlay(body: dict[str, Any], outages: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The status data with the watchdog's outages on top: each component it
+    reports down takes its status, and the overall status is worked out again.
+    (The drill: with PostgreSQL down the API's `components` still said the
+    database was "operational" from the last good copy, the outage only in
+    `outages`.) Returns a new dict; `outages` is included as is."""
+    components = body.get("components")
+    if not isinstance(components, dict):
+        return {**body, "outages": outages}
+    merged = {
+        name: ({**info, "status": outages[name]["status"]} if name in outages and isinstance(info, dict) else info)
+        for name, info in components.items()
+    }
+    status = body.get("status")
+    if outages and status != "maintenance":
+        from ops.queries import overall_status
+
+        valid = {name: info for name, info in merged.items() if isinstance(info, dict) and "status" in info}
+        status = overall_status(valid, in_maintenance=False, open_incidents=len(body.get("active_incidents") or []))
+    return {**body, "components": merged, "status": status, "outages": outages}
+
+
 def outage_banner(outages: dict[str, dict[str, Any]]) -> str:
     if not outages:
         return ""
@@ -168,7 +190,7 @@ def fallback_response(*, api: bool) -> HttpResponse:
             except ValueError:
                 body = None
             if isinstance(body, dict):
-                body |= {"stale": True, "stale_seconds": round(copy[1]), "outages": outages}
+                body = overlay(body, outages) | {"stale": True, "stale_seconds": round(copy[1])}
                 response: HttpResponse = JsonResponse(body)
                 return _mark(response)
         response = JsonResponse(

@@ -161,7 +161,18 @@ def check_workers(timeout: float, *, broker_ok: bool = True) -> ComponentHealth:
     def run() -> tuple[str, str, dict[str, Any]]:
         from lms.celery import app
 
-        replies = app.control.ping(timeout=min(timeout, 2.0)) or []
+        # A ping with no reply limit waits its whole timeout, so it must be
+        # shorter than the check's own (it was 2 s inside the 0.9 s of
+        # HEALTH_CHECK_TIMEOUT: a live worker was always "no answer", and the
+        # worker's own probes, which said healthy, made the incident flap).
+        options = {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            "max_retries": 0,
+            "polling_interval": 0.05,
+        }
+        with app.connection_for_write(transport_options=options) as conn:
+            replies = app.control.ping(timeout=min(timeout * 0.5, 2.0), connection=conn) or []
         names = sorted(name for reply in replies for name in reply)
         if not names:
             return UNHEALTHY, "no Celery worker answered", {"workers": 0}

@@ -187,9 +187,10 @@ def test_a_real_worker_runs_the_proof_task():
     try:
         result = _run_with_env(
             "import os; os.environ.setdefault('DJANGO_SETTINGS_MODULE','lms.settings'); import django; django.setup();"
-            "from lms.tasks import ping; from ops import health; import json;"
+            "from lms.tasks import ping; from ops import health, watchdog; import json;"
             "r = ping.delay('hello').get(timeout=45);"
-            "print(json.dumps({'payload': r['payload'], 'worker': r['worker'], 'workers': health.check_workers().as_dict()}))",
+            "print(json.dumps({'payload': r['payload'], 'worker': r['worker'], 'workers': health.check_workers().as_dict(),"
+            " 'watchdog': watchdog.bounded('workers', lambda: watchdog.check_workers(3), 3).as_dict()}))",
             REDIS_URL=redis_url,
             LMS_TESTING="0",
             CELERY_TASK_ALWAYS_EAGER="0",
@@ -199,6 +200,8 @@ def test_a_real_worker_runs_the_proof_task():
         assert body["payload"] == "hello"
         assert body["worker"].startswith("proof@")
         assert body["workers"]["status"] == "healthy"
+        # The watchdog's own ping (drill: it said "no answer within 0.9 s" of a live worker).
+        assert body["watchdog"]["status"] == "healthy", body["watchdog"]
     finally:
         worker.terminate()
         worker.wait(timeout=30)

@@ -131,3 +131,40 @@ def test_an_unreadable_heartbeat_is_not_beat_down(quiet_schedule: Path, settings
     settings.REDIS_URL = f"redis://127.0.0.1:{CLOSED_PORT}/0"
     result = heartbeat.check_beat(timeout=0.5)
     assert result.status == "degraded" and "unreadable" in result.message
+
+
+@pytest.mark.redis
+def test_a_redis_that_lost_its_data_does_not_make_a_live_beat_dead(quiet_schedule: Path, settings) -> None:
+    """Drill: Redis restarted without persistence; beat kept writing its file, yet
+    the heartbeat read Redis alone ("never written") and opened beat-heartbeat."""
+    import os
+
+    celery_app.conf.task_always_eager = False
+    settings.REDIS_URL = os.environ["REDIS_URL"]
+    now = datetime.now().timestamp()
+    heartbeat.beat(now=now)
+    heartbeat._redis(1.0).delete(heartbeat.REDIS_KEY)  # what a restart without data leaves
+    assert heartbeat.last_beat() == pytest.approx(now, abs=0.01)
+    assert heartbeat.check_beat().status == "healthy"
+    heartbeat._redis(1.0).set(heartbeat.REDIS_KEY, f"{now + 5:.3f}")  # beat on another host: the newer wins
+    assert heartbeat.last_beat() == pytest.approx(now + 5, abs=0.01)
+
+
+def test_with_redis_down_a_fresh_heartbeat_file_is_beat_alive(quiet_schedule: Path, settings) -> None:
+    celery_app.conf.task_always_eager = False
+    settings.REDIS_URL = f"redis://127.0.0.1:{CLOSED_PORT}/0"
+    heartbeat.beat(now=datetime.now().timestamp())
+    assert heartbeat.check_beat(timeout=0.5).status == "healthy"
+    quiet_schedule.unlink()  # no file either: unreadable, not "down"
+    assert heartbeat.check_beat(timeout=0.5).status == "degraded"
+
+
+def test_a_beat_dead_for_100_seconds_is_down_with_the_default_settings(quiet_schedule: Path) -> None:
+    """Drill: with 150 s a killed beat opened its incident only ~3 min later (past
+    the 2 minutes asked); 90 s stale + one watchdog cycle fits. A live beat writes
+    every HEARTBEAT_EVERY s (~19 s apart while Redis was down), far inside it."""
+    celery_app.conf.task_always_eager = False
+    heartbeat.beat(now=datetime.now().timestamp() - 100)
+    assert heartbeat.check_beat().status == "unhealthy"
+    heartbeat.beat(now=datetime.now().timestamp() - 3 * beat.HEARTBEAT_EVERY)
+    assert heartbeat.check_beat().status == "healthy"

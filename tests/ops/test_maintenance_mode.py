@@ -123,3 +123,13 @@ def test_the_log_in_page_says_so_before_anyone_signs_in(client) -> None:
 
 def test_no_notice_on_the_log_in_page_otherwise(client) -> None:
     assert "data-maintenance-notice" not in client.get("/accounts/login/").content.decode()
+
+
+def test_answers_given_before_the_view_are_counted_against_their_route(
+    maintenance_on, api_for, student, fresh_metrics_store
+) -> None:
+    """Drill: the database-down 5xx (answered in a middleware) were all "<unmatched>"."""
+    assert api_for(student).get("/api/v1/decks/").status_code == 503
+    assert api_for(student).get("/no/such/page/").status_code == 503
+    routes = {key[1:] for key in fresh_metrics_store.drain()}
+    assert routes == {("GET", "/api/v1/decks/"), ("GET", "<unmatched>")}

@@ -176,6 +176,9 @@ def test_with_the_database_really_down_the_page_and_api_answer_200(settings, tmp
             body = json.loads(row["body"])
             assert row["type"] == "application/json" and body["stale"] is True
             assert body["outages"]["database"]["message"] == "refused"
+            # The components say it too, not only `outages` (the drill: "database: operational").
+            assert body["components"]["database"]["status"] == "major_outage"
+            assert body["status"] == "major_outage"
         else:
             assert "Live status is unavailable" in row["body"] and "Major outage: refused" in row["body"]
 
@@ -202,3 +205,45 @@ def test_the_cached_page_is_about_as_fast_as_the_liveness_probe() -> None:
 def test_odd_watchdog_files_are_ignored(settings, content: str) -> None:
     Path(settings.WATCHDOG_STATE_FILE).write_text(content)
     assert status_page.outage_state() == {}
+
+
+DOWN_REQUESTS = """
+import django, os, json
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lms.settings")
+django.setup()
+from django.conf import settings
+from django.test import Client
+settings.DEBUG = False  # production's error handlers, not the debug page
+out = []
+for path, headers in (
+    ("/api/v1/study-sessions/1/next/", {"HTTP_AUTHORIZATION": "Token " + "a" * 40}),
+    ("/api/v1/decks/", {"HTTP_AUTHORIZATION": "Token " + "b" * 40}),
+    ("/", {"sessionid": "x" * 32}),
+):
+    client = Client(raise_request_exception=False)
+    if "sessionid" in headers:
+        client.cookies.load(headers)
+        headers = {}
+    r = client.get(path, **headers)
+    out.append({"path": path, "status": r.status_code, "type": r["Content-Type"],
+                "retry": r.get("Retry-After"), "body": r.content.decode()[:2000]})
+print(json.dumps(out))
+"""
+
+
+def test_with_the_database_really_down_requests_answer_503_not_500() -> None:
+    """The drill: with PostgreSQL stopped every study call answered 500 (the
+    maintenance switch's read failed in a middleware, before DRF)."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env |= {"DATABASE_URL": "postgres://postgres@127.0.0.1:1/nowhere", "LMS_TESTING": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", DOWN_REQUESTS], cwd=ROOT, env=env, capture_output=True, text=True, timeout=90
+    )
+    assert result.returncode == 0, result.stderr
+    rows = {row["path"]: row for row in json.loads(result.stdout.strip().splitlines()[-1])}
+    for path in ("/api/v1/study-sessions/1/next/", "/api/v1/decks/"):
+        row = rows[path]
+        assert (row["status"], row["type"], row["retry"]) == (503, "application/json", "30"), row
+        assert json.loads(row["body"])["error"]["code"] == "service_unavailable"
+    page = rows["/"]
+    assert page["status"] == 503 and page["retry"] == "30" and "Briefly unavailable" in page["body"], page
