@@ -32,13 +32,16 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from ops import histogram
+
+if TYPE_CHECKING:
+    from ops.models import RequestMetric
 
 logger = logging.getLogger(__name__)
 SEP = "\x1f"  # separates method, route and counter name inside a hash field
@@ -84,6 +87,35 @@ class Aggregate:
         self.histogram = histogram.merge([self.histogram, other.histogram])
         for code, count in other.status_codes.items():
             self.status_codes[code] = self.status_codes.get(code, 0) + count
+
+    @classmethod
+    def of_row(cls, row: RequestMetric) -> Aggregate:
+        return cls(
+            row.request_count,
+            row.client_errors,
+            row.server_errors,
+            row.duration_sum_ms,
+            row.duration_min_ms,
+            row.duration_max_ms,
+            list(row.histogram),
+            dict(row.status_codes),
+        )
+
+    def row_fields(self) -> dict[str, object]:
+        """The RequestMetric fields this aggregate fills (ROW_FIELDS)."""
+        return {
+            "request_count": self.count,
+            "client_errors": self.client_errors,
+            "server_errors": self.server_errors,
+            "duration_sum_ms": self.duration_sum_ms,
+            "duration_min_ms": self.duration_min_ms,
+            "duration_max_ms": self.duration_max_ms,
+            "histogram": self.histogram,
+            "status_codes": self.status_codes,
+        }
+
+
+ROW_FIELDS = list(Aggregate().row_fields())
 
 
 Key = tuple[datetime, str, str]  # (minute, method, route)
@@ -351,48 +383,19 @@ def write_aggregates(data: dict[Key, Aggregate], *, resolution: str = "minute") 
         if row is None:
             to_create.append(
                 RequestMetric(
-                    resolution=resolution,
-                    bucket_start=minute,
-                    method=method,
-                    route=route[:255],
-                    request_count=agg.count,
-                    client_errors=agg.client_errors,
-                    server_errors=agg.server_errors,
-                    duration_sum_ms=agg.duration_sum_ms,
-                    duration_min_ms=agg.duration_min_ms,
-                    duration_max_ms=agg.duration_max_ms,
-                    histogram=agg.histogram,
-                    status_codes=agg.status_codes,
+                    resolution=resolution, bucket_start=minute, method=method, route=route[:255], **agg.row_fields()
                 )
             )
             continue
-        row.request_count += agg.count
-        row.client_errors += agg.client_errors
-        row.server_errors += agg.server_errors
-        row.duration_sum_ms += agg.duration_sum_ms
-        mins = [v for v in (row.duration_min_ms, agg.duration_min_ms) if v is not None]
-        maxs = [v for v in (row.duration_max_ms, agg.duration_max_ms) if v is not None]
-        row.duration_min_ms = min(mins) if mins else None
-        row.duration_max_ms = max(maxs) if maxs else None
-        row.histogram = histogram.merge([row.histogram, agg.histogram])
-        codes = dict(row.status_codes)
-        for code, count in agg.status_codes.items():
-            codes[code] = codes.get(code, 0) + count
-        row.status_codes = codes
+        merged = Aggregate.of_row(row)
+        merged.merge(agg)
+        for name, value in merged.row_fields().items():
+            setattr(row, name, value)
         to_update.append(row)
     RequestMetric.objects.bulk_create(to_create)
     RequestMetric.objects.bulk_update(
         to_update,
-        [
-            "request_count",
-            "client_errors",
-            "server_errors",
-            "duration_sum_ms",
-            "duration_min_ms",
-            "duration_max_ms",
-            "histogram",
-            "status_codes",
-        ],
+        ROW_FIELDS,
     )
     return len(to_create) + len(to_update)
 
