@@ -5,6 +5,8 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -230,8 +232,9 @@ def test_access_lines_are_json_with_the_request_id(client, settings):
     assert line["duration_ms"] >= 0
 
 
-@pytest.mark.parametrize(("path", "status"), [("/api/v1/auth/token/", 400), ("/api/v1/auth/me/", 401)])
-def test_4xx_log_lines_keep_the_request_id(client, path: str, status: int) -> None:
+@contextmanager
+def request_log_records() -> Iterator[list[logging.LogRecord]]:
+    """The records django.request logs inside the block, with their request id."""
     records: list[logging.LogRecord] = []
 
     class Keep(logging.Handler):
@@ -243,12 +246,18 @@ def test_4xx_log_lines_keep_the_request_id(client, path: str, status: int) -> No
     logger = logging.getLogger("django.request")
     logger.addHandler(handler)
     try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+
+
+@pytest.mark.parametrize(("path", "status"), [("/api/v1/auth/token/", 400), ("/api/v1/auth/me/", 401)])
+def test_4xx_log_lines_keep_the_request_id(client, path: str, status: int) -> None:
+    with request_log_records() as records:
         if status == 400:
             response = client.post(path, {"username": "x"}, HTTP_X_REQUEST_ID="trace-4xx")
         else:
             response = client.get(path, HTTP_X_REQUEST_ID="trace-4xx")
-    finally:
-        logger.removeHandler(handler)
     assert response.status_code == status
     assert len(records) == 1  # logged once, not again by Django's handler
     assert records[0].request_id == "trace-4xx"
@@ -264,22 +273,12 @@ def test_5xx_log_lines_keep_the_request_id(settings, admin, kind: str) -> None:
     settings.ROOT_URLCONF = "tests.ops.boom_urls"
     if kind == "returned":  # a 503 response from a middleware, not an exception
         services.maintenance_mode_set(on=True, user=admin)
-    records: list[logging.LogRecord] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record)
-
-    handler = Keep()
-    handler.addFilter(RequestIdFilter())
-    logger = logging.getLogger("django.request")
-    logger.addHandler(handler)
     try:
-        response = Client(raise_request_exception=False).get(
-            "/test/boom/" if kind == "exception" else "/decks/", HTTP_X_REQUEST_ID="trace-5xx"
-        )
+        with request_log_records() as records:
+            response = Client(raise_request_exception=False).get(
+                "/test/boom/" if kind == "exception" else "/decks/", HTTP_X_REQUEST_ID="trace-5xx"
+            )
     finally:
-        logger.removeHandler(handler)
         services.forget_switch()
     assert response.status_code == (500 if kind == "exception" else 503)
     assert [r.request_id for r in records] == ["trace-5xx"]
