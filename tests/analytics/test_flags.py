@@ -184,18 +184,15 @@ def test_exposures_are_recorded_once_per_user_for_flags_that_were_on(client_for,
     assert list(FlagExposure.objects.values_list("flag_name", "user")) == [("on-for-all", student.pk)]
 
 
-def test_an_admin_change_in_the_django_admin_is_audited(client_for, admin) -> None:
-    flag = make(enabled=False)
-    client = client_for(admin)
-    page = client.get(f"/admin/analytics/flag/{flag.pk}/change/")
-    assert page.status_code == 200
+def admin_form_data(page, flag, *, percentage: str) -> dict:
+    """The admin change form of `flag` as served, turned into a percentage rollout."""
     form = page.context["adminform"].form
     data = {k: v for k, v in form.initial.items() if v is not None and not isinstance(v, list | dict)}
     data.update(
         name="new-ui",
         enabled="on",
         strategy="percentage",
-        percentage="30",
+        percentage=percentage,
         attributes="{}",
         allow_users="[]",
         deny_users="[]",
@@ -207,6 +204,15 @@ def test_an_admin_change_in_the_django_admin_is_audited(client_for, admin) -> No
         modified_0=flag.modified.strftime("%Y-%m-%d"),
         modified_1=flag.modified.strftime("%H:%M:%S"),
     )
+    return data
+
+
+def test_an_admin_change_in_the_django_admin_is_audited(client_for, admin) -> None:
+    flag = make(enabled=False)
+    client = client_for(admin)
+    page = client.get(f"/admin/analytics/flag/{flag.pk}/change/")
+    assert page.status_code == 200
+    data = admin_form_data(page, flag, percentage="30")
     response = client.post(f"/admin/analytics/flag/{flag.pk}/change/", data)
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
     change = FlagChange.objects.filter(source="admin").get()
@@ -239,24 +245,7 @@ def test_an_admin_change_that_starts_a_rollout_tells_the_requests_voters(client_
     item = feature_requests.request_submit(user=student, title="New UI")
     feature_requests.request_update(request=item, actor=admin, flag=flag)
     page = client_for(admin).get(f"/admin/analytics/flag/{flag.pk}/change/")
-    form = page.context["adminform"].form
-    data = {k: v for k, v in form.initial.items() if v is not None and not isinstance(v, list | dict)}
-    data.update(
-        name="new-ui",
-        enabled="on",
-        strategy="percentage",
-        percentage="5",
-        attributes="{}",
-        allow_users="[]",
-        deny_users="[]",
-        rollout_plan="{}",
-        rollout_step="0",
-        hold_minutes="60",
-        created_0=flag.created.strftime("%Y-%m-%d"),
-        created_1=flag.created.strftime("%H:%M:%S"),
-        modified_0=flag.modified.strftime("%Y-%m-%d"),
-        modified_1=flag.modified.strftime("%H:%M:%S"),
-    )
+    data = admin_form_data(page, flag, percentage="5")
     assert client_for(admin).post(f"/admin/analytics/flag/{flag.pk}/change/", data).status_code == 302
     assert Notice.objects.filter(user=student, message__startswith="Rolling out").count() == 1
     assert Flag.objects.get(pk=flag.pk).step_changed_at is not None
