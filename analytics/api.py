@@ -341,7 +341,7 @@ class FunnelView(APIView):
     def post(self, request: Request) -> Response:
         serializer = FunnelRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return Response(funnel_payload(queries.funnel(serializer.validated_data["spec"])))
+        return Response(funnel_payload(queries.cached_funnel(serializer.validated_data["spec"])))
 
 
 # --- Events: staff list, and browser events from anyone signed in ----------------------------

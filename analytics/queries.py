@@ -10,12 +10,16 @@ a rolled-up day and a live one give identical figures.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connections
 from django.db.models import Avg, Count, Exists, Max, Min, OuterRef, Q, Sum
 from django.db.models.functions import TruncDate
@@ -567,6 +571,35 @@ class FunnelResult:
     steps: list[StepResult]
     overall_conversion: float
     breakdown: dict[str, list[int]] = field(default_factory=dict)
+
+
+FUNNEL_GENERATION_KEY = "analytics:funnel:generation"
+
+
+def cached_funnel(spec: FunnelSpec) -> FunnelResult:
+    """`funnel(spec)` computed at most ANALYTICS_FUNNEL_CACHE_SECONDS ago (its `until` says when).
+
+    Events arrive all the time and a funnel over days barely moves in a
+    minute, so new events may lag by the cache's lifetime; deleting events
+    (the retention purge, a user's erasure) starts a new generation of keys,
+    so no deleted event is ever counted from the cache.
+    """
+    seconds = settings.ANALYTICS_FUNNEL_CACHE_SECONDS
+    if seconds <= 0:
+        return funnel(spec)
+    generation = cache.get_or_set(FUNNEL_GENERATION_KEY, time.time_ns, None)
+    definition = repr((spec.steps, spec.days, spec.window_hours, spec.breakdown)).encode()
+    key = f"analytics:funnel:{generation}:{hashlib.sha256(definition).hexdigest()}"
+    result = cache.get(key)
+    if result is None:
+        result = funnel(spec)
+        cache.set(key, result, seconds)
+    return result
+
+
+def forget_funnels() -> None:
+    """Drop every cached funnel (after events were deleted)."""
+    cache.set(FUNNEL_GENERATION_KEY, time.time_ns(), None)
 
 
 def funnel(spec: FunnelSpec, *, now: datetime | None = None) -> FunnelResult:

@@ -1,4 +1,4 @@
-"""Where events from other apps arrive: `lms.tracking.event_tracked` and auth signals."""
+"""Where events from other apps arrive: `lms.tracking.event_tracked`, auth signals, account deletion."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db import transaction
 from django.http import HttpRequest
 
-from analytics import experiments, services
+from analytics import experiments, queries, services
 from learning.services import personal_scheduler_requested
 
 
@@ -42,16 +43,23 @@ def on_login_failed(
     )
 
 
+def on_users_deleting(sender: Any, **_: Any) -> None:
+    # Their events go with the accounts (CASCADE): no cached funnel may count them after the commit.
+    transaction.on_commit(queries.forget_funnels)
+
+
 def on_personal_scheduler_requested(sender: Any, *, owner: Any, **_: Any) -> str | None:
     # The FSRS rollout: flagged users enter the scheduler-default experiment here.
     return experiments.choose_personal_scheduler(owner)
 
 
 def connect() -> None:
+    from lms.signals import user_deleting
     from lms.tracking import event_tracked
 
     personal_scheduler_requested.connect(on_personal_scheduler_requested, dispatch_uid="analytics.scheduler")
     event_tracked.connect(on_event_tracked, dispatch_uid="analytics.event_tracked")
+    user_deleting.connect(on_users_deleting, dispatch_uid="analytics.users_deleting")
     user_logged_in.connect(on_logged_in, dispatch_uid="analytics.logged_in")
     user_logged_out.connect(on_logged_out, dispatch_uid="analytics.logged_out")
     user_login_failed.connect(on_login_failed, dispatch_uid="analytics.login_failed")

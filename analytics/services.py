@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from analytics import queries
 from analytics import timeutil as tu
 from analytics.funnel import EVENT_NAME
 from analytics.models import ActiveUserDay, DailyEventCount, DailySessionStats, Event, FeatureUserDay, RollupDay
@@ -295,6 +296,7 @@ def purge_old_events(*, now: datetime | None = None, batch: int = 10_000) -> int
         if not ids:
             return deleted
         deleted += Event.objects.filter(id__in=ids).delete()[0]
+        queries.forget_funnels()
 
 
 # --- Privacy ---------------------------------------------------------------------------
@@ -316,4 +318,6 @@ def delete_user_events(user_id: int) -> int:
     with transaction.atomic():
         ActiveUserDay.objects.filter(user_id=user_id).delete()
         FeatureUserDay.objects.filter(user_id=user_id).delete()
-        return Event.objects.filter(user_id=user_id).delete()[0]
+        deleted = Event.objects.filter(user_id=user_id).delete()[0]
+    queries.forget_funnels()
+    return deleted

@@ -193,7 +193,8 @@ def funnel_page(request: HttpRequest) -> HttpResponse:
     result = error = None
     if raw_steps:
         try:
-            result = queries.funnel(FunnelSpec(tuple(raw_steps), days=days, window_hours=window, breakdown=breakdown))
+            spec = FunnelSpec(tuple(raw_steps), days=days, window_hours=window, breakdown=breakdown)
+            result = queries.cached_funnel(spec)
         except FunnelError as exc:
             error = exc.message
     if result is not None and request.GET.get("csv"):

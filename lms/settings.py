@@ -498,6 +498,9 @@ ANALYTICS_ENABLED = envbool("ANALYTICS_ENABLED", "0" if TESTING else "1")
 ANALYTICS_RETENTION_DAYS = envint("ANALYTICS_RETENTION_DAYS", 90)  # raw events; rollups are kept
 ANALYTICS_MAX_BATCH = envint("ANALYTICS_MAX_BATCH", 100)  # browser events per POST
 ANALYTICS_MAX_PROPERTIES_BYTES = envint("ANALYTICS_MAX_PROPERTIES_BYTES", 2048)  # per event, as JSON
+# A funnel asked again with the same definition is answered from the cache for
+# this long (new events may lag by it; deleted events never do); 0 turns it off.
+ANALYTICS_FUNNEL_CACHE_SECONDS = envint("ANALYTICS_FUNNEL_CACHE_SECONDS", 0 if TESTING else 60)
 # Feature flags: waffle's Flag with our strategies; definitions cached briefly across requests.
 WAFFLE_FLAG_MODEL = "analytics.Flag"
 FLAGS_CACHE_SECONDS = envint("FLAGS_CACHE_SECONDS", 10)

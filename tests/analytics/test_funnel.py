@@ -6,10 +6,12 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.utils import timezone
 
+from analytics import services
 from analytics.funnel import FunnelError, FunnelSpec
 from analytics.models import Event
-from analytics.queries import funnel
+from analytics.queries import cached_funnel, funnel
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -172,3 +174,52 @@ def test_funnel_is_one_query(django_assert_num_queries: object) -> None:
     make_random_events(7)
     with django_assert_num_queries(1):
         funnel(FunnelSpec(("a", "b", "c", "d"), days=12), now=NOW)
+
+
+def _users_per_step(result: object) -> list[int]:
+    return [s.users for s in result.steps]
+
+
+def test_a_repeated_funnel_comes_from_the_cache_until_events_are_deleted(
+    settings: object, django_assert_num_queries: object, django_capture_on_commit_callbacks: object
+) -> None:
+    settings.ANALYTICS_FUNNEL_CACHE_SECONDS = 60
+    kept, erased, closed = UserFactory(), UserFactory(), UserFactory()
+    t = timezone.now() - timedelta(hours=1)
+    for person in (kept, erased, closed):
+        _events(person, ("a", t), ("b", t + timedelta(minutes=1)))
+    spec = FunnelSpec(("a", "b"), days=1)
+    first = cached_funnel(spec)
+    assert _users_per_step(first) == [3, 3]
+
+    with django_assert_num_queries(0):
+        assert cached_funnel(spec) == first
+    with django_assert_num_queries(1):  # another definition is computed
+        assert _users_per_step(cached_funnel(FunnelSpec(("a", "b"), days=2, window_hours=1))) == [3, 3]
+
+    services.delete_user_events(erased.pk)  # a user's erasure
+    assert _users_per_step(cached_funnel(spec)) == [2, 2] == _users_per_step(funnel(spec))
+
+    with django_capture_on_commit_callbacks(execute=True):  # the account itself deleted
+        closed.delete()
+    assert _users_per_step(cached_funnel(spec)) == [1, 1] == _users_per_step(funnel(spec))
+
+
+def test_the_retention_purge_drops_cached_funnels(settings: object) -> None:
+    settings.ANALYTICS_FUNNEL_CACHE_SECONDS = 60
+    settings.ANALYTICS_RETENTION_DAYS = 5
+    person = UserFactory()
+    now = timezone.now()
+    _events(person, ("a", now - timedelta(days=6)), ("b", now - timedelta(days=6) + timedelta(minutes=1)))
+    spec = FunnelSpec(("a", "b"), days=7)
+    assert _users_per_step(cached_funnel(spec)) == [1, 1]
+    assert services.purge_old_events(now=now) == 2
+    assert _users_per_step(cached_funnel(spec)) == [0, 0] == _users_per_step(funnel(spec))
+
+
+def test_the_funnel_is_computed_each_time_with_the_cache_off(django_assert_num_queries: object) -> None:
+    _events(UserFactory(), ("a", timezone.now() - timedelta(hours=1)))
+    spec = FunnelSpec(("a", "b"), days=1)
+    for _ in range(2):
+        with django_assert_num_queries(1):
+            assert _users_per_step(cached_funnel(spec)) == [1, 0]
