@@ -102,6 +102,22 @@ def duckdb_funnel(db: duckdb.DuckDBPyConnection, spec: FunnelSpec, now: datetime
     return list(counts), [round(m / 1_000_000, 3) for m in medians if m is not None]
 
 
+def server_cpu_seconds() -> float | None:
+    """CPU time of this connection's PostgreSQL backend so far (when the server runs on this host).
+
+    Counts the backend alone, not parallel workers it may start for a scan.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def ours(spec: FunnelSpec, now: datetime) -> tuple[list[int], list[float]]:
     result = queries.funnel(spec, now=now)
     return [s.users for s in result.steps], [s.median_seconds for s in result.steps[1:] if s.median_seconds is not None]
@@ -124,6 +140,7 @@ def main() -> None:
 
     specs = {days: FunnelSpec(STEPS, days=days) for days in PERIODS}
     best: dict[tuple[str, int], float] = {}
+    cpu: dict[tuple[str, int], float] = {}  # ours: the server backend's CPU; DuckDB: this process's (all threads)
     load_before = os.getloadavg()
     for _ in range(args.rounds):
         for days, spec in specs.items():
@@ -131,10 +148,15 @@ def main() -> None:
                 ("ours", lambda s=spec: ours(s, now)),
                 ("duckdb", lambda s=spec: duckdb_funnel(db, s, now)),
             ):
-                started = time.perf_counter()
+                clock = server_cpu_seconds if engine == "ours" else time.process_time
+                cpu_before, started = clock(), time.perf_counter()
                 figures = run()
                 elapsed = time.perf_counter() - started
                 best[engine, days] = min(best.get((engine, days), elapsed), elapsed)
+                cpu_after = clock()
+                if cpu_before is not None and cpu_after is not None:
+                    used = cpu_after - cpu_before
+                    cpu[engine, days] = min(cpu.get((engine, days), used), used)
                 if engine == "ours":
                     expected = figures
                 elif figures != expected:
@@ -142,11 +164,18 @@ def main() -> None:
     load_after = os.getloadavg()
 
     print(f"4-step funnel ({' > '.join(STEPS)}), window 336 h, best of {args.rounds} rounds side by side:")
-    print(f"{'days':>5} {'ours s':>8} {'DuckDB s':>9} {'ratio':>6}  users per step (equal in both)")
+    print(
+        f"{'days':>5} {'ours s':>8} {'DuckDB s':>9} {'ratio':>6} {'ours CPU s':>11} {'DuckDB CPU s':>13}"
+        "  users per step (equal in both)"
+    )
     for days, spec in specs.items():
         counts, _ = ours(spec, now)
         mine, theirs = best["ours", days], best["duckdb", days]
-        print(f"{days:>5} {mine:>8.3f} {theirs:>9.3f} {mine / theirs:>5.1f}x  {counts}")
+        cpus = " ".join(
+            f"{cpu[engine, days]:>{width}.2f}" if (engine, days) in cpu else f"{'-':>{width}}"
+            for engine, width in (("ours", 11), ("duckdb", 13))
+        )
+        print(f"{days:>5} {mine:>8.3f} {theirs:>9.3f} {mine / theirs:>5.1f}x {cpus}  {counts}")
     print(
         "load average (1, 5, 15 min) before: {:.2f} {:.2f} {:.2f}; after: {:.2f} {:.2f} {:.2f}".format(
             *load_before, *load_after
