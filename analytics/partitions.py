@@ -96,6 +96,13 @@ def _bound(moment: datetime) -> str:
     return f"'{moment.isoformat()}'"
 
 
+def _checks_now(cursor: CursorWrapper) -> None:
+    # PostgreSQL refuses to alter or drop a table while foreign key checks of
+    # rows written earlier in the transaction wait for the commit; they run now
+    # instead (for the rest of the caller's transaction).
+    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
 def _columns(cursor: CursorWrapper, table: str) -> str:
     cursor.execute(
         "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute "
@@ -141,6 +148,7 @@ def ensure_partitions(*, now: datetime | None = None, months_ahead: int = MONTHS
     created: list[str] = []
     moved = 0
     with transaction.atomic(), connection.cursor() as cursor:
+        _checks_now(cursor)
         # Inserts that would land in the default partition wait for the move
         # (inserts into existing partitions do not); a row arriving between the
         # move and the ATTACH would otherwise make the ATTACH fail.
@@ -160,6 +168,7 @@ def delete_events_before(cutoff: datetime) -> dict[str, int]:
     dropped = dropped_rows = 0
     if is_partitioned():
         with transaction.atomic(), connection.cursor() as cursor:
+            _checks_now(cursor)
             for part in partitions():
                 if part.end > cutoff:
                     break
@@ -220,6 +229,7 @@ def partition_table(cursor: CursorWrapper, *, now: datetime | None = None) -> No
     """Turn the plain event table into the partitioned one, rows, indexes,
     constraints and id sequence included (inside the caller's transaction)."""
     old = f"{TABLE}_unpartitioned"
+    _checks_now(cursor)
     next_id = _next_id(cursor, TABLE)
     months = _months_in(cursor, TABLE)
     pkey, indexes, constraints = _drop_definitions(cursor, TABLE)
@@ -248,6 +258,7 @@ def partition_table(cursor: CursorWrapper, *, now: datetime | None = None) -> No
 def unpartition_table(cursor: CursorWrapper) -> None:
     """The reverse of `partition_table`: one plain table with an identity id again."""
     old = f"{TABLE}_partitioned"
+    _checks_now(cursor)
     next_id = _next_id(cursor, TABLE)
     pkey, indexes, constraints = _drop_definitions(cursor, TABLE)
     cursor.execute(f'ALTER TABLE "{TABLE}" RENAME TO "{old}"')
