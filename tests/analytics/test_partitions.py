@@ -14,8 +14,9 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from django_celery_beat.models import PeriodicTask
 
-from analytics import partitions, queries, services
+from analytics import partitions, queries, services, tasks
 from analytics import timeutil as tu
 from analytics.funnel import FunnelSpec
 from analytics.models import ActiveUserDay, DailyEventCount, DailySessionStats, Event, FeatureUserDay
@@ -135,6 +136,20 @@ def test_weekly_maintenance_and_nightly_purge_drop_partitions(settings: Any) -> 
     settings.ANALYTICS_RETENTION_DAYS = 30
     assert services.purge_old_events(now=NOW) == 1
     assert "analytics_event_p2026_01" not in {p.name for p in partitions.partitions()}
+
+
+def test_the_daily_upkeep_is_scheduled_and_runs_on_either_database(on_postgres: bool) -> None:
+    scheduled = PeriodicTask.objects.get(task="analytics.event_partitions")
+    assert scheduled.enabled and (scheduled.crontab.hour, scheduled.crontab.minute) == ("0", "40")
+
+    done = tasks.event_partitions.delay().get()
+
+    if on_postgres:
+        assert done["moved"] == 0
+        this_month = partitions.month_start(datetime.now(UTC))
+        assert partitions.add_months(this_month, partitions.MONTHS_AHEAD) in {p.start for p in partitions.partitions()}
+    else:
+        assert done == {"created": [], "moved": 0}
 
 
 @pytest.mark.postgres
