@@ -144,15 +144,16 @@ def ensure_partitions(*, now: datetime | None = None, months_ahead: int = MONTHS
     if not is_partitioned():
         return {"created": [], "moved": 0}
     first = month_start(now or timezone.now())
-    existing = {p.start for p in partitions()}
     created: list[str] = []
     moved = 0
     with transaction.atomic(), connection.cursor() as cursor:
         _checks_now(cursor)
         # Inserts that would land in the default partition wait for the move
         # (inserts into existing partitions do not); a row arriving between the
-        # move and the ATTACH would otherwise make the ATTACH fail.
+        # move and the ATTACH would otherwise make the ATTACH fail. A second
+        # upkeep run waits here too, then sees the partitions the first made.
         cursor.execute(f'LOCK TABLE "{DEFAULT_PARTITION}" IN EXCLUSIVE MODE')
+        existing = {p.start for p in partitions()}
         wanted = {add_months(first, n) for n in range(months_ahead + 1)} | _months_in(cursor, DEFAULT_PARTITION)
         for month in sorted(wanted - existing):
             moved += _add_month(cursor, month)
