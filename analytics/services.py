@@ -24,7 +24,7 @@ from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from analytics import queries
+from analytics import partitions, queries
 from analytics import timeutil as tu
 from analytics.funnel import EVENT_NAME
 from analytics.models import ActiveUserDay, DailyEventCount, DailySessionStats, Event, FeatureUserDay, RollupDay
@@ -276,10 +276,11 @@ def rollup_range(first_day: int, last_day: int) -> None:
         rollup_day(day)
 
 
-def purge_old_events(*, now: datetime | None = None, batch: int = 10_000) -> int:
+def purge_old_events(*, now: datetime | None = None) -> int:
     """Delete raw events older than the retention period; the rollups stay.
 
-    Days are rolled up first so no figure is lost with the raw rows.
+    Days are rolled up first so no figure is lost with the raw rows. On
+    PostgreSQL whole monthly partitions are dropped (analytics.partitions).
     """
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.ANALYTICS_RETENTION_DAYS)
@@ -290,13 +291,7 @@ def purge_old_events(*, now: datetime | None = None, batch: int = 10_000) -> int
     for day in range(tu.utc_day_of(first), tu.utc_day_of(cutoff) + 1):
         if day not in rolled:
             rollup_day(day)
-    deleted = 0
-    while True:
-        ids = list(Event.objects.filter(timestamp__lt=cutoff).values_list("id", flat=True)[:batch])
-        if not ids:
-            return deleted
-        deleted += Event.objects.filter(id__in=ids).delete()[0]
-        queries.forget_funnels()
+    return partitions.delete_events_before(cutoff)["events_deleted"]
 
 
 # --- Privacy ---------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from analytics import services
+from analytics import partitions, services
 
 
 @shared_task(name="analytics.rollup_hourly")
@@ -19,3 +19,9 @@ def nightly() -> dict[str, object]:
     days = services.rollup_pending(lookback_days=7)
     deleted = services.purge_old_events()
     return {"rolled_up": days, "purged": deleted}
+
+
+@shared_task(name="analytics.event_partitions")
+def event_partitions() -> dict[str, object]:
+    """Create the coming months' event partitions; move rows out of the default partition."""
+    return partitions.ensure_partitions()

@@ -8,7 +8,8 @@ Retention policy (what step 1 deletes, and nothing else):
   review history can cascade away) — only if learning.StudySession exists;
 - per-minute request rows older than OPS_METRICS_MINUTE_RETENTION_DAYS, after
   folding them into hourly rollup rows (rollups are kept for good);
-- raw analytics events older than OPS_EVENT_RETENTION_DAYS, if analytics.Event exists;
+- raw analytics events older than OPS_EVENT_RETENTION_DAYS, if analytics.Event exists (on
+  PostgreSQL whole monthly partitions are dropped: analytics.partitions);
 - health probes older than OPS_PROBE_RETENTION_DAYS (the status page shows 90 days).
 """
 
@@ -31,6 +32,7 @@ from django.db.models import Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from analytics import partitions
 from lms import audit
 from lms.tokens import tokens_delete_expired
 from ops import histogram, metrics
@@ -118,8 +120,8 @@ def step_retention(now: datetime) -> tuple[str, dict[str, Any]]:
         figures["events_deleted"] = None
         notes.append("analytics.Event does not exist: skipped")
     else:
-        cutoff = now - timedelta(days=settings.OPS_EVENT_RETENTION_DAYS)
-        figures["events_deleted"] = event.objects.filter(timestamp__lt=cutoff).delete()[0]
+        # Whole monthly partitions are dropped on PostgreSQL, rows deleted only from the one straddling the cut-off.
+        figures.update(partitions.delete_events_before(now - timedelta(days=settings.OPS_EVENT_RETENTION_DAYS)))
     figures["expired_api_tokens_deleted"] = tokens_delete_expired(now=now)
     figures["audit_entries_deleted"] = audit.entries_delete_expired(now=now)
     figures.update(_login_records_retention(now))
