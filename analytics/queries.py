@@ -673,10 +673,12 @@ def _best_chains_by_index(spec: FunnelSpec, since: datetime, now: datetime) -> t
     for k in range(2, n + 1):
         joins.append(
             f"LEFT JOIN LATERAL (SELECT e.timestamp AS ts{k} FROM {EV} e WHERE e.user_id = c.user_id "
-            f"AND e.name = %s AND e.timestamp >= ts{k - 1} AND e.timestamp <= %s "
+            f"AND e.name = %s AND e.timestamp >= ts{k - 1} AND e.timestamp >= %s AND e.timestamp <= %s "
             f"AND e.timestamp <= c.ts1 + make_interval(hours => %s) ORDER BY e.timestamp LIMIT 1) m{k} ON TRUE"
         )
-        params += [spec.steps[k - 1], now, spec.window_hours]
+        # `>= since` adds nothing to the match (ts{k-1} is later) but is a constant bound: with the event
+        # table partitioned by month, the planner leaves out the default partition and the older months.
+        params += [spec.steps[k - 1], since, now, spec.window_hours]
     reached = ", ".join(f"ts{k}" for k in range(2, n + 1))
     depth_case = " ".join(f"WHEN ts{k} IS NOT NULL THEN {k}" for k in range(n, 1, -1))
     times = ", ".join(f"{us(f'ts{k}')} AS us{k}" for k in range(1, n + 1))
