@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
@@ -38,7 +38,9 @@ from lms.spreadsheet import from_spreadsheet, spreadsheet_safe
 if TYPE_CHECKING:
     from learning.models import Card, Deck
 
-MAX_IMPORT_BYTES = 50 * 1024 * 1024
+MAX_IMPORT_BYTES = (
+    50 * 1024 * 1024
+)  # CSV, text and JSON files, read into memory (packages: settings.IMPORT_MAX_UPLOAD_BYTES)
 MAX_TEXT = 10_000
 MAX_TITLE = 200
 MAX_DESCRIPTION = 5_000  # as the deck form allows
@@ -117,21 +119,46 @@ def detect_format(filename: str, requested: str | None = None) -> str:
     return fmt
 
 
-def read_upload(upload: Any) -> bytes:
-    """An uploaded import file's bytes, refusing an oversized one *before*
-    reading it into memory (a 2 GB upload must not become a 2 GB bytes object)."""
-    if upload.size is not None and upload.size > MAX_IMPORT_BYTES:
-        raise TooLarge(f"Import files are limited to {MAX_IMPORT_BYTES // (1024 * 1024)} MB.")
-    return upload.read(MAX_IMPORT_BYTES + 1)  # still over the limit if size lied: parse_upload refuses it
+def read_upload(upload: Any) -> IO[bytes]:
+    """An uploaded import file, refused *before* it is read when it is over
+    settings.IMPORT_MAX_UPLOAD_BYTES. It stays a file: Django streamed it to a
+    temporary file on disk (anything over FILE_UPLOAD_MAX_MEMORY_SIZE), a
+    package is read from there member by member, and only a text import
+    (at most MAX_IMPORT_BYTES) is read into memory."""
+    if upload.size is not None and upload.size > settings.IMPORT_MAX_UPLOAD_BYTES:
+        raise TooLarge(_upload_cap_message())
+    return upload.file
 
 
-def parse_upload(filename: str, data: bytes, fmt: str | None = None, *, with_scheduling: bool = False) -> ParseResult:
-    if len(data) > MAX_IMPORT_BYTES:
-        raise TooLarge(f"Import files are limited to {MAX_IMPORT_BYTES // (1024 * 1024)} MB.")
-    if not data:
+def _upload_cap_message() -> str:
+    return f"Import files are limited to {settings.IMPORT_MAX_UPLOAD_BYTES // (1024 * 1024)} MB."
+
+
+def _file_size(handle: IO[bytes]) -> int:
+    handle.seek(0, io.SEEK_END)
+    size = handle.tell()
+    handle.seek(0)
+    return size
+
+
+def parse_upload(
+    filename: str, data: bytes | IO[bytes], fmt: str | None = None, *, with_scheduling: bool = False
+) -> ParseResult:
+    """The rows of an import file, given as bytes or as an open binary file
+    (a package is read from the file, never copied into memory whole)."""
+    size = len(data) if isinstance(data, bytes) else _file_size(data)
+    if not size:
         raise ImportFileError("The file is empty.")
+    if size > settings.IMPORT_MAX_UPLOAD_BYTES:
+        raise TooLarge(_upload_cap_message())
     fmt = detect_format(filename, fmt)
-    result = parse_apkg(data, with_scheduling) if fmt == "apkg" else {"csv": parse_csv, "json": parse_json}[fmt](data)
+    if fmt == "apkg":
+        result = parse_apkg(data, with_scheduling)
+    else:
+        if size > MAX_IMPORT_BYTES:
+            raise TooLarge(f"CSV, text and JSON imports are limited to {MAX_IMPORT_BYTES // (1024 * 1024)} MB.")
+        text = data if isinstance(data, bytes) else data.read()
+        result = {"csv": parse_csv, "json": parse_json}[fmt](text)
     _refuse_unstorable(result)
     limit = settings.IMPORT_MAX_NOTES
     if len({row.line for row in result.rows}) > limit:
@@ -413,14 +440,14 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def parse_apkg(data: bytes, with_scheduling: bool = False) -> ParseResult:
+def parse_apkg(data: bytes | IO[bytes], with_scheduling: bool = False) -> ParseResult:
     """The cards of an Anki package, each as Anki renders it, with its deck
     path, tags and every picture and sound its text names."""
     with _gc_paused():
         return _parse_apkg(data, with_scheduling)
 
 
-def _parse_apkg(data: bytes, with_scheduling: bool = False) -> ParseResult:
+def _parse_apkg(data: bytes | IO[bytes], with_scheduling: bool = False) -> ParseResult:
     """The cards of an Anki package, each as Anki renders it, with its deck
     path, tags and every picture and sound its text names."""
     result = ParseResult()
