@@ -10,7 +10,8 @@ application never imports it): BENCH_NOTES Basic and reversed notes (default
 and one picture shared by every tenth note. Ours is parse + import of new decks
 for a `bench_anki` user (replaced on each run; never point it at production);
 Anki's is `import_anki_package` into a fresh collection. Each side runs
-BENCH_ROUNDS times (default 3); the best time of each is compared.
+BENCH_ROUNDS times (default 3), the two alternating round by round so both
+see the same load; the best time of each is compared.
 """
 
 from __future__ import annotations
@@ -108,13 +109,21 @@ def main() -> int:
         print(
             f"package: {NOTES} notes, {package.stat().st_size / 1e6:.1f} MB, built in {time.perf_counter() - started:.1f} s"
         )
-        anki = min(time_anki(package, folder, r) for r in range(ROUNDS))
-        ours = min(time_ours(package) for _ in range(ROUNDS))
+        # Rounds alternate, so both sides see the same load on a shared machine.
+        anki_times, our_times = [], []
+        for r in range(ROUNDS):
+            anki_times.append(time_anki(package, folder, r))
+            our_times.append(time_ours(package))
+        anki, ours = min(anki_times), min(our_times)
         User.objects.filter(username="bench_anki").delete()
+    print(
+        "rounds (anki / ours, s): " + ", ".join(f"{a:.2f}/{o:.2f}" for a, o in zip(anki_times, our_times, strict=True))
+    )
     print(f"official anki import: {anki:.2f} s")
     print(f"our import:           {ours:.2f} s  ({settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]})")
     ratio = ours / anki
     print(f"ratio: {ratio:.2f}× (goal ≤ 2×) {'OK' if ratio <= 2 else 'SLOWER THAN THE GOAL'}")
+    print("load average: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     return 0
 
 

@@ -999,8 +999,9 @@ def _commit_without_waiting_for_disk() -> None:
 
 
 def _insert_links(links: list[tuple[int | None, int]]) -> None:
-    """(card id, media blob id) rows of Card.media in one INSERT, without a
-    model instance each (2,000 of them cost 0.2 s in their __init__)."""
+    """(card id, media blob id) rows of Card.media in one INSERT (one COPY on
+    PostgreSQL), without a model instance each (2,000 of them cost 0.2 s in
+    their __init__)."""
     from django.db import connection
 
     from learning.models import Card
@@ -1008,8 +1009,16 @@ def _insert_links(links: list[tuple[int | None, int]]) -> None:
     through = Card.media.through._meta
     quote = connection.ops.quote_name
     columns = f"{quote(through.get_field('card').column)}, {quote(through.get_field('mediablob').column)}"
-    sql = f"INSERT INTO {quote(through.db_table)} ({columns}) VALUES {', '.join(['(%s, %s)'] * len(links))}"  # noqa: S608 - names are ours
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The same binary COPY as the cards: no 2,000-placeholder query to
+            # split and bind in Python.
+            with cursor.cursor.copy(f"COPY {quote(through.db_table)} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(("int8", "int8"))
+                for link in links:
+                    copy.write_row(link)
+            return
+        sql = f"INSERT INTO {quote(through.db_table)} ({columns}) VALUES {', '.join(['(%s, %s)'] * len(links))}"  # noqa: S608 - names are ours
         cursor.execute(sql, [value for link in links for value in link])
 
 
@@ -1069,8 +1078,10 @@ def _write_cards(
                 if progress is not None:
                     progress(len(created), len(built))
             links = [(card.pk, blob_id) for card in created for blob_id in card.blob_ids]
-            for start in range(0, len(links), BATCH):
-                _insert_links(links[start : start + BATCH])
+            # One COPY on PostgreSQL; INSERTs of a thousand rows elsewhere.
+            step = len(links) if connection.vendor == "postgresql" else BATCH
+            for start in range(0, len(links), max(step, 1)):
+                _insert_links(links[start : start + step])
             _import_history(user, created)
     except Exception:
         _remove_files(written)
