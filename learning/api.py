@@ -9,7 +9,7 @@ through `learning.services`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 
 from django.db.models import QuerySet
 from django.http import HttpResponse
@@ -263,7 +263,7 @@ class ImportResultSerializer(serializers.Serializer):
     skipped = serializers.ListField(child=serializers.DictField())
 
 
-def _parse_import(request: Request) -> tuple[dict, transfer.ParseResult, bytes]:
+def _parse_import(request: Request) -> tuple[dict, transfer.ParseResult, IO[bytes]]:
     serializer = ImportSerializer(data=request.data)
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
@@ -274,7 +274,7 @@ def _parse_import(request: Request) -> tuple[dict, transfer.ParseResult, bytes]:
 
 
 def _in_background(
-    request: Request, data: dict, parsed: transfer.ParseResult, content: bytes, **target: Any
+    request: Request, data: dict, parsed: transfer.ParseResult, content: IO[bytes], **target: Any
 ) -> Response | None:
     """202 with the status URL when the file is big enough to import in the
     background (a file with unreadable rows is still refused at once)."""

@@ -5,6 +5,7 @@ call with `cleaned_data`."""
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.utils.html import escape
 
 from learning import schedulers
@@ -167,7 +168,13 @@ class CardPreviewForm(forms.Form):
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(label="File", help_text="A .csv (front, back, tags), .json or Anki .apkg file, up to 50 MB.")
+    file = forms.FileField(
+        label="File",
+        help_text=(
+            "A .csv (front, back, tags) or .json file up to 50 MB, or an Anki .apkg/.colpkg package up to "
+            f"{settings.IMPORT_MAX_UPLOAD_BYTES // (1024 * 1024)} MB."
+        ),
+    )
     format = forms.ChoiceField(
         choices=[("", "Tell by the file name"), ("csv", "CSV"), ("json", "JSON"), ("apkg", "Anki package")],
         required=False,

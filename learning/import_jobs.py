@@ -10,20 +10,23 @@ htmx and the API answers 202 with the status URL.
 
 from __future__ import annotations
 
+import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
-from typing import Any
+from typing import IO, Any
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
 from learning import transfer
-from learning.models import Deck, ImportJob, Lesson
+from learning.media import MEDIA_DIR
+from learning.models import Deck, ImportJob, Lesson, MediaBlob
 from lms.errors import ServiceError
 
 PROGRESS_TTL = 24 * 3600
@@ -33,11 +36,20 @@ def progress_key(job_id: int) -> str:
     return f"import-job:{job_id}:done"
 
 
+def moved_key(job_id: int) -> str:
+    """When the job's progress last moved (a Unix time): what the sweep reads."""
+    return f"import-job:{job_id}:moved"
+
+
+class JobSwept(Exception):
+    """The sweep gave the job up while it was still writing: roll it back."""
+
+
 def import_job_create(
     *,
     user: Any,
     filename: str,
-    data: bytes,
+    data: bytes | IO[bytes],
     total: int,
     deck: Deck | None = None,
     lesson: Lesson | None = None,
@@ -50,7 +62,10 @@ def import_job_create(
     from learning.tasks import import_package
 
     suffix = PurePosixPath(filename).suffix.lower()[:8]
-    name = default_storage.save(f"imports/{uuid.uuid4().hex}{suffix}", ContentFile(data))
+    # Copied in chunks from the request's temporary file, never read whole.
+    name = default_storage.save(
+        f"imports/{uuid.uuid4().hex}{suffix}", ContentFile(data) if isinstance(data, bytes) else File(data)
+    )
     job = ImportJob.objects.create(
         user=user,
         deck=deck,
@@ -74,30 +89,35 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
         if job is None:
             return None  # already run (a redelivered message)
         job.status = ImportJob.Status.RUNNING
-        job.save(update_fields=["status"])
+        job.started_at = timezone.now()
+        job.save(update_fields=["status", "started_at"])
 
     def report(done: int, total: int) -> None:
-        cache.set(progress_key(job.pk), done, PROGRESS_TTL)
+        cache.set_many({progress_key(job.pk): done, moved_key(job.pk): time.time()}, PROGRESS_TTL)
 
     try:
-        with default_storage.open(job.file, "rb") as handle:
-            data = handle.read()
-        parsed = transfer.parse_upload(job.filename, data, with_scheduling=job.with_scheduling)
-        if job.deck_id is not None:
-            cards = transfer.deck_import(
-                user=job.user, deck=job.deck, parsed=parsed, skip_invalid=job.skip_invalid, progress=report
-            )
-            first = job.deck_id
-        else:
-            deck, cards = transfer.deck_import_new(
-                user=job.user,
-                parsed=parsed,
-                title=job.title,
-                lesson=job.lesson,
-                skip_invalid=job.skip_invalid,
-                progress=report,
-            )
-            first = deck.pk
+        with default_storage.open(job.file, "rb") as handle, transaction.atomic():
+            parsed = transfer.parse_upload(job.filename, handle, with_scheduling=job.with_scheduling)
+            if job.deck_id is not None:
+                cards = transfer.deck_import(
+                    user=job.user, deck=job.deck, parsed=parsed, skip_invalid=job.skip_invalid, progress=report
+                )
+                first = job.deck_id
+            else:
+                deck, cards = transfer.deck_import_new(
+                    user=job.user,
+                    parsed=parsed,
+                    title=job.title,
+                    lesson=job.lesson,
+                    skip_invalid=job.skip_invalid,
+                    progress=report,
+                )
+                first = deck.pk
+            # Still ours? A worker that stalled past IMPORT_STALE_SECONDS was
+            # given up by the sweep (which told the user and cleaned up): its
+            # cards must not appear after all.
+            if not ImportJob.objects.select_for_update().filter(pk=job.pk, status=ImportJob.Status.RUNNING).exists():
+                raise JobSwept
         job.status = ImportJob.Status.DONE
         job.result = {
             "deck": first,
@@ -111,11 +131,76 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
     except ValidationError as exc:
         job.status = ImportJob.Status.FAILED
         job.error = {"code": "invalid", "message": "; ".join(exc.messages), "details": {}}
+    except JobSwept:
+        return None
     finally:
         default_storage.delete(job.file)
     job.finished_at = timezone.now()
     job.save(update_fields=["status", "result", "error", "finished_at"])
     return job
+
+
+STALE_MESSAGE = (
+    "The import stopped: its worker made no progress for {minutes} minutes (it was probably restarted). "
+    "Nothing was imported; upload the file again."
+)
+
+
+def import_jobs_sweep(*, now: datetime | None = None) -> int:
+    """Fail every queued or running import whose progress has not moved for
+    settings.IMPORT_STALE_SECONDS (its worker died, or its message was lost),
+    remove its kept upload, and remove media files no MediaBlob names (what a
+    killed import had stored before its transaction was rolled back).
+    Returns the number of jobs failed."""
+    from django.conf import settings
+
+    now = now or timezone.now()
+    stale = timedelta(seconds=settings.IMPORT_STALE_SECONDS)
+    open_jobs = list(ImportJob.objects.filter(status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING]))
+    moved = cache.get_many([moved_key(job.pk) for job in open_jobs])
+    failed = 0
+    live: list[datetime] = []
+    for job in open_jobs:
+        last = max(
+            [job.created_at, job.started_at or job.created_at]
+            + ([datetime.fromtimestamp(moved[moved_key(job.pk)], UTC)] if moved_key(job.pk) in moved else [])
+        )
+        if now - last < stale:
+            live.append(job.started_at or job.created_at)
+            continue
+        with transaction.atomic():
+            # skip_locked: a worker finishing this very job holds its row.
+            locked = ImportJob.objects.select_for_update(skip_locked=True).filter(pk=job.pk, status=job.status)
+            if locked.update(
+                status=ImportJob.Status.FAILED,
+                error={
+                    "code": "import_stalled",
+                    "message": STALE_MESSAGE.format(minutes=max(1, round(stale.total_seconds() / 60))),
+                    "details": {},
+                },
+                finished_at=now,
+            ):
+                failed += 1
+                default_storage.delete(job.file)
+    # Files of a running import are not in MediaBlob until it commits: only
+    # files older than every live import (and than the stale time) are orphans.
+    _remove_orphan_media(older_than=min([now - stale, *live]))
+    return failed
+
+
+def _remove_orphan_media(*, older_than: datetime) -> None:
+    """Stored media files (cards/media/ab/<sha256>.<ext>) that no MediaBlob
+    row names and that were written before `older_than`, one folder at a time."""
+    try:
+        folders = default_storage.listdir(MEDIA_DIR)[0]
+    except FileNotFoundError:
+        return
+    for folder in folders:
+        names = [f"{MEDIA_DIR}/{folder}/{name}" for name in default_storage.listdir(f"{MEDIA_DIR}/{folder}")[1]]
+        known = set(MediaBlob.objects.filter(file__in=names).values_list("file", flat=True))
+        for name in names:
+            if name not in known and default_storage.get_modified_time(name) < older_than:
+                default_storage.delete(name)
 
 
 def get_import_job_for(user: Any, pk: Any) -> ImportJob:

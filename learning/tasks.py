@@ -70,3 +70,12 @@ def import_package(job_id: int) -> str | None:
 
     job = import_job_run(job_id=job_id)
     return job.status if job else None
+
+
+@shared_task
+def sweep_import_jobs() -> int:
+    """Fail background imports whose worker died (no progress for
+    IMPORT_STALE_SECONDS) and remove what they left; returns how many."""
+    from learning.import_jobs import import_jobs_sweep
+
+    return import_jobs_sweep()

@@ -16,6 +16,7 @@ from django.contrib.auth import logout
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.http.multipartparser import MultiPartParserError
+from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.utils.log import log_response
 
@@ -174,7 +175,8 @@ def _networks(spec: tuple[str, ...]) -> list[ipaddress.IPv4Network | ipaddress.I
 
 
 class RequestSizeMiddleware:
-    """Refuse a body over MAX_REQUEST_BYTES from its Content-Length, before
+    """Refuse a body over MAX_REQUEST_BYTES (a deck import's: over
+    IMPORT_MAX_UPLOAD_BYTES) from its Content-Length, before
     Django streams it to a temporary file: DATA_UPLOAD_MAX_MEMORY_SIZE does not
     count uploaded files, so nothing else stops a 5 GB "import" filling the disk."""
 
@@ -186,9 +188,24 @@ class RequestSizeMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        if length > settings.MAX_REQUEST_BYTES:
+        if length > settings.MAX_REQUEST_BYTES and (
+            length > settings.IMPORT_MAX_UPLOAD_BYTES or not _is_import_upload(request)
+        ):
             return too_large(request)
         return self.get_response(request)
+
+
+def _is_import_upload(request: HttpRequest) -> bool:
+    """A POST to a deck import (page or API, settings.IMPORT_UPLOAD_VIEWS):
+    its cap is IMPORT_MAX_UPLOAD_BYTES; Django streams the file to a
+    temporary file on disk and the importer reads it from there."""
+    if request.method != "POST":
+        return False
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return False
+    return match.view_name in settings.IMPORT_UPLOAD_VIEWS
 
 
 class InputGuardMiddleware:

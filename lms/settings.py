@@ -318,7 +318,23 @@ IMPORT_MAX_MEDIA_BYTES = envint("IMPORT_MAX_MEDIA_BYTES", 1024 * 1024 * 1024)
 IMPORT_SQLITE_SECONDS = envint("IMPORT_SQLITE_SECONDS", 5)
 # Imports with more cards than this run as a Celery task (202 + status URL).
 IMPORT_BACKGROUND_CARDS = envint("IMPORT_BACKGROUND_CARDS", 3000)
-# Any request body, files included (imports are at most 50 MB): refused from its Content-Length.
+# A background import whose progress has not moved for this long is failed by the
+# sweep (learning.tasks.sweep_import_jobs, every 5 minutes) and its upload removed.
+IMPORT_STALE_SECONDS = envint("IMPORT_STALE_SECONDS", 30 * 60)
+# A deck import's upload (page and API): refused from its Content-Length above this,
+# streamed to a temporary file below it (removed when the request ends), and a
+# package is read from that file member by member. 256 MB: the importer holds a
+# package's distinct media in memory up to 256 MB (learning.anki.package.Limits),
+# so a bigger package of real pictures and sounds could not be imported anyway.
+IMPORT_MAX_UPLOAD_BYTES = envint("IMPORT_MAX_UPLOAD_BYTES", 256 * 1024 * 1024)
+IMPORT_UPLOAD_VIEWS = (
+    "learning:deck_import",
+    "learning:deck_import_new",
+    "learning:lesson_deck_import",
+    "deck-import-cards",
+    "deck-import-deck",
+)
+# Any other request body, files included: refused from its Content-Length.
 MAX_REQUEST_BYTES = envint("MAX_REQUEST_BYTES", 60 * 1024 * 1024)
 # lms.middleware.InputGuardMiddleware: JSON bodies nested deeper are a 400 (Python's parser
 # recurses per level); any one string (query, form field, JSON) longer is a 400 too, a

@@ -8,6 +8,7 @@ import json
 import sqlite3
 import struct
 import time
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -41,14 +42,21 @@ def legacy(tmp_path_factory):
 
 @pytest.fixture
 def refused(teacher, api_for, media_root):
-    """Post a package; assert a 4xx in under 10 s, nothing written; return the body."""
+    """Post a package; assert a 4xx in under 10 s, at most 300 MB allocated at
+    the peak, nothing written; return the body."""
 
     def post(data: bytes, name: str = "evil.apkg", expect: int = 400) -> dict:
         started = time.monotonic()
-        response = api_for(teacher).post(
-            "/api/v1/decks/import/", {"file": SimpleUploadedFile(name, data)}, format="multipart"
-        )
+        tracemalloc.start()
+        try:
+            response = api_for(teacher).post(
+                "/api/v1/decks/import/", {"file": SimpleUploadedFile(name, data)}, format="multipart"
+            )
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
         assert time.monotonic() - started < 10
+        assert peak < 300 * 1024 * 1024
         assert response.status_code == expect, response.content[:500]
         assert Deck.objects.count() == 0 and Card.objects.count() == 0 and MediaBlob.objects.count() == 0
         assert not media_root.exists() or not any(p.is_file() for p in media_root.rglob("*"))

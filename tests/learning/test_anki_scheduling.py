@@ -160,3 +160,48 @@ def test_import_without_scheduling_brings_no_history(student, api_for, tmp_path,
     upload = SimpleUploadedFile("h.apkg", built.path.read_bytes())
     assert api_for(student).post("/api/v1/decks/import/", {"file": upload}, format="multipart").status_code == 201
     assert not CardState.objects.exists() and not Review.objects.exists()
+
+
+def test_an_imported_deck_exported_with_scheduling_brings_its_pictures_and_due_dates_to_anki(
+    student, api_for, tmp_path, settings
+):
+    """Round trip through official Anki: a package's picture (stored once by
+    content hash here) comes back as a media file Anki has, next to the due
+    date of the student's schedule."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.learning.anki_packages import PNG, add, build
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+    def fill(col):
+        add(col, "Basic", {"Front": 'dog <img src="dog photo.png">', "Back": "chien"})
+
+    built = build(tmp_path, fill, media={"dog photo.png": PNG})
+    client = api_for(student)
+    imported = client.post(
+        "/api/v1/decks/import/", {"file": SimpleUploadedFile("in.apkg", built.path.read_bytes())}, format="multipart"
+    )
+    assert imported.status_code == 201, imported.content
+    card = Card.objects.get(deck_id=imported.json()["deck"])
+    CardState.objects.create(
+        student=student, card=card, status="review", interval=5, due_at=timezone.now() + timedelta(days=5)
+    )
+    package = tmp_path / "out.apkg"
+    package.write_bytes(client.get(f"/api/v1/decks/{card.deck_id}/export/?format=apkg&scheduling=1").content)
+
+    col = Collection(os.fspath(tmp_path / "anki.anki2"))
+    try:
+        col.import_anki_package(
+            ImportAnkiPackageRequest(
+                package_path=os.fspath(package), options=ImportAnkiPackageOptions(with_scheduling=True)
+            )
+        )
+        (cid,) = col.find_cards("")
+        anki_card = col.get_card(cid)
+        (name,) = col.media.files_in_str(anki_card.note().mid, anki_card.note()["Front"])
+        assert col.media.have(name)
+        assert (tmp_path / "anki.media" / name).read_bytes() == PNG
+        assert anki_card.type == 2 and anki_card.due - col.sched.today in (4, 5, 6)
+    finally:
+        col.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,112 @@ def test_a_redelivered_task_does_not_import_twice(teacher, api_for, django_captu
         response = api_for(teacher).post("/api/v1/decks/import/", {"file": _csv(12)}, format="multipart")
     assert import_package.delay(response.json()["id"]).get() is None
     assert Card.objects.count() == 12
+
+
+# --- The sweep of imports whose worker died ---------------------------------------------------
+
+
+def _orphaned_job(teacher, settings, *, hours: float) -> ImportJob:
+    """A running job whose worker was killed `hours` ago: its upload still kept."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from learning import import_jobs
+
+    job = import_jobs.import_job_create(user=teacher, filename="big.csv", data=_csv(12).read(), total=12)
+    started = timezone.now() - timedelta(hours=hours)
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.RUNNING, started_at=started)
+    ImportJob.objects.filter(pk=job.pk).update(created_at=started)
+    job.refresh_from_db()
+    assert (Path(settings.MEDIA_ROOT) / job.file).exists()
+    return job
+
+
+def _stored_media(settings, name: str, *, hours_old: float) -> Path:
+    import os
+    import time
+
+    path = Path(settings.MEDIA_ROOT) / "cards" / "media" / name[:2] / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(PNG)
+    stamp = time.time() - hours_old * 3600
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def test_the_sweep_fails_a_stalled_import_and_removes_what_it_staged(teacher, api_for, client_for, settings):
+    from learning import import_jobs
+
+    settings.IMPORT_STALE_SECONDS = 1800
+    job = _orphaned_job(teacher, settings, hours=1)
+    orphan = _stored_media(settings, "ab" + "0" * 62 + ".png", hours_old=1)  # the killed import's, never committed
+    kept = _stored_media(settings, "cd" + "1" * 62 + ".png", hours_old=1)
+    MediaBlob.objects.create(sha256="cd" + "1" * 62, file="cards/media/cd/" + kept.name, kind="image", size=1)
+
+    assert import_jobs.import_jobs_sweep() == 1
+
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.FAILED and job.finished_at is not None
+    assert not (Path(settings.MEDIA_ROOT) / job.file).exists()
+    assert not orphan.exists() and kept.exists()
+    status = api_for(teacher).get(f"/api/v1/imports/{job.pk}/").json()
+    assert status["status"] == "failed" and status["error"]["code"] == "import_stalled"
+    assert "no progress for 30 minutes" in status["error"]["message"]
+    page = client_for(teacher).get(f"/imports/{job.pk}/")
+    assert b'data-status="failed"' in page.content and b"no progress for 30 minutes" in page.content
+    partial = client_for(teacher).get(f"/imports/{job.pk}/", headers={"HX-Request": "true"})
+    assert b"no progress for 30 minutes" in partial.content and b"hx-trigger" not in partial.content
+    assert import_jobs.import_jobs_sweep() == 0  # a failed job is not swept twice
+
+
+def test_the_sweep_leaves_an_import_whose_progress_moved_and_the_files_it_may_own(teacher, settings):
+    import time
+
+    from django.core.cache import cache
+
+    from learning import import_jobs
+
+    settings.IMPORT_STALE_SECONDS = 1800
+    job = _orphaned_job(teacher, settings, hours=2)
+    cache.set(import_jobs.moved_key(job.pk), time.time() - 60)  # a thousand cards a minute ago
+    # Older than the stale time but written after the live import started:
+    # possibly its own, not yet in MediaBlob until it commits.
+    fresh = _stored_media(settings, "ef" + "2" * 62 + ".png", hours_old=1)
+
+    assert import_jobs.import_jobs_sweep() == 0
+
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.RUNNING and (Path(settings.MEDIA_ROOT) / job.file).exists()
+    assert fresh.exists()
+
+
+def test_a_worker_the_sweep_gave_up_on_commits_nothing(teacher, settings, monkeypatch):
+    """The sweep failed the job while its worker was only slow: when the
+    worker gets to the end, it rolls back instead of writing cards the user
+    was told were not imported."""
+    from learning import import_jobs
+
+    job = import_jobs.import_job_create(user=teacher, filename="big.csv", data=_csv(12).read(), total=12)
+    open_upload = import_jobs.default_storage.open
+
+    def swept_while_reading(*args, **kwargs):  # the sweep, on its own connection, as the worker starts
+        ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.FAILED, error={"code": "import_stalled"})
+        return open_upload(*args, **kwargs)
+
+    monkeypatch.setattr(import_jobs.default_storage, "open", swept_while_reading)
+    assert import_jobs.import_job_run(job_id=job.pk) is None
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.FAILED and job.error["code"] == "import_stalled"
+    assert Card.objects.count() == 0 and Deck.objects.count() == 0
+
+
+def test_the_sweep_runs_from_beat_and_by_hand(settings):
+    from django.core.management import call_command
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.get(task="learning.tasks.sweep_import_jobs")
+    assert task.enabled and task.interval.every == 5 and task.interval.period == "minutes"
+    out = io.StringIO()
+    call_command("sweep_import_jobs", stdout=out)
+    assert "0 stalled import(s)" in out.getvalue()

@@ -35,7 +35,7 @@ def test_oversized_json_to_the_api_is_413_in_the_error_shape(api_for, student, s
 def test_a_huge_upload_is_refused_from_its_content_length(client_for, api_for, teacher, settings) -> None:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    settings.MAX_REQUEST_BYTES = 2000
+    settings.IMPORT_MAX_UPLOAD_BYTES = 2000
     big = SimpleUploadedFile("deck.csv", b"a;b\n" * 1000, content_type="text/csv")
     page = client_for(teacher).post(reverse("learning:deck_import_new"), {"file": big})
     assert page.status_code == 413
@@ -43,3 +43,21 @@ def test_a_huge_upload_is_refused_from_its_content_length(client_for, api_for, t
     api = api_for(teacher).post("/api/v1/decks/import/", {"file": big}, format="multipart")
     assert api.status_code == 413
     assert api.json()["error"]["code"] == "too_large"
+
+
+def test_imports_have_their_own_cap_above_the_general_one(client_for, api_for, teacher, settings) -> None:
+    """A deck import may be bigger than any other request (IMPORT_MAX_UPLOAD_BYTES);
+    every other endpoint keeps MAX_REQUEST_BYTES."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.MAX_REQUEST_BYTES = 2000
+    settings.IMPORT_MAX_UPLOAD_BYTES = 20_000
+    rows = b"".join(b"front %d;back %d\n" % (i, i) for i in range(300))  # about 5 kB
+    api = api_for(teacher).post(
+        "/api/v1/decks/import/", {"file": SimpleUploadedFile("deck.csv", rows)}, format="multipart"
+    )
+    assert api.status_code == 201, api.content
+    page = client_for(teacher).post(reverse("learning:deck_import_new"), {"file": SimpleUploadedFile("d.csv", rows)})
+    assert page.status_code in (200, 302) and b"Too large" not in page.content
+    other = client_for(teacher).post(reverse("learning:card_preview"), {"front": "x" * 5000})
+    assert other.status_code == 413

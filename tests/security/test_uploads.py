@@ -63,3 +63,33 @@ def test_an_oversized_import_is_refused_before_it_is_read(world: World, teacher,
     )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "too_large"
+
+
+def test_a_package_is_read_from_the_uploads_temporary_file_which_is_removed_after(
+    world: World, teacher, api_for, settings, monkeypatch
+):
+    """Past FILE_UPLOAD_MAX_MEMORY_SIZE Django streams the upload to disk; the
+    package is parsed from that file (never copied whole into memory) and the
+    file is gone once the request ends."""
+    import os
+
+    from learning import transfer
+
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 100
+    given = []
+    parse = transfer.parse_apkg
+
+    def spy(data, with_scheduling=False):
+        given.append(data)
+        return parse(data, with_scheduling)
+
+    monkeypatch.setattr(transfer, "parse_apkg", spy)
+    response = api_for(teacher).post(
+        f"/api/v1/decks/{world.deck.pk}/import/",
+        {"file": SimpleUploadedFile("deck.apkg", _apkg())},
+        format="multipart",
+    )
+    assert response.status_code == 201, response.content
+    (handle,) = given
+    assert not isinstance(handle, bytes) and os.path.isabs(handle.name)  # a file on disk
+    assert not os.path.exists(handle.name)
