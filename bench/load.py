@@ -94,10 +94,11 @@ class Student:
 
     def __init__(self, base: str, name: str, password: str, token: str, cards: int) -> None:
         self.base = base
-        self.http = requests.Session()
+        self.http = requests.Session()  # the pages, with the session cookie
+        self.api = requests.Session()  # the API, with the token alone (as an app sends it)
+        self.api.headers["Authorization"] = f"Token {token}"
         self.name = name
         self._log_in(password)
-        self.http.headers["Authorization"] = f"Token {token}"
         self.deck_id = self._import(cards)
         self.session_id: int | None = None
 
@@ -127,7 +128,7 @@ class Student:
 
     def _import(self, cards: int) -> int:
         rows = "front,back\n" + "".join(f"load question {i},answer {i}\n" for i in range(cards))
-        response = self.http.post(
+        response = self.api.post(
             f"{self.base}/api/v1/decks/import/",
             files={"file": ("load.csv", io.BytesIO(rows.encode()), "text/csv")},
             data={"title": f"Load deck of {self.name}"},
@@ -138,7 +139,7 @@ class Student:
         return response.json()["deck"]
 
     def _start(self, mode: str) -> requests.Response:
-        return self.http.post(
+        return self.api.post(
             f"{self.base}/api/v1/study-sessions/",
             json={"scope_type": "deck", "scope_id": self.deck_id, "mode": mode},
             timeout=30,
@@ -158,14 +159,14 @@ class Student:
                 return
         url = f"{self.base}/api/v1/study-sessions/{self.session_id}/"
         started = time.perf_counter()
-        response = self.http.get(url + "next/", timeout=30)
+        response = self.api.get(url + "next/", timeout=30)
         tally.record("study", time.perf_counter() - started, response.status_code == 200, response.status_code)
         if response.status_code != 200 or response.json().get("done"):
             self.session_id = None
             return
         body = response.json()
         started = time.perf_counter()
-        response = self.http.post(
+        response = self.api.post(
             url + "answer/",
             json={"card": body["card"]["id"], "quality": 4, "idempotency_key": body["idempotency_key"]},
             timeout=30,
