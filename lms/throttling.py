@@ -48,6 +48,12 @@ def _script(client: Any) -> Any:
     return script
 
 
+def window_key(key: str) -> str:
+    """Not DRF's own key: a server upgraded in place still holds pickled
+    histories there, and a sorted-set command on them would fail."""
+    return f"{key}:window"
+
+
 class RedisWindowMixin:
     """Replaces SimpleRateThrottle.allow_request/wait when the cache is Redis."""
 
@@ -71,7 +77,7 @@ class RedisWindowMixin:
     def _hit(self, backend: FailOpenRedisCache) -> list:
         client = backend.client.get_client(write=True)
         return _script(client)(
-            keys=[backend.make_and_validate_key(self.key)],
+            keys=[backend.make_and_validate_key(window_key(self.key))],
             args=[repr(self.now), self.duration, self.num_requests, f"{self.now!r}:{uuid.uuid4().hex[:8]}"],
         )
 

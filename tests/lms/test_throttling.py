@@ -71,9 +71,15 @@ def test_decisions_and_waits_equal_drfs_own_on_the_same_requests(real_redis: Non
         settings.CACHES = saved
     assert ours == theirs
     backend = caches["default"]
-    history = backend.make_and_validate_key(mine.key)
+    history = backend.make_and_validate_key(throttling.window_key(mine.key))
     assert backend.client.get_client().type(history) == b"zset"  # ours did go through Redis
     assert [allowed for allowed, _ in ours].count(False) >= 5  # the sequence does hit the limit
+
+
+def test_a_history_left_by_drfs_throttle_is_not_in_the_way(real_redis: None, api_for: Any, student: Any) -> None:
+    """After an upgrade in place Redis still holds DRF's pickled lists."""
+    caches["default"].set(f"throttle_user_{student.pk}", [1.0, 2.0], 60)
+    assert api_for(student).get(ME_URL).status_code == 200
 
 
 def test_a_throttled_api_call_is_429_with_retry_after_after_one_redis_call_each(
