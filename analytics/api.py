@@ -14,7 +14,6 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from analytics import queries, services
@@ -23,6 +22,7 @@ from analytics.access import IsAnalyticsViewer, can_view_analytics
 from analytics.funnel import DEFAULT_DAYS, DEFAULT_WINDOW_HOURS, MAX_DAYS, FunnelError, FunnelSpec
 from analytics.models import Event
 from lms.models import User
+from lms.throttling import ScopedRateThrottle
 
 
 class StrictSerializer(serializers.Serializer):

@@ -773,6 +773,20 @@ def _tag_leech(card: Card) -> bool:
     return True
 
 
+def _replay_of(student: User, idempotency_key: str, session: StudySession, card_id: int) -> AnswerResult | None:
+    """The answer already recorded under this key, replayed (None when there is none)."""
+    if not idempotency_key:
+        return None
+    # One indexed lookup (the unique (student, key) pair); no sort.
+    existing = (
+        Review.objects.filter(student=student, idempotency_key=idempotency_key)
+        .select_related("card")
+        .order_by()
+        .first()
+    )
+    return _replay(existing, session, card_id) if existing is not None else None
+
+
 def session_answer(
     *,
     student: User,
@@ -785,33 +799,86 @@ def session_answer(
     now: datetime | None = None,
 ) -> AnswerResult:
     """Record one answer. Idempotent per key; row locks keep two simultaneous
-    answers for the same card (or session) from corrupting either."""
+    answers for the same card (or session) from corrupting either.
+
+    The key is looked up only when the answer cannot go through as sent (the
+    first one may have ended the session or moved the card on) or when the
+    review's INSERT hits the unique (student, key) pair: a plain answer costs
+    no lookup. A first answer that loses the race to create the card's state
+    is rolled back and run again against the winner's row."""
     now = now or timezone.now()
     idempotency_key = (idempotency_key or "").strip()
     if len(idempotency_key) > 64:
         raise ValidationError({"idempotency_key": "At most 64 characters."})
     response_ms = _parse_response_ms(response_ms)
-    with transaction.atomic():
-        # The session row lock serialises answers within a session, so a
-        # retried request sees the first one's review below.
-        session = get_session_for(student, session_id, lock=True)
-        card = get_card_to_study_for(student, card_id)
-        if idempotency_key:
-            # One indexed lookup (the unique (student, key) pair); no sort.
-            existing = (
-                Review.objects.filter(student=student, idempotency_key=idempotency_key)
-                .select_related("card")
-                .order_by()
-                .first()
-            )
-            if existing is not None:
-                return _replay(existing, session, card.pk)
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic():
+                result = _answer_locked(
+                    student=student,
+                    session_id=session_id,
+                    card_id=card_id,
+                    quality=quality,
+                    answer=answer,
+                    response_ms=response_ms,
+                    idempotency_key=idempotency_key,
+                    now=now,
+                )
+            break
+        except IntegrityError:
+            # The same key committed by a simultaneous request (it held the
+            # session lock first), or a simultaneous first answer to this card
+            # created its state: all of ours is rolled back.
+            with transaction.atomic():
+                session = get_session_for(student, session_id, lock=True)
+                replay = _replay_of(student, idempotency_key, session, int(str(card_id)))
+            if replay is not None:
+                return replay
+            if attempt == 2:
+                raise
+    if result.replayed:
+        return result
+    track(
+        "review_submitted",
+        user=student,
+        mode=result.session.mode,
+        quality=result.review.quality,
+        card_id=result.review.card_id,
+    )
+    if result.done:
+        _track_completed(result.session)
+    return result
+
+
+def _answer_locked(
+    *,
+    student: User,
+    session_id: object,
+    card_id: object,
+    quality: object,
+    answer: str | None,
+    response_ms: int | None,
+    idempotency_key: str,
+    now: datetime,
+) -> AnswerResult:
+    # The session row lock serialises answers within a session, so a
+    # retried request sees the first one's review below.
+    session = get_session_for(student, session_id, lock=True)
+    card = get_card_to_study_for(student, card_id)
+    if (
+        session.status != StudySession.Status.ACTIVE
+        or session.last_activity_at < now - IDLE_AFTER
+        or (card.pk not in session.queue and card.pk not in session.learning_ids)
+    ):
+        replay = _replay_of(student, idempotency_key, session, card.pk)
+        if replay is not None:
+            return replay
         _expire_if_idle(session, now)
         if session.status != StudySession.Status.ACTIVE:
             raise Conflict("This study session has ended.", code="session_not_active")
-        if card.pk not in session.queue and card.pk not in session.learning_ids:
-            raise Unprocessable("This card is not waiting in this session.", code="card_not_in_session")
+        raise Unprocessable("This card is not waiting in this session.", code="card_not_in_session")
 
+    try:
         if session.mode == Mode.TEST:
             if answer is None or not str(answer).strip():
                 raise ValidationError({"answer": "Type an answer."})
@@ -826,95 +893,98 @@ def session_answer(
             typed = ""
             near_miss = False
             correct = quality >= srs.PASSING_QUALITY
+    except ValidationError:
+        replay = _replay_of(student, idempotency_key, session, card.pk)
+        if replay is not None:
+            return replay
+        raise
 
-        deck = card.deck
-        first = card.pk not in session.answered_ids
-        changes = _changes_schedule(session, deck, card.pk)
-        undo: dict[str, Any] = {"session": _session_snapshot(session)}
-        state = CardState.objects.select_for_update().filter(student=student, card=card).first()
-        undo["state"] = scheduling.snapshot(state)
-        if state is None and changes:
-            # Two first answers may race to create the state: one insert wins,
-            # both then lock the same row.
-            CardState.objects.bulk_create(
-                [CardState(student=student, card=card, due_at=now, ease=srs.START_EASE)], ignore_conflicts=True
-            )
-            state = CardState.objects.select_for_update().get(student=student, card=card)
-        status_before = state.status if state else CardState.Status.NEW
-        recall = None
-        if changes:
-            recall = scheduling.recall(deck, scheduling.memory_of(state), now)
-            before, after = apply_answer(state, quality, now, deck=deck)
-            if after.lapses >= LEECH_LAPSES > before.lapses:
-                undo["tagged_leech"] = _tag_leech(card)
-                if deck.leech_action == Deck.LeechAction.SUSPEND:
-                    state.suspended = True
-            state.save(update_fields=SCHEDULE_FIELDS)
+    deck = card.deck
+    first = card.pk not in session.answered_ids
+    changes = _changes_schedule(session, deck, card.pk)
+    undo: dict[str, Any] = {"session": _session_snapshot(session)}
+    state = CardState.objects.select_for_update().filter(student=student, card=card).first()
+    undo["state"] = scheduling.snapshot(state)
+    # A first answer inserts the state it computes (one INSERT); a
+    # simultaneous first answer elsewhere makes it an IntegrityError, and the
+    # caller runs the answer again against that row.
+    created = state is None and changes
+    if created:
+        state = CardState(student=student, card=card, due_at=now, ease=srs.START_EASE)
+    status_before = state.status if state and not created else CardState.Status.NEW
+    recall = None
+    if changes:
+        recall = scheduling.recall(deck, scheduling.memory_of(state), now)
+        before, after = apply_answer(state, quality, now, deck=deck)
+        if after.lapses >= LEECH_LAPSES > before.lapses:
+            undo["tagged_leech"] = _tag_leech(card)
+            if deck.leech_action == Deck.LeechAction.SUSPEND:
+                state.suspended = True
+        if created:
+            state.save(force_insert=True)
         else:
-            before = after = scheduling.memory_of(state)
+            state.save(update_fields=SCHEDULE_FIELDS)
+    else:
+        before = after = scheduling.memory_of(state)
 
-        review = review_row(
-            student=student,
-            card_id=card.pk,
-            session=session,
-            mode=session.mode,
-            quality=quality,
-            correct=correct,
-            reviewed_at=now,
-            status_before=status_before,
-            before=before,
-            after=after,
-            changed_schedule=changes,
-            typed_answer=typed,
-            response_ms=response_ms,
-            idempotency_key=idempotency_key,
-        )
-        review.near_miss = near_miss
-        review.save()
+    review = review_row(
+        student=student,
+        card_id=card.pk,
+        session=session,
+        mode=session.mode,
+        quality=quality,
+        correct=correct,
+        reviewed_at=now,
+        status_before=status_before,
+        before=before,
+        after=after,
+        changed_schedule=changes,
+        typed_answer=typed,
+        response_ms=response_ms,
+        idempotency_key=idempotency_key,
+    )
+    review.near_miss = near_miss
+    review.save(force_insert=True)
 
-        planned_before = session.planned
-        fields = [*SESSION_SCALAR_FIELDS, "undo_review", "undo_snapshot"]
-        head, plan = session.queue_head, session.planned
-        if head < len(plan) and plan[head] == card.pk and card.pk not in plan[head + 1 :]:
-            session.queue_head = head + 1  # the usual case: only the cursor moves
-        elif card.pk in plan[head:]:
-            session.queue = [c for c in session.queue if c != card.pk]
-        learning = [c for c in session.learning_ids if c != card.pk]
-        redrill = False
-        if changes and scheduling.uses_steps(deck):
-            if scheduling.in_steps(state.status) and not state.suspended:
-                learning.append(card.pk)  # back when its step is due
-        elif session.changes_schedules and quality < srs.REDRILL_BELOW:
-            # Rule 7 (SM-2 as published): again at the end, until it sticks.
-            session.queue = [*session.queue, card.pk]
-            redrill = True
-            session.redrill_count += 1
-        if learning != session.learning_ids:
-            session.learning_ids = learning
-            fields.append("learning_ids")
-        if first:
-            session.answered_ids = [*session.answered_ids, card.pk]
-            fields.append("answered_ids")
-            session.first_correct_count += int(correct)
-        session.answers_count += 1
-        session.correct_count += int(correct)
-        if session.mode == Mode.TEST:
-            session.score = round(100 * session.first_correct_count / len(session.answered_ids), 1)
-        session.last_activity_at = now
-        session.duration_seconds = max(0, int((now - session.started_at).total_seconds()))
-        session.undo_review = review
-        session.undo_snapshot = undo
-        done = not session.queue and not learning
-        if done:
-            _complete(session, now)
-        if session.planned is not planned_before:
-            undo["session"]["planned"] = planned_before
-            fields.append("planned")
-        session.save(update_fields=fields)
-
-    track("review_submitted", user=student, mode=session.mode, quality=quality, card_id=card.pk)
+    planned_before = session.planned
+    fields = [*SESSION_SCALAR_FIELDS, "undo_review", "undo_snapshot"]
+    head, plan = session.queue_head, session.planned
+    if head < len(plan) and plan[head] == card.pk and card.pk not in plan[head + 1 :]:
+        session.queue_head = head + 1  # the usual case: only the cursor moves
+    elif card.pk in plan[head:]:
+        session.queue = [c for c in session.queue if c != card.pk]
+    learning = [c for c in session.learning_ids if c != card.pk]
+    redrill = False
+    if changes and scheduling.uses_steps(deck):
+        if scheduling.in_steps(state.status) and not state.suspended:
+            learning.append(card.pk)  # back when its step is due
+    elif session.changes_schedules and quality < srs.REDRILL_BELOW:
+        # Rule 7 (SM-2 as published): again at the end, until it sticks.
+        session.queue = [*session.queue, card.pk]
+        redrill = True
+        session.redrill_count += 1
+    if learning != session.learning_ids:
+        session.learning_ids = learning
+        fields.append("learning_ids")
+    if first:
+        session.answered_ids = [*session.answered_ids, card.pk]
+        fields.append("answered_ids")
+        session.first_correct_count += int(correct)
+    session.answers_count += 1
+    session.correct_count += int(correct)
+    if session.mode == Mode.TEST:
+        session.score = round(100 * session.first_correct_count / len(session.answered_ids), 1)
+    session.last_activity_at = now
+    session.duration_seconds = max(0, int((now - session.started_at).total_seconds()))
+    session.undo_review = review
+    session.undo_snapshot = undo
+    done = not session.queue and not learning
     if done:
-        _track_completed(session)
+        _complete(session, now)
+    if session.planned is not planned_before:
+        undo["session"]["planned"] = planned_before
+        fields.append("planned")
+    session.save(update_fields=fields)
     return AnswerResult(
         review=review,
         session=session,

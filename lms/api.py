@@ -15,13 +15,13 @@ from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from lms.errors import ServiceError
 from lms.models import User
 from lms.privacy import account_deletion_cancel
+from lms.throttling import AnonRateThrottle
 from lms.tokens import ExpiringTokenAuthentication, token_issue, token_revoke
 
 logger = logging.getLogger(__name__)

@@ -44,6 +44,19 @@ def _trip(exc: Exception) -> None:
     logger.warning("cache unreachable, serving misses for %s s: %s", settings.CACHE_BREAKER_SECONDS, exc)
 
 
+def guarded(call: Callable[[], Any], *, default: Any) -> Any:
+    """Run a call on the raw Redis client under the same breaker: `default`
+    at once while it is open, and when the call cannot reach Redis (which
+    opens it)."""
+    if breaker_open():
+        return default
+    try:
+        return call()
+    except UNREACHABLE as exc:
+        _trip(exc)
+        return default
+
+
 def _guarded(name: str, fallback: Callable[[tuple, dict], Any]) -> Callable[..., Any]:
     def method(self: FailOpenRedisCache, *args: Any, **kwargs: Any) -> Any:
         if breaker_open():

@@ -391,8 +391,9 @@ REST_FRAMEWORK = {
     # any client can set: a new invented address per request, no throttle.
     "NUM_PROXIES": envint("PROXY_COUNT", 0),
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        # DRF's, with one Redis round trip a request (lms/throttling.py).
+        "lms.throttling.AnonRateThrottle",
+        "lms.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": os.getenv("API_THROTTLE_ANON", "30/minute"),

@@ -145,10 +145,26 @@ def test_a_failing_store_never_breaks_the_request(client_for: object, admin: obj
     def broken(*args: Any, **kwargs: Any) -> None:
         raise DatabaseError("disk full")
 
-    monkeypatch.setattr(Event.objects, "bulk_create", broken)
+    monkeypatch.setattr(services, "_insert_events", broken)
     response = client_for(admin).get("/analytics/retention/")
     assert response.status_code == 200
     services.record("deck_created", user=admin)  # outside a request: logged, not raised
+    assert not Event.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_events_are_one_plain_insert(admin: Any) -> None:
+    """In autocommit (a request's flush) the write is the INSERT alone, no
+    BEGIN/COMMIT around it, and the rows are there when it returns."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    events = [services.Event(name="card_created", user=admin, properties={"n": n}) for n in range(3)]
+    with CaptureQueriesContext(connection) as queries:
+        services.flush(events)
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["INSERT"]
+    assert sorted(Event.objects.values_list("properties__n", flat=True)) == [0, 1, 2]
+    assert set(Event.objects.values_list("user", flat=True)) == {admin.pk}
 
 
 def test_disabled_tracking_records_nothing(client_for: object, admin: object, settings: Any) -> None:

@@ -6,6 +6,7 @@ its plan (with Undo still exact)."""
 from __future__ import annotations
 
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
@@ -145,3 +146,48 @@ def test_admins_read_and_edit_every_deck_without_a_lookup(admin, teacher, django
     with django_assert_num_queries(0):
         decks = visible_decks(admin)
     assert decks.can_read(setup.decks[0].pk) and decks.can_edit(setup.decks[0].pk)
+
+
+def statement(sql: str) -> str:
+    """ "SELECT learning_card" for a query: its verb and first table."""
+    words = sql.replace('"', "").split()
+    verb = words[0]
+    table = {"SELECT": lambda: words[words.index("FROM") + 1], "INSERT": lambda: words[2], "UPDATE": lambda: words[1]}
+    return f"{verb} {table[verb]()}" if verb in table else verb
+
+
+def test_an_answer_runs_its_statements_in_one_transaction_with_no_idempotency_lookup(
+    transactional_db, teacher, student
+):
+    """answer/ with token auth, as a worker runs it (autocommit, analytics on):
+    the key is only looked up when the answer cannot go through as sent, and a
+    first answer inserts the card's state it computed."""
+    setup = make_class(teacher, [student], cards_per_deck=5)
+    api = token_client(student)
+    session = api.post(SESSIONS, {"scope_type": "deck", "scope_id": setup.decks[0].pk, "mode": "learn"}, format="json")
+    url = f"{SESSIONS}{session.json()['id']}/"
+    body = api.get(url + "next/").json()
+    with override_settings(ANALYTICS_ENABLED=True), CaptureQueriesContext(connection) as ctx:
+        response = api.post(
+            url + "answer/", {"card": body["card"]["id"], "quality": 4, "idempotency_key": "k1"}, format="json"
+        )
+    assert response.status_code == 201, response.content
+    statements = [statement(q["sql"]) for q in ctx.captured_queries]
+    assert statements == [
+        "SELECT lms_apitoken",  # the token with its user
+        "BEGIN",
+        "SELECT learning_studysession",  # the session, locked
+        "SELECT learning_card",  # the card with its deck (visibility: the cached set)
+        "SELECT learning_cardstate",  # the card's state, locked (none yet)
+        "INSERT learning_cardstate",  # the state after the answer
+        "INSERT learning_review",
+        "UPDATE learning_studysession",
+        "COMMIT",
+        "INSERT analytics_event",  # review_submitted and api_request, in autocommit
+    ], statements
+    # The same key again: a replay, found once the card is seen to have moved on.
+    again = api.post(
+        url + "answer/", {"card": body["card"]["id"], "quality": 4, "idempotency_key": "k1"}, format="json"
+    )
+    assert again.status_code == 200 and again.json()["replayed"] is True
+    assert again.json()["review"] == response.json()["review"]
