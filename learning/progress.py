@@ -7,6 +7,7 @@ students, decks or cards; Python only folds the grouped rows together.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -169,6 +170,9 @@ class Dashboard:
     recent_sessions: list[StudySession]
     active_session: StudySession | None
     leeches: list[CardState] = field(default_factory=list)
+    # The page's figures (charts, tables) as rendered HTML, kept with the data
+    # in the cache so the page renders them once per change, not per view.
+    html: str = ""
 
     def as_dict(self) -> dict:
         start = self.today - timedelta(days=HEATMAP_DAYS - 1)
@@ -282,21 +286,33 @@ def connect() -> None:
     post_delete.connect(_student_changed, sender=CardState, dispatch_uid="dashboard-cardstate-delete")
 
 
-def cached_student_dashboard(user: User) -> Dashboard:
-    """`student_dashboard(user)` from the cache when nothing of it changed."""
+def cached_student_dashboard(user: User, *, render: Callable[[Dashboard], str] | None = None) -> Dashboard:
+    """`student_dashboard(user)` from the cache when nothing of it changed.
+
+    With `render`, the dashboard's `html` is `render(dashboard)`, worked out
+    once per change and cached with the figures it shows."""
     seconds = settings.DASHBOARD_CACHE_SECONDS
     if seconds <= 0:
-        return student_dashboard(user)
+        dashboard = student_dashboard(user)
+        if render is not None:
+            dashboard.html = render(dashboard)
+        return dashboard
     now = timezone.now()
     today = study_day(user, now)
     key = _dashboard_key(user.pk)
     found = cache.get_many([key, visibility.GENERATION_KEY, CONTENT_KEY])
-    tokens = (found.get(visibility.GENERATION_KEY), found.get(CONTENT_KEY))
+    # The time zone too: every day in the figures is a local day.
+    stamp = (today, user.timezone, found.get(visibility.GENERATION_KEY), found.get(CONTENT_KEY))
     entry = found.get(key)
-    if entry is not None and entry[0] == (today, *tokens):
-        return entry[1]
-    dashboard = student_dashboard(user, now=now)
-    cache.set(key, ((today, *tokens), dashboard), seconds)
+    if entry is not None and entry[0] == stamp:
+        dashboard = entry[1]
+        if render is None or dashboard.html:
+            return dashboard
+    else:
+        dashboard = student_dashboard(user, now=now)
+    if render is not None:
+        dashboard.html = render(dashboard)
+    cache.set(key, (stamp, dashboard), seconds)
     return dashboard
 
 
