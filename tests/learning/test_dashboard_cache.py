@@ -92,7 +92,7 @@ def test_the_pages_cached_figures_follow_every_change(client, teacher, student, 
     for card_id in session.queue[:3]:
         study.session_answer(student=student, session_id=session.pk, card_id=card_id, quality=5)
         assert_page_is_live()
-    assert 'data-total-reviews>3<' in client.get("/dashboard/").content.decode()
+    assert "data-total-reviews>3<" in client.get("/dashboard/").content.decode()
     study.session_undo(student=student, session_id=session.pk)
     assert_page_is_live()
     other = make_class(teacher, [], name="Chemistry")
