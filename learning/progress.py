@@ -773,7 +773,10 @@ def _students_activity(classroom: Classroom, now: datetime, only: list[int] | No
         students = students.filter(pk__in=only)
     return {
         s.pk: s
-        for s in students.annotate(
+        # The names only: these rows are kept in the cache (and the page
+        # shows a name and a link).
+        for s in students.only("id", "username", "first_name", "last_name")
+        .annotate(
             last_review=Subquery(class_reviews.order_by("-reviewed_at").values("reviewed_at")[:1]),
             reviews_week=Subquery(
                 # A bare COUNT (not an aggregate, which would GROUP BY and
@@ -783,7 +786,8 @@ def _students_activity(classroom: Classroom, now: datetime, only: list[int] | No
                 .annotate(n=Func(F("card"), function="COUNT", output_field=IntegerField()))
                 .values("n")
             ),
-        ).order_by()
+        )
+        .order_by()
     }
 
 
