@@ -7,6 +7,8 @@ students, decks or cards; Python only folds the grouped rows together.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -52,6 +54,10 @@ HEATMAP_DAYS = 365
 BEHIND_BACKLOG = 20
 BEHIND_IDLE_DAYS = 7
 HARDEST_PER_DECK = 5
+# How long a student's or a card's change token lives (class progress); a
+# token gone only makes its figures read again.
+FIGURE_TOKEN_SECONDS = 24 * 3600
+CARD_BUCKETS = 64
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -169,6 +175,9 @@ class Dashboard:
     recent_sessions: list[StudySession]
     active_session: StudySession | None
     leeches: list[CardState] = field(default_factory=list)
+    # The page's figures (charts, tables) as rendered HTML, kept with the data
+    # in the cache so the page renders them once per change, not per view.
+    html: str = ""
 
     def as_dict(self) -> dict:
         start = self.today - timedelta(days=HEATMAP_DAYS - 1)
@@ -234,16 +243,13 @@ def _content_changed(sender: type, **kwargs: object) -> None:
     transaction.on_commit(bump)
 
 
-def _student_changed(sender: type, instance: object, **kwargs: object) -> None:
-    forget_dashboard(instance.student_id)
-
-
 def _class_token_key(classroom_id: int) -> str:
     return f"learning:class-progress:{classroom_id}:token"
 
 
 def forget_class_progress(classroom_ids: list[int]) -> None:
-    """Make the cached progress of these classes stale (now and after commit)."""
+    """Make the cached progress of these classes stale (now and after
+    commit): read again whole at the next view."""
     if not classroom_ids:
         return
 
@@ -255,15 +261,52 @@ def forget_class_progress(classroom_ids: list[int]) -> None:
     transaction.on_commit(bump)
 
 
+def _student_token_key(student_id: int) -> str:
+    return f"learning:class-progress:student:{student_id}"
+
+
+def _card_bucket(card_id: int) -> int:
+    """Cards share change tokens by bucket: a view reads CARD_BUCKETS tokens,
+    not one per card (3,000 in a large class), and an answer makes the few
+    dozen cards of its bucket read again."""
+    return card_id % CARD_BUCKETS
+
+
+def _card_token_key(bucket: int) -> str:
+    return f"learning:class-progress:cards:{bucket}"
+
+
+def _figure_token_keys(student_id: int, card_id: int | None) -> list[str]:
+    keys = [_student_token_key(student_id)]
+    if card_id is not None:
+        keys.append(_card_token_key(_card_bucket(card_id)))
+    return keys
+
+
+def forget_class_figures(student_id: int, card_id: int | None) -> None:
+    """One student's figures and one card's difficulty changed (an answer,
+    an undo, an override, a schedule deleted): every class that shows them
+    reads them again at its next view (now and again after the commit)."""
+    keys = _figure_token_keys(student_id, card_id)
+
+    def bump() -> None:
+        cache.set_many(dict.fromkeys(keys, uuid.uuid4().hex), timeout=FIGURE_TOKEN_SECONDS)
+
+    bump()
+    transaction.on_commit(bump)
+
+
 def _session_saved(sender: type, instance: StudySession, **kwargs: object) -> None:
     forget_dashboard(instance.student_id)
-    if instance.classroom_id is not None:
-        forget_class_progress([instance.classroom_id])
-    elif instance.scope_type == StudySession.Scope.ALL:
-        # "All my cards" spans every class the student is in.
-        forget_class_progress(
-            list(Enrollment.objects.filter(student_id=instance.student_id).values_list("classroom_id", flat=True))
-        )
+
+
+def _review_changed(sender: type, instance: Review, **kwargs: object) -> None:
+    forget_class_figures(instance.student_id, instance.card_id)
+
+
+def _state_deleted(sender: type, instance: CardState, **kwargs: object) -> None:
+    forget_dashboard(instance.student_id)
+    forget_class_figures(instance.student_id, instance.card_id)
 
 
 def _enrollment_changed(sender: type, instance: Enrollment, **kwargs: object) -> None:
@@ -275,49 +318,116 @@ def connect() -> None:
     # Every answer, undo, start and end saves the session row, so that one
     # signal covers the schedules and reviews they write (one cache delete per
     # answer rather than one per row written).
+    # Class progress follows the review rows instead: each names the student
+    # and the card whose figures moved.
     for name, signal in (("save", post_save), ("delete", post_delete)):
         signal.connect(_session_saved, sender=StudySession, dispatch_uid=f"progress-session-{name}")
         signal.connect(_enrollment_changed, sender=Enrollment, dispatch_uid=f"progress-enrollment-{name}")
         signal.connect(_content_changed, sender=Card, dispatch_uid=f"dashboard-card-{name}")
-    post_delete.connect(_student_changed, sender=CardState, dispatch_uid="dashboard-cardstate-delete")
+        signal.connect(_review_changed, sender=Review, dispatch_uid=f"progress-review-{name}")
+    post_delete.connect(_state_deleted, sender=CardState, dispatch_uid="dashboard-cardstate-delete")
 
 
-def cached_student_dashboard(user: User) -> Dashboard:
-    """`student_dashboard(user)` from the cache when nothing of it changed."""
+def cached_student_dashboard(user: User, *, render: Callable[[Dashboard], str] | None = None) -> Dashboard:
+    """`student_dashboard(user)` from the cache when nothing of it changed.
+
+    With `render`, the dashboard's `html` is `render(dashboard)`, worked out
+    once per change and cached with the figures it shows."""
     seconds = settings.DASHBOARD_CACHE_SECONDS
     if seconds <= 0:
-        return student_dashboard(user)
+        dashboard = student_dashboard(user)
+        if render is not None:
+            dashboard.html = render(dashboard)
+        return dashboard
     now = timezone.now()
     today = study_day(user, now)
     key = _dashboard_key(user.pk)
     found = cache.get_many([key, visibility.GENERATION_KEY, CONTENT_KEY])
-    tokens = (found.get(visibility.GENERATION_KEY), found.get(CONTENT_KEY))
+    # The time zone too: every day in the figures is a local day.
+    stamp = (today, user.timezone, found.get(visibility.GENERATION_KEY), found.get(CONTENT_KEY))
     entry = found.get(key)
-    if entry is not None and entry[0] == (today, *tokens):
-        return entry[1]
-    dashboard = student_dashboard(user, now=now)
-    cache.set(key, ((today, *tokens), dashboard), seconds)
+    if entry is not None and entry[0] == stamp:
+        dashboard = entry[1]
+        if render is None or dashboard.html:
+            return dashboard
+    else:
+        dashboard = student_dashboard(user, now=now)
+    if render is not None:
+        dashboard.html = render(dashboard)
+    cache.set(key, (stamp, dashboard), seconds)
     return dashboard
 
 
+def _tokens_for(student_ids: list[int]) -> tuple[dict[int, object], dict[int, object]]:
+    """The change tokens of these students and of every card bucket."""
+    keys = [_student_token_key(pk) for pk in student_ids] + [_card_token_key(b) for b in range(CARD_BUCKETS)]
+    found = cache.get_many(keys)
+    students = {pk: found.get(_student_token_key(pk)) for pk in student_ids}
+    buckets = {b: found.get(_card_token_key(b)) for b in range(CARD_BUCKETS)}
+    return students, buckets
+
+
+def _refresh(classroom: Classroom, figures: ClassFigures, now: datetime) -> bool:
+    """Read again the figures of the students and cards whose tokens moved
+    since `figures` was read (most of a class's figures stay as they were
+    between two views: each answer moves one student and one card bucket).
+    When a quarter of the students or buckets moved, that part is read
+    whole instead. Returns whether anything was read."""
+    students, buckets = _tokens_for(list(figures.student_tokens))
+    stale_students = [pk for pk, token in students.items() if token != figures.student_tokens[pk]]
+    stale_buckets = {b for b, token in buckets.items() if token != figures.card_tokens.get(b)}
+    if not stale_students and not stale_buckets:
+        return False
+    # The tokens first: a change committed while reading moves them again.
+    figures.student_tokens, figures.card_tokens = students, buckets
+    if stale_students:
+        only = None if 4 * len(stale_students) > len(students) else stale_students
+        for pk in stale_students:
+            figures.schedules.pop(pk, None)
+        figures.students.update(_students_activity(classroom, now, only))
+        figures.schedules.update(_schedules_per_student(classroom, now, only))
+    if stale_buckets:
+        whole = 4 * len(stale_buckets) > CARD_BUCKETS
+        stale_cards = [pk for pk in figures.card_decks if _card_bucket(pk) in stale_buckets]
+        for pk in stale_cards:
+            figures.lapses.pop(pk, None)
+            figures.qualities.pop(pk, None)
+        if stale_cards:
+            figures.lapses.update(_lapses_per_card(classroom, None if whole else stale_cards))
+            figures.qualities.update(_qualities_per_card(classroom, None if whole else stale_cards))
+    return True
+
+
 def cached_class_progress(classroom: Classroom, *, sort: str = "name", descending: bool = False) -> ClassProgress:
-    """`class_progress` from the cache while nothing of the class changed: an
-    answer in one of its sessions (or an "all my cards" session of one of its
-    students), an enrolment, a class/deck/card change. Figures that move with
-    the clock alone (due, behind) may lag by CLASS_PROGRESS_CACHE_SECONDS."""
+    """`class_progress` with its big reads (activity and schedules per
+    student, lapses and answer quality per card) kept in the cache and read
+    again only for the students and cards that changed since: each review
+    saved or deleted and each schedule deleted moves its student's and its
+    card's token (`forget_class_figures`). An enrolment and any class, deck
+    or card change read everything again. Figures that move with the clock
+    alone (due, behind, the week's reviews) may lag by
+    CLASS_PROGRESS_CACHE_SECONDS: everything is read again that often."""
     seconds = settings.CLASS_PROGRESS_CACHE_SECONDS
+    now = timezone.now()
     if seconds <= 0:
-        return class_progress(classroom, sort=sort, descending=descending)
-    key = f"learning:class-progress:{classroom.pk}:{sort}:{int(descending)}"
+        return class_progress(classroom, sort=sort, descending=descending, now=now)
+    key = f"learning:class-progress:{classroom.pk}"
     token_key = _class_token_key(classroom.pk)
     found = cache.get_many([key, token_key, visibility.GENERATION_KEY, CONTENT_KEY])
     tokens = (found.get(token_key), found.get(visibility.GENERATION_KEY), found.get(CONTENT_KEY))
     entry = found.get(key)
-    if entry is not None and entry[0] == tokens:
-        return entry[1]
-    progress = class_progress(classroom, sort=sort, descending=descending)
-    cache.set(key, (tokens, progress), seconds)
-    return progress
+    if entry is not None and entry[0] == tokens and now - entry[1].built_at < timedelta(seconds=seconds):
+        figures = entry[1]
+        if _refresh(classroom, figures, now):
+            cache.set(key, (tokens, figures), seconds)
+    else:
+        student_ids = list(Enrollment.objects.filter(classroom=classroom).values_list("student_id", flat=True))
+        # The tokens before the figures: a change committed while reading moves them again.
+        student_tokens, card_tokens = _tokens_for(student_ids)
+        figures = class_figures(classroom, now)
+        figures.student_tokens, figures.card_tokens = student_tokens, card_tokens
+        cache.set(key, (tokens, figures), seconds)
+    return _class_progress_from(classroom, figures, sort=sort, descending=descending, now=now)
 
 
 def student_dashboard(user: User, *, now: datetime | None = None) -> Dashboard:
@@ -629,26 +739,43 @@ def _behind_reason(row: StudentProgress, now: datetime) -> str:
     return ""
 
 
-def class_progress(
-    classroom: Classroom, *, sort: str = "name", descending: bool = False, now: datetime | None = None
-) -> ClassProgress:
-    """Per student and per deck figures for one class, in a fixed number of
-    queries (nine) however many students and cards it has."""
-    now = now or timezone.now()
-    if sort not in SORT_KEYS:
-        sort = "name"
-    class_cards = Card.objects.filter(deck__lesson__course__classroom=classroom).order_by()
-    # Students only see published lessons, so their mastery is out of those.
-    student_cards = class_cards.filter(deck__lesson__published=True)
-    enrolled = Enrollment.objects.filter(classroom=classroom).values("student_id")
+@dataclass
+class ClassFigures:
+    """What class progress reads from the big tables (schedules and
+    reviews): per student and per card, and the change tokens each was read
+    under (see `cached_class_progress`)."""
 
-    # 1. Students, with their activity in the class: the latest answer is one
-    # backward step down the (student, reviewed_at, card) index and the week's
-    # answers one short range of it, so no pass over their whole history.
+    built_at: datetime
+    total_cards: int  # the cards students can study (published lessons)
+    decks: list[Deck]
+    card_decks: dict[int, int]  # card -> deck, every card of the class
+    students: dict[int, User]  # annotated with last_review and reviews_week
+    schedules: dict[int, dict]  # student -> studied, backlog, mastered, leeches
+    lapses: dict[int, dict]  # card -> total_lapses, leech_students
+    qualities: dict[int, dict]  # card -> avg, n
+    student_tokens: dict[int, object] = field(default_factory=dict)
+    card_tokens: dict[int, object] = field(default_factory=dict)  # card bucket -> token
+
+
+def _class_cards(classroom: Classroom) -> QuerySet:
+    return Card.objects.filter(deck__lesson__course__classroom=classroom).order_by()
+
+
+def _students_activity(classroom: Classroom, now: datetime, only: list[int] | None = None) -> dict[int, User]:
+    """1. Students, with their activity in the class: the latest answer is one
+    backward step down the (student, reviewed_at, card) index and the week's
+    answers one short range of it, so no pass over their whole history."""
+    class_cards = _class_cards(classroom)
     week_ago = now - timedelta(days=7)
     class_reviews = Review.objects.filter(student=OuterRef("pk"), card__in=class_cards.values("pk")).order_by()
-    students = list(
-        User.objects.filter(pk__in=enrolled)
+    students = User.objects.filter(pk__in=Enrollment.objects.filter(classroom=classroom).values("student_id"))
+    if only is not None:
+        students = students.filter(pk__in=only)
+    return {
+        s.pk: s
+        # The names only: these rows are kept in the cache (and the page
+        # shows a name and a link).
+        for s in students.only("id", "username", "first_name", "last_name")
         .annotate(
             last_review=Subquery(class_reviews.order_by("-reviewed_at").values("reviewed_at")[:1]),
             reviews_week=Subquery(
@@ -660,22 +787,22 @@ def class_progress(
                 .values("n")
             ),
         )
-        .order_by("username")
-    )
-    # 2. Cards students can study.
-    total_cards = student_cards.count()
-    rows = {
-        s.pk: StudentProgress(
-            student=s, total_cards=total_cards, last_active=s.last_review, reviews_7d=s.reviews_week or 0
-        )
-        for s in students
+        .order_by()
     }
 
-    # 3. Schedules per student. No join on the enrolments: it costs more than
-    # the few rows of former students it would drop, which are skipped below.
-    for row in (
-        CardState.objects.filter(card__in=student_cards.values("pk"))
-        .values("student_id")
+
+def _schedules_per_student(classroom: Classroom, now: datetime, only: list[int] | None = None) -> dict[int, dict]:
+    """3. Schedules per student, on the cards students can study (published
+    lessons). No join on the enrolments: it costs more than the few rows of
+    former students it would return, which are skipped when assembling."""
+    states = CardState.objects.filter(
+        card__in=_class_cards(classroom).filter(deck__lesson__published=True).values("pk")
+    )
+    if only is not None:
+        states = states.filter(student_id__in=only)
+    return {
+        row.pop("student_id"): row
+        for row in states.values("student_id")
         .annotate(
             studied=Count("*"),
             backlog=Count("card", filter=Q(due_at__lte=now)),
@@ -683,10 +810,87 @@ def class_progress(
             leeches=Count("card", filter=Q(lapses__gte=LEECH_LAPSES)),
         )
         .order_by()
-    ):
-        progress = rows.get(row["student_id"])
+    }
+
+
+def _lapses_per_card(classroom: Classroom, only: list[int] | None = None) -> dict[int, dict]:
+    """5. Lapses per card over all students."""
+    cards = _class_cards(classroom).values("pk") if only is None else only
+    return {
+        row.pop("card_id"): row
+        for row in CardState.objects.filter(card__in=cards)
+        .values("card_id")
+        # Counting card_id, not id: then the (card, lapses) index answers it
+        # alone (an index-only scan) instead of reading every schedule row.
+        .annotate(total_lapses=Sum("lapses"), leech_students=Count("card", filter=Q(lapses__gte=LEECH_LAPSES)))
+        .order_by()
+    }
+
+
+def _qualities_per_card(classroom: Classroom, only: list[int] | None = None) -> dict[int, dict]:
+    """6. The average quality of the answers that counted for SM-2 (typed test
+    answers are graded 5 or 1), per card."""
+    cards = _class_cards(classroom).values("pk") if only is None else only
+    return {
+        row.pop("card_id"): row
+        for row in Review.objects.filter(card__in=cards, changed_schedule=True)
+        .values("card_id")
+        # COUNT(*) so the partial (card, quality) index answers it alone.
+        .annotate(avg=Avg("quality"), n=Count("*"))
+        .order_by()
+    }
+
+
+def class_figures(classroom: Classroom, now: datetime) -> ClassFigures:
+    """Every figure class progress reads from the schedules and reviews, live."""
+    return ClassFigures(
+        built_at=now,
+        # 2. Cards students can study: students only see published lessons,
+        # so their mastery is out of those.
+        total_cards=_class_cards(classroom).filter(deck__lesson__published=True).count(),
+        # 7 and 8. The decks, and which deck each card is in.
+        decks=list(
+            Deck.objects.filter(lesson__course__classroom=classroom).order_by(
+                "lesson__course__position", "lesson__position", "position", "id"
+            )
+        ),
+        card_decks=dict(_class_cards(classroom).values_list("pk", "deck_id")),
+        students=_students_activity(classroom, now),
+        schedules=_schedules_per_student(classroom, now),
+        lapses=_lapses_per_card(classroom),
+        qualities=_qualities_per_card(classroom),
+    )
+
+
+def class_progress(
+    classroom: Classroom, *, sort: str = "name", descending: bool = False, now: datetime | None = None
+) -> ClassProgress:
+    """Per student and per deck figures for one class, in a fixed number of
+    queries (ten) however many students and cards it has, all read live."""
+    now = now or timezone.now()
+    return _class_progress_from(classroom, class_figures(classroom, now), sort=sort, descending=descending, now=now)
+
+
+def _class_progress_from(
+    classroom: Classroom, figures: ClassFigures, *, sort: str, descending: bool, now: datetime
+) -> ClassProgress:
+    """The page's rows from the figures, with the small reads done live:
+    tests (4), the hardest cards' texts (8) and leeches (9)."""
+    if sort not in SORT_KEYS:
+        sort = "name"
+    class_cards = _class_cards(classroom)
+    enrolled = Enrollment.objects.filter(classroom=classroom).values("student_id")
+    total_cards = figures.total_cards
+    rows = {
+        s.pk: StudentProgress(
+            student=s, total_cards=total_cards, last_active=s.last_review, reviews_7d=s.reviews_week or 0
+        )
+        for s in sorted(figures.students.values(), key=lambda s: s.username)
+    }
+    for student_id, row in figures.schedules.items():
+        progress = rows.get(student_id)
         if progress is None:
-            continue
+            continue  # a former student's schedules
         progress.studied, progress.backlog = row["studied"], row["backlog"]
         progress.mastered, progress.leeches = row["mastered"], row["leeches"]
 
@@ -702,54 +906,35 @@ def class_progress(
     ordered = sorted(rows.values(), key=SORT_KEYS["name"])
     ordered.sort(key=SORT_KEYS[sort], reverse=descending)
 
-    # 5 to 8. Per-card difficulty: lapses over all students, average quality
-    # of the answers, the decks, then the cards for the worst few per deck.
-    lapses = {
-        row["card_id"]: row
-        for row in CardState.objects.filter(card__in=class_cards.values("pk"))
-        .values("card_id")
-        # Counting card_id, not id: then the (card, lapses) index answers it
-        # alone (an index-only scan) instead of reading every schedule row.
-        .annotate(total_lapses=Sum("lapses"), leech_students=Count("card", filter=Q(lapses__gte=LEECH_LAPSES)))
-        .order_by()
-    }
-    qualities = {
-        row["card_id"]: row
-        # Answers that counted for SM-2 (typed test answers are graded 5 or 1).
-        for row in Review.objects.filter(card__in=class_cards.values("pk"), changed_schedule=True)
-        .values("card_id")
-        # COUNT(*) so the partial (card, quality) index answers it alone.
-        .annotate(avg=Avg("quality"), n=Count("*"))
-        .order_by()
-    }
-    decks = list(
-        Deck.objects.filter(lesson__course__classroom=classroom).order_by(
-            "lesson__course__position", "lesson__position", "position", "id"
-        )
-    )
-    cards_by_deck: dict[int, list[HardCard]] = {}
-    # The class's cards by subquery, not a literal list of thousands of ids;
-    # only answered cards can be among the hardest, so the rest are skipped.
-    for card in class_cards.only("id", "deck_id", "front", "back", "position"):
-        if card.pk not in qualities:
+    # The hardest answered cards per deck, ranked on ids; then the texts of
+    # those few only (8).
+    lapses, qualities = figures.lapses, figures.qualities
+    by_deck: dict[int, list[tuple]] = {}
+    for card_id, quality_row in qualities.items():
+        deck_id = figures.card_decks.get(card_id)
+        if deck_id is None:
             continue
-        lapse_row, quality_row = lapses.get(card.pk, {}), qualities[card.pk]
-        cards_by_deck.setdefault(card.deck_id, []).append(
+        total = lapses.get(card_id, {}).get("total_lapses") or 0
+        average = quality_row["avg"]
+        by_deck.setdefault(deck_id, []).append((-total, average if average is not None else 5.0, card_id))
+    chosen = {deck_id: sorted(keys)[:HARDEST_PER_DECK] for deck_id, keys in by_deck.items()}
+    texts = Card.objects.only("id", "deck_id", "front", "back", "position").in_bulk(
+        [card_id for keys in chosen.values() for *_, card_id in keys]
+    )
+    hardest = {
+        deck_id: [
             HardCard(
-                card=card,
-                lapses=lapse_row.get("total_lapses") or 0,
-                average_quality=quality_row.get("avg"),
-                answers=quality_row.get("n", 0),
-                leech_students=lapse_row.get("leech_students", 0),
+                card=texts[card_id],
+                lapses=lapses.get(card_id, {}).get("total_lapses") or 0,
+                average_quality=qualities[card_id]["avg"],
+                answers=qualities[card_id]["n"],
+                leech_students=lapses.get(card_id, {}).get("leech_students", 0),
             )
-        )
-    deck_rows = []
-    for deck in decks:
-        hard = sorted(
-            cards_by_deck.get(deck.pk, []),
-            key=lambda h: (-h.lapses, h.average_quality if h.average_quality is not None else 5.0, h.card.pk),
-        )
-        deck_rows.append(DeckDifficulty(deck=deck, hardest=[h for h in hard if h.answers][:HARDEST_PER_DECK]))
+            for *_, card_id in keys
+        ]
+        for deck_id, keys in chosen.items()
+    }
+    deck_rows = [DeckDifficulty(deck=deck, hardest=hardest.get(deck.pk, [])) for deck in figures.decks]
 
     # 9. Leeches across the class (the partial leech index, worst first).
     leeches = list(

@@ -1,11 +1,13 @@
 """A class's progress from the cache equals the live figures after answers
-(in a class session and in an "all my cards" session), undo, enrolments,
-card and deck deletion; another class's answers leave it cached."""
+(in a class session and in an "all my cards" session), undo,
+enrolments, schedule, card and deck deletion; an answer makes only its
+student's and its card's figures read again; another class's answers leave
+it cached."""
 
 from __future__ import annotations
 
 from learning import progress, study
-from learning.models import Card, Enrollment
+from learning.models import Card, CardState, Enrollment
 from tests.factories import UserFactory
 from tests.learning.study_setup import make_class
 
@@ -27,7 +29,7 @@ def test_the_cached_class_progress_follows_every_change(teacher, rival_teacher, 
     setup = make_class(teacher, [student], decks=2, cards_per_deck=4)
     classroom = setup.classroom
     assert_cached_is_live(classroom)
-    with django_assert_num_queries(0):
+    with django_assert_num_queries(2):  # read live: the tests and the leeches (no card answered yet)
         progress.cached_class_progress(classroom)
 
     answer_some(student, "classroom", classroom.pk, 3)
@@ -53,8 +55,8 @@ def test_the_cached_class_progress_follows_every_change(teacher, rival_teacher, 
 
     other = make_class(rival_teacher, [newcomer], name="Chemistry")
     progress.cached_class_progress(classroom)
-    answer_some(newcomer, "classroom", other.classroom.pk, 2)  # another class: this one stays cached
-    with django_assert_num_queries(0):
+    answer_some(newcomer, "classroom", other.classroom.pk, 2)  # another class: nothing of this one is read again
+    with django_assert_num_queries(3):  # read live: the tests, the hardest cards' texts, the leeches
         progress.cached_class_progress(classroom)
 
 
@@ -64,3 +66,24 @@ def test_class_progress_pages_use_the_cache_and_refuse_outsiders(client_for, api
     assert api_for(teacher).get(url).status_code == 200
     assert api_for(outsider).get(url).status_code == 404
     assert api_for(student).get(url).status_code == 403
+
+
+def test_an_answer_reads_again_only_its_student_and_card(teacher, django_assert_num_queries):
+    students = [UserFactory(username=f"s{i}", role="student") for i in range(6)]
+    setup = make_class(teacher, students, decks=2, cards_per_deck=4)
+    classroom = setup.classroom
+    for student in students:
+        answer_some(student, "classroom", classroom.pk, 3)
+    assert_cached_is_live(classroom)
+
+    answer_some(students[2], "classroom", classroom.pk, 1)
+    # Read live: the tests, the hardest cards' texts, the leeches; read again:
+    # that student's activity and schedules, that card's lapses and answers.
+    with django_assert_num_queries(3 + 4):
+        progress.cached_class_progress(classroom)
+    assert_cached_is_live(classroom)
+
+    CardState.objects.filter(student=students[4]).first().delete()
+    assert_cached_is_live(classroom)
+    Enrollment.objects.filter(student=students[5]).delete()
+    assert_cached_is_live(classroom)

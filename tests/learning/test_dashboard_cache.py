@@ -9,7 +9,7 @@ from datetime import timedelta
 from django.test import override_settings
 from django.utils import timezone
 
-from learning import progress, study
+from learning import progress, study, study_views
 from learning.models import Card, CardState, Enrollment
 from tests.learning.study_setup import make_class
 
@@ -74,3 +74,45 @@ def test_the_forecast_counts_each_local_day_and_puts_overdue_cards_on_today(teac
             expected[day] += 1
     assert dict(data.forecast) == expected
     assert data.forecast[0][1] == 3 and sum(n for _, n in data.forecast) == 5
+
+
+def test_the_pages_cached_figures_follow_every_change(client, teacher, student, django_assert_num_queries):
+    """The charts and tables are rendered once per change and cached with the
+    figures: after answers, undo, an enrolment and deletions the page shows
+    exactly what a live rendering of the live computation shows."""
+    setup = make_class(teacher, [student], decks=2, cards_per_deck=4)
+    client.force_login(student)
+
+    def assert_page_is_live() -> None:
+        page = client.get("/dashboard/").content.decode()
+        assert study_views._dashboard_figures(progress.student_dashboard(student)) in page
+
+    assert_page_is_live()
+    session = study.session_start(student=student, scope_type="classroom", scope_id=setup.classroom.pk, mode="learn")
+    for card_id in session.queue[:3]:
+        study.session_answer(student=student, session_id=session.pk, card_id=card_id, quality=5)
+        assert_page_is_live()
+    assert "data-total-reviews>3<" in client.get("/dashboard/").content.decode()
+    study.session_undo(student=student, session_id=session.pk)
+    assert_page_is_live()
+    other = make_class(teacher, [], name="Chemistry")
+    Enrollment.objects.create(classroom=other.classroom, student=student)
+    assert_page_is_live()
+    Card.objects.filter(pk=setup.cards[0].pk).delete()
+    assert_page_is_live()
+    setup.decks[1].delete()
+    assert_page_is_live()
+
+    # From the cache: the session and its user, nothing of the figures.
+    client.get("/dashboard/")
+    with django_assert_num_queries(2):
+        client.get("/dashboard/")
+
+
+def test_the_figures_follow_a_change_of_time_zone(teacher, student):
+    make_class(teacher, [student])
+    progress.cached_student_dashboard(student)
+    student.timezone = "Pacific/Kiritimati" if student.timezone != "Pacific/Kiritimati" else "Pacific/Niue"
+    student.save(update_fields=["timezone"])
+    assert progress.cached_student_dashboard(student).today == study.study_day(student, timezone.now())
+    assert_cached_is_live(student)
