@@ -73,10 +73,7 @@ def create_students(run: str, count: int) -> list[tuple[str, str, str]]:
     straight into the server's database (sign-up now waits for an emailed
     link, which a benchmark cannot follow): needs the project's settings and
     the server's DATABASE_URL, like --profile."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lms.settings")
-    import django
-
-    django.setup()
+    _django_setup()
     from lms.models import User
     from lms.tokens import token_issue
 
@@ -122,9 +119,6 @@ class Student:
             allow_redirects=False,
             timeout=30,
         )
-        if response.status_code == 200:
-            # The "check your email" page: follow the emailed link ourselves.
-            response = self._confirm()
         if response.status_code != 302:
             raise SystemExit(f"log-in of {self.name} answered {response.status_code}")
         self._plain_http_cookies()  # the session, and the CSRF token rotated at log-in
@@ -140,27 +134,6 @@ class Student:
         if response.status_code != 201:
             raise SystemExit(f"deck import for {self.name} answered {response.status_code}: {response.text[:200]}")
         return response.json()["deck"]
-
-    def _confirm(self) -> requests.Response:
-        """POST the sign-up's confirmation link (which signs in). The mail
-        is not read: the link is signed with the server's SECRET_KEY, so this
-        needs the server's settings and DATABASE_URL in the environment."""
-        _django_setup()
-        from django.urls import reverse
-
-        from lms.models import User
-        from lms.signup import signup_token
-
-        user = User.objects.get(username=self.name)
-        self._plain_http_cookies()
-        url = self.base + reverse("signup_confirm", args=[signup_token(user=user)])
-        return self.http.post(
-            url,
-            data={"csrfmiddlewaretoken": self.http.cookies.get("csrftoken", "")},
-            headers={"Referer": url},
-            allow_redirects=False,
-            timeout=30,
-        )
 
     def _start(self, mode: str) -> requests.Response:
         return self.api.post(
