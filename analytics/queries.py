@@ -146,6 +146,23 @@ def _pairs_ctes(tz: tzinfo, first_utc: int, last_utc: int) -> tuple[list[str], l
     ], params
 
 
+def first_last_active_days(tz: tzinfo, first_utc: int, last_utc: int, *, upto: int) -> dict[int, tuple[int, int]]:
+    """User -> (first, last) local day of activity among local days <= `upto`, from UTC days [first_utc, last_utc]."""
+    ctes, params = _pairs_ctes(tz, first_utc, last_utc)
+    sql = "WITH " + ", ".join(ctes) + " SELECT u, MIN(d), MAX(d) FROM p WHERE d <= %s GROUP BY u"
+    return {int(u): (int(lo), int(hi)) for u, lo, hi in _fetch(sql, [*params, upto])}
+
+
+def active_days_by_user(tz: tzinfo, first_utc: int, last_utc: int, *, after: int, upto: int) -> dict[int, list[int]]:
+    """User -> sorted local days in (after, upto] with activity, from UTC days [first_utc, last_utc]."""
+    ctes, params = _pairs_ctes(tz, first_utc, last_utc)
+    sql = "WITH " + ", ".join(ctes) + " SELECT u, d FROM p WHERE d > %s AND d <= %s ORDER BY u, d"
+    days: dict[int, list[int]] = defaultdict(list)
+    for u, d in _fetch(sql, [*params, after, upto]):
+        days[int(u)].append(int(d))
+    return dict(days)
+
+
 # --- Engagement ------------------------------------------------------------------
 
 
@@ -265,29 +282,38 @@ def week_index(local_day: int) -> int:
 def retention(tz: tzinfo, *, cohorts: int = 8, today: int | None = None) -> list[Cohort]:
     """Weekly cohorts by first activity (local days); share active in weeks 1..8 after."""
     today = today if today is not None else tu.today_local(tz)
-    current_week = week_index(today)
-    first_week = current_week - cohorts + 1
     history = history_first_day()
     if history is None:
         return []
-    ctes, params = _pairs_ctes(tz, history, today + 1)
+    return cohorts_from_grid(retention_grid(tz, history, today), cohorts=cohorts, today=today)
+
+
+def retention_grid(tz: tzinfo, history: int, last_day: int) -> dict[int, dict[int, int]]:
+    """Cohort week -> weeks after it -> users active then, over local days up to `last_day`."""
+    ctes, params = _pairs_ctes(tz, history, last_day + 1)
     ctes += [
         "p2 AS (SELECT d, u FROM p WHERE d <= %s)",
         "f AS (SELECT u, MIN(d) AS first FROM p2 GROUP BY u)",
         "x AS (SELECT DISTINCT (f.first + 3) / 7 AS cw, (p2.d + 3) / 7 AS w, p2.u AS u FROM p2 JOIN f ON f.u = p2.u)",
     ]
-    params.append(today)
+    params.append(last_day)
     sql = (
         "WITH " + ", ".join(ctes) + " SELECT cw, w - cw AS k, COUNT(*) FROM x "
-        "WHERE cw >= %s AND w - cw >= 0 AND w - cw <= %s GROUP BY cw, w - cw"
+        "WHERE w - cw >= 0 AND w - cw <= %s GROUP BY cw, w - cw"
     )
-    params += [first_week, RETENTION_WEEKS]
+    params.append(RETENTION_WEEKS)
     grid: dict[int, dict[int, int]] = defaultdict(dict)
     for cw, k, n in _fetch(sql, params):
         grid[int(cw)][int(k)] = int(n)
+    return dict(grid)
+
+
+def cohorts_from_grid(grid: dict[int, dict[int, int]], *, cohorts: int, today: int) -> list[Cohort]:
+    current_week = week_index(today)
     result = []
-    for cw in range(first_week, current_week + 1):
-        size = grid[cw].get(0, 0)
+    for cw in range(current_week - cohorts + 1, current_week + 1):
+        row = grid.get(cw, {})
+        size = row.get(0, 0)
         counts: list[int | None] = []
         shares: list[float | None] = []
         for k in range(1, RETENTION_WEEKS + 1):
@@ -295,7 +321,7 @@ def retention(tz: tzinfo, *, cohorts: int = 8, today: int | None = None) -> list
                 counts.append(None)
                 shares.append(None)
             else:
-                n = grid[cw].get(k, 0)
+                n = row.get(k, 0)
                 counts.append(n)
                 shares.append(round(n / size, 4) if size else 0.0)
         result.append(Cohort(tu.day_date(cw * 7 - 3).isoformat(), size, shares, counts))
