@@ -191,7 +191,7 @@ class FeaturesView(APIView):
     def get(self, request: Request) -> Response:
         params = _query(FeaturesQuery, request)
         today = tu.utc_day_of(timezone.now())
-        rows = queries.feature_usage(today - params["days"] + 1, today)
+        rows = dashboard_figures.feature_usage(today - params["days"] + 1, today)
         as_dicts = [{"name": r.name, "events": r.events, "users": r.users, "share": r.share} for r in rows]
         limit = params["limit"]
         return Response(

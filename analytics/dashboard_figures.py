@@ -20,6 +20,7 @@ The result equals the live queries exactly (tests/analytics/test_dashboard_figur
 
 from __future__ import annotations
 
+import hashlib
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable
@@ -66,7 +67,11 @@ def closed_days(tz: tzinfo) -> Closed | None:
 
 
 def _cached(state: Closed, name: str, compute: Callable[[], T], *key: object) -> T:
-    cache_key = ":".join(["analytics", name, state.zone, state.version, *map(str, key)])
+    return _get_or_set(["analytics", name, state.zone, state.version, *key], compute)
+
+
+def _get_or_set(key: list[object], compute: Callable[[], T]) -> T:
+    cache_key = ":".join(map(str, key))
     value = cache.get(cache_key)
     if value is None:
         value = compute()
@@ -166,6 +171,34 @@ def retention(tz: tzinfo, *, cohorts: int = 8, today: int | None = None) -> list
                     row = grid.setdefault(cohort, {})
                     row[k] = row.get(k, 0) + 1
     return queries.cohorts_from_grid(grid, cohorts=cohorts, today=today)
+
+
+def feature_usage(first_day: int, last_day: int, *, exclude: tuple[str, ...] = ()) -> list[queries.FeatureRow]:
+    """`queries.feature_usage`: the rolled-up days' counts cached, the other days live.
+
+    Distinct users over the range are the rolled-up days' (cached) plus the
+    open days' (name, user) pairs that do not occur on a rolled-up day of the range.
+    """
+    rows = RollupDay.objects.filter(day__gte=first_day, day__lte=last_day).values_list("day", "rolled_at")
+    stamps = dict(rows)
+    rolled = set(stamps)
+    events: dict[str, int] = {}
+    users: dict[str, int] = {}
+    if rolled:
+        # The rolled days and their latest rollup (which deletions move too) identify the counts.
+        days = hashlib.blake2b(",".join(map(str, sorted(rolled))).encode(), digest_size=12).hexdigest()
+        version = max(stamps.values()).timestamp()
+        cached = _get_or_set(["analytics", "features", days, version], lambda: queries.rolled_feature_counts(rolled))
+        events, users = dict(cached[0]), dict(cached[1])
+    runs = queries.live_runs(first_day, last_day, rolled)
+    if runs:
+        for _day, name, n, _users in queries.live_event_counts(first_day, last_day, runs=runs):
+            events[name] = events.get(name, 0) + n
+        pairs = queries.live_feature_users(runs)
+        known = queries.rolled_feature_users_among(rolled, {u for _name, u in pairs}) if rolled and pairs else set()
+        for name, _user in pairs - known:
+            users[name] = users.get(name, 0) + 1
+    return queries.feature_rows(events, users, exclude=exclude)
 
 
 def warm(tz: tzinfo, *, ranges: tuple[int, ...] = (7, 30, 90)) -> None:

@@ -437,6 +437,11 @@ def feature_usage(first_day: int, last_day: int, *, exclude: tuple[str, ...] = (
         params += range_params
     sql = f"SELECT name, COUNT(DISTINCT user_id) FROM ({' UNION ALL '.join(parts)}) x GROUP BY name"
     users = {name: int(n) for name, n in _fetch(sql, params)}
+    return feature_rows(events, users, exclude=exclude)
+
+
+def feature_rows(events: dict[str, int], users: dict[str, int], *, exclude: tuple[str, ...] = ()) -> list[FeatureRow]:
+    """Rows by events (most first), each with its share of all events."""
     total = sum(events.values()) or 1
     rows = [
         FeatureRow(name, n, int(users.get(name, 0)), round(n / total, 4))
@@ -445,6 +450,34 @@ def feature_usage(first_day: int, last_day: int, *, exclude: tuple[str, ...] = (
     ]
     rows.sort(key=lambda r: (-r.events, r.name))
     return rows
+
+
+def rolled_feature_counts(rolled: set[int]) -> tuple[dict[str, int], dict[str, int]]:
+    """Events and distinct users by name over the given rolled-up days."""
+    events = {
+        name: int(n)
+        for name, n in DailyEventCount.objects.filter(day__in=rolled).values_list("name").annotate(n=Sum("events"))
+    }
+    users = {
+        name: int(n)
+        for name, n in FeatureUserDay.objects.filter(day__in=rolled)
+        .values_list("name")
+        .annotate(n=Count("user_id", distinct=True))
+    }
+    return events, users
+
+
+def live_feature_users(runs: list[tuple[int, int]]) -> set[tuple[str, int]]:
+    """Distinct (name, user) pairs of signed-in events in the given runs of days, from raw events."""
+    ranges, params = _time_ranges(runs)
+    sql = f"SELECT DISTINCT name, user_id FROM {EV} WHERE user_id IS NOT NULL AND {ranges}"
+    return {(name, int(u)) for name, u in _fetch(sql, params)}
+
+
+def rolled_feature_users_among(rolled: set[int], user_ids: set[int]) -> set[tuple[str, int]]:
+    """Which (name, user) pairs of these users occur on the given rolled-up days."""
+    rows = FeatureUserDay.objects.filter(day__in=rolled, user_id__in=user_ids).values_list("name", "user_id")
+    return set(rows.distinct())
 
 
 # --- Active users, users, sessions, errors -----------------------------------------------

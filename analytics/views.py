@@ -76,7 +76,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     tz = request.user.tzinfo
     engagement = dashboard_figures.engagement(tz, days=days)
     today = tu.utc_day_of(timezone.now())
-    features = queries.feature_usage(today - days + 1, today)
+    features = dashboard_figures.feature_usage(today - days + 1, today)
     study = queries.study_metrics(days)
     errors = queries.errors_summary(24)
     table = request.GET.get("csv")

@@ -1,4 +1,4 @@
-"""The dashboards' cached engagement and retention equal the live computation: with some days
+"""The dashboards' cached engagement, retention and feature usage equal the live computation: with some days
 rolled up and some not, after new events, after a new day's rollup and after a user's data is deleted."""
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ def _empty_cache() -> Iterator[None]:
 
 
 def assert_equal_to_live(zone: str) -> None:
+    for days in (1, 7, 60):
+        first = TODAY_UTC - days + 1
+        assert dashboard_figures.feature_usage(first, TODAY_UTC) == queries.feature_usage(first, TODAY_UTC), days
     tz = tu.zone(zone)
     today = tu.today_local(tz, NOW)
     for days in (1, 7, 30, 60):
@@ -41,8 +44,8 @@ def assert_equal_to_live(zone: str) -> None:
         ), (zone, cohorts)
 
 
-def add_events(user: object, *moments: timedelta) -> None:
-    Event.objects.bulk_create([Event(name="page_view", user=user, timestamp=NOW - ago) for ago in moments])
+def add_events(user: object, *moments: timedelta, name: str = "page_view") -> None:
+    Event.objects.bulk_create([Event(name=name, user=user, timestamp=NOW - ago) for ago in moments])
 
 
 @pytest.mark.parametrize("zone", ZONES)
@@ -68,6 +71,7 @@ def test_figures_follow_new_events_a_new_rollup_and_deletions(zone: str) -> None
     newcomer = UserFactory()
     add_events(regular, timedelta(minutes=5))
     add_events(newcomer, timedelta(minutes=3), timedelta(minutes=2))
+    add_events(newcomer, timedelta(minutes=1), name="deck_created")  # a name no rolled-up day has
     after = dashboard_figures.engagement(tz, days=30, end_day=today)
     assert after.new_users == before.new_users + 1
     assert_equal_to_live(zone)
