@@ -46,6 +46,7 @@ class Closed:
     last_local: int  # last closed local day in the viewer's zone
     version: str  # identifies the rollup tables' contents
     zone: str
+    rolled: frozenset[int]  # the rolled-up days from `history` on
 
 
 def closed_days(tz: tzinfo) -> Closed | None:
@@ -63,7 +64,7 @@ def closed_days(tz: tzinfo) -> Closed | None:
     # Local days up to the day before the first one UTC day last_utc + 1 feeds.
     last_local = min(loc for _utc, loc, _am, _pm in tu.local_day_map(last_utc + 1, last_utc + 1, tz)) - 1
     version = f"{history}-{last_utc}-{len(rolled)}-{max(rolled.values()).timestamp()}"
-    return Closed(history, last_utc, last_local, version, str(tz))
+    return Closed(history, last_utc, last_local, version, str(tz), frozenset(rolled))
 
 
 def _cached(state: Closed, name: str, compute: Callable[[], T], *key: object) -> T:
@@ -81,7 +82,9 @@ def _get_or_set(key: list[object], compute: Callable[[], T]) -> T:
 
 def _closed_users(tz: tzinfo, state: Closed) -> dict[int, tuple[int, int]]:
     """Each user's first and last active local day among the closed days."""
-    return queries.first_last_active_days(tz, state.history, state.last_utc, upto=state.last_local)
+    return queries.first_last_active_days(
+        tz, state.history, state.last_utc, upto=state.last_local, rolled=set(state.rolled)
+    )
 
 
 def _open_days(tz: tzinfo, state: Closed, last: int) -> dict[int, list[int]]:
@@ -89,7 +92,9 @@ def _open_days(tz: tzinfo, state: Closed, last: int) -> dict[int, list[int]]:
     if last <= state.last_local:
         return {}
     # Local day last_local + 1 may start in UTC day last_utc (zones east of UTC).
-    return queries.active_days_by_user(tz, state.last_utc, last + 1, after=state.last_local, upto=last)
+    return queries.active_days_by_user(
+        tz, state.last_utc, last + 1, after=state.last_local, upto=last, rolled=set(state.rolled)
+    )
 
 
 def engagement(tz: tzinfo, *, days: int = 30, end_day: int | None = None) -> queries.Engagement:
@@ -156,7 +161,9 @@ def retention(tz: tzinfo, *, cohorts: int = 8, today: int | None = None) -> list
     if state is None:
         return queries.retention(tz, cohorts=cohorts, today=today)
     upto = min(state.last_local, today)
-    cached = _cached(state, "retention", lambda: queries.retention_grid(tz, state.history, upto), upto)
+    cached = _cached(
+        state, "retention", lambda: queries.retention_grid(tz, state.history, upto, rolled=set(state.rolled)), upto
+    )
     grid: dict[int, dict[int, int]] = {cw: dict(row) for cw, row in cached.items()}
     if today > state.last_local:
         users = _cached(state, "users", lambda: _closed_users(tz, state))

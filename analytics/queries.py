@@ -107,9 +107,12 @@ def live_activity_sql(
     return sql, params + range_params
 
 
-def activity_sql(first_day: int, last_day: int) -> tuple[str, list[Any]]:
-    """Rollups for the rolled-up days, live bitmaps for the rest (e.g. today)."""
-    rolled = rolled_days(first_day, last_day)
+def activity_sql(first_day: int, last_day: int, *, rolled: set[int] | None = None) -> tuple[str, list[Any]]:
+    """Rollups for the rolled-up days, live bitmaps for the rest (e.g. today).
+
+    `rolled`: the rolled-up days when the caller has just read them (any superset of the range's).
+    """
+    rolled = rolled_days(first_day, last_day) if rolled is None else {d for d in rolled if first_day <= d <= last_day}
     runs = live_runs(first_day, last_day, rolled)
     parts: list[str] = []
     params: list[Any] = []
@@ -134,9 +137,11 @@ def history_first_day() -> int | None:
     return min(candidates) if candidates else None
 
 
-def _pairs_ctes(tz: tzinfo, first_utc: int, last_utc: int) -> tuple[list[str], list[Any]]:
+def _pairs_ctes(
+    tz: tzinfo, first_utc: int, last_utc: int, *, rolled: set[int] | None = None
+) -> tuple[list[str], list[Any]]:
     """CTEs ending in p(d, u): distinct (local day, user) pairs of activity."""
-    act, params = activity_sql(first_utc, last_utc)
+    act, params = activity_sql(first_utc, last_utc, rolled=rolled)
     day_map = tu.local_day_map(first_utc, last_utc, tz)
     return [
         tu.values_cte("m", "utc, loc, am, pm", day_map),
@@ -146,16 +151,20 @@ def _pairs_ctes(tz: tzinfo, first_utc: int, last_utc: int) -> tuple[list[str], l
     ], params
 
 
-def first_last_active_days(tz: tzinfo, first_utc: int, last_utc: int, *, upto: int) -> dict[int, tuple[int, int]]:
+def first_last_active_days(
+    tz: tzinfo, first_utc: int, last_utc: int, *, upto: int, rolled: set[int] | None = None
+) -> dict[int, tuple[int, int]]:
     """User -> (first, last) local day of activity among local days <= `upto`, from UTC days [first_utc, last_utc]."""
-    ctes, params = _pairs_ctes(tz, first_utc, last_utc)
+    ctes, params = _pairs_ctes(tz, first_utc, last_utc, rolled=rolled)
     sql = "WITH " + ", ".join(ctes) + " SELECT u, MIN(d), MAX(d) FROM p WHERE d <= %s GROUP BY u"
     return {int(u): (int(lo), int(hi)) for u, lo, hi in _fetch(sql, [*params, upto])}
 
 
-def active_days_by_user(tz: tzinfo, first_utc: int, last_utc: int, *, after: int, upto: int) -> dict[int, list[int]]:
+def active_days_by_user(
+    tz: tzinfo, first_utc: int, last_utc: int, *, after: int, upto: int, rolled: set[int] | None = None
+) -> dict[int, list[int]]:
     """User -> sorted local days in (after, upto] with activity, from UTC days [first_utc, last_utc]."""
-    ctes, params = _pairs_ctes(tz, first_utc, last_utc)
+    ctes, params = _pairs_ctes(tz, first_utc, last_utc, rolled=rolled)
     sql = "WITH " + ", ".join(ctes) + " SELECT u, d FROM p WHERE d > %s AND d <= %s ORDER BY u, d"
     days: dict[int, list[int]] = defaultdict(list)
     for u, d in _fetch(sql, [*params, after, upto]):
@@ -288,9 +297,11 @@ def retention(tz: tzinfo, *, cohorts: int = 8, today: int | None = None) -> list
     return cohorts_from_grid(retention_grid(tz, history, today), cohorts=cohorts, today=today)
 
 
-def retention_grid(tz: tzinfo, history: int, last_day: int) -> dict[int, dict[int, int]]:
+def retention_grid(
+    tz: tzinfo, history: int, last_day: int, *, rolled: set[int] | None = None
+) -> dict[int, dict[int, int]]:
     """Cohort week -> weeks after it -> users active then, over local days up to `last_day`."""
-    ctes, params = _pairs_ctes(tz, history, last_day + 1)
+    ctes, params = _pairs_ctes(tz, history, last_day + 1, rolled=rolled)
     ctes += [
         "p2 AS (SELECT d, u FROM p WHERE d <= %s)",
         "f AS (SELECT u, MIN(d) AS first FROM p2 GROUP BY u)",
