@@ -21,6 +21,7 @@ The result equals the live queries exactly (tests/analytics/test_dashboard_figur
 from __future__ import annotations
 
 import hashlib
+import logging
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable
@@ -29,10 +30,15 @@ from datetime import tzinfo
 from typing import TypeVar
 
 from django.core.cache import cache
+from django.db.models import Q
+from django.utils import timezone
 
 from analytics import queries
 from analytics import timeutil as tu
 from analytics.models import RollupDay
+from lms.models import User
+
+logger = logging.getLogger(__name__)
 
 # The key changes with every rollup, so entries only age out; an hour bounds the memory they hold.
 CACHE_SECONDS = 3600
@@ -208,8 +214,25 @@ def feature_usage(first_day: int, last_day: int, *, exclude: tuple[str, ...] = (
     return queries.feature_rows(events, users, exclude=exclude)
 
 
-def warm(tz: tzinfo, *, ranges: tuple[int, ...] = (7, 30, 90)) -> None:
-    """Fill the cache for one zone (after a rollup), so the first viewer does not pay for it."""
-    for days in ranges:
-        engagement(tz, days=days)
-    retention(tz)
+def warm_for_viewers(*, ranges: tuple[int, ...] = (7, 30, 90)) -> list[str]:
+    """Fill the cache after a rollup for every zone a staff member or admin views analytics in,
+    so the first view of the dashboards does not pay for the closed days. Best effort: logged, never raised."""
+    zones = sorted(
+        set(
+            User.objects.filter(Q(is_staff=True) | Q(role=User.Role.ADMIN), is_active=True).values_list(
+                "timezone", flat=True
+            )
+        )
+    )
+    try:
+        today = tu.utc_day_of(timezone.now())
+        for days in ranges:
+            feature_usage(today - days + 1, today)
+        for name in zones:
+            tz = tu.zone(name)
+            for days in ranges:
+                engagement(tz, days=days)
+            retention(tz)
+    except Exception:
+        logger.exception("could not warm the analytics dashboards' cache")
+    return zones

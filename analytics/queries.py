@@ -346,7 +346,9 @@ def live_sessions_by_day(first_day: int, last_day: int, user_id: int | None = No
     """UTC day of session start -> (sessions, total duration seconds, events).
 
     A session is one user's run of events with no gap over 30 minutes. Events
-    from a day either side are read so sessions crossing midnight are whole.
+    from 30 minutes before the first day are read (enough to tell whether its
+    first events start a session; a session started earlier is not counted) and
+    from the day after the last, so sessions crossing midnight are whole.
     """
     ep = tu.epoch_seconds_sql("timestamp")
     user_filter = "user_id = %s" if user_id is not None else "user_id IS NOT NULL"
@@ -360,7 +362,7 @@ def live_sessions_by_day(first_day: int, last_day: int, user_id: int | None = No
         SELECT s / 86400 AS day, COUNT(*), SUM(e - s), SUM(n) FROM ss WHERE s >= %s AND s < %s GROUP BY s / 86400"""
     params: list[Any] = [user_id] if user_id is not None else []
     params += [
-        tu.day_start_utc(first_day - 1),
+        tu.day_start_utc(first_day) - timedelta(seconds=SESSION_GAP_SECONDS),
         tu.day_start_utc(last_day + 2),
         first_day * 86400,
         (last_day + 1) * 86400,

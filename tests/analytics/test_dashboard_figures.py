@@ -120,3 +120,17 @@ def test_closed_days_are_read_from_the_cache(django_assert_max_num_queries: obje
         assert dashboard_figures.engagement(tz, days=30, end_day=today) == first
     with django_assert_max_num_queries(5):
         assert dashboard_figures.retention(tz, today=today) == cohorts
+
+
+def test_a_rollup_warms_the_cache_for_each_viewer_zone(django_assert_max_num_queries: object) -> None:
+    make_activity(seed=6, users=10)
+    services.rollup_range(TODAY_UTC - 75, TODAY_UTC - 1)
+    UserFactory(role="admin", timezone="Asia/Kolkata")
+    UserFactory(role="student", timezone="Pacific/Auckland")  # not a viewer
+    assert "Pacific/Auckland" not in dashboard_figures.warm_for_viewers()
+    tz = tu.zone("Asia/Kolkata")
+    # Only what every view reads: history start (2), the rolled-up days, the open days
+    with django_assert_max_num_queries(4):
+        dashboard_figures.engagement(tz, days=30)
+    with django_assert_max_num_queries(4):
+        dashboard_figures.retention(tz)
