@@ -205,10 +205,11 @@ def feature_usage(first_day: int, last_day: int, *, exclude: tuple[str, ...] = (
         events, users = dict(cached[0]), dict(cached[1])
     runs = queries.live_runs(first_day, last_day, rolled)
     if runs:
-        for _day, name, n, _users in queries.live_event_counts(first_day, last_day, runs=runs):
-            events[name] = events.get(name, 0) + n
-        pairs = queries.live_feature_users(runs)
+        counts = queries.live_feature_users(runs)
+        pairs = {(name, user) for name, user in counts if user is not None}
         known = queries.rolled_feature_users_among(rolled, {u for _name, u in pairs}) if rolled and pairs else set()
+        for (name, _user), n in counts.items():
+            events[name] = events.get(name, 0) + n
         for name, _user in pairs - known:
             users[name] = users.get(name, 0) + 1
     return queries.feature_rows(events, users, exclude=exclude)

@@ -480,11 +480,11 @@ def rolled_feature_counts(rolled: set[int]) -> tuple[dict[str, int], dict[str, i
     return events, users
 
 
-def live_feature_users(runs: list[tuple[int, int]]) -> set[tuple[str, int]]:
-    """Distinct (name, user) pairs of signed-in events in the given runs of days, from raw events."""
+def live_feature_users(runs: list[tuple[int, int]]) -> dict[tuple[str, int | None], int]:
+    """Events by (name, user) in the given runs of days, from raw events (user None: anonymous)."""
     ranges, params = _time_ranges(runs)
-    sql = f"SELECT DISTINCT name, user_id FROM {EV} WHERE user_id IS NOT NULL AND {ranges}"
-    return {(name, int(u)) for name, u in _fetch(sql, params)}
+    sql = f"SELECT name, user_id, COUNT(*) FROM {EV} WHERE {ranges} GROUP BY name, user_id"
+    return {(name, None if u is None else int(u)): int(n) for name, u, n in _fetch(sql, params)}
 
 
 def rolled_feature_users_among(rolled: set[int], user_ids: set[int]) -> set[tuple[str, int]]:
