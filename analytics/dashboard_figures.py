@@ -186,32 +186,40 @@ def retention(tz: tzinfo, *, cohorts: int = 8, today: int | None = None) -> list
     return queries.cohorts_from_grid(grid, cohorts=cohorts, today=today)
 
 
+def _rolled_features(rolled: set[int]) -> tuple[dict[str, int], dict[str, int], list[str], dict[int, int]]:
+    events, users = queries.rolled_feature_counts(rolled)
+    names, seen = queries.rolled_feature_seen(rolled)
+    return events, users, names, seen
+
+
 def feature_usage(first_day: int, last_day: int, *, exclude: tuple[str, ...] = ()) -> list[queries.FeatureRow]:
     """`queries.feature_usage`: the rolled-up days' counts cached, the other days live.
 
     Distinct users over the range are the rolled-up days' (cached) plus the
-    open days' (name, user) pairs that do not occur on a rolled-up day of the range.
+    open days' (name, user) pairs that do not occur on a rolled-up day of the
+    range (which names each user used there is cached too, as a bitmask).
     """
     rows = RollupDay.objects.filter(day__gte=first_day, day__lte=last_day).values_list("day", "rolled_at")
     stamps = dict(rows)
     rolled = set(stamps)
     events: dict[str, int] = {}
     users: dict[str, int] = {}
+    bit: dict[str, int] = {}
+    seen: dict[int, int] = {}
     if rolled:
         # The rolled days and their latest rollup (which deletions move too) identify the counts.
         days = hashlib.blake2b(",".join(map(str, sorted(rolled))).encode(), digest_size=12).hexdigest()
         version = max(stamps.values()).timestamp()
-        cached = _get_or_set(["analytics", "features", days, version], lambda: queries.rolled_feature_counts(rolled))
+        cached = _get_or_set(["analytics", "features", days, version], lambda: _rolled_features(rolled))
         events, users = dict(cached[0]), dict(cached[1])
+        bit = {name: i for i, name in enumerate(cached[2])}
+        seen = cached[3]
     runs = queries.live_runs(first_day, last_day, rolled)
     if runs:
-        counts = queries.live_feature_users(runs)
-        pairs = {(name, user) for name, user in counts if user is not None}
-        known = queries.rolled_feature_users_among(rolled, {u for _name, u in pairs}) if rolled and pairs else set()
-        for (name, _user), n in counts.items():
+        for (name, user), n in queries.live_feature_users(runs).items():
             events[name] = events.get(name, 0) + n
-        for name, _user in pairs - known:
-            users[name] = users.get(name, 0) + 1
+            if user is not None and not (name in bit and seen.get(user, 0) >> bit[name] & 1):
+                users[name] = users.get(name, 0) + 1
     return queries.feature_rows(events, users, exclude=exclude)
 
 

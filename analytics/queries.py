@@ -487,14 +487,18 @@ def live_feature_users(runs: list[tuple[int, int]]) -> dict[tuple[str, int | Non
     return {(name, None if u is None else int(u)): int(n) for name, u, n in _fetch(sql, params)}
 
 
-def rolled_feature_users_among(rolled: set[int], user_ids: set[int]) -> set[tuple[str, int]]:
-    """Which (name, user) pairs of these users occur on the given rolled-up days."""
+def rolled_feature_seen(rolled: set[int]) -> tuple[list[str], dict[int, int]]:
+    """Names used on the given rolled-up days, and per user a bitmask of which (bit i: names[i])."""
     # As ranges of days: a long IN list is searched once per row read.
     days = Q()
     for first, last in live_runs(min(rolled), max(rolled), set(range(min(rolled), max(rolled) + 1)) - rolled):
         days |= Q(day__gte=first, day__lte=last)
-    rows = FeatureUserDay.objects.filter(days, user_id__in=user_ids).values_list("name", "user_id")
-    return set(rows.distinct())
+    pairs = FeatureUserDay.objects.filter(days).values_list("name", "user_id").distinct()
+    names: dict[str, int] = {}
+    seen: dict[int, int] = defaultdict(int)
+    for name, user_id in pairs:
+        seen[user_id] |= 1 << names.setdefault(name, len(names))
+    return list(names), dict(seen)
 
 
 # --- Active users, users, sessions, errors -----------------------------------------------

@@ -297,7 +297,7 @@ def test_read_endpoints_query_counts_do_not_grow(
     }
     # The first request after a rollup fills the cache (analytics.dashboard_figures): engagement's
     # closed days (4) and their users' first and last days (1), the retention grid (1) and those
-    # users (1), the rolled-up feature counts (2).
+    # users (1), the rolled-up feature counts and who used which name (3, one more than the live read).
     first_time = {
         "/api/v1/analytics/engagement/": 5,
         "/api/v1/analytics/retention/": 2,
