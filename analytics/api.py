@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analytics import queries, services
+from analytics import dashboard_figures, queries, services
 from analytics import timeutil as tu
 from analytics.access import IsAnalyticsViewer, can_view_analytics
 from analytics.funnel import DEFAULT_DAYS, DEFAULT_WINDOW_HOURS, MAX_DAYS, FunnelError, FunnelSpec
@@ -123,7 +123,7 @@ class EngagementView(APIView):
     def get(self, request: Request) -> Response:
         params = _query(DaysQuery, request)
         tz = tu.zone(params.get("tz") or request.user.timezone)
-        result = queries.engagement(tz, days=params["days"])
+        result = dashboard_figures.engagement(tz, days=params["days"])
         today = tu.utc_day_of(timezone.now())
         sessions = queries.sessions_summary(today - params["days"] + 1, today)
         return Response(
@@ -164,7 +164,7 @@ class RetentionView(APIView):
     def get(self, request: Request) -> Response:
         params = _query(RetentionQuery, request)
         tz = tu.zone(params.get("tz") or request.user.timezone)
-        cohorts = queries.retention(tz, cohorts=params["cohorts"])
+        cohorts = dashboard_figures.retention(tz, cohorts=params["cohorts"])
         return Response(
             {
                 "timezone": str(tz),
@@ -191,7 +191,7 @@ class FeaturesView(APIView):
     def get(self, request: Request) -> Response:
         params = _query(FeaturesQuery, request)
         today = tu.utc_day_of(timezone.now())
-        rows = queries.feature_usage(today - params["days"] + 1, today)
+        rows = dashboard_figures.feature_usage(today - params["days"] + 1, today)
         as_dicts = [{"name": r.name, "events": r.events, "users": r.users, "share": r.share} for r in rows]
         limit = params["limit"]
         return Response(

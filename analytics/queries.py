@@ -111,9 +111,12 @@ def live_activity_sql(
     return sql, params + range_params
 
 
-def activity_sql(first_day: int, last_day: int) -> tuple[str, list[Any]]:
-    """Rollups for the rolled-up days, live bitmaps for the rest (e.g. today)."""
-    rolled = rolled_days(first_day, last_day)
+def activity_sql(first_day: int, last_day: int, *, rolled: set[int] | None = None) -> tuple[str, list[Any]]:
+    """Rollups for the rolled-up days, live bitmaps for the rest (e.g. today).
+
+    `rolled`: the rolled-up days when the caller has just read them (any superset of the range's).
+    """
+    rolled = rolled_days(first_day, last_day) if rolled is None else {d for d in rolled if first_day <= d <= last_day}
     runs = live_runs(first_day, last_day, rolled)
     parts: list[str] = []
     params: list[Any] = []
@@ -138,9 +141,11 @@ def history_first_day() -> int | None:
     return min(candidates) if candidates else None
 
 
-def _pairs_ctes(tz: tzinfo, first_utc: int, last_utc: int) -> tuple[list[str], list[Any]]:
+def _pairs_ctes(
+    tz: tzinfo, first_utc: int, last_utc: int, *, rolled: set[int] | None = None
+) -> tuple[list[str], list[Any]]:
     """CTEs ending in p(d, u): distinct (local day, user) pairs of activity."""
-    act, params = activity_sql(first_utc, last_utc)
+    act, params = activity_sql(first_utc, last_utc, rolled=rolled)
     day_map = tu.local_day_map(first_utc, last_utc, tz)
     return [
         tu.values_cte("m", "utc, loc, am, pm", day_map),
@@ -148,6 +153,27 @@ def _pairs_ctes(tz: tzinfo, first_utc: int, last_utc: int) -> tuple[list[str], l
         "p AS (SELECT DISTINCT m.loc AS d, a.user_id AS u FROM a JOIN m ON a.day = m.utc "
         "AND ((a.am & m.am) <> 0 OR (a.pm & m.pm) <> 0))",
     ], params
+
+
+def first_last_active_days(
+    tz: tzinfo, first_utc: int, last_utc: int, *, upto: int, rolled: set[int] | None = None
+) -> dict[int, tuple[int, int]]:
+    """User -> (first, last) local day of activity among local days <= `upto`, from UTC days [first_utc, last_utc]."""
+    ctes, params = _pairs_ctes(tz, first_utc, last_utc, rolled=rolled)
+    sql = "WITH " + ", ".join(ctes) + " SELECT u, MIN(d), MAX(d) FROM p WHERE d <= %s GROUP BY u"
+    return {int(u): (int(lo), int(hi)) for u, lo, hi in _fetch(sql, [*params, upto])}
+
+
+def active_days_by_user(
+    tz: tzinfo, first_utc: int, last_utc: int, *, after: int, upto: int, rolled: set[int] | None = None
+) -> dict[int, list[int]]:
+    """User -> sorted local days in (after, upto] with activity, from UTC days [first_utc, last_utc]."""
+    ctes, params = _pairs_ctes(tz, first_utc, last_utc, rolled=rolled)
+    sql = "WITH " + ", ".join(ctes) + " SELECT u, d FROM p WHERE d > %s AND d <= %s ORDER BY u, d"
+    days: dict[int, list[int]] = defaultdict(list)
+    for u, d in _fetch(sql, [*params, after, upto]):
+        days[int(u)].append(int(d))
+    return dict(days)
 
 
 # --- Engagement ------------------------------------------------------------------
@@ -269,29 +295,40 @@ def week_index(local_day: int) -> int:
 def retention(tz: tzinfo, *, cohorts: int = 8, today: int | None = None) -> list[Cohort]:
     """Weekly cohorts by first activity (local days); share active in weeks 1..8 after."""
     today = today if today is not None else tu.today_local(tz)
-    current_week = week_index(today)
-    first_week = current_week - cohorts + 1
     history = history_first_day()
     if history is None:
         return []
-    ctes, params = _pairs_ctes(tz, history, today + 1)
+    return cohorts_from_grid(retention_grid(tz, history, today), cohorts=cohorts, today=today)
+
+
+def retention_grid(
+    tz: tzinfo, history: int, last_day: int, *, rolled: set[int] | None = None
+) -> dict[int, dict[int, int]]:
+    """Cohort week -> weeks after it -> users active then, over local days up to `last_day`."""
+    ctes, params = _pairs_ctes(tz, history, last_day + 1, rolled=rolled)
     ctes += [
         "p2 AS (SELECT d, u FROM p WHERE d <= %s)",
         "f AS (SELECT u, MIN(d) AS first FROM p2 GROUP BY u)",
         "x AS (SELECT DISTINCT (f.first + 3) / 7 AS cw, (p2.d + 3) / 7 AS w, p2.u AS u FROM p2 JOIN f ON f.u = p2.u)",
     ]
-    params.append(today)
+    params.append(last_day)
     sql = (
         "WITH " + ", ".join(ctes) + " SELECT cw, w - cw AS k, COUNT(*) FROM x "
-        "WHERE cw >= %s AND w - cw >= 0 AND w - cw <= %s GROUP BY cw, w - cw"
+        "WHERE w - cw >= 0 AND w - cw <= %s GROUP BY cw, w - cw"
     )
-    params += [first_week, RETENTION_WEEKS]
+    params.append(RETENTION_WEEKS)
     grid: dict[int, dict[int, int]] = defaultdict(dict)
     for cw, k, n in _fetch(sql, params):
         grid[int(cw)][int(k)] = int(n)
+    return dict(grid)
+
+
+def cohorts_from_grid(grid: dict[int, dict[int, int]], *, cohorts: int, today: int) -> list[Cohort]:
+    current_week = week_index(today)
     result = []
-    for cw in range(first_week, current_week + 1):
-        size = grid[cw].get(0, 0)
+    for cw in range(current_week - cohorts + 1, current_week + 1):
+        row = grid.get(cw, {})
+        size = row.get(0, 0)
         counts: list[int | None] = []
         shares: list[float | None] = []
         for k in range(1, RETENTION_WEEKS + 1):
@@ -299,7 +336,7 @@ def retention(tz: tzinfo, *, cohorts: int = 8, today: int | None = None) -> list
                 counts.append(None)
                 shares.append(None)
             else:
-                n = grid[cw].get(k, 0)
+                n = row.get(k, 0)
                 counts.append(n)
                 shares.append(round(n / size, 4) if size else 0.0)
         result.append(Cohort(tu.day_date(cw * 7 - 3).isoformat(), size, shares, counts))
@@ -313,7 +350,9 @@ def live_sessions_by_day(first_day: int, last_day: int, user_id: int | None = No
     """UTC day of session start -> (sessions, total duration seconds, events).
 
     A session is one user's run of events with no gap over 30 minutes. Events
-    from a day either side are read so sessions crossing midnight are whole.
+    from 30 minutes before the first day are read (enough to tell whether its
+    first events start a session; a session started earlier is not counted) and
+    from the day after the last, so sessions crossing midnight are whole.
     """
     ep = tu.epoch_seconds_sql("timestamp")
     user_filter = "user_id = %s" if user_id is not None else "user_id IS NOT NULL"
@@ -327,7 +366,7 @@ def live_sessions_by_day(first_day: int, last_day: int, user_id: int | None = No
         SELECT s / 86400 AS day, COUNT(*), SUM(e - s), SUM(n) FROM ss WHERE s >= %s AND s < %s GROUP BY s / 86400"""
     params: list[Any] = [user_id] if user_id is not None else []
     params += [
-        tu.day_start_utc(first_day - 1),
+        tu.day_start_utc(first_day) - timedelta(seconds=SESSION_GAP_SECONDS),
         tu.day_start_utc(last_day + 2),
         first_day * 86400,
         (last_day + 1) * 86400,
@@ -415,6 +454,11 @@ def feature_usage(first_day: int, last_day: int, *, exclude: tuple[str, ...] = (
         params += range_params
     sql = f"SELECT name, COUNT(DISTINCT user_id) FROM ({' UNION ALL '.join(parts)}) x GROUP BY name"
     users = {name: int(n) for name, n in _fetch(sql, params)}
+    return feature_rows(events, users, exclude=exclude)
+
+
+def feature_rows(events: dict[str, int], users: dict[str, int], *, exclude: tuple[str, ...] = ()) -> list[FeatureRow]:
+    """Rows by events (most first), each with its share of all events."""
     total = sum(events.values()) or 1
     rows = [
         FeatureRow(name, n, int(users.get(name, 0)), round(n / total, 4))
@@ -423,6 +467,42 @@ def feature_usage(first_day: int, last_day: int, *, exclude: tuple[str, ...] = (
     ]
     rows.sort(key=lambda r: (-r.events, r.name))
     return rows
+
+
+def rolled_feature_counts(rolled: set[int]) -> tuple[dict[str, int], dict[str, int]]:
+    """Events and distinct users by name over the given rolled-up days."""
+    events = {
+        name: int(n)
+        for name, n in DailyEventCount.objects.filter(day__in=rolled).values_list("name").annotate(n=Sum("events"))
+    }
+    users = {
+        name: int(n)
+        for name, n in FeatureUserDay.objects.filter(day__in=rolled)
+        .values_list("name")
+        .annotate(n=Count("user_id", distinct=True))
+    }
+    return events, users
+
+
+def live_feature_users(runs: list[tuple[int, int]]) -> dict[tuple[str, int | None], int]:
+    """Events by (name, user) in the given runs of days, from raw events (user None: anonymous)."""
+    ranges, params = _time_ranges(runs)
+    sql = f"SELECT name, user_id, COUNT(*) FROM {EV} WHERE {ranges} GROUP BY name, user_id"
+    return {(name, None if u is None else int(u)): int(n) for name, u, n in _fetch(sql, params)}
+
+
+def rolled_feature_seen(rolled: set[int]) -> tuple[list[str], dict[int, int]]:
+    """Names used on the given rolled-up days, and per user a bitmask of which (bit i: names[i])."""
+    # As ranges of days: a long IN list is searched once per row read.
+    days = Q()
+    for first, last in live_runs(min(rolled), max(rolled), set(range(min(rolled), max(rolled) + 1)) - rolled):
+        days |= Q(day__gte=first, day__lte=last)
+    pairs = FeatureUserDay.objects.filter(days).values_list("name", "user_id").distinct()
+    names: dict[str, int] = {}
+    seen: dict[int, int] = defaultdict(int)
+    for name, user_id in pairs:
+        seen[user_id] |= 1 << names.setdefault(name, len(names))
+    return list(names), dict(seen)
 
 
 # --- Active users, users, sessions, errors -----------------------------------------------

@@ -11,6 +11,7 @@ from django.http import HttpRequest
 
 from analytics import experiments, queries, services
 from learning.services import personal_scheduler_requested
+from lms.signals import user_deleting
 
 
 def on_event_tracked(
@@ -53,6 +54,11 @@ def on_personal_scheduler_requested(sender: Any, *, owner: Any, **_: Any) -> str
     return experiments.choose_personal_scheduler(owner)
 
 
+def on_users_deleting(sender: Any, *, users: list[Any], **_: Any) -> None:
+    # Their rollup rows go with the accounts (cascade): cached dashboard figures must not outlive them.
+    services.rollups_mark_changed(user_ids=[user.pk for user in users])
+
+
 def connect() -> None:
     from lms.signals import user_deleting
     from lms.tracking import event_tracked
@@ -63,3 +69,4 @@ def connect() -> None:
     user_logged_in.connect(on_logged_in, dispatch_uid="analytics.logged_in")
     user_logged_out.connect(on_logged_out, dispatch_uid="analytics.logged_out")
     user_login_failed.connect(on_login_failed, dispatch_uid="analytics.login_failed")
+    user_deleting.connect(on_users_deleting, dispatch_uid="analytics.users_deleting")

@@ -339,8 +339,19 @@ def export_user_events(user_id: int) -> Iterator[dict[str, Any]]:
 def delete_user_events(user_id: int) -> int:
     """Forget a user's raw events and rollup rows (also happens when the account is deleted)."""
     with transaction.atomic():
+        rollups_mark_changed(user_ids=[user_id])
         ActiveUserDay.objects.filter(user_id=user_id).delete()
         FeatureUserDay.objects.filter(user_id=user_id).delete()
         deleted = Event.objects.filter(user_id=user_id).delete()[0]
     queries.forget_funnels()
     return deleted
+
+
+def rollups_mark_changed(*, user_ids: list[int]) -> None:
+    """Move the rollups' version (analytics.dashboard_figures) before these users' rollup rows go.
+
+    Called inside the deleting transaction, so the new version and the
+    deletion become visible together.
+    """
+    if ActiveUserDay.objects.filter(user_id__in=user_ids).exists():
+        RollupDay.objects.update(rolled_at=timezone.now())

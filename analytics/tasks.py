@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from analytics import partitions, services
+from analytics import dashboard_figures, partitions, services
 
 
 @shared_task(name="analytics.rollup_hourly")
 def rollup_hourly() -> list[int]:
-    """Roll up closed UTC days not rolled up yet (and yesterday again, for late events)."""
-    return services.rollup_pending()
+    """Roll up closed UTC days not rolled up yet (and yesterday again, for late events),
+    then fill the dashboards' cache for the new rollups."""
+    days = services.rollup_pending()
+    dashboard_figures.warm_for_viewers()
+    return days
 
 
 @shared_task(name="analytics.nightly")
@@ -18,6 +21,7 @@ def nightly() -> dict[str, object]:
     """Final rollup of the last days, then the raw-event retention clean-up."""
     days = services.rollup_pending(lookback_days=7)
     deleted = services.purge_old_events()
+    dashboard_figures.warm_for_viewers()
     return {"rolled_up": days, "purged": deleted}
 
 

@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 
-from analytics import queries, services
+from analytics import dashboard_figures, queries, services
 from analytics import timeutil as tu
 from analytics.access import staff_required
 from analytics.funnel import DEFAULT_WINDOW_HOURS, MAX_STEPS, FunnelError, FunnelSpec
@@ -74,9 +74,9 @@ SUGGESTED_FUNNELS = [
 def dashboard(request: HttpRequest) -> HttpResponse:
     days = _int_param(request, "days", 30, 1, 366)
     tz = request.user.tzinfo
-    engagement = queries.engagement(tz, days=days)
+    engagement = dashboard_figures.engagement(tz, days=days)
     today = tu.utc_day_of(timezone.now())
-    features = queries.feature_usage(today - days + 1, today)
+    features = dashboard_figures.feature_usage(today - days + 1, today)
     study = queries.study_metrics(days)
     errors = queries.errors_summary(24)
     table = request.GET.get("csv")
@@ -249,7 +249,7 @@ def funnel_page(request: HttpRequest) -> HttpResponse:
 @staff_required
 def retention_page(request: HttpRequest) -> HttpResponse:
     cohorts_n = _int_param(request, "cohorts", 8, 1, 52)
-    cohorts = queries.retention(request.user.tzinfo, cohorts=cohorts_n)
+    cohorts = dashboard_figures.retention(request.user.tzinfo, cohorts=cohorts_n)
     if request.GET.get("csv"):
         return csv_response(
             "retention.csv",

@@ -295,6 +295,17 @@ def test_read_endpoints_query_counts_do_not_grow(
         "/api/v1/analytics/errors/": 3 + 3,
         "/api/v1/analytics/active-users/": 1 + 3,
     }
+    # The first request after a rollup fills the cache (analytics.dashboard_figures): engagement's
+    # closed days (4) and their users' first and last days (1), the retention grid (1) and those
+    # users (1), the rolled-up feature counts and who used which name (3, one more than the live read).
+    first_time = {
+        "/api/v1/analytics/engagement/": 5,
+        "/api/v1/analytics/retention/": 2,
+        "/api/v1/analytics/features/": 2,
+    }
+    for url, budget in budgets.items():
+        with django_assert_max_num_queries(budget + first_time.get(url, 0)):
+            assert client.get(url).status_code == 200, url
     for url, budget in budgets.items():
         with django_assert_max_num_queries(budget):
             assert client.get(url).status_code == 200, url

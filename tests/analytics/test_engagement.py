@@ -163,6 +163,19 @@ def test_sessions_split_on_thirty_minute_gaps() -> None:
     assert stats["avg_events_per_session"] == 2.5
 
 
+def test_a_session_crossing_midnight_belongs_to_the_day_it_starts() -> None:
+    person = UserFactory()
+    day = tu.utc_day_of(NOW) - 2
+    midnight = tu.day_start_utc(day)
+    minutes = [-70, -45, -20, 5, 120]  # one session from 22:50 to 00:05, then another at 02:00
+    Event.objects.bulk_create(
+        [Event(name="page_view", user=person, timestamp=midnight + timedelta(minutes=m)) for m in minutes]
+    )
+    # Reading the day alone (with 30 minutes before it) sees 00:05 continue a session started the day before.
+    assert queries.live_sessions_by_day(day, day) == {day: (1, 0, 1)}
+    assert queries.live_sessions_by_day(day - 1, day) == {day - 1: (1, 75 * 60, 4), day: (1, 0, 1)}
+
+
 def test_engagement_query_count(django_assert_max_num_queries: object) -> None:
     make_activity(seed=1, users=10)
     tz = tu.zone("Europe/Berlin")
