@@ -44,23 +44,19 @@ def on_login_failed(
     )
 
 
-def on_users_deleting(sender: Any, **_: Any) -> None:
-    # Their events go with the accounts (CASCADE): no cached funnel may count them after the commit.
-    transaction.on_commit(queries.forget_funnels)
-
-
 def on_personal_scheduler_requested(sender: Any, *, owner: Any, **_: Any) -> str | None:
     # The FSRS rollout: flagged users enter the scheduler-default experiment here.
     return experiments.choose_personal_scheduler(owner)
 
 
 def on_users_deleting(sender: Any, *, users: list[Any], **_: Any) -> None:
-    # Their rollup rows go with the accounts (cascade): cached dashboard figures must not outlive them.
+    # Their events and rollup rows go with the accounts (cascade): neither the
+    # cached dashboard figures nor a cached funnel may count them after the commit.
     services.rollups_mark_changed(user_ids=[user.pk for user in users])
+    transaction.on_commit(queries.forget_funnels)
 
 
 def connect() -> None:
-    from lms.signals import user_deleting
     from lms.tracking import event_tracked
 
     personal_scheduler_requested.connect(on_personal_scheduler_requested, dispatch_uid="analytics.scheduler")
@@ -69,4 +65,3 @@ def connect() -> None:
     user_logged_in.connect(on_logged_in, dispatch_uid="analytics.logged_in")
     user_logged_out.connect(on_logged_out, dispatch_uid="analytics.logged_out")
     user_login_failed.connect(on_login_failed, dispatch_uid="analytics.login_failed")
-    user_deleting.connect(on_users_deleting, dispatch_uid="analytics.users_deleting")
