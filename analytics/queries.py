@@ -130,6 +130,10 @@ def activity_sql(first_day: int, last_day: int, *, rolled: set[int] | None = Non
         sql, live_params = live_activity_sql(first_day, last_day, runs=runs)
         parts.append(sql)
         params += live_params
+    if not parts:
+        # No day to read (all history after `last_day`: back-filled or
+        # imported events dated ahead of today): no rows, not "a AS ()".
+        parts.append("SELECT 0 AS user_id, 0 AS day, 0 AS am, 0 AS pm, 0 AS events WHERE 1 = 0")
     return " UNION ALL ".join(parts), params
 
 

@@ -352,6 +352,9 @@ def heat_level(value: float, maximum: float) -> int:
     return min(4, 1 + int(3.999 * value / maximum))
 
 
+MONTH_LABEL_WIDTH = 26  # "May", "Dec" at 11 px: at most about 24 px wide
+
+
 def calendar_heatmap(
     counts: dict[date, int],
     *,
@@ -378,7 +381,13 @@ def calendar_heatmap(
             if day < start or day > end:
                 continue
             if (weekday == 0 or day == start) and day.month != last_month and day.day <= 7:
-                body.append(f'<text x="{left + week * (cell + gap)}" y="10">{day.strftime("%b")}</text>')
+                x = left + week * (cell + gap)
+                if x + MONTH_LABEL_WIDTH > width:
+                    # A month begun in the last week or two (the first days of
+                    # a month): its name ends at the edge instead of past it.
+                    body.append(f'<text x="{width}" y="10" text-anchor="end">{day.strftime("%b")}</text>')
+                else:
+                    body.append(f'<text x="{x}" y="10">{day.strftime("%b")}</text>')
                 last_month = day.month
             value = counts.get(day, 0)
             color = HEAT_COLORS[heat_level(value, maximum)]

@@ -115,6 +115,7 @@ def step_retention(now: datetime) -> tuple[str, dict[str, Any]]:
     if note:
         notes.append(note)
     figures.update(rollup_old_metrics(now))
+    figures["metric_flush_records_deleted"] = metrics.flushes_delete_expired(now=now)
     event = _optional_model("analytics.Event")
     if event is None:
         figures["events_deleted"] = None

@@ -12,7 +12,10 @@ Nothing is lost to an outage of either store:
   flush renames each minute's hash to a "taken" key (listed in a set), writes
   the rows, and deletes the taken keys only then. When the write fails the
   taken keys stay and the next flush writes them (one flush at a time, under
-  a short Redis lock, so no two flushes count the same key).
+  a short Redis lock). Each taken key is written exactly once: its name (a
+  fresh id per rename) goes into `RequestMetricFlush` in the same transaction
+  as its counters, so a flush killed between that commit and the delete is
+  replayed as a no-op for those keys.
 - When Redis cannot be reached, each process records into its own memory
   (`fallback`) and writes that to the database itself once a minute (and at
   exit); when the database write fails, the counters go back into memory.
@@ -29,7 +32,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -213,11 +216,12 @@ class RedisStore:
     def _lock_key(self) -> str:
         return f"{self.prefix}:flush-lock"
 
-    def take(self) -> tuple[dict[Key, Aggregate], list[str], str] | None:
+    def take(self) -> tuple[dict[str, dict[Key, Aggregate]], str] | None:
         """Phase one of a flush: move every minute's hash aside and read it,
-        together with any taken earlier by a flush whose database write
-        failed. Returns (data, taken keys, lock token), or None when another
-        flush holds the lock. Nothing is deleted here: see `release`."""
+        together with any taken earlier by a flush whose database write (or
+        release) did not happen. Returns ({taken key: its counters}, lock
+        token), or None when another flush holds the lock. Nothing is deleted
+        here: see `release`."""
         import redis
 
         token = uuid.uuid4().hex
@@ -237,21 +241,18 @@ class RedisStore:
                 # Listed before anything can fail, and kept a week for a long database outage.
                 self.client.sadd(self._taken_key(), taken)
                 self.client.expire(taken, 7 * 24 * 3600)
-            data: dict[Key, Aggregate] = {}
-            keys = sorted(raw.decode() for raw in self.client.smembers(self._taken_key()))
-            for key in keys:
+            snapshots: dict[str, dict[Key, Aggregate]] = {}
+            for key in sorted(raw.decode() for raw in self.client.smembers(self._taken_key())):
                 stamp = int(key[len(self.prefix) + 1 :].split(":", 1)[0])
                 minute = datetime.fromtimestamp(stamp, tz=UTC)
-                parsed: dict[Key, Aggregate] = {}
+                parsed = snapshots[key] = {}
                 for name, value in self.client.hgetall(key).items():
                     method, route, counter = name.decode().split(SEP)
                     _apply(parsed.setdefault((minute, method, route), Aggregate()), counter, value.decode())
-                for k, agg in parsed.items():  # two taken keys may hold the same minute
-                    data.setdefault(k, Aggregate()).merge(agg)
         except Exception:
             self._unlock(token)
             raise
-        return data, keys, token
+        return snapshots, token
 
     def release(self, keys: list[str], token: str, *, written: bool) -> None:
         """Phase two: once the rows are committed, delete what was written; when
@@ -274,9 +275,9 @@ class RedisStore:
         taken = self.take()
         if taken is None:
             return {}
-        data, keys, token = taken
-        self.release(keys, token, written=True)
-        return data
+        snapshots, token = taken
+        self.release(list(snapshots), token, written=True)
+        return merge_snapshots(snapshots.values())
 
     def due_for_flush(self) -> bool:
         return False  # the beat job flushes Redis
@@ -400,12 +401,50 @@ def write_aggregates(data: dict[Key, Aggregate], *, resolution: str = "minute") 
     return len(to_create) + len(to_update)
 
 
-def _write(data: dict[Key, Aggregate]) -> int:
+def merge_snapshots(snapshots: Iterable[dict[Key, Aggregate]]) -> dict[Key, Aggregate]:
+    """One set of counters (two snapshots may hold the same minute)."""
+    data: dict[Key, Aggregate] = {}
+    for counters in snapshots:
+        for key, agg in counters.items():
+            data.setdefault(key, Aggregate()).merge(agg)
+    return data
+
+
+FLUSH_RECORD_DAYS = 8  # past the taken keys' week in Redis
+
+
+@transaction.atomic
+def write_snapshots(snapshots: dict[str, dict[Key, Aggregate]]) -> int:
+    """Write Redis snapshots ({taken key: counters}) exactly once: each key is
+    recorded with its counters in one transaction, and one already recorded
+    (its flush committed, then died before Redis deleted it) is skipped.
+    Two flushes writing the same key at once: the unique key makes the later
+    one fail with IntegrityError, and its retry (`_write`) finds it written."""
+    from ops.models import RequestMetricFlush
+
+    done = set(RequestMetricFlush.objects.filter(key__in=list(snapshots)).values_list("key", flat=True))
+    fresh = [key for key in snapshots if key not in done]
+    if not fresh:
+        return 0
+    RequestMetricFlush.objects.bulk_create(RequestMetricFlush(key=key) for key in fresh)
+    return write_aggregates(merge_snapshots(snapshots[key] for key in fresh))
+
+
+def flushes_delete_expired(*, now: datetime) -> int:
+    """Forget snapshot records older than any taken key Redis still keeps
+    (the weekly retention clean-up)."""
+    from ops.models import RequestMetricFlush
+
+    cutoff = now - timedelta(days=FLUSH_RECORD_DAYS)
+    return RequestMetricFlush.objects.filter(flushed_at__lt=cutoff).delete()[0]
+
+
+def _write(write: Callable[[], int]) -> int:
     from django.db import IntegrityError
 
     for attempt in range(3):
         try:
-            return write_aggregates(data)
+            return write()
         except IntegrityError:
             # Another process created one of the same minute rows a moment ago:
             # the next attempt finds it and adds to it instead.
@@ -417,7 +456,7 @@ def _write(data: dict[Key, Aggregate]) -> int:
 def _flush_memory(memory: MemoryStore) -> int:
     data = memory.drain()
     try:
-        return _write(data)
+        return _write(lambda: write_aggregates(data))
     except Exception:
         memory.put_back(data)
         raise
@@ -439,18 +478,18 @@ def flush() -> int:
             logger.warning("could not read request metrics from Redis; they stay there", exc_info=True)
             taken = None
         if taken is not None:
-            data, keys, token = taken
+            snapshots, token = taken
             written = False
             try:
-                touched += _write(data)
+                touched += _write(lambda: write_snapshots(snapshots))
                 written = True
             finally:
                 try:
-                    current.release(keys, token, written=written)
+                    current.release(list(snapshots), token, written=written)
                 except Exception:
-                    # The rows are committed but the taken keys stay: logged loudly,
-                    # as the next flush would count them twice.
-                    logger.error("metrics written but not released from Redis: %s", keys, exc_info=True)
+                    # The rows are committed but the taken keys stay: the next
+                    # flush finds them recorded and only deletes them.
+                    logger.warning("metrics written but not released from Redis: %s", list(snapshots), exc_info=True)
     else:
         touched += _flush_memory(current)
     if fallback is not current and fallback.has_data():

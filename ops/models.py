@@ -46,6 +46,19 @@ class RequestMetric(models.Model):
         return f"{self.method} {self.route} @ {self.bucket_start:%Y-%m-%d %H:%M}"
 
 
+class RequestMetricFlush(models.Model):
+    """One Redis snapshot of request counters (its "taken" key, unique per
+    flush) written into RequestMetric, recorded in the same transaction as its
+    counters: a flush replayed after a crash between that commit and Redis's
+    delete finds the key here and adds nothing (ops.metrics.write_snapshots)."""
+
+    key = models.CharField(max_length=200, unique=True)
+    flushed_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return self.key
+
+
 class HealthProbe(models.Model):
     """One check of one component; written every minute by the probe job."""
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from ops import histogram, uptime
 from ops.availability import Availability
-from ops.metrics import Aggregate, minute_of, window_start
+from ops.metrics import ROW_FIELDS, Aggregate, minute_of, window_start
 from ops.models import HealthProbe, Incident, MaintenanceWindow, RequestMetric
 
 
@@ -24,23 +24,13 @@ def metric_rows(minutes: int, now: datetime | None = None, endpoint: str | None 
     return rows
 
 
-FOLD_FIELDS = (
-    "method",
-    "route",
-    "request_count",
-    "client_errors",
-    "server_errors",
-    "duration_sum_ms",
-    "duration_min_ms",
-    "duration_max_ms",
-    "histogram",
-    "status_codes",
-)
+FOLD_FIELDS = ("method", "route", *ROW_FIELDS)
 
 
 def _fold_tuple(agg: Aggregate, values: tuple) -> None:
-    """Add one row (a values_list tuple in FOLD_FIELDS order, minus method and
-    route) in place: plain tuples and in-place adds keep a day of rows fast."""
+    """Add one row (a values_list tuple in ROW_FIELDS order, the order of
+    `Aggregate.row_fields`) in place: plain tuples and in-place adds keep a day
+    of rows fast."""
     count, client, server, dur, low, high, hist, codes = values
     agg.count += count
     agg.client_errors += client

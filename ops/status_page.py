@@ -15,7 +15,12 @@ three layers:
 On top of every layer goes the watchdog's outage state (the JSON file at
 `WATCHDOG_STATE_FILE`, components -> {status, since, message}) when it is
 present and fresh: the watchdog watches from outside the database and Celery,
-so it knows about outages the probes cannot record.
+so it knows about outages the probes cannot record. `overlay()` puts it on the
+data (the API's JSON) and `overlay_page()` on a rendered page through the same
+`overlay()`: the banner, each component's badge and the overall status, which
+the page marks with `<!--ops:badge:NAME-->…<!--/ops:badge-->` and
+`<!--ops:overall-->…<!--/ops:overall-->` so a cached page or its last good copy
+is not rendered again.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import tempfile
 import time
 from datetime import timedelta
@@ -45,6 +51,19 @@ PAGE_KEY = "ops:status-page:html"
 OUTAGE_MARKER = "<!--ops:outage-state-->"
 PAGE_FILE = "status.html"
 DATA_FILE = "status.json"
+BADGE = re.compile(r"<!--ops:badge:(?P<name>[\w-]+)-->.*?<!--/ops:badge-->", re.S)
+OVERALL = re.compile(r"<!--ops:overall-->.*?<!--/ops:overall-->", re.S)
+STATUS_LABELS = {
+    "operational": "All systems operational",
+    "degraded": "Degraded performance",
+    "partial_outage": "Partial outage",
+    "major_outage": "Major outage",
+    "maintenance": "Under maintenance",
+}
+
+
+def status_label(status: str) -> str:
+    return STATUS_LABELS.get(status, status)
 
 
 def forget() -> None:
@@ -110,6 +129,18 @@ def last_copy(name: str) -> tuple[str, float] | None:
         return None
 
 
+def last_data() -> tuple[dict[str, Any], float] | None:
+    """The API's last good copy, parsed, and its age in seconds, or None."""
+    copy = last_copy(DATA_FILE)
+    if copy is None:
+        return None
+    try:
+        body = json.loads(copy[0])
+    except ValueError:
+        return None
+    return (body, copy[1]) if isinstance(body, dict) else None
+
+
 # --- The watchdog's outage state -------------------------------------------------------
 
 
@@ -171,8 +202,33 @@ def outage_banner(outages: dict[str, dict[str, Any]]) -> str:
     return render_to_string("ops/_status_outage.html", {"outages": sorted(outages.items())})
 
 
+def overlay_page(html: str, body: dict[str, Any] | None, outages: dict[str, dict[str, Any]], *, banner: str) -> str:
+    """A rendered page with the watchdog's outages on top: `banner` at the
+    marker, and the component badges and overall status that `overlay()` gives
+    `body`, the data the page was rendered from (None when it is unknown: the
+    banner alone)."""
+    html = html.replace(OUTAGE_MARKER, banner, 1)
+    if not outages or body is None:
+        return html
+    merged = overlay(body, outages)
+    components = merged["components"] if isinstance(merged.get("components"), dict) else {}
+
+    def badge(match: re.Match[str]) -> str:
+        info = components.get(match["name"])
+        if match["name"] not in outages or not isinstance(info, dict):
+            return match[0]
+        return render_to_string("ops/_status_badge.html", {"name": match["name"], "status": info["status"]})
+
+    status = str(merged.get("status") or "")
+    overall = render_to_string("ops/_status_overall.html", {"status": status, "label": status_label(status)})
+    return OVERALL.sub(lambda _: overall, BADGE.sub(badge, html), count=1)
+
+
 def with_outages(html: str) -> str:
-    return html.replace(OUTAGE_MARKER, outage_banner(outage_state()), 1)
+    """The live page with the watchdog's outages on top (reads `data()` when
+    there are any, so it can raise DatabaseError like a render)."""
+    outages = outage_state()
+    return overlay_page(html, data() if outages else None, outages, banner=outage_banner(outages))
 
 
 # --- Responses when the page cannot be rendered ----------------------------------------
@@ -182,17 +238,12 @@ def fallback_response(*, api: bool) -> HttpResponse:
     """The last good copy with the watchdog's outage state on top (200), or,
     with no copy yet, a page or JSON body saying the status is unknown."""
     outages = outage_state()
+    copied = last_data()
     if api:
-        copy = last_copy(DATA_FILE)
-        if copy is not None:
-            try:
-                body = json.loads(copy[0])
-            except ValueError:
-                body = None
-            if isinstance(body, dict):
-                body = overlay(body, outages) | {"stale": True, "stale_seconds": round(copy[1])}
-                response: HttpResponse = JsonResponse(body)
-                return _mark(response)
+        if copied is not None:
+            body, age = copied
+            response: HttpResponse = JsonResponse(overlay(body, outages) | {"stale": True, "stale_seconds": round(age)})
+            return _mark(response)
         response = JsonResponse(
             {
                 "error": {
@@ -209,7 +260,7 @@ def fallback_response(*, api: bool) -> HttpResponse:
     note = render_to_string("ops/_status_stale.html", {"age_minutes": round(copy[1] / 60) if copy else None})
     banner = mark_safe(note + outage_banner(outages))  # noqa: S308 - both rendered by templates
     if copy is not None:
-        html = copy[0].replace(OUTAGE_MARKER, banner, 1)
+        html = overlay_page(copy[0], copied[0] if copied else None, outages, banner=banner)
     else:
         html = render_to_string("ops/status_fallback.html", {"banner": banner})
     return _mark(HttpResponse(html))

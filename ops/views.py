@@ -526,14 +526,6 @@ def backup_drill(request: HttpRequest) -> HttpResponse:
 
 # --- Public status page -------------------------------------------------------------------
 
-STATUS_LABELS = {
-    "operational": "All systems operational",
-    "degraded": "Degraded performance",
-    "partial_outage": "Partial outage",
-    "major_outage": "Major outage",
-    "maintenance": "Under maintenance",
-}
-
 
 def _render_status(request: HttpRequest) -> str:
     data = status_page_data.data()
@@ -548,7 +540,7 @@ def _render_status(request: HttpRequest) -> str:
     ]
     return render_to_string(
         "ops/status.html",
-        {"data": data, "components": components, "label": STATUS_LABELS.get(data["status"], data["status"])},
+        {"data": data, "components": components, "label": status_page_data.status_label(data["status"])},
         request=request,
     )
 
@@ -573,9 +565,10 @@ def status_page(request: HttpRequest) -> HttpResponse:
             # only forms are elsewhere (subscribe), with their own token.
             request.META["CSRF_COOKIE_NEEDS_UPDATE"] = False
             scope = "public"
+        html = status_page_data.with_outages(html)
     except DatabaseError:
         logger.warning("status page served from its last good copy", exc_info=True)
         return status_page_data.fallback_response(api=False)
-    response = HttpResponse(status_page_data.with_outages(html))
+    response = HttpResponse(html)
     response["Cache-Control"] = f"{scope}, max-age={settings.OPS_STATUS_HTTP_MAX_AGE}"
     return response

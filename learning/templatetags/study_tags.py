@@ -31,9 +31,11 @@ def ago(value: datetime | None) -> str:
     (Django's timesince alone says "0 minutes" and "20 hours, 39 minutes")."""
     if value is None:
         return ""
-    if timezone.now() - value < timedelta(minutes=1):
+    # One clock for both (timesince alone reads datetime.now, not timezone.now).
+    now = timezone.now()
+    if now - value < timedelta(minutes=1):
         return "just now"
-    return f"{timesince(value, depth=1)} ago"
+    return f"{timesince(value, now, depth=1)} ago"
 
 
 @register.filter
@@ -41,9 +43,10 @@ def due_in(value: datetime | None) -> str:
     """ "now", "in 23 hours", "in 6 days": when the next card is due, in one unit."""
     if value is None:
         return ""
-    if value - timezone.now() < timedelta(minutes=1):
+    now = timezone.now()
+    if value - now < timedelta(minutes=1):
         return "now"
-    return f"in {timeuntil(value, depth=1)}"
+    return f"in {timeuntil(value, now, depth=1)}"
 
 
 @register.filter

@@ -44,8 +44,10 @@
   function tool(event) {
     var key = event.key;
     if ((key === "z" || key === "Z") && !event.altKey && !event.shiftKey) {
-      var undo = stage().querySelector("[data-undo]");
-      if (undo) { event.preventDefault(); undo.click(); }
+      if (stage().querySelector("[data-undo]")) {
+        event.preventDefault();
+        whenWired(function () { return stage().querySelector("[data-undo]"); }, function (undo) { undo.click(); });
+      }
       return true;
     }
     if (event.ctrlKey || event.metaKey || event.altKey) return false;
@@ -75,7 +77,11 @@
     if ((event.key === " " || event.key === "Enter") && pressable(event.target)) return;
     var card = currentCard();
     var next = stage().querySelector("[data-next]");
-    if (next && (event.key === "Enter" || event.key === " ")) { event.preventDefault(); next.click(); return; }
+    if (next && (event.key === "Enter" || event.key === " ")) {
+      event.preventDefault();
+      whenWired(function () { return stage().querySelector("[data-next]"); }, function (button) { button.click(); });
+      return;
+    }
     if (!card) return;
     if (card.dataset.flipped !== "true") {
       if (event.key === " " || event.key === "Enter") { event.preventDefault(); flip(card); }
@@ -84,27 +90,35 @@
     if (event.key === " " || event.key === "Enter") { event.preventDefault(); return; }
     if (/^[1-4]$/.test(event.key)) {
       event.preventDefault();
-      var form = card.querySelector(".study-answers");
-      // Until htmx has wired the freshly swapped form, a click would post it
-      // the old-fashioned way (a full page load): keep the key for a moment.
-      if (form && !form.hasAttribute("data-ready")) { pendingKey = event.key; return; }
-      press(card, event.key);
+      var key = event.key;
+      whenWired(function () {
+        var shown = currentCard();
+        return shown && shown.querySelector('.study-answers button[data-key="' + key + '"]');
+      }, function (answer) { if (!answer.disabled) answer.click(); });
     }
   });
 
-  var pendingKey = null;
-  function press(card, key) {
-    var answer = card.querySelector('.study-answers button[data-key="' + key + '"]');
-    if (answer && !answer.disabled) answer.click();
+  // htmx wires freshly swapped content a moment after the swap (its settle
+  // step, 20 ms, longer on a busy machine). Clicked before that, an answer or
+  // the undo button posts its form the old-fashioned way (a full page load)
+  // and "Next card" does nothing: a key's click waits for htmx:load instead.
+  var pending = null;
+  var HTMX = "form[hx-post], [hx-get], [hx-post]";
+  function whenWired(find, act) {
+    var element = find();
+    if (!element) return;
+    var wired = element.closest(HTMX);
+    if (wired && !wired.hasAttribute("data-ready")) { pending = function () { whenWired(find, act); }; return; }
+    act(element);
   }
 
   // htmx fires htmx:load once it has processed new content (and the page).
   document.addEventListener("htmx:load", function (event) {
     var root = event.detail.elt;
-    var forms = root.matches && root.matches("form[hx-post]") ? [root] : root.querySelectorAll("form[hx-post]");
-    Array.prototype.forEach.call(forms, function (form) { form.setAttribute("data-ready", ""); });
-    var card = currentCard();
-    if (pendingKey && card) { var key = pendingKey; pendingKey = null; press(card, key); }
+    var wired = root.matches && root.matches(HTMX) ? [root] : [];
+    wired = wired.concat(Array.prototype.slice.call(root.querySelectorAll ? root.querySelectorAll(HTMX) : []));
+    wired.forEach(function (element) { element.setAttribute("data-ready", ""); });
+    if (pending) { var run = pending; pending = null; run(); }
   });
 
   // Fill in how long the student looked at the card before answering.
@@ -124,7 +138,7 @@
   document.addEventListener("htmx:afterSwap", function (event) {
     if (event.detail.target !== stage()) return;
     shownAt = Date.now();
-    pendingKey = null;
+    pending = null;
     var input = stage().querySelector("input[name=answer]");
     var next = stage().querySelector("[data-next]");
     if (input) input.focus();

@@ -320,3 +320,13 @@ def test_ten_step_funnel(api_for: object, admin: object, student: object) -> Non
     data = api_for(admin).post(FUNNEL, {"steps": steps, "days": 1, "window_hours": 1}, format="json").json()
     assert [s["users"] for s in data["steps"]] == [1] * 10
     assert data["overall_conversion"] == 1.0
+
+
+def test_reports_with_only_future_dated_events_answer_empty_not_500(api_for: object, admin: object, student) -> None:
+    """Events can be back-filled or imported with any timestamp: with every
+    one dated next week, the retention's activity read had no day to read and
+    its SQL was "a AS ()" (a 500 on SQLite and PostgreSQL)."""
+    Event.objects.create(name="page_view", user=student, timestamp=timezone.now() + timedelta(days=7))
+    response = api_for(admin).get("/api/v1/analytics/retention/?cohorts=4")
+    assert response.status_code == 200
+    assert [c["size"] for c in response.json()["cohorts"]] == [0, 0, 0, 0]

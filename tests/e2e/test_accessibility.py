@@ -23,7 +23,14 @@ WIDTHS = (1280, 390)
 
 # {class}, {deck}, ... are filled from the demo data below.
 PAGES = {
-    "anonymous": ["/accounts/login/", "/accounts/signup/", "/accounts/password_reset/", "/status/"],
+    "anonymous": [
+        "/accounts/login/",
+        "/accounts/signup/",
+        "/accounts/signup/confirm/{signup}/",
+        "/accounts/signup/confirm/expired-link/",
+        "/accounts/password_reset/",
+        "/status/",
+    ],
     "student": [
         "/dashboard/",
         "/classes/",
@@ -68,6 +75,11 @@ PAGES = {
         "/ops/sla/",
     ],
 }
+
+# Pages that answer something other than 200 on purpose.
+STATUS = {"/accounts/signup/confirm/expired-link/": 400}
+# Pages reached by sending a form (filled by _sign_up), per role.
+SUBMITTED = {"anonymous": ["/accounts/signup/"]}
 
 CHECK = r"""
 async () => {
@@ -114,7 +126,9 @@ async () => {
 def _demo_ids() -> dict[str, int]:
     from learning import study
     from learning.models import Card, Classroom, Deck
+    from lms import signup
     from lms.demo import seed_demo
+    from lms.models import User
 
     users = seed_demo()
     classroom = Classroom.objects.filter(teacher=users.teacher).order_by("id").first()
@@ -124,7 +138,11 @@ def _demo_ids() -> dict[str, int]:
     for card_id in list(test.queue):
         study.session_answer(student=users.student, session_id=test.pk, card_id=card_id, answer="not it")
     session = study.session_start(student=users.student, scope_type="deck", scope_id=deck.pk, mode="cram")
+    pending = signup.signup_request(
+        username="newcomer", email="newcomer@example.com", password="demo-pass-123", role="student"
+    )
     return {
+        "signup": signup.signup_token(user=User.objects.get(pk=pending.user_id)),
         "class": classroom.pk,
         "course": deck.lesson.course_id,
         "lesson": deck.lesson_id,
@@ -155,24 +173,48 @@ def _check_role(browser, base_url: str, role: str, ids: dict[str, int]) -> list[
             path = template.format(**ids)
             page.set_viewport_size({"width": WIDTHS[0], "height": 900})
             response = page.goto(f"{base_url}{path}", wait_until="domcontentloaded")
-            if response is None or response.status != 200:
-                problems.append(f"{role} {path}: HTTP {response.status if response else '?'}")
+            expected = STATUS.get(template, 200)
+            if response is None or response.status != expected:
+                problems.append(f"{role} {path}: HTTP {response.status if response else '?'}, not {expected}")
                 continue
-            for width in WIDTHS:
-                page.set_viewport_size({"width": width, "height": 900})
-                found = page.evaluate(CHECK)
-                if SHOTS:
-                    name = path.strip("/").replace("/", "_").replace("?", "_") or "home"
-                    page.screenshot(path=os.path.join(SHOTS, f"a11y-{role}-{name}-{width}.png"), full_page=True)
-                where = f"{role} {path} @{width}"
-                problems += [f"{where}: {violation}" for violation in found["violations"]]
-                problems += [f"{where}: {chart}" for chart in found["charts"]]
-                if not found["h1"]:
-                    problems.append(f"{where}: no h1")
-                if width < 800 and found["scrollWidth"] > found["width"]:
-                    problems.append(f"{where}: page is {found['scrollWidth']} px wide ({', '.join(found['wide'])})")
+            problems += _check_widths(page, role, path)
+        for path in SUBMITTED.get(role, []):
+            page.set_viewport_size({"width": WIDTHS[0], "height": 900})
+            page.goto(f"{base_url}{path}", wait_until="domcontentloaded")
+            _sign_up(page)
+            problems += _check_widths(page, role, f"{path} (sent)")
     finally:
         context.close()
+    return problems
+
+
+def _sign_up(page) -> None:
+    """The sign-up form, sent: the "check your email" page."""
+    page.fill("#id_username", "another")
+    page.fill("#id_email", "another@example.com")
+    page.check("input[name=role][value=student]")
+    page.fill("#id_password1", "demo-pass-123")
+    page.fill("#id_password2", "demo-pass-123")
+    with page.expect_navigation(wait_until="domcontentloaded"):
+        page.click("main button[type=submit]")
+    page.get_by_role("heading", name="Check your email to finish signing up").wait_for()
+
+
+def _check_widths(page, role: str, path: str) -> list[str]:
+    problems: list[str] = []
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        found = page.evaluate(CHECK)
+        if SHOTS:
+            name = path.strip("/").replace("/", "_").replace("?", "_").replace(" ", "_") or "home"
+            page.screenshot(path=os.path.join(SHOTS, f"a11y-{role}-{name}-{width}.png"), full_page=True)
+        where = f"{role} {path} @{width}"
+        problems += [f"{where}: {violation}" for violation in found["violations"]]
+        problems += [f"{where}: {chart}" for chart in found["charts"]]
+        if not found["h1"]:
+            problems.append(f"{where}: no h1")
+        if width < 800 and found["scrollWidth"] > found["width"]:
+            problems.append(f"{where}: page is {found['scrollWidth']} px wide ({', '.join(found['wide'])})")
     return problems
 
 

@@ -112,3 +112,39 @@ def test_admin_runs_a_sev2_incident_and_the_public_sees_only_public_updates(
         shot(visitor, "status-after-incident")
     finally:
         context.close()
+
+
+def test_on_a_phone_an_active_incidents_update_times_stay_on_one_line(browser, live_server, transactional_db):
+    """At 390 px the time beside each update was squeezed to one word a line
+    ("7 / Dec / 03: / 55") by the update's text."""
+    from ops import services
+
+    admin = UserFactory(username="ada", role="admin")
+    incident = services.incident_open(
+        title="Database unreachable from the web tier",
+        severity=1,
+        components=["database"],
+        author=admin,
+        public_message="We are looking into failed connections to the primary database since the last deploy.",
+    )
+    services.incident_post_update(
+        incident=incident,
+        user=admin,
+        message="Failover to the replica is under way; sessions may see errors.",
+        public=True,
+    )
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        visitor = context.new_page()
+        visitor.set_default_timeout(15_000)
+        visitor.goto(f"{live_server.url}/status/")
+        active = visitor.locator("section", has=visitor.get_by_role("heading", name="Active incidents"))
+        times = active.locator("li time")
+        assert times.count() == 2
+        for i in range(times.count()):
+            line = times.nth(i).evaluate("t => parseFloat(getComputedStyle(t).lineHeight)")
+            height = times.nth(i).bounding_box()["height"]
+            assert height < 1.5 * line, (times.nth(i).inner_text(), height, line)
+        shot(visitor, "status-active-incident-390")
+    finally:
+        context.close()

@@ -59,8 +59,13 @@ def test_student_studies_with_the_keyboard_and_undoes_with_z(page, live_server, 
     intervals = page.locator(".answer-interval").all_inner_texts()
     assert intervals == ["<1m", "<6m", "<10m", "4d"]
     shot(page, "study-new-card-previews")
+    # htmx wires swapped content a moment after the swap (20 ms; longer on a
+    # busy machine, where z once came first and posted the undo form as a
+    # full page load). Here the moment lasts a second, so z always comes first.
+    page.evaluate("htmx.config.defaultSettleDelay = 1000")
     page.keyboard.press("3")  # Good: to the 10-minute step
     page.wait_for_function("() => document.querySelector('[data-counts]').innerText.includes('1')")
+    assert page.locator("form[data-undo-form]:not([data-ready])").count() == 1  # swapped, not wired yet
     first = setup.cards[0].pk
     assert page.locator(".study-card").get_attribute("data-card") != str(first)
     assert [c.strip() for c in counts(page)] == ["2", "1", "0"]
@@ -72,6 +77,8 @@ def test_student_studies_with_the_keyboard_and_undoes_with_z(page, live_server, 
     assert [c.strip() for c in counts(page)] == ["3", "0", "0"]
     assert Review.objects.count() == 0 and not CardState.objects.exists()
     assert page.locator("[data-undo]").count() == 0  # once per answer
+    assert page.evaluate("window.__sameDocument") is True  # undone through htmx, no page load
+    page.evaluate("htmx.config.defaultSettleDelay = 20")
     shot(page, "study-after-undo")
 
     # Study everything with the keyboard: Easy graduates each card at once.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -426,6 +426,17 @@ def test_summary_says_when_the_next_card_is_due_in_one_unit():
     assert due_in(now + timedelta(days=6, hours=1)).replace("\xa0", " ") == "in 6 days"
     assert due_in(now - timedelta(minutes=5)) == "now"
     assert due_in(None) == ""
+
+
+def test_last_active_and_next_due_read_the_projects_clock(monkeypatch: pytest.MonkeyPatch):
+    """Both read timezone.now() (timesince alone reads the machine's clock):
+    with the clock moved to a year's last evening they still say one unit."""
+    from learning.templatetags.study_tags import ago, due_in
+
+    moment = datetime(2026, 12, 31, 23, 30, tzinfo=UTC)
+    monkeypatch.setattr(timezone, "now", lambda: moment)
+    assert ago(moment - timedelta(hours=20, minutes=39)).replace("\xa0", " ") == "20 hours ago"
+    assert due_in(moment + timedelta(hours=23, minutes=59)).replace("\xa0", " ") == "in 23 hours"
 
 
 def test_the_answer_bar_is_a_flagged_study_screen_change_remembered_for_guardrails(

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import itertools
+import re
 from datetime import date, timedelta
 
-from lms.charts import Series, bar_chart, calendar_heatmap, heat_level, line_chart, nice_max
+from lms.charts import MONTH_LABEL_WIDTH, Series, bar_chart, calendar_heatmap, heat_level, line_chart, nice_max
 
 
 def test_nice_max_rounds_up_to_a_round_number():
@@ -33,6 +35,22 @@ def test_calendar_heatmap_covers_every_day_once():
     svg = calendar_heatmap(counts, end=end, days=365)
     assert svg.count("<rect") == 365
     assert "2026-11-25: 5 reviews" in svg
+
+
+def test_calendar_heatmap_month_names_stay_inside_the_chart_whatever_the_last_day():
+    """In a month's first days its name sat in the last week's column and ran
+    past the chart's right edge (the accessibility sweep's "Dec is clipped")."""
+    for offset in range(400):
+        end = date(2026, 1, 1) + timedelta(days=offset)
+        svg = str(calendar_heatmap({}, end=end, days=365))
+        width = int(re.search(r'viewBox="0 0 (\d+) ', svg)[1])
+        labels = re.findall(r'<text x="(\d+)" y="10"( text-anchor="end")?>(\w+)</text>', svg)
+        assert len(labels) >= 12, end
+        for x, anchored_end, name in labels:
+            left, right = (int(x) - MONTH_LABEL_WIDTH, int(x)) if anchored_end else (int(x), int(x) + MONTH_LABEL_WIDTH)
+            assert left >= 0 and right <= width, (end, name, x, width)
+        spans = sorted(int(x) - (MONTH_LABEL_WIDTH if end_ else 0) for x, end_, _ in labels)
+        assert all(b - a >= MONTH_LABEL_WIDTH for a, b in itertools.pairwise(spans)), (end, labels)
 
 
 def test_heat_levels():

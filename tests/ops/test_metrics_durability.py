@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
@@ -95,11 +95,68 @@ def test_only_one_flush_takes_the_counters_at_a_time() -> None:
     assert isinstance(store, metrics.RedisStore)
     metrics.record("GET", "/lock/", 1, 200)
     first = store.take()
-    assert first is not None and sum(a.count for a in first[0].values()) == 1
+    assert first is not None and sum(a.count for c in first[0].values() for a in c.values()) == 1
     assert store.take() is None  # a second flush meanwhile finds the lock
     assert metrics.flush() == 0
-    store.release(first[1], first[2], written=True)
-    assert store.take() == ({}, [], store.client.get(store._lock_key()).decode())
+    store.release(list(first[0]), first[1], written=True)
+    assert store.take() == ({}, store.client.get(store._lock_key()).decode())
+
+
+class Killed(BaseException):
+    """The flush's process dies (SIGKILL, OOM): nothing after it runs."""
+
+
+@pytest.mark.redis
+def test_a_flush_killed_between_the_commit_and_the_delete_is_replayed_as_a_no_op(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = metrics.store()
+    assert isinstance(store, metrics.RedisStore)
+    for _ in range(7):
+        metrics.record("GET", "/killed/", 4, 200)
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(metrics.RedisStore, "release", killed)
+        with pytest.raises(Killed):
+            metrics.flush()
+    assert stored("/killed/") == 7  # committed
+    assert store.client.scard(store._taken_key()) == 1  # but still in Redis
+    store.client.delete(store._lock_key())  # the dead flush's lock expires
+    metrics.record("GET", "/killed/", 4, 500)  # recorded meanwhile: counted once too
+    metrics.flush()
+    assert stored("/killed/") == 8
+    assert store.client.scard(store._taken_key()) == 0  # the replayed key is gone now
+    metrics.flush()
+    assert stored("/killed/") == 8
+
+
+def test_a_snapshot_written_twice_is_counted_once() -> None:
+    minute = metrics.minute_of(datetime.now(UTC))
+    counters = metrics.Aggregate()
+    for _ in range(3):
+        counters.add(5.0, 200)
+    snapshot = {"ops:metrics:1:taken:a": {(minute, "GET", "/twice/"): counters}}
+    assert metrics.write_snapshots(snapshot) == 1
+    assert metrics.write_snapshots(snapshot) == 0  # the replay
+    other = {"ops:metrics:1:taken:b": {(minute, "GET", "/twice/"): counters}}
+    assert metrics.write_snapshots(snapshot | other) == 1  # only the new snapshot is added
+    assert stored("/twice/") == 6
+
+
+def test_snapshot_records_are_kept_past_the_taken_keys_week() -> None:
+    from ops.models import RequestMetricFlush
+
+    now = datetime.now(UTC)
+    old = RequestMetricFlush.objects.create(
+        key="old", flushed_at=now - timedelta(days=metrics.FLUSH_RECORD_DAYS, hours=1)
+    )
+    recent = RequestMetricFlush.objects.create(key="recent", flushed_at=now - timedelta(days=7, hours=23))
+    assert metrics.flushes_delete_expired(now=now) == 1
+    assert list(RequestMetricFlush.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert not RequestMetricFlush.objects.filter(pk=old.pk).exists()
 
 
 @pytest.mark.redis

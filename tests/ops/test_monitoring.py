@@ -204,14 +204,16 @@ def test_flush_adds_to_a_row_another_process_created_meanwhile(monkeypatch: pyte
     def racing_write(data: dict, **kwargs: object) -> int:
         calls.append(1)
         if len(calls) == 1:  # the other process wins the insert
-            RequestMetric.objects.create(
-                bucket_start=metrics.minute_of(now),
-                route="/race/",
-                method="GET",
-                request_count=5,
-                histogram=histogram.empty(),
-            )
             raise IntegrityError("duplicate key")
+        # Its row, committed by then (created here, not in the failed attempt,
+        # whose transaction rolls back with the Redis snapshot's record).
+        RequestMetric.objects.create(
+            bucket_start=metrics.minute_of(now),
+            route="/race/",
+            method="GET",
+            request_count=5,
+            histogram=histogram.empty(),
+        )
         return real_write(data, **kwargs)
 
     monkeypatch.setattr(metrics, "write_aggregates", racing_write)
@@ -226,3 +228,22 @@ def test_drf_router_routes_are_recorded_as_clean_patterns(api_for, admin, fresh_
     client.post("/api/v1/incidents/5/acknowledge/")
     routes = {key[2] for key in fresh_metrics_store.drain()}
     assert routes == {"/api/v1/incidents/", "/api/v1/incidents/<pk>/", "/api/v1/incidents/<pk>/acknowledge/"}
+
+
+def test_the_window_fold_reads_each_row_as_aggregate_merge_does() -> None:
+    """queries reads rows through metrics.ROW_FIELDS (no list of its own):
+    folding a window's rows gives what merging each row's Aggregate gives."""
+    now = datetime.now(UTC)
+    rng = random.Random(7)
+    for minute in range(3):
+        for _ in range(20):
+            status = rng.choice([200, 200, 404, 500])
+            metrics.record("GET", "/fold/", rng.uniform(1, 900), status, now=now - timedelta(minutes=minute))
+    metrics.flush()
+    rows = RequestMetric.objects.filter(route="/fold/").order_by("bucket_start")
+    assert rows.count() == 3
+    expected = metrics.Aggregate()
+    for row in rows:
+        expected.merge(metrics.Aggregate.of_row(row))
+    assert queries._fold(rows) == {("GET", "/fold/"): expected}
+    assert queries.FOLD_FIELDS[2:] == tuple(metrics.ROW_FIELDS)

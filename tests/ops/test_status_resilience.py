@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -122,6 +123,58 @@ def test_a_failing_render_is_replaced_by_the_last_good_copy(monkeypatch, raw_cli
     assert api.status_code == 200 and api.json()["stale"] is True and "components" in api.json()
 
 
+def badge(page: str, component: str) -> str:
+    """The text of a component's status badge on the page."""
+    found = re.search(rf"<!--ops:badge:{component}--><span class=\"badge \w+\">([^<]*)</span>", page)
+    assert found, f"no badge for {component}"
+    return found[1]
+
+
+def overall(page: str) -> str:
+    found = re.search(r'<!--ops:overall--><div class="card status-banner \w+" role="status">([^<]*)</div>', page)
+    assert found, "no overall status"
+    return found[1]
+
+
+def test_the_last_good_copy_shows_the_watchdogs_outage_in_the_badges(monkeypatch, raw_client, settings) -> None:
+    """The copy was written while all was well; the watchdog now says the
+    database is down: the page's badges and overall status say so, as the API
+    does, not only the banner above them."""
+    probes()
+    good = raw_client.get("/status/").content.decode()
+    raw_client.get("/api/v1/status/")
+    assert (badge(good, "database"), overall(good)) == ("Operational", "All systems operational")
+    status_page.forget()
+    write_state(Path(settings.WATCHDOG_STATE_FILE), {"database": {"status": "major_outage", "message": "refused"}})
+
+    def down(*args: object, **kwargs: object) -> None:
+        from django.db import OperationalError
+
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr("ops.queries.status_page", down)
+    page = raw_client.get("/status/").content.decode()
+    assert "Live status is unavailable" in page and "Major outage: refused" in page
+    assert badge(page, "database") == "Major outage"
+    assert badge(page, "cache") == "Operational"  # only what the watchdog reports changes
+    assert overall(page) == "Major outage"
+    api = raw_client.get("/api/v1/status/").json()
+    assert api["components"]["database"]["status"] == "major_outage" and api["status"] == "major_outage"
+
+
+def test_the_live_page_shows_the_watchdogs_outage_in_the_badges(settings) -> None:
+    probes()
+    client = Client()
+    client.get("/status/")  # cached whole while all is well
+    write_state(Path(settings.WATCHDOG_STATE_FILE), {"workers": {"status": "major_outage"}})
+    page = client.get("/status/").content.decode()
+    api = client.get("/api/v1/status/").json()
+    assert badge(page, "workers") == "Major outage" and badge(page, "database") == "Operational"
+    assert overall(page) == status_page.status_label(api["status"]) == "Partial outage"
+    Path(settings.WATCHDOG_STATE_FILE).unlink()
+    assert badge(client.get("/status/").content.decode(), "workers") == "Operational"
+
+
 def test_without_a_copy_the_api_answers_json_503(monkeypatch, raw_client) -> None:
     def down(*args: object, **kwargs: object) -> None:
         from django.db import OperationalError
@@ -181,6 +234,7 @@ def test_with_the_database_really_down_the_page_and_api_answer_200(settings, tmp
             assert body["status"] == "major_outage"
         else:
             assert "Live status is unavailable" in row["body"] and "Major outage: refused" in row["body"]
+            assert badge(row["body"], "database") == "Major outage"
 
 
 def test_the_cached_page_is_about_as_fast_as_the_liveness_probe() -> None:
