@@ -309,6 +309,9 @@ STORAGES = {
     },
 }
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Uploads over the size above, and the media an Anki import unpacks
+# (learning.transfer.MediaStaging), go here; unset: the system's temporary folder.
+FILE_UPLOAD_TEMP_DIR = os.getenv("FILE_UPLOAD_TEMP_DIR") or None
 DATA_UPLOAD_MAX_MEMORY_SIZE = 12 * 1024 * 1024  # media files are at most 10 MB
 MAX_MEDIA_BYTES = 10 * 1024 * 1024
 # Anki/CSV/JSON imports (learning/transfer.py): notes per package, media
