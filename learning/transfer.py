@@ -5,8 +5,9 @@ file into `CardRow`s plus a list of rows it could not read, so a page can
 preview an import and the API can refuse a bad file with every problem listed.
 A package's media are unpacked into a staging directory of their own (see
 `MediaStaging`), never held in memory. `deck_import()` then writes all rows in
-one transaction or none, moving the staged media into storage. Exports stream back what a deck holds,
-media included (inline in JSON, as package media in .apkg).
+one transaction or none, moving the staged media into storage. Exports
+stream back what a deck holds, media included (inline in JSON, as package
+media in .apkg).
 """
 
 from __future__ import annotations
@@ -501,9 +502,10 @@ def _parse_apkg(data: bytes | IO[bytes], with_scheduling: bool = False) -> Parse
     """The cards of an Anki package, each as Anki renders it, with its deck
     path, tags and every picture and sound its text names (staged on disk in
     `result.staging`, removed again if the package is refused)."""
-    result = ParseResult(staging=MediaStaging())
+    staging = MediaStaging()
+    result = ParseResult(staging=staging)
     try:
-        with AnkiPackage(data, _package_limits(), staging=result.staging.path) as package:
+        with AnkiPackage(data, _package_limits(), staging=staging.path) as package:
             read = package.read(with_scheduling=with_scheduling)
             result.errors.extend(read.errors)
             for card in read.cards:
