@@ -280,6 +280,7 @@ def _in_background(
     background (a file with unreadable rows is still refused at once)."""
     if not import_jobs.goes_to_background(parsed, skip_invalid=data["skip_invalid"]):
         return None
+    parsed.discard_media()  # the worker reads the package again
     name = data["file"].name
     if data.get("format"):
         name = f"{name.rsplit('.', 1)[0]}.{data['format']}"

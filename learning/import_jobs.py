@@ -10,6 +10,7 @@ htmx and the API answers 202 with the status URL.
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -150,7 +151,8 @@ def import_jobs_sweep(*, now: datetime | None = None) -> int:
     """Fail every queued or running import whose progress has not moved for
     settings.IMPORT_STALE_SECONDS (its worker died, or its message was lost),
     remove its kept upload, and remove media files no MediaBlob names (what a
-    killed import had stored before its transaction was rolled back).
+    killed import had stored before its transaction was rolled back) and the
+    staging directories killed imports left on this machine.
     Returns the number of jobs failed."""
     from django.conf import settings
 
@@ -184,8 +186,24 @@ def import_jobs_sweep(*, now: datetime | None = None) -> int:
                 default_storage.delete(job.file)
     # Files of a running import are not in MediaBlob until it commits: only
     # files older than every live import (and than the stale time) are orphans.
-    _remove_orphan_media(older_than=min([now - stale, *live]))
+    older_than = min([now - stale, *live])
+    _remove_orphan_media(older_than=older_than)
+    _remove_stale_staging(older_than=older_than)
     return failed
+
+
+def _remove_stale_staging(*, older_than: datetime) -> None:
+    """Media staging directories (transfer.MediaStaging) last changed before
+    `older_than`: a live import removes its own, so these belong to a process
+    that was killed. Only this machine's: each machine stages in its own
+    temporary directory."""
+    for folder in transfer.staging_root().glob(f"{transfer.STAGING_PREFIX}*"):
+        try:
+            changed = datetime.fromtimestamp(folder.stat().st_mtime, UTC)
+        except FileNotFoundError:
+            continue  # removed by its import meanwhile
+        if folder.is_dir() and changed < older_than:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _remove_orphan_media(*, older_than: datetime) -> None:

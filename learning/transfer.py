@@ -1,10 +1,13 @@
 """Decks in and out: CSV, JSON and Anki packages (.apkg).
 
-Parsing never writes: `parse_upload()` turns a file into `CardRow`s plus a list
-of rows it could not read, so a page can preview an import and the API can
-refuse a bad file with every problem listed. `deck_import()` then writes all
-rows in one transaction or none. Exports stream back what a deck holds,
-media included (inline in JSON, as package media in .apkg).
+Parsing never writes to the database or storage: `parse_upload()` turns a
+file into `CardRow`s plus a list of rows it could not read, so a page can
+preview an import and the API can refuse a bad file with every problem listed.
+A package's media are unpacked into a staging directory of their own (see
+`MediaStaging`), never held in memory. `deck_import()` then writes all rows in
+one transaction or none, moving the staged media into storage. Exports
+stream back what a deck holds, media included (inline in JSON, as package
+media in .apkg).
 """
 
 from __future__ import annotations
@@ -19,17 +22,28 @@ import html as html_lib
 import io
 import json
 import re
+import shutil
 import sqlite3
 import tempfile
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.files import File
 from django.db import models
 
-from learning.anki.package import AnkiPackage, AnkiSchedule, Limits, MemberTooLarge, PackageError, PackageTooLarge
+from learning.anki.package import (
+    AnkiPackage,
+    AnkiSchedule,
+    Limits,
+    MemberTooLarge,
+    PackageError,
+    PackageTooLarge,
+    StagedMedia,
+)
 from learning.anki.writer import CardSchedule, LogEntry, add_scheduling
 from lms.errors import ServiceError, TooLarge
 from lms.inputs import storable, unstorable
@@ -68,10 +82,36 @@ class CardRow:
     image: tuple[str, bytes] | None = None
     audio: tuple[str, bytes] | None = None
     line: int = 0
-    # Pictures and sounds named in the text (Anki notes): name -> content.
-    media: dict[str, bytes] = field(default_factory=dict)
+    # Pictures and sounds named in the text (Anki notes): name -> staged file.
+    media: dict[str, StagedMedia] = field(default_factory=dict)
     deck_path: tuple[str, ...] = ()
     schedule: AnkiSchedule | None = None  # an Anki card's state and log, when asked for
+
+
+STAGING_PREFIX = "lms-import-"
+
+
+def staging_root() -> Path:
+    """Where imports stage their media: Django's upload temporary directory
+    (FILE_UPLOAD_TEMP_DIR, else the system's). On the media volume, a staged
+    file is moved into storage by a rename, not copied."""
+    return Path(settings.FILE_UPLOAD_TEMP_DIR or tempfile.gettempdir())
+
+
+class MediaStaging:
+    """One import's staging directory for the media unpacked from its package.
+
+    Removed by `remove()` (a written import has moved what it kept into
+    storage; a failed or previewed one keeps nothing), or at the latest when
+    the parse result holding it is garbage-collected; a process killed in
+    between leaves it to the stalled-import sweep."""
+
+    def __init__(self) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=staging_root()))
+        self._remove = weakref.finalize(self, shutil.rmtree, self.path, ignore_errors=True)
+
+    def remove(self) -> None:
+        self._remove()
 
 
 @dataclass
@@ -80,9 +120,15 @@ class ParseResult:
     errors: list[dict[str, Any]] = field(default_factory=list)
     title: str = ""
     description: str = ""
+    staging: MediaStaging | None = None  # a package's unpacked media
 
     def error(self, line: int, message: str) -> None:
         self.errors.append({"line": line, "message": message})
+
+    def discard_media(self) -> None:
+        """Remove the staged media (their rows can no longer be written)."""
+        if self.staging is not None:
+            self.staging.remove()
 
 
 MAX_TAGS_TEXT = 500
@@ -159,12 +205,16 @@ def parse_upload(
             raise TooLarge(f"CSV, text and JSON imports are limited to {MAX_IMPORT_BYTES // (1024 * 1024)} MB.")
         text = data if isinstance(data, bytes) else data.read()
         result = {"csv": parse_csv, "json": parse_json}[fmt](text)
-    _refuse_unstorable(result)
-    limit = settings.IMPORT_MAX_NOTES
-    if len({row.line for row in result.rows}) > limit:
-        raise ImportFileError(f"At most {limit} notes can be imported at once; the file has more.")
-    if not result.rows and not result.errors:
-        raise ImportFileError("The file holds no cards.")
+    try:
+        _refuse_unstorable(result)
+        limit = settings.IMPORT_MAX_NOTES
+        if len({row.line for row in result.rows}) > limit:
+            raise ImportFileError(f"At most {limit} notes can be imported at once; the file has more.")
+        if not result.rows and not result.errors:
+            raise ImportFileError("The file holds no cards.")
+    except Exception:
+        result.discard_media()
+        raise
     return result
 
 
@@ -420,6 +470,7 @@ def _package_limits() -> Limits:
         member_bytes=max(MAX_IMPORT_BYTES * 20, 256 * 1024 * 1024),
         total_bytes=media + max(MAX_IMPORT_BYTES * 20, 256 * 1024 * 1024),
         media_bytes=settings.MAX_MEDIA_BYTES,
+        media_total_bytes=media,
         notes=settings.IMPORT_MAX_NOTES,
         seconds=float(settings.IMPORT_SQLITE_SECONDS),
     )
@@ -449,14 +500,16 @@ def parse_apkg(data: bytes | IO[bytes], with_scheduling: bool = False) -> ParseR
 
 def _parse_apkg(data: bytes | IO[bytes], with_scheduling: bool = False) -> ParseResult:
     """The cards of an Anki package, each as Anki renders it, with its deck
-    path, tags and every picture and sound its text names."""
-    result = ParseResult()
+    path, tags and every picture and sound its text names (staged on disk in
+    `result.staging`, removed again if the package is refused)."""
+    staging = MediaStaging()
+    result = ParseResult(staging=staging)
     try:
-        with AnkiPackage(data, _package_limits()) as package:
+        with AnkiPackage(data, _package_limits(), staging=staging.path) as package:
             read = package.read(with_scheduling=with_scheduling)
             result.errors.extend(read.errors)
             for card in read.cards:
-                media: dict[str, bytes] = {}
+                media: dict[str, StagedMedia] = {}
                 try:
                     for name in media_names(card.front) + media_names(card.back):
                         content = package.media(name)
@@ -483,9 +536,14 @@ def _parse_apkg(data: bytes | IO[bytes], with_scheduling: bool = False) -> Parse
                     )
                 )
     except PackageTooLarge as exc:
+        result.discard_media()
         raise TooLarge(str(exc)) from None
     except PackageError as exc:
+        result.discard_media()
         raise ImportFileError(str(exc)) from None
+    except BaseException:
+        result.discard_media()
+        raise
     paths = {row.deck_path for row in result.rows}
     if len(paths) == 1:
         result.title = DECK_PATH_SEPARATOR.join(next(iter(paths)))[:MAX_TITLE]
@@ -647,32 +705,45 @@ def _media_upload(media: tuple[str, bytes] | None, kind: str, line: int) -> Any:
         raise ValidationError(f"{kind}: {exc.message}") from exc
 
 
+class _StagedFile(File):
+    """A staged media file handed to storage: FileSystemStorage moves a file
+    that has a `temporary_file_path` into place (a rename on one filesystem)
+    instead of copying it; any other storage reads it in chunks."""
+
+    def __init__(self, staged: StagedMedia, handle: IO[bytes]) -> None:
+        super().__init__(handle, name=staged.path.name)
+        self.staged = staged
+
+    def temporary_file_path(self) -> str:
+        return str(self.staged.path)
+
+
 def _store_media(rows: list[CardRow], problems: list[dict[str, Any]]) -> tuple[dict[str, Any], list[str]]:
-    """Every distinct picture and sound of `rows` stored once, by content hash.
+    """Every distinct picture and sound of `rows` stored once, by content hash,
+    moved from the staging directory (a content already stored keeps its file,
+    and the staged copy is deleted).
 
     Returns (sha256 -> MediaBlob, names of files written by this call) so a
     failed import can remove exactly what it wrote. A row whose media is not an
-    allowed image or sound is moved to `problems`."""
-    from django.core.files.base import ContentFile
+    allowed image or sound (told by its first bytes) is moved to `problems`."""
     from django.core.files.storage import default_storage
 
     from learning.media import blob_name, kind_of
     from learning.models import MediaBlob
 
-    wanted: dict[str, tuple[bytes, Any]] = {}
+    wanted: dict[str, tuple[StagedMedia, Any]] = {}
     kept: list[CardRow] = []
     for row in rows:
         ok = True
-        for name, content in row.media.items():
-            digest = hashlib.sha256(content).hexdigest()
-            if digest in wanted:
+        for name, staged in row.media.items():
+            if staged.sha256 in wanted:
                 continue
-            info = kind_of(content)
+            info = kind_of(staged.head())
             if info is None:
                 problems.append({"line": row.line, "message": f"{name} is not an allowed picture or sound."})
                 ok = False
                 break
-            wanted[digest] = (content, info)
+            wanted[staged.sha256] = (staged, info)
         if ok:
             kept.append(row)
     rows[:] = kept
@@ -680,13 +751,17 @@ def _store_media(rows: list[CardRow], problems: list[dict[str, Any]]) -> tuple[d
     written: list[str] = []
     new = []
     try:
-        for digest, (content, info) in wanted.items():
+        for digest, (staged, info) in wanted.items():
             if digest in blobs:
+                staged.path.unlink(missing_ok=True)
                 continue
             name = blob_name(digest, info.extension)
-            if not default_storage.exists(name):
-                written.append(default_storage.save(name, ContentFile(content)))
-            new.append(MediaBlob(sha256=digest, file=name, kind=info.kind, size=len(content)))
+            if default_storage.exists(name):
+                staged.path.unlink(missing_ok=True)
+            else:
+                with open(staged.path, "rb") as handle:
+                    written.append(default_storage.save(name, _StagedFile(staged, handle)))
+            new.append(MediaBlob(sha256=digest, file=name, kind=info.kind, size=staged.size))
         MediaBlob.objects.bulk_create(new, ignore_conflicts=True)
         if new:
             blobs.update({b.sha256: b for b in MediaBlob.objects.filter(sha256__in=[b.sha256 for b in new])})
@@ -765,7 +840,6 @@ def _build_cards(
     built: list[ImportedCard] = []
     # A package repeats a handful of tag sets over thousands of notes.
     tags_of = functools.lru_cache(maxsize=1024)(normalize_tags)
-    digests: dict[int, str] = {}  # id(content) -> sha256: one hash per shared file
     # Each distinct text is sanitised once: a reversed card's front is its
     # note's other back, and decks repeat answers.
     cleaned: dict[str, str] = {}
@@ -781,9 +855,8 @@ def _build_cards(
     for row in rows:
         urls: dict[str, str] = {}
         blob_ids: list[int] = []
-        for name, content in row.media.items() if row.media else ():
-            digest = digests.get(id(content)) or digests.setdefault(id(content), hashlib.sha256(content).hexdigest())
-            blob = blobs[digest]
+        for name, staged in row.media.items() if row.media else ():
+            blob = blobs[staged.sha256]
             urls[name] = f"{django_settings.MEDIA_URL}{blob.file}"
             if blob.pk not in blob_ids:
                 blob_ids.append(blob.pk)
@@ -1031,7 +1104,9 @@ def _write_cards(
     progress: Callable[[int, int], None] | None = None,
 ) -> list[ImportedCard]:
     """The cards of `parsed` into `decks` (by deck path; `()` is the fallback),
-    all or none. Media files written for a failed import are removed."""
+    all or none. Media files written for a failed import are removed, and
+    the staged media are gone afterwards either way (a parse result with
+    media is written once)."""
     from django.db import connection, transaction
 
     from learning.models import Card
@@ -1086,6 +1161,8 @@ def _write_cards(
     except Exception:
         _remove_files(written)
         raise
+    finally:
+        parsed.discard_media()
     parsed.errors = problems
     track("deck_imported", user=user, deck_id=deck_ids[0], cards=len(created), skipped=len(problems))
     return created

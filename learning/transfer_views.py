@@ -56,6 +56,7 @@ def _queue(
     skip = form.cleaned_data["skip_invalid"]
     if not import_jobs.goes_to_background(parsed, skip_invalid=skip):
         return None
+    parsed.discard_media()  # the worker reads the package again
     name = form.cleaned_data["file"].name
     if form.cleaned_data["format"]:
         name = f"{name.rsplit('.', 1)[0]}.{form.cleaned_data['format']}"

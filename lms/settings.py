@@ -309,6 +309,9 @@ STORAGES = {
     },
 }
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Uploads over the size above, and the media an Anki import unpacks
+# (learning.transfer.MediaStaging), go here; unset: the system's temporary folder.
+FILE_UPLOAD_TEMP_DIR = os.getenv("FILE_UPLOAD_TEMP_DIR") or None
 DATA_UPLOAD_MAX_MEMORY_SIZE = 12 * 1024 * 1024  # media files are at most 10 MB
 MAX_MEDIA_BYTES = 10 * 1024 * 1024
 # Anki/CSV/JSON imports (learning/transfer.py): notes per package, media
@@ -323,10 +326,10 @@ IMPORT_BACKGROUND_CARDS = envint("IMPORT_BACKGROUND_CARDS", 3000)
 IMPORT_STALE_SECONDS = envint("IMPORT_STALE_SECONDS", 30 * 60)
 # A deck import's upload (page and API): refused from its Content-Length above this,
 # streamed to a temporary file below it (removed when the request ends), and a
-# package is read from that file member by member. 256 MB: the importer holds a
-# package's distinct media in memory up to 256 MB (learning.anki.package.Limits),
-# so a bigger package of real pictures and sounds could not be imported anyway.
-IMPORT_MAX_UPLOAD_BYTES = envint("IMPORT_MAX_UPLOAD_BYTES", 256 * 1024 * 1024)
+# package is read from that file member by member, its media staged on disk
+# (learning.transfer.MediaStaging, at most IMPORT_MAX_MEDIA_BYTES). By default the
+# media allowance plus headroom for the collection itself (50,000 notes of text).
+IMPORT_MAX_UPLOAD_BYTES = envint("IMPORT_MAX_UPLOAD_BYTES", IMPORT_MAX_MEDIA_BYTES + 256 * 1024 * 1024)
 IMPORT_UPLOAD_VIEWS = (
     "learning:deck_import",
     "learning:deck_import_new",

@@ -16,8 +16,10 @@ hold a core for minutes, and SQLite releases the GIL while it does).
 
 from __future__ import annotations
 
+import hashlib
 import html
 import io
+import itertools
 import json
 import os
 import sqlite3
@@ -63,10 +65,23 @@ class Limits:
     media_bytes: int = 10 * 1024 * 1024  # one media file
     notes: int = 50_000
     seconds: float = 5.0  # SQLite time budget for the whole read
-    # Distinct media held in memory while an import runs: real pictures and
-    # sounds hardly compress, so an upload within the size limit stays far
-    # below this; only a crafted package (zeros behind a PNG header) gets here.
-    media_memory_bytes: int = 256 * 1024 * 1024
+    # Distinct media staged on disk while an import runs (never held in memory).
+    media_total_bytes: int = 1024 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class StagedMedia:
+    """A media file unpacked into the import's staging directory, hashed on
+    the way: only its name, digest and size stay in memory."""
+
+    path: Path
+    sha256: str
+    size: int
+
+    def head(self, size: int = 8192) -> bytes:
+        """The first bytes, enough to tell what the file is."""
+        with open(self.path, "rb") as handle:
+            return handle.read(size)
 
 
 @dataclass
@@ -133,10 +148,15 @@ class _Budget:
 
 
 class AnkiPackage:
-    """An open package: the parsed collection plus on-demand media reads."""
+    """An open package: the parsed collection plus on-demand media reads.
 
-    def __init__(self, data: bytes | IO[bytes], limits: Limits | None = None) -> None:
+    Media are unpacked into `staging` (a directory the caller owns and
+    removes), one file per distinct content; the package never holds a media
+    file's bytes beyond the chunk being copied."""
+
+    def __init__(self, data: bytes | IO[bytes], limits: Limits | None = None, *, staging: Path | None = None) -> None:
         self.limits = limits or Limits()
+        self.staging = staging
         self.budget = _Budget(self.limits)
         try:
             self.archive = zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes) else data)
@@ -147,8 +167,11 @@ class AnkiPackage:
         if self.collection is None:
             raise PackageError("The package has no Anki collection inside.")
         self.modern = self.collection == "collection.anki21b"
-        self._media_cache: dict[str, bytes] = {}
-        self._media_held = 0
+        self._staged: dict[str, StagedMedia] = {}  # zip member -> its staged file
+        self._by_digest: dict[str, StagedMedia] = {}  # one staged file per content
+        self._too_large: set[str] = set()  # members over the per-file cap, read once
+        self._staged_bytes = 0
+        self._file_numbers = itertools.count()
 
     def close(self) -> None:
         self.archive.close()
@@ -202,20 +225,53 @@ class AnkiPackage:
     def read_member(self, name: str, cap: int) -> bytes:
         return b"".join(self._chunks(name, cap))
 
-    def media(self, name: str) -> bytes | None:
-        """The content of a media file as the notes name it (None if absent)."""
+    def media(self, name: str) -> StagedMedia | None:
+        """The media file the notes call `name`, staged on disk (None if the
+        package lacks it). MemberTooLarge if it is over the per-file cap;
+        PackageTooLarge once the package's distinct media pass their total."""
         member = self.media_member(name)
         if member is None:
             return None
-        if member not in self._media_cache:
-            content = self.read_member(member, self.limits.media_bytes)
-            self._media_held += len(content)
-            if self._media_held > self.limits.media_memory_bytes:
-                raise PackageTooLarge(
-                    f"The package's media unpack to more than {self.limits.media_memory_bytes // (1024 * 1024)} MB."
-                )
-            self._media_cache[member] = content
-        return self._media_cache[member]
+        if member in self._too_large:
+            raise MemberTooLarge(f"{member} is over the cap.")
+        staged = self._staged.get(member)
+        if staged is None:
+            try:
+                staged = self._stage(member)
+            except MemberTooLarge:
+                self._too_large.add(member)
+                raise
+            self._staged[member] = staged
+        return staged
+
+    def _stage(self, member: str) -> StagedMedia:
+        """Copy one member into the staging directory in chunks, hashing as it
+        goes; a content already staged keeps its first copy only."""
+        if self.staging is None:
+            raise RuntimeError("AnkiPackage needs a staging directory to read media.")
+        path = self.staging / f"{next(self._file_numbers)}.media"
+        digest = hashlib.sha256()
+        size = 0
+        cap = self.limits.media_total_bytes
+        try:
+            with open(path, "wb") as out:
+                for chunk in self._chunks(member, self.limits.media_bytes):
+                    size += len(chunk)
+                    if self._staged_bytes + size > cap:
+                        raise PackageTooLarge(f"The package's media unpack to more than {cap // (1024 * 1024)} MB.")
+                    digest.update(chunk)
+                    out.write(chunk)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        sha256 = digest.hexdigest()
+        known = self._by_digest.get(sha256)
+        if known is not None:
+            path.unlink()
+            return known
+        self._staged_bytes += size
+        staged = self._by_digest[sha256] = StagedMedia(path=path, sha256=sha256, size=size)
+        return staged
 
     def media_member(self, name: str) -> str | None:
         for candidate in (name, html.unescape(name), unquote(html.unescape(name))):

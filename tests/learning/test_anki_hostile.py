@@ -41,9 +41,12 @@ def legacy(tmp_path_factory):
 
 
 @pytest.fixture
-def refused(teacher, api_for, media_root):
+def refused(teacher, api_for, media_root, settings, tmp_path):
     """Post a package; assert a 4xx in under 10 s, at most 300 MB allocated at
-    the peak, nothing written; return the body."""
+    the peak, nothing written, no media left staged; return the body."""
+    staging = tmp_path / "tmp"
+    staging.mkdir()
+    settings.FILE_UPLOAD_TEMP_DIR = str(staging)
 
     def post(data: bytes, name: str = "evil.apkg", expect: int = 400) -> dict:
         started = time.monotonic()
@@ -60,6 +63,7 @@ def refused(teacher, api_for, media_root):
         assert response.status_code == expect, response.content[:500]
         assert Deck.objects.count() == 0 and Card.objects.count() == 0 and MediaBlob.objects.count() == 0
         assert not media_root.exists() or not any(p.is_file() for p in media_root.rglob("*"))
+        assert not list(staging.glob(f"{transfer.STAGING_PREFIX}*"))
         return response.json()["error"]
 
     return post
@@ -232,8 +236,8 @@ def test_a_json_import_cannot_store_a_45_mb_description(teacher):
     assert len(deck.title) == transfer.MAX_TITLE and len(deck.description) == transfer.MAX_DESCRIPTION
 
 
-def test_media_that_unpack_past_the_memory_cap_are_refused(refused, tmp_path, monkeypatch):
-    monkeypatch.setattr(transfer, "_package_limits", lambda: Limits(media_memory_bytes=300_000))
+def test_media_that_unpack_past_their_total_cap_are_refused(refused, tmp_path, monkeypatch):
+    monkeypatch.setattr(transfer, "_package_limits", lambda: Limits(media_total_bytes=300_000))
 
     def fill(col):
         for i in range(4):

@@ -153,7 +153,8 @@ def test_genanki_package_still_imports(tmp_path, teacher, media_root):
         "bio::cells",
         ("Bio", "Cells"),
     )
-    assert parsed.rows[1].media == {"leaf%20one.png": PNG}  # a %20-escaped name finds its file
+    ((name, staged),) = parsed.rows[1].media.items()
+    assert name == "leaf%20one.png" and staged.path.read_bytes() == PNG  # a %20-escaped name finds its file
     assert parsed.title == "Bio › Cells"
 
 

@@ -88,7 +88,7 @@ def test_every_export_parses_back_to_the_same_cards(deck, fmt):
         assert result.rows[1].image[1] == PNG
     if fmt == "apkg":  # the picture travels as Anki has it: in the note's text
         assert result.rows[1].front.startswith("Leaf<br><img src=")
-        assert list(result.rows[1].media.values()) == [PNG]
+        assert [staged.path.read_bytes() for staged in result.rows[1].media.values()] == [PNG]
     else:
         assert (result.rows[1].front, result.rows[1].back) == ("Leaf", "Green")
 
