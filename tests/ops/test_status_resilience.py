@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import time
@@ -16,7 +15,10 @@ from pathlib import Path
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from django.test import Client
+from django.test.signals import template_rendered
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from ops import services, status_page
@@ -237,22 +239,27 @@ def test_with_the_database_really_down_the_page_and_api_answer_200(settings, tmp
             assert badge(row["body"], "database") == "Major outage"
 
 
-def test_the_cached_page_is_about_as_fast_as_the_liveness_probe() -> None:
+def test_the_cached_page_is_served_without_a_query_or_a_template() -> None:
+    # Issue #15's status goal is measured by bench.pages / bench.load (a ratio
+    # to the trivial endpoint); here, what makes it cheap: a repeat view of the
+    # anonymous page is one cache read, with no query and nothing rendered.
     probes()
     client = Client()
-    client.get("/status/")
+    assert client.get("/status/").status_code == 200
+    rendered: list[str] = []
 
-    def median_ms(url: str) -> float:
-        samples = []
-        for _ in range(40):
-            started = time.perf_counter()
-            client.get(url)
-            samples.append((time.perf_counter() - started) * 1000)
-        return statistics.median(samples)
+    def on_render(sender: object, template: object, **_: object) -> None:
+        rendered.append(str(getattr(template, "name", template)))
 
-    live, status = median_ms("/health/live/"), median_ms("/status/")
-    # Issue #15's goal: at least 0.8x the trivial endpoint's throughput (slack for a busy machine).
-    assert status <= live / 0.8 + 2, (live, status)
+    template_rendered.connect(on_render)
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get("/status/")
+    finally:
+        template_rendered.disconnect(on_render)
+    assert response.status_code == 200 and b"<h1" in response.content
+    assert [q["sql"] for q in queries.captured_queries] == []
+    assert rendered == []
 
 
 @pytest.mark.parametrize("content", ["", "[]", '{"components": "x"}', '{"db": 3}'])
