@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache
@@ -283,17 +284,50 @@ def _figure_token_keys(student_id: int, card_id: int | None) -> list[str]:
     return keys
 
 
+def _bump_figure_tokens(keys: set[str]) -> None:
+    cache.set_many(dict.fromkeys(keys, uuid.uuid4().hex), timeout=FIGURE_TOKEN_SECONDS)
+
+
+class _FigureTokenBatch:
+    """The figure tokens one transaction moved, bumped once more together
+    after its commit (one cache call, not one per row: deleting an account
+    or a deck deletes its reviews and schedules row by row)."""
+
+    def __init__(self, position: int) -> None:
+        self.keys: set[str] = set()
+        # Moved now and not read since (by this connection, the only one
+        # that sees the uncommitted rows): no need to move them again yet.
+        self.fresh: set[str] = set()
+        self.position = position  # where its callback sits in the connection's on-commit list
+
+    def __call__(self) -> None:
+        _bump_figure_tokens(self.keys)
+
+
 def forget_class_figures(student_id: int, card_id: int | None) -> None:
     """One student's figures and one card's difficulty changed (an answer,
     an undo, an override, a schedule deleted): every class that shows them
-    reads them again at its next view (now and again after the commit)."""
-    keys = _figure_token_keys(student_id, card_id)
-
-    def bump() -> None:
-        cache.set_many(dict.fromkeys(keys, uuid.uuid4().hex), timeout=FIGURE_TOKEN_SECONDS)
-
-    bump()
-    transaction.on_commit(bump)
+    reads them again at its next view. The tokens move now (a view later in
+    the same transaction sees the change) and again after the commit (a view
+    that read the old rows meanwhile keeps them no longer), each token once
+    per transaction however many rows it deletes."""
+    keys = set(_figure_token_keys(student_id, card_id))
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        _bump_figure_tokens(keys)  # already committed
+        return
+    pending = connection.run_on_commit
+    batch: _FigureTokenBatch | None = getattr(connection, "class_figure_batch", None)
+    # A rollback drops the batch's callback with the list (a savepoint's,
+    # those after it): then this transaction starts a new batch.
+    if batch is None or batch.position >= len(pending) or pending[batch.position][1] is not batch:
+        batch = connection.class_figure_batch = _FigureTokenBatch(len(pending))
+        transaction.on_commit(batch)
+    batch.keys |= keys
+    new = keys - batch.fresh
+    if new:
+        batch.fresh |= new
+        _bump_figure_tokens(new)
 
 
 def _session_saved(sender: type, instance: StudySession, **kwargs: object) -> None:
@@ -361,6 +395,9 @@ def cached_student_dashboard(user: User, *, render: Callable[[Dashboard], str] |
 def _tokens_for(student_ids: list[int]) -> tuple[dict[int, object], dict[int, object]]:
     """The change tokens of these students and of every card bucket."""
     keys = [_student_token_key(pk) for pk in student_ids] + [_card_token_key(b) for b in range(CARD_BUCKETS)]
+    batch = getattr(transaction.get_connection(), "class_figure_batch", None)
+    if batch is not None:
+        batch.fresh.clear()  # read: this transaction's next change moves them again
     found = cache.get_many(keys)
     students = {pk: found.get(_student_token_key(pk)) for pk in student_ids}
     buckets = {b: found.get(_card_token_key(b)) for b in range(CARD_BUCKETS)}
@@ -398,7 +435,13 @@ def _refresh(classroom: Classroom, figures: ClassFigures, now: datetime) -> bool
     return True
 
 
-def cached_class_progress(classroom: Classroom, *, sort: str = "name", descending: bool = False) -> ClassProgress:
+def cached_class_progress(
+    classroom: Classroom,
+    *,
+    sort: str = "name",
+    descending: bool = False,
+    render_row: Callable[[StudentProgress, datetime], str] | None = None,
+) -> ClassProgress:
     """`class_progress` with its big reads (activity and schedules per
     student, lapses and answer quality per card) kept in the cache and read
     again only for the students and cards that changed since: each review
@@ -406,11 +449,18 @@ def cached_class_progress(classroom: Classroom, *, sort: str = "name", descendin
     card's token (`forget_class_figures`). An enrolment and any class, deck
     or card change read everything again. Figures that move with the clock
     alone (due, behind, the week's reviews) may lag by
-    CLASS_PROGRESS_CACHE_SECONDS: everything is read again that often."""
+    CLASS_PROGRESS_CACHE_SECONDS: everything is read again that often.
+
+    With `render_row`, `rows_html` is the students' rows rendered by
+    `render_row(row, now)`; each row is kept with what it shows and rendered
+    again only when that changed (`_rendered_rows`)."""
     seconds = settings.CLASS_PROGRESS_CACHE_SECONDS
     now = timezone.now()
     if seconds <= 0:
-        return class_progress(classroom, sort=sort, descending=descending, now=now)
+        data = class_progress(classroom, sort=sort, descending=descending, now=now)
+        if render_row is not None:
+            data.rows_html = "".join(render_row(row, now) for row in data.students)
+        return data
     key = f"learning:class-progress:{classroom.pk}"
     token_key = _class_token_key(classroom.pk)
     found = cache.get_many([key, token_key, visibility.GENERATION_KEY, CONTENT_KEY])
@@ -427,7 +477,83 @@ def cached_class_progress(classroom: Classroom, *, sort: str = "name", descendin
         figures = class_figures(classroom, now)
         figures.student_tokens, figures.card_tokens = student_tokens, card_tokens
         cache.set(key, (tokens, figures), seconds)
-    return _class_progress_from(classroom, figures, sort=sort, descending=descending, now=now)
+    data = _class_progress_from(classroom, figures, sort=sort, descending=descending, now=now)
+    if render_row is not None:
+        data.rows_html = _rendered_rows(classroom, data.students, render_row, now)
+    return data
+
+
+# A class's rendered student rows, in groups of students (by id) so that an
+# answer rewrites one group's entry, not every row. A row is kept with what
+# it shows and served while that is unchanged; a release may change the
+# markup, so the version is in the key.
+ROW_GROUPS = 16
+ROW_SECONDS = 3600
+
+
+def _rows_key(classroom_id: int, group: int) -> str:
+    return f"learning:class-progress:{classroom_id}:rows:{settings.VERSION}:{group}"
+
+
+def ago_stamp(value: datetime | None, now: datetime) -> tuple[int, int, int]:
+    """The same as long as a relative time ("5 minutes ago", "3 hours ago",
+    "2 weeks ago": Django's timesince to one unit) reads the same: the
+    minute under an hour, the hour under a day, the day beyond (weeks,
+    months and years turn on whole days from `value`)."""
+    if value is None:
+        return (0, 0, 0)
+    delta = now - value
+    if delta.days:
+        return (delta.days, 0, 0)
+    hours = delta.seconds // 3600
+    return (0, hours, 0 if hours else delta.seconds // 60)
+
+
+def _row_stamp(row: StudentProgress, now: datetime, zone: str) -> tuple:
+    """Everything a student's row shows (the dates in the page's time zone)."""
+    return (
+        zone,
+        row.student,
+        row.last_active,
+        ago_stamp(row.last_active, now),
+        row.reviews_7d,
+        row.backlog,
+        row.mastery_percent,
+        row.leeches,
+        row.behind_reason,
+        tuple((t.pk, t.score, t.scope_title, t.ended_at, t.cards_studied, t.overridden) for t in row.tests),
+    )
+
+
+def _rendered_rows(
+    classroom: Classroom,
+    rows: list[StudentProgress],
+    render_row: Callable[[StudentProgress, datetime], str],
+    now: datetime,
+) -> str:
+    """The rows' HTML, each from the cache when it would read the same."""
+    keys = [_rows_key(classroom.pk, group) for group in range(ROW_GROUPS)]
+    found = cache.get_many(keys)
+    cached = {group: found.get(key) or {} for group, key in enumerate(keys)}
+    fresh: dict[int, dict[int, tuple[tuple, str]]] = {}
+    changed: set[int] = set()
+    zone = timezone.get_current_timezone_name()
+    html = []
+    for row in rows:
+        pk = row.student.pk
+        group = pk % ROW_GROUPS
+        stamp = _row_stamp(row, now, zone)
+        entry = cached[group].get(pk)
+        if entry is None or entry[0] != stamp:
+            entry = (stamp, render_row(row, now))
+            changed.add(group)
+        fresh.setdefault(group, {})[pk] = entry
+        html.append(entry[1])
+    # Groups that lost a student (unenrolled) are written again without them.
+    changed.update(group for group, entries in cached.items() if len(entries) != len(fresh.get(group, ())))
+    if changed:
+        cache.set_many({keys[group]: fresh.get(group, {}) for group in changed}, ROW_SECONDS)
+    return "".join(html)
 
 
 def student_dashboard(user: User, *, now: datetime | None = None) -> Dashboard:
@@ -659,9 +785,27 @@ def class_test_dict(test: ClassTest) -> dict:
 # --- Teacher class progress -------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class ClassStudent:
+    """A student as class progress shows them: a name and a link (kept in the
+    cache as these four fields, not as a user row)."""
+
+    pk: int
+    username: str
+    first_name: str = ""
+    last_name: str = ""
+
+    def get_full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()  # as User.get_full_name
+
+    @property
+    def display_name(self) -> str:
+        return self.get_full_name() or self.username
+
+
 @dataclass
 class StudentProgress(_Mastery):
-    student: User
+    student: ClassStudent
     last_active: datetime | None = None
     reviews_7d: int = 0
     backlog: int = 0
@@ -709,6 +853,9 @@ class ClassProgress:
     leeches: list[CardState]
     sort: str
     descending: bool
+    # The students' table rows as rendered HTML, in the order of `students`
+    # (`cached_class_progress(render_row=...)`).
+    rows_html: str = ""
 
     @property
     def behind_count(self) -> int:
@@ -739,20 +886,47 @@ def _behind_reason(row: StudentProgress, now: datetime) -> str:
     return ""
 
 
+class StudentActivity(NamedTuple):
+    username: str
+    first_name: str
+    last_name: str
+    last_review: datetime | None
+    reviews_week: int
+
+
+class Schedules(NamedTuple):
+    studied: int
+    backlog: int
+    mastered: int
+    leeches: int
+
+
+class CardLapses(NamedTuple):
+    total_lapses: int
+    leech_students: int
+
+
+class CardQuality(NamedTuple):
+    avg: float | None
+    n: int
+
+
 @dataclass
 class ClassFigures:
     """What class progress reads from the big tables (schedules and
     reviews): per student and per card, and the change tokens each was read
     under (see `cached_class_progress`)."""
 
+    # Plain tuples, not rows or dicts: the entry is read (and after an answer
+    # written) on every view, and its size is what that costs.
     built_at: datetime
     total_cards: int  # the cards students can study (published lessons)
     decks: list[Deck]
     card_decks: dict[int, int]  # card -> deck, every card of the class
-    students: dict[int, User]  # annotated with last_review and reviews_week
-    schedules: dict[int, dict]  # student -> studied, backlog, mastered, leeches
-    lapses: dict[int, dict]  # card -> total_lapses, leech_students
-    qualities: dict[int, dict]  # card -> avg, n
+    students: dict[int, StudentActivity]
+    schedules: dict[int, Schedules]  # of the students
+    lapses: dict[int, CardLapses]  # of the cards
+    qualities: dict[int, CardQuality]  # of the cards
     student_tokens: dict[int, object] = field(default_factory=dict)
     card_tokens: dict[int, object] = field(default_factory=dict)  # card bucket -> token
 
@@ -761,7 +935,9 @@ def _class_cards(classroom: Classroom) -> QuerySet:
     return Card.objects.filter(deck__lesson__course__classroom=classroom).order_by()
 
 
-def _students_activity(classroom: Classroom, now: datetime, only: list[int] | None = None) -> dict[int, User]:
+def _students_activity(
+    classroom: Classroom, now: datetime, only: list[int] | None = None
+) -> dict[int, StudentActivity]:
     """1. Students, with their activity in the class: the latest answer is one
     backward step down the (student, reviewed_at, card) index and the week's
     answers one short range of it, so no pass over their whole history."""
@@ -772,11 +948,9 @@ def _students_activity(classroom: Classroom, now: datetime, only: list[int] | No
     if only is not None:
         students = students.filter(pk__in=only)
     return {
-        s.pk: s
-        # The names only: these rows are kept in the cache (and the page
-        # shows a name and a link).
-        for s in students.only("id", "username", "first_name", "last_name")
-        .annotate(
+        pk: StudentActivity(*row)
+        # The names only: the page shows a name and a link.
+        for pk, *row in students.annotate(
             last_review=Subquery(class_reviews.order_by("-reviewed_at").values("reviewed_at")[:1]),
             reviews_week=Subquery(
                 # A bare COUNT (not an aggregate, which would GROUP BY and
@@ -788,10 +962,11 @@ def _students_activity(classroom: Classroom, now: datetime, only: list[int] | No
             ),
         )
         .order_by()
+        .values_list("id", "username", "first_name", "last_name", "last_review", "reviews_week")
     }
 
 
-def _schedules_per_student(classroom: Classroom, now: datetime, only: list[int] | None = None) -> dict[int, dict]:
+def _schedules_per_student(classroom: Classroom, now: datetime, only: list[int] | None = None) -> dict[int, Schedules]:
     """3. Schedules per student, on the cards students can study (published
     lessons). No join on the enrolments: it costs more than the few rows of
     former students it would return, which are skipped when assembling."""
@@ -801,8 +976,8 @@ def _schedules_per_student(classroom: Classroom, now: datetime, only: list[int] 
     if only is not None:
         states = states.filter(student_id__in=only)
     return {
-        row.pop("student_id"): row
-        for row in states.values("student_id")
+        pk: Schedules(*row)
+        for pk, *row in states.values("student_id")
         .annotate(
             studied=Count("*"),
             backlog=Count("card", filter=Q(due_at__lte=now)),
@@ -810,34 +985,37 @@ def _schedules_per_student(classroom: Classroom, now: datetime, only: list[int] 
             leeches=Count("card", filter=Q(lapses__gte=LEECH_LAPSES)),
         )
         .order_by()
+        .values_list("student_id", "studied", "backlog", "mastered", "leeches")
     }
 
 
-def _lapses_per_card(classroom: Classroom, only: list[int] | None = None) -> dict[int, dict]:
+def _lapses_per_card(classroom: Classroom, only: list[int] | None = None) -> dict[int, CardLapses]:
     """5. Lapses per card over all students."""
     cards = _class_cards(classroom).values("pk") if only is None else only
     return {
-        row.pop("card_id"): row
-        for row in CardState.objects.filter(card__in=cards)
+        pk: CardLapses(total or 0, leech_students)
+        for pk, total, leech_students in CardState.objects.filter(card__in=cards)
         .values("card_id")
         # Counting card_id, not id: then the (card, lapses) index answers it
         # alone (an index-only scan) instead of reading every schedule row.
         .annotate(total_lapses=Sum("lapses"), leech_students=Count("card", filter=Q(lapses__gte=LEECH_LAPSES)))
         .order_by()
+        .values_list("card_id", "total_lapses", "leech_students")
     }
 
 
-def _qualities_per_card(classroom: Classroom, only: list[int] | None = None) -> dict[int, dict]:
+def _qualities_per_card(classroom: Classroom, only: list[int] | None = None) -> dict[int, CardQuality]:
     """6. The average quality of the answers that counted for SM-2 (typed test
     answers are graded 5 or 1), per card."""
     cards = _class_cards(classroom).values("pk") if only is None else only
     return {
-        row.pop("card_id"): row
-        for row in Review.objects.filter(card__in=cards, changed_schedule=True)
+        pk: CardQuality(average, n)
+        for pk, average, n in Review.objects.filter(card__in=cards, changed_schedule=True)
         .values("card_id")
         # COUNT(*) so the partial (card, quality) index answers it alone.
         .annotate(avg=Avg("quality"), n=Count("*"))
         .order_by()
+        .values_list("card_id", "avg", "n")
     }
 
 
@@ -882,17 +1060,19 @@ def _class_progress_from(
     enrolled = Enrollment.objects.filter(classroom=classroom).values("student_id")
     total_cards = figures.total_cards
     rows = {
-        s.pk: StudentProgress(
-            student=s, total_cards=total_cards, last_active=s.last_review, reviews_7d=s.reviews_week or 0
+        pk: StudentProgress(
+            student=ClassStudent(pk, s.username, s.first_name, s.last_name),
+            total_cards=total_cards,
+            last_active=s.last_review,
+            reviews_7d=s.reviews_week or 0,
         )
-        for s in sorted(figures.students.values(), key=lambda s: s.username)
+        for pk, s in sorted(figures.students.items(), key=lambda item: item[1].username)
     }
     for student_id, row in figures.schedules.items():
         progress = rows.get(student_id)
         if progress is None:
             continue  # a former student's schedules
-        progress.studied, progress.backlog = row["studied"], row["backlog"]
-        progress.mastered, progress.leeches = row["mastered"], row["leeches"]
+        progress.studied, progress.backlog, progress.mastered, progress.leeches = row
 
     # 4. Latest test scores (three per student) over the last half year,
     # counted by the class of the cards each test asked, whatever its scope.
@@ -910,12 +1090,12 @@ def _class_progress_from(
     # those few only (8).
     lapses, qualities = figures.lapses, figures.qualities
     by_deck: dict[int, list[tuple]] = {}
-    for card_id, quality_row in qualities.items():
+    no_lapses = CardLapses(0, 0)
+    for card_id, (average, _) in qualities.items():
         deck_id = figures.card_decks.get(card_id)
         if deck_id is None:
             continue
-        total = lapses.get(card_id, {}).get("total_lapses") or 0
-        average = quality_row["avg"]
+        total = lapses.get(card_id, no_lapses).total_lapses
         by_deck.setdefault(deck_id, []).append((-total, average if average is not None else 5.0, card_id))
     chosen = {deck_id: sorted(keys)[:HARDEST_PER_DECK] for deck_id, keys in by_deck.items()}
     texts = Card.objects.only("id", "deck_id", "front", "back", "position").in_bulk(
@@ -925,10 +1105,10 @@ def _class_progress_from(
         deck_id: [
             HardCard(
                 card=texts[card_id],
-                lapses=lapses.get(card_id, {}).get("total_lapses") or 0,
-                average_quality=qualities[card_id]["avg"],
-                answers=qualities[card_id]["n"],
-                leech_students=lapses.get(card_id, {}).get("leech_students", 0),
+                lapses=lapses.get(card_id, no_lapses).total_lapses,
+                average_quality=qualities[card_id].avg,
+                answers=qualities[card_id].n,
+                leech_students=lapses.get(card_id, no_lapses).leech_students,
             )
             for *_, card_id in keys
         ]
@@ -941,6 +1121,15 @@ def _class_progress_from(
         CardState.objects.leeches()
         .filter(student_id__in=enrolled, card__in=class_cards.values("pk"))
         .select_related("student", "card__deck")
+        # What the page and the API show of them, not the whole rows.
+        .only(
+            "lapses",
+            "student__username",
+            "student__first_name",
+            "student__last_name",
+            "card__front",
+            "card__deck__title",
+        )
         .order_by("-lapses", "card_id")[:50]
     )
     return ClassProgress(
