@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache
@@ -59,6 +58,9 @@ HARDEST_PER_DECK = 5
 # token gone only makes its figures read again.
 FIGURE_TOKEN_SECONDS = 24 * 3600
 CARD_BUCKETS = 64
+# In the key of the cached class figures: an entry of another shape (a server
+# of the previous release, during a deploy) is never read.
+FIGURES_FORMAT = 2
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -461,7 +463,7 @@ def cached_class_progress(
         if render_row is not None:
             data.rows_html = "".join(render_row(row, now) for row in data.students)
         return data
-    key = f"learning:class-progress:{classroom.pk}"
+    key = f"learning:class-progress:{classroom.pk}:{FIGURES_FORMAT}"
     token_key = _class_token_key(classroom.pk)
     found = cache.get_many([key, token_key, visibility.GENERATION_KEY, CONTENT_KEY])
     tokens = (found.get(token_key), found.get(visibility.GENERATION_KEY), found.get(CONTENT_KEY))
@@ -873,12 +875,13 @@ SORT_KEYS = {
 }
 
 
-def _behind_reason(row: StudentProgress, now: datetime) -> str:
+def _behind_reason(row: StudentProgress, now: datetime, lost: set[date]) -> str:
+    """`lost`: grace.lost_days in the default time zone."""
     if row.total_cards == 0:
         return ""
     if row.last_active is None:
         return "Has not started"
-    idle = grace.days_without_review(row.last_active, now, timezone.get_default_timezone())
+    idle = grace.days_without_review(row.last_active, now, timezone.get_default_timezone(), lost)
     if idle >= BEHIND_IDLE_DAYS:
         return f"No reviews for {idle} days"
     if row.backlog >= BEHIND_BACKLOG and row.backlog > row.reviews_7d:
@@ -886,29 +889,16 @@ def _behind_reason(row: StudentProgress, now: datetime) -> str:
     return ""
 
 
-class StudentActivity(NamedTuple):
-    username: str
-    first_name: str
-    last_name: str
-    last_review: datetime | None
-    reviews_week: int
-
-
-class Schedules(NamedTuple):
-    studied: int
-    backlog: int
-    mastered: int
-    leeches: int
-
-
-class CardLapses(NamedTuple):
-    total_lapses: int
-    leech_students: int
-
-
-class CardQuality(NamedTuple):
-    avg: float | None
-    n: int
+# Plain tuples (named tuples take ten times as long to pickle and unpickle).
+# username, first name, last name, latest answer, answers in the last 7 days:
+StudentActivity = tuple[str, str, str, datetime | None, int]
+# studied, backlog (due now), mastered, leeches:
+Schedules = tuple[int, int, int, int]
+# total lapses, students for whom it is a leech:
+CardLapses = tuple[int, int]
+# average quality, answers:
+CardQuality = tuple[float | None, int]
+NO_LAPSES: CardLapses = (0, 0)
 
 
 @dataclass
@@ -948,7 +938,7 @@ def _students_activity(
     if only is not None:
         students = students.filter(pk__in=only)
     return {
-        pk: StudentActivity(*row)
+        pk: tuple(row)
         # The names only: the page shows a name and a link.
         for pk, *row in students.annotate(
             last_review=Subquery(class_reviews.order_by("-reviewed_at").values("reviewed_at")[:1]),
@@ -976,7 +966,7 @@ def _schedules_per_student(classroom: Classroom, now: datetime, only: list[int] 
     if only is not None:
         states = states.filter(student_id__in=only)
     return {
-        pk: Schedules(*row)
+        pk: tuple(row)
         for pk, *row in states.values("student_id")
         .annotate(
             studied=Count("*"),
@@ -993,7 +983,7 @@ def _lapses_per_card(classroom: Classroom, only: list[int] | None = None) -> dic
     """5. Lapses per card over all students."""
     cards = _class_cards(classroom).values("pk") if only is None else only
     return {
-        pk: CardLapses(total or 0, leech_students)
+        pk: (total or 0, leech_students)
         for pk, total, leech_students in CardState.objects.filter(card__in=cards)
         .values("card_id")
         # Counting card_id, not id: then the (card, lapses) index answers it
@@ -1009,7 +999,7 @@ def _qualities_per_card(classroom: Classroom, only: list[int] | None = None) -> 
     answers are graded 5 or 1), per card."""
     cards = _class_cards(classroom).values("pk") if only is None else only
     return {
-        pk: CardQuality(average, n)
+        pk: (average, n)
         for pk, average, n in Review.objects.filter(card__in=cards, changed_schedule=True)
         .values("card_id")
         # COUNT(*) so the partial (card, quality) index answers it alone.
@@ -1061,12 +1051,14 @@ def _class_progress_from(
     total_cards = figures.total_cards
     rows = {
         pk: StudentProgress(
-            student=ClassStudent(pk, s.username, s.first_name, s.last_name),
+            student=ClassStudent(pk, username, first_name, last_name),
             total_cards=total_cards,
-            last_active=s.last_review,
-            reviews_7d=s.reviews_week or 0,
+            last_active=last_review,
+            reviews_7d=reviews_week or 0,
         )
-        for pk, s in sorted(figures.students.items(), key=lambda item: item[1].username)
+        for pk, (username, first_name, last_name, last_review, reviews_week) in sorted(
+            figures.students.items(), key=lambda item: item[1][0]
+        )
     }
     for student_id, row in figures.schedules.items():
         progress = rows.get(student_id)
@@ -1081,8 +1073,9 @@ def _class_progress_from(
         if len(tests) < 3:
             tests.append(test)
 
+    lost = grace.lost_days(timezone.get_default_timezone())  # once, not once per student
     for progress in rows.values():
-        progress.behind_reason = _behind_reason(progress, now)
+        progress.behind_reason = _behind_reason(progress, now, lost)
     ordered = sorted(rows.values(), key=SORT_KEYS["name"])
     ordered.sort(key=SORT_KEYS[sort], reverse=descending)
 
@@ -1090,30 +1083,23 @@ def _class_progress_from(
     # those few only (8).
     lapses, qualities = figures.lapses, figures.qualities
     by_deck: dict[int, list[tuple]] = {}
-    no_lapses = CardLapses(0, 0)
     for card_id, (average, _) in qualities.items():
         deck_id = figures.card_decks.get(card_id)
         if deck_id is None:
             continue
-        total = lapses.get(card_id, no_lapses).total_lapses
+        total = lapses.get(card_id, NO_LAPSES)[0]
         by_deck.setdefault(deck_id, []).append((-total, average if average is not None else 5.0, card_id))
     chosen = {deck_id: sorted(keys)[:HARDEST_PER_DECK] for deck_id, keys in by_deck.items()}
     texts = Card.objects.only("id", "deck_id", "front", "back", "position").in_bulk(
         [card_id for keys in chosen.values() for *_, card_id in keys]
     )
-    hardest = {
-        deck_id: [
-            HardCard(
-                card=texts[card_id],
-                lapses=lapses.get(card_id, no_lapses).total_lapses,
-                average_quality=qualities[card_id].avg,
-                answers=qualities[card_id].n,
-                leech_students=lapses.get(card_id, no_lapses).leech_students,
-            )
-            for *_, card_id in keys
-        ]
-        for deck_id, keys in chosen.items()
-    }
+
+    def hard_card(card_id: int) -> HardCard:
+        total, leech_students = lapses.get(card_id, NO_LAPSES)
+        average, answers = qualities[card_id]
+        return HardCard(texts[card_id], total, average, answers, leech_students)
+
+    hardest = {deck_id: [hard_card(card_id) for *_, card_id in keys] for deck_id, keys in chosen.items()}
     deck_rows = [DeckDifficulty(deck=deck, hardest=hardest.get(deck.pk, [])) for deck in figures.decks]
 
     # 9. Leeches across the class (the partial leech index, worst first).
