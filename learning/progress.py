@@ -443,6 +443,7 @@ def cached_class_progress(
     sort: str = "name",
     descending: bool = False,
     render_row: Callable[[StudentProgress, datetime], str] | None = None,
+    render_parts: dict[str, Callable[[ClassProgress], str]] | None = None,
 ) -> ClassProgress:
     """`class_progress` with its big reads (activity and schedules per
     student, lapses and answer quality per card) kept in the cache and read
@@ -454,14 +455,17 @@ def cached_class_progress(
     CLASS_PROGRESS_CACHE_SECONDS: everything is read again that often.
 
     With `render_row`, `rows_html` is the students' rows rendered by
-    `render_row(row, now)`; each row is kept with what it shows and rendered
-    again only when that changed (`_rendered_rows`)."""
+    `render_row(row, now)`, and with `render_parts` (by name: "hardest",
+    "leeches") `parts_html` the page's other tables: each row and part is
+    kept with what it shows and rendered again only when that changed
+    (`_rendered`)."""
     seconds = settings.CLASS_PROGRESS_CACHE_SECONDS
     now = timezone.now()
     if seconds <= 0:
         data = class_progress(classroom, sort=sort, descending=descending, now=now)
         if render_row is not None:
             data.rows_html = "".join(render_row(row, now) for row in data.students)
+        data.parts_html = {name: render(data) for name, render in (render_parts or {}).items()}
         return data
     key = f"learning:class-progress:{classroom.pk}:{FIGURES_FORMAT}"
     token_key = _class_token_key(classroom.pk)
@@ -470,30 +474,32 @@ def cached_class_progress(
     entry = found.get(key)
     if entry is not None and entry[0] == tokens and now - entry[1].built_at < timedelta(seconds=seconds):
         figures = entry[1]
-        if _refresh(classroom, figures, now):
-            cache.set(key, (tokens, figures), seconds)
+        changed = _refresh(classroom, figures, now)
     else:
         student_ids = list(Enrollment.objects.filter(classroom=classroom).values_list("student_id", flat=True))
         # The tokens before the figures: a change committed while reading moves them again.
         student_tokens, card_tokens = _tokens_for(student_ids)
         figures = class_figures(classroom, now)
         figures.student_tokens, figures.card_tokens = student_tokens, card_tokens
-        cache.set(key, (tokens, figures), seconds)
+        changed = True
+    texts = len(figures.texts)
     data = _class_progress_from(classroom, figures, sort=sort, descending=descending, now=now)
-    if render_row is not None:
-        data.rows_html = _rendered_rows(classroom, data.students, render_row, now)
+    if changed or len(figures.texts) != texts:
+        cache.set(key, (tokens, figures), seconds)
+    if render_row is not None or render_parts:
+        _rendered(data, render_row, render_parts or {}, now)
     return data
 
 
 # A class's rendered student rows, in groups of students (by id) so that an
-# answer rewrites one group's entry, not every row. A row is kept with what
-# it shows and served while that is unchanged; a release may change the
-# markup, so the version is in the key.
+# answer rewrites one group's entry, not every row, and its other tables. A
+# row or table is kept with what it shows and served while that is
+# unchanged; a release may change the markup, so the version is in the key.
 ROW_GROUPS = 16
 ROW_SECONDS = 3600
 
 
-def _rows_key(classroom_id: int, group: int) -> str:
+def _rows_key(classroom_id: int, group: int | str) -> str:
     return f"learning:class-progress:{classroom_id}:rows:{settings.VERSION}:{group}"
 
 
@@ -527,35 +533,76 @@ def _row_stamp(row: StudentProgress, now: datetime, zone: str) -> tuple:
     )
 
 
-def _rendered_rows(
-    classroom: Classroom,
-    rows: list[StudentProgress],
-    render_row: Callable[[StudentProgress, datetime], str],
+def _part_stamp(data: ClassProgress, name: str) -> tuple:
+    """Everything the table `name` shows."""
+    if name == "hardest":
+        return tuple(
+            (
+                d.deck.pk,
+                d.deck.title,
+                tuple(
+                    (h.card.pk, h.card.front, h.lapses, h.average_quality, h.answers, h.leech_students)
+                    for h in d.hardest
+                ),
+            )
+            for d in data.decks
+        )
+    if name == "leeches":
+        return tuple(
+            (
+                s.card_id,
+                s.student_id,
+                s.lapses,
+                s.card.front,
+                s.card.deck.title,
+                s.student.get_full_name(),
+                s.student.username,
+            )
+            for s in data.leeches
+        )
+    raise ValueError(f"No table {name!r} on class progress.")
+
+
+def _rendered(
+    data: ClassProgress,
+    render_row: Callable[[StudentProgress, datetime], str] | None,
+    render_parts: dict[str, Callable[[ClassProgress], str]],
     now: datetime,
-) -> str:
-    """The rows' HTML, each from the cache when it would read the same."""
-    keys = [_rows_key(classroom.pk, group) for group in range(ROW_GROUPS)]
-    found = cache.get_many(keys)
-    cached = {group: found.get(key) or {} for group, key in enumerate(keys)}
-    fresh: dict[int, dict[int, tuple[tuple, str]]] = {}
-    changed: set[int] = set()
-    zone = timezone.get_current_timezone_name()
-    html = []
-    for row in rows:
-        pk = row.student.pk
-        group = pk % ROW_GROUPS
-        stamp = _row_stamp(row, now, zone)
-        entry = cached[group].get(pk)
+) -> None:
+    """`data.rows_html` and `data.parts_html`, each row and table from the
+    cache when it would read the same, in one cache read (and one write of
+    what changed)."""
+    pk = data.classroom.pk
+    groups = range(ROW_GROUPS) if render_row is not None else range(0)
+    keys = {group: _rows_key(pk, group) for group in [*groups, *render_parts]}
+    found = cache.get_many(list(keys.values()))
+    writes: dict[str, object] = {}
+
+    if render_row is not None:
+        cached = {group: found.get(keys[group]) or {} for group in groups}
+        fresh: dict[int, dict[int, tuple[tuple, str]]] = {group: {} for group in groups}
+        zone = timezone.get_current_timezone_name()
+        html = []
+        for row in data.students:
+            group = row.student.pk % ROW_GROUPS
+            stamp = _row_stamp(row, now, zone)
+            entry = cached[group].get(row.student.pk)
+            if entry is None or entry[0] != stamp:
+                entry = (stamp, render_row(row, now))
+            fresh[group][row.student.pk] = entry
+            html.append(entry[1])
+        data.rows_html = "".join(html)
+        # A group with a row rendered again, or a student gone, is written again.
+        writes.update({keys[group]: fresh[group] for group in groups if fresh[group] != cached[group]})
+
+    for name, render in render_parts.items():
+        stamp = (timezone.get_current_timezone_name(), _part_stamp(data, name))
+        entry = found.get(keys[name])
         if entry is None or entry[0] != stamp:
-            entry = (stamp, render_row(row, now))
-            changed.add(group)
-        fresh.setdefault(group, {})[pk] = entry
-        html.append(entry[1])
-    # Groups that lost a student (unenrolled) are written again without them.
-    changed.update(group for group, entries in cached.items() if len(entries) != len(fresh.get(group, ())))
-    if changed:
-        cache.set_many({keys[group]: fresh.get(group, {}) for group in changed}, ROW_SECONDS)
-    return "".join(html)
+            entry = writes[keys[name]] = (stamp, render(data))
+        data.parts_html[name] = entry[1]
+    if writes:
+        cache.set_many(writes, ROW_SECONDS)
 
 
 def student_dashboard(user: User, *, now: datetime | None = None) -> Dashboard:
@@ -858,6 +905,7 @@ class ClassProgress:
     # The students' table rows as rendered HTML, in the order of `students`
     # (`cached_class_progress(render_row=...)`).
     rows_html: str = ""
+    parts_html: dict[str, str] = field(default_factory=dict)  # `render_parts`, rendered
 
     @property
     def behind_count(self) -> int:
@@ -919,6 +967,9 @@ class ClassFigures:
     qualities: dict[int, CardQuality]  # of the cards
     student_tokens: dict[int, object] = field(default_factory=dict)
     card_tokens: dict[int, object] = field(default_factory=dict)  # card bucket -> token
+    # The hardest cards' texts read so far: card -> front (a card's edit reads
+    # everything again through the content token).
+    texts: dict[int, str] = field(default_factory=dict)
 
 
 def _class_cards(classroom: Classroom) -> QuerySet:
@@ -1043,7 +1094,7 @@ def _class_progress_from(
     classroom: Classroom, figures: ClassFigures, *, sort: str, descending: bool, now: datetime
 ) -> ClassProgress:
     """The page's rows from the figures, with the small reads done live:
-    tests (4), the hardest cards' texts (8) and leeches (9)."""
+    tests (4), the hardest cards' texts not read before (8) and leeches (9)."""
     if sort not in SORT_KEYS:
         sort = "name"
     class_cards = _class_cards(classroom)
@@ -1073,9 +1124,12 @@ def _class_progress_from(
         if len(tests) < 3:
             tests.append(test)
 
-    lost = grace.lost_days(timezone.get_default_timezone())  # once, not once per student
+    zone = timezone.get_default_timezone()
+    lost: set[date] | None = None  # the grace windows' days: read once, when a student needs them
     for progress in rows.values():
-        progress.behind_reason = _behind_reason(progress, now, lost)
+        if lost is None and progress.last_active is not None and (now - progress.last_active).days > 0:
+            lost = grace.lost_days(zone)
+        progress.behind_reason = _behind_reason(progress, now, lost or set())
     ordered = sorted(rows.values(), key=SORT_KEYS["name"])
     ordered.sort(key=SORT_KEYS[sort], reverse=descending)
 
@@ -1090,14 +1144,15 @@ def _class_progress_from(
         total = lapses.get(card_id, NO_LAPSES)[0]
         by_deck.setdefault(deck_id, []).append((-total, average if average is not None else 5.0, card_id))
     chosen = {deck_id: sorted(keys)[:HARDEST_PER_DECK] for deck_id, keys in by_deck.items()}
-    texts = Card.objects.only("id", "deck_id", "front", "back", "position").in_bulk(
-        [card_id for keys in chosen.values() for *_, card_id in keys]
-    )
+    missing = [card_id for keys in chosen.values() for *_, card_id in keys if card_id not in figures.texts]
+    if missing:
+        figures.texts.update(Card.objects.filter(pk__in=missing).values_list("pk", "front"))
 
     def hard_card(card_id: int) -> HardCard:
         total, leech_students = lapses.get(card_id, NO_LAPSES)
         average, answers = qualities[card_id]
-        return HardCard(texts[card_id], total, average, answers, leech_students)
+        card = Card(pk=card_id, deck_id=figures.card_decks[card_id], front=figures.texts[card_id])
+        return HardCard(card, total, average, answers, leech_students)
 
     hardest = {deck_id: [hard_card(card_id) for *_, card_id in keys] for deck_id, keys in chosen.items()}
     deck_rows = [DeckDifficulty(deck=deck, hardest=hardest.get(deck.pk, [])) for deck in figures.decks]

@@ -8,6 +8,7 @@ redirected back to the page.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
@@ -330,7 +331,17 @@ def class_progress(request: HttpRequest, pk: int) -> HttpResponse:
             {"s": row, "ago": ago_at(row.last_active, now), "student_url": f"{student_url}{row.student.pk}/"}
         )
 
-    data = progress_queries.cached_class_progress(classroom, sort=sort, descending=descending, render_row=render_row)
+    def part(name: str) -> Callable[[progress_queries.ClassProgress], str]:
+        template = get_template(f"learning/progress/_class_progress_{name}.html")
+        return lambda data: template.render({"data": data, "classroom": data.classroom})
+
+    data = progress_queries.cached_class_progress(
+        classroom,
+        sort=sort,
+        descending=descending,
+        render_row=render_row,
+        render_parts={name: part(name) for name in ("hardest", "leeches")},
+    )
     headers = []
     for key, label in SORT_LABELS:
         active = data.sort == key
@@ -340,7 +351,10 @@ def class_progress(request: HttpRequest, pk: int) -> HttpResponse:
         "data": data,
         "classroom": classroom,
         "headers": headers,
-        "rows": mark_safe(data.rows_html),  # noqa: S308 - rendered by a template
+        # Rendered by templates (the rows and tables that did not change since: from the cache).
+        "rows": mark_safe(data.rows_html),  # noqa: S308
+        "hardest": mark_safe(data.parts_html["hardest"]),  # noqa: S308
+        "leeches": mark_safe(data.parts_html["leeches"]),  # noqa: S308
     }
     return render(request, "learning/progress/class_progress.html", context)
 

@@ -56,7 +56,7 @@ def test_the_cached_class_progress_follows_every_change(teacher, rival_teacher, 
     other = make_class(rival_teacher, [newcomer], name="Chemistry")
     progress.cached_class_progress(classroom)
     answer_some(newcomer, "classroom", other.classroom.pk, 2)  # another class: nothing of this one is read again
-    with django_assert_num_queries(3):  # read live: the tests, the hardest cards' texts, the leeches
+    with django_assert_num_queries(2):  # read live: the tests and the leeches (the hardest cards' texts are kept)
         progress.cached_class_progress(classroom)
 
 
@@ -77,9 +77,10 @@ def test_an_answer_reads_again_only_its_student_and_card(teacher, django_assert_
     assert_cached_is_live(classroom)
 
     answer_some(students[2], "classroom", classroom.pk, 1)
-    # Read live: the tests, the hardest cards' texts, the leeches; read again:
-    # that student's activity and schedules, that card's lapses and answers.
-    with django_assert_num_queries(3 + 4):
+    # Read live: the tests and the leeches; read again: that student's
+    # activity and schedules, that card's lapses and answers; read once: the
+    # text of that card, answered for the first time and now among the hardest.
+    with django_assert_num_queries(2 + 4 + 1):
         progress.cached_class_progress(classroom)
     assert_cached_is_live(classroom)
 
