@@ -506,13 +506,14 @@ def _rows_key(classroom_id: int, group: int | str) -> str:
 def ago_stamp(value: datetime | None, now: datetime) -> tuple[int, int, int]:
     """The same as long as a relative time ("5 minutes ago", "3 hours ago",
     "2 weeks ago": Django's timesince to one unit) reads the same: the
-    minute under an hour, the hour under a day, the day beyond (weeks,
-    months and years turn on whole days from `value`)."""
+    minute under an hour, the hour under a day; beyond, the whole days since
+    `value` and the date (timesince counts months by calendar days: from
+    January 31st, "1 month" starts on March 1st)."""
     if value is None:
         return (0, 0, 0)
     delta = now - value
     if delta.days:
-        return (delta.days, 0, 0)
+        return (delta.days, now.toordinal(), 0)
     hours = delta.seconds // 3600
     return (0, hours, 0 if hours else delta.seconds // 60)
 
