@@ -879,9 +879,18 @@ class StudentProgress(_Mastery):
         return bool(self.behind_reason)
 
 
+@dataclass(frozen=True, slots=True)
+class CardText:
+    """A card as the hardest cards table shows it (a model instance per card
+    cost more than the rest of the ranking)."""
+
+    pk: int
+    front: str
+
+
 @dataclass
 class HardCard:
-    card: Card
+    card: CardText
     lapses: int
     average_quality: float | None
     answers: int
@@ -1152,8 +1161,7 @@ def _class_progress_from(
     def hard_card(card_id: int) -> HardCard:
         total, leech_students = lapses.get(card_id, NO_LAPSES)
         average, answers = qualities[card_id]
-        card = Card(pk=card_id, deck_id=figures.card_decks[card_id], front=figures.texts[card_id])
-        return HardCard(card, total, average, answers, leech_students)
+        return HardCard(CardText(card_id, figures.texts[card_id]), total, average, answers, leech_students)
 
     hardest = {deck_id: [hard_card(card_id) for *_, card_id in keys] for deck_id, keys in chosen.items()}
     deck_rows = [DeckDifficulty(deck=deck, hardest=hardest.get(deck.pk, [])) for deck in figures.decks]
