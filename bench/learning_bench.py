@@ -6,10 +6,11 @@ Builds one class with BENCH_STUDENTS students (default 300) and BENCH_CARDS
 cards (default 3,000, in 30 decks), gives every student a schedule for most
 cards and ~60 days of review history (bulk inserts), then times, with query
 counts: answering a card (the service the page and the API call), the next
-card, a student's dashboard, the teacher's class progress (read live, and the
-page and API from the cache right after an answer), and the deck and card API
-lists. It replaces the `bench_*` users and their class in the database
-it is pointed at: never point it at production.
+card, a student's dashboard, the teacher's class progress (read live, the
+page and API from the cache right after an answer, with this process's CPU
+time, and with nothing cached), and the deck and card API lists. It
+replaces the `bench_*` users and their class in the database it is pointed
+at: never point it at production.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import django
 
 django.setup()
 
+from django.core.cache import cache  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, reset_queries, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
@@ -62,18 +64,21 @@ def measure(label: str, fn: Callable[[], object], runs: int = RUNS) -> tuple[str
 def measure_after(
     label: str, before: Callable[[], object], fn: Callable[[], object], runs: int = RUNS
 ) -> tuple[str, float, float, float, int]:
-    """`fn` timed right after `before` (not timed), every run."""
-    times, queries = [], 0
+    """`fn` timed right after `before` (not timed), every run. The label
+    carries the median CPU time of this process (the wall clock on a shared
+    machine also counts other processes' turns)."""
+    times, cpu, queries = [], [], 0
     for _ in range(runs):
         before()
         with CaptureQueriesContext(connection) as ctx:
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             fn()
             times.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.process_time() - started_cpu) * 1000)
         queries = len(ctx.captured_queries)
     times.sort()
     p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
-    return label, statistics.median(times), p95, max(times), queries
+    return f"{label} (CPU {statistics.median(cpu):.0f})", statistics.median(times), p95, max(times), queries
 
 
 def build() -> tuple[User, list[User], Classroom]:
@@ -233,6 +238,11 @@ def main() -> None:
     progress_api_url = reverse("api-classroom-progress", args=[classroom.pk])
     assert teacher_page.get(progress_url).status_code == 200  # warm: the figures read whole once
 
+    def cold() -> None:
+        progress.forget_class_progress([classroom.pk])
+        cache.delete_many([progress._rows_key(classroom.pk, group) for group in range(progress.ROW_GROUPS)])
+        cache.delete_many([progress._rows_key(classroom.pk, name) for name in ("hardest", "leeches")])
+
     rows = [
         measure("next card + answer (review)", answer),
         measure("next card (review)", lambda: study.session_next(student=student, session=session)),
@@ -244,6 +254,9 @@ def main() -> None:
         # answering student's and card bucket's read again (issue #15: < 200 ms).
         measure_after("class progress page, after an answer", answer, lambda: teacher_page.get(progress_url)),
         measure_after("class progress API, after an answer", answer, lambda: teacher_api.get(progress_api_url)),
+        # Nothing cached: the figures read whole, every row rendered.
+        measure_after("class progress page, cold", cold, lambda: teacher_page.get(progress_url), runs=5),
+        measure_after("class progress API, cold", cold, lambda: teacher_api.get(progress_api_url), runs=5),
         measure("API deck list (teacher)", lambda: teacher_api.get("/api/v1/decks/?page_size=50")),
         measure("API card list of a deck (student)", lambda: student_api.get(f"/api/v1/cards/?deck={deck.pk}")),
         measure("API card search, all decks (student)", lambda: student_api.get("/api/v1/cards/?q=question%2012")),
@@ -256,9 +269,10 @@ def main() -> None:
     head = [*session.queue[:1], *session.learning_ids]
     explain_plan("next card", study.candidates_query(student, head))
     reset_queries()
-    print(f"{'operation':<36} {'median ms':>10} {'p95 ms':>9} {'max ms':>9} {'queries':>8}")
+    print(f"{'operation':<50} {'median ms':>10} {'p95 ms':>9} {'max ms':>9} {'queries':>8}")
     for label, median, p95, worst, queries in rows:
-        print(f"{label:<36} {median:>10.1f} {p95:>9.1f} {worst:>9.1f} {queries:>8}")
+        print(f"{label:<50} {median:>10.1f} {p95:>9.1f} {worst:>9.1f} {queries:>8}")
+    print(f"load average {' / '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

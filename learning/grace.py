@@ -75,11 +75,12 @@ def lost_days(tz: tzinfo, spans: Iterable[tuple[datetime, datetime]] | None = No
     return out
 
 
-def days_without_review(last_active: datetime, now: datetime, tz: tzinfo) -> int:
-    """Whole days since `last_active`, not counting days we lost."""
+def days_without_review(last_active: datetime, now: datetime, tz: tzinfo, lost: set[date] | None = None) -> int:
+    """Whole days since `last_active`, not counting days we lost (`lost`:
+    `lost_days(tz)`, read once by a caller that asks for many students)."""
     days = (now - last_active).days
     if days <= 0:
         return days
     first = last_active.astimezone(tz).date()
-    lost = {d for d in lost_days(tz) if first < d <= now.astimezone(tz).date()}
-    return max(days - len(lost), 0)
+    last = now.astimezone(tz).date()
+    return max(days - sum(1 for d in (lost_days(tz) if lost is None else lost) if first < d <= last), 0)

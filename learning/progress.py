@@ -58,6 +58,9 @@ HARDEST_PER_DECK = 5
 # token gone only makes its figures read again.
 FIGURE_TOKEN_SECONDS = 24 * 3600
 CARD_BUCKETS = 64
+# In the key of the cached class figures: an entry of another shape (a server
+# of the previous release, during a deploy) is never read.
+FIGURES_FORMAT = 2
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -283,17 +286,50 @@ def _figure_token_keys(student_id: int, card_id: int | None) -> list[str]:
     return keys
 
 
+def _bump_figure_tokens(keys: set[str]) -> None:
+    cache.set_many(dict.fromkeys(keys, uuid.uuid4().hex), timeout=FIGURE_TOKEN_SECONDS)
+
+
+class _FigureTokenBatch:
+    """The figure tokens one transaction moved, bumped once more together
+    after its commit (one cache call, not one per row: deleting an account
+    or a deck deletes its reviews and schedules row by row)."""
+
+    def __init__(self, position: int) -> None:
+        self.keys: set[str] = set()
+        # Moved now and not read since (by this connection, the only one
+        # that sees the uncommitted rows): no need to move them again yet.
+        self.fresh: set[str] = set()
+        self.position = position  # where its callback sits in the connection's on-commit list
+
+    def __call__(self) -> None:
+        _bump_figure_tokens(self.keys)
+
+
 def forget_class_figures(student_id: int, card_id: int | None) -> None:
     """One student's figures and one card's difficulty changed (an answer,
     an undo, an override, a schedule deleted): every class that shows them
-    reads them again at its next view (now and again after the commit)."""
-    keys = _figure_token_keys(student_id, card_id)
-
-    def bump() -> None:
-        cache.set_many(dict.fromkeys(keys, uuid.uuid4().hex), timeout=FIGURE_TOKEN_SECONDS)
-
-    bump()
-    transaction.on_commit(bump)
+    reads them again at its next view. The tokens move now (a view later in
+    the same transaction sees the change) and again after the commit (a view
+    that read the old rows meanwhile keeps them no longer), each token once
+    per transaction however many rows it deletes."""
+    keys = set(_figure_token_keys(student_id, card_id))
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        _bump_figure_tokens(keys)  # already committed
+        return
+    pending = connection.run_on_commit
+    batch: _FigureTokenBatch | None = getattr(connection, "class_figure_batch", None)
+    # A rollback drops the batch's callback with the list (a savepoint's,
+    # those after it): then this transaction starts a new batch.
+    if batch is None or batch.position >= len(pending) or pending[batch.position][1] is not batch:
+        batch = connection.class_figure_batch = _FigureTokenBatch(len(pending))
+        transaction.on_commit(batch)
+    batch.keys |= keys
+    new = keys - batch.fresh
+    if new:
+        batch.fresh |= new
+        _bump_figure_tokens(new)
 
 
 def _session_saved(sender: type, instance: StudySession, **kwargs: object) -> None:
@@ -361,6 +397,9 @@ def cached_student_dashboard(user: User, *, render: Callable[[Dashboard], str] |
 def _tokens_for(student_ids: list[int]) -> tuple[dict[int, object], dict[int, object]]:
     """The change tokens of these students and of every card bucket."""
     keys = [_student_token_key(pk) for pk in student_ids] + [_card_token_key(b) for b in range(CARD_BUCKETS)]
+    batch = getattr(transaction.get_connection(), "class_figure_batch", None)
+    if batch is not None:
+        batch.fresh.clear()  # read: this transaction's next change moves them again
     found = cache.get_many(keys)
     students = {pk: found.get(_student_token_key(pk)) for pk in student_ids}
     buckets = {b: found.get(_card_token_key(b)) for b in range(CARD_BUCKETS)}
@@ -398,7 +437,14 @@ def _refresh(classroom: Classroom, figures: ClassFigures, now: datetime) -> bool
     return True
 
 
-def cached_class_progress(classroom: Classroom, *, sort: str = "name", descending: bool = False) -> ClassProgress:
+def cached_class_progress(
+    classroom: Classroom,
+    *,
+    sort: str = "name",
+    descending: bool = False,
+    render_row: Callable[[StudentProgress, datetime], str] | None = None,
+    render_parts: dict[str, Callable[[ClassProgress], str]] | None = None,
+) -> ClassProgress:
     """`class_progress` with its big reads (activity and schedules per
     student, lapses and answer quality per card) kept in the cache and read
     again only for the students and cards that changed since: each review
@@ -406,28 +452,158 @@ def cached_class_progress(classroom: Classroom, *, sort: str = "name", descendin
     card's token (`forget_class_figures`). An enrolment and any class, deck
     or card change read everything again. Figures that move with the clock
     alone (due, behind, the week's reviews) may lag by
-    CLASS_PROGRESS_CACHE_SECONDS: everything is read again that often."""
+    CLASS_PROGRESS_CACHE_SECONDS: everything is read again that often.
+
+    With `render_row`, `rows_html` is the students' rows rendered by
+    `render_row(row, now)`, and with `render_parts` (by name: "hardest",
+    "leeches") `parts_html` the page's other tables: each row and part is
+    kept with what it shows and rendered again only when that changed
+    (`_rendered`)."""
     seconds = settings.CLASS_PROGRESS_CACHE_SECONDS
     now = timezone.now()
     if seconds <= 0:
-        return class_progress(classroom, sort=sort, descending=descending, now=now)
-    key = f"learning:class-progress:{classroom.pk}"
+        data = class_progress(classroom, sort=sort, descending=descending, now=now)
+        if render_row is not None:
+            data.rows_html = "".join(render_row(row, now) for row in data.students)
+        data.parts_html = {name: render(data) for name, render in (render_parts or {}).items()}
+        return data
+    key = f"learning:class-progress:{classroom.pk}:{FIGURES_FORMAT}"
     token_key = _class_token_key(classroom.pk)
     found = cache.get_many([key, token_key, visibility.GENERATION_KEY, CONTENT_KEY])
     tokens = (found.get(token_key), found.get(visibility.GENERATION_KEY), found.get(CONTENT_KEY))
     entry = found.get(key)
     if entry is not None and entry[0] == tokens and now - entry[1].built_at < timedelta(seconds=seconds):
         figures = entry[1]
-        if _refresh(classroom, figures, now):
-            cache.set(key, (tokens, figures), seconds)
+        changed = _refresh(classroom, figures, now)
     else:
         student_ids = list(Enrollment.objects.filter(classroom=classroom).values_list("student_id", flat=True))
         # The tokens before the figures: a change committed while reading moves them again.
         student_tokens, card_tokens = _tokens_for(student_ids)
         figures = class_figures(classroom, now)
         figures.student_tokens, figures.card_tokens = student_tokens, card_tokens
+        changed = True
+    texts = len(figures.texts)
+    data = _class_progress_from(classroom, figures, sort=sort, descending=descending, now=now)
+    if changed or len(figures.texts) != texts:
         cache.set(key, (tokens, figures), seconds)
-    return _class_progress_from(classroom, figures, sort=sort, descending=descending, now=now)
+    if render_row is not None or render_parts:
+        _rendered(data, render_row, render_parts or {}, now)
+    return data
+
+
+# A class's rendered student rows, in groups of students (by id) so that an
+# answer rewrites one group's entry, not every row, and its other tables. A
+# row or table is kept with what it shows and served while that is
+# unchanged; a release may change the markup, so the version is in the key.
+ROW_GROUPS = 16
+ROW_SECONDS = 3600
+
+
+def _rows_key(classroom_id: int, group: int | str) -> str:
+    return f"learning:class-progress:{classroom_id}:rows:{settings.VERSION}:{group}"
+
+
+def ago_stamp(value: datetime | None, now: datetime) -> tuple[int, int, int]:
+    """The same as long as a relative time ("5 minutes ago", "3 hours ago",
+    "2 weeks ago": Django's timesince to one unit) reads the same: the
+    minute under an hour, the hour under a day; beyond, the whole days since
+    `value` and the date (timesince counts months by calendar days: from
+    January 31st, "1 month" starts on March 1st)."""
+    if value is None:
+        return (0, 0, 0)
+    delta = now - value
+    if delta.days:
+        return (delta.days, now.toordinal(), 0)
+    hours = delta.seconds // 3600
+    return (0, hours, 0 if hours else delta.seconds // 60)
+
+
+def _row_stamp(row: StudentProgress, now: datetime, zone: str) -> tuple:
+    """Everything a student's row shows (the dates in the page's time zone)."""
+    return (
+        zone,
+        row.student,
+        row.last_active,
+        ago_stamp(row.last_active, now),
+        row.reviews_7d,
+        row.backlog,
+        row.mastery_percent,
+        row.leeches,
+        row.behind_reason,
+        tuple((t.pk, t.score, t.scope_title, t.ended_at, t.cards_studied, t.overridden) for t in row.tests),
+    )
+
+
+def _part_stamp(data: ClassProgress, name: str) -> tuple:
+    """Everything the table `name` shows."""
+    if name == "hardest":
+        return tuple(
+            (
+                d.deck.pk,
+                d.deck.title,
+                tuple(
+                    (h.card.pk, h.card.front, h.lapses, h.average_quality, h.answers, h.leech_students)
+                    for h in d.hardest
+                ),
+            )
+            for d in data.decks
+        )
+    if name == "leeches":
+        return tuple(
+            (
+                s.card_id,
+                s.student_id,
+                s.lapses,
+                s.card.front,
+                s.card.deck.title,
+                s.student.get_full_name(),
+                s.student.username,
+            )
+            for s in data.leeches
+        )
+    raise ValueError(f"No table {name!r} on class progress.")
+
+
+def _rendered(
+    data: ClassProgress,
+    render_row: Callable[[StudentProgress, datetime], str] | None,
+    render_parts: dict[str, Callable[[ClassProgress], str]],
+    now: datetime,
+) -> None:
+    """`data.rows_html` and `data.parts_html`, each row and table from the
+    cache when it would read the same, in one cache read (and one write of
+    what changed)."""
+    pk = data.classroom.pk
+    groups = range(ROW_GROUPS) if render_row is not None else range(0)
+    keys = {group: _rows_key(pk, group) for group in [*groups, *render_parts]}
+    found = cache.get_many(list(keys.values()))
+    writes: dict[str, object] = {}
+
+    if render_row is not None:
+        cached = {group: found.get(keys[group]) or {} for group in groups}
+        fresh: dict[int, dict[int, tuple[tuple, str]]] = {group: {} for group in groups}
+        zone = timezone.get_current_timezone_name()
+        html = []
+        for row in data.students:
+            group = row.student.pk % ROW_GROUPS
+            stamp = _row_stamp(row, now, zone)
+            entry = cached[group].get(row.student.pk)
+            if entry is None or entry[0] != stamp:
+                entry = (stamp, render_row(row, now))
+            fresh[group][row.student.pk] = entry
+            html.append(entry[1])
+        data.rows_html = "".join(html)
+        # A group with a row rendered again, or a student gone, is written again.
+        writes.update({keys[group]: fresh[group] for group in groups if fresh[group] != cached[group]})
+
+    for name, render in render_parts.items():
+        stamp = (timezone.get_current_timezone_name(), _part_stamp(data, name))
+        entry = found.get(keys[name])
+        if entry is None or entry[0] != stamp:
+            entry = writes[keys[name]] = (stamp, render(data))
+        data.parts_html[name] = entry[1]
+    if writes:
+        cache.set_many(writes, ROW_SECONDS)
 
 
 def student_dashboard(user: User, *, now: datetime | None = None) -> Dashboard:
@@ -659,9 +835,27 @@ def class_test_dict(test: ClassTest) -> dict:
 # --- Teacher class progress -------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class ClassStudent:
+    """A student as class progress shows them: a name and a link (kept in the
+    cache as these four fields, not as a user row)."""
+
+    pk: int
+    username: str
+    first_name: str = ""
+    last_name: str = ""
+
+    def get_full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()  # as User.get_full_name
+
+    @property
+    def display_name(self) -> str:
+        return self.get_full_name() or self.username
+
+
 @dataclass
 class StudentProgress(_Mastery):
-    student: User
+    student: ClassStudent
     last_active: datetime | None = None
     reviews_7d: int = 0
     backlog: int = 0
@@ -685,9 +879,18 @@ class StudentProgress(_Mastery):
         return bool(self.behind_reason)
 
 
+@dataclass(frozen=True, slots=True)
+class CardText:
+    """A card as the hardest cards table shows it (a model instance per card
+    cost more than the rest of the ranking)."""
+
+    pk: int
+    front: str
+
+
 @dataclass
 class HardCard:
-    card: Card
+    card: CardText
     lapses: int
     average_quality: float | None
     answers: int
@@ -709,6 +912,10 @@ class ClassProgress:
     leeches: list[CardState]
     sort: str
     descending: bool
+    # The students' table rows as rendered HTML, in the order of `students`
+    # (`cached_class_progress(render_row=...)`).
+    rows_html: str = ""
+    parts_html: dict[str, str] = field(default_factory=dict)  # `render_parts`, rendered
 
     @property
     def behind_count(self) -> int:
@@ -726,17 +933,30 @@ SORT_KEYS = {
 }
 
 
-def _behind_reason(row: StudentProgress, now: datetime) -> str:
+def _behind_reason(row: StudentProgress, now: datetime, lost: set[date]) -> str:
+    """`lost`: grace.lost_days in the default time zone."""
     if row.total_cards == 0:
         return ""
     if row.last_active is None:
         return "Has not started"
-    idle = grace.days_without_review(row.last_active, now, timezone.get_default_timezone())
+    idle = grace.days_without_review(row.last_active, now, timezone.get_default_timezone(), lost)
     if idle >= BEHIND_IDLE_DAYS:
         return f"No reviews for {idle} days"
     if row.backlog >= BEHIND_BACKLOG and row.backlog > row.reviews_7d:
         return f"{row.backlog} cards overdue"
     return ""
+
+
+# Plain tuples (named tuples take ten times as long to pickle and unpickle).
+# username, first name, last name, latest answer, answers in the last 7 days:
+StudentActivity = tuple[str, str, str, datetime | None, int]
+# studied, backlog (due now), mastered, leeches:
+Schedules = tuple[int, int, int, int]
+# total lapses, students for whom it is a leech:
+CardLapses = tuple[int, int]
+# average quality, answers:
+CardQuality = tuple[float | None, int]
+NO_LAPSES: CardLapses = (0, 0)
 
 
 @dataclass
@@ -745,23 +965,30 @@ class ClassFigures:
     reviews): per student and per card, and the change tokens each was read
     under (see `cached_class_progress`)."""
 
+    # Plain tuples, not rows or dicts: the entry is read (and after an answer
+    # written) on every view, and its size is what that costs.
     built_at: datetime
     total_cards: int  # the cards students can study (published lessons)
     decks: list[Deck]
     card_decks: dict[int, int]  # card -> deck, every card of the class
-    students: dict[int, User]  # annotated with last_review and reviews_week
-    schedules: dict[int, dict]  # student -> studied, backlog, mastered, leeches
-    lapses: dict[int, dict]  # card -> total_lapses, leech_students
-    qualities: dict[int, dict]  # card -> avg, n
+    students: dict[int, StudentActivity]
+    schedules: dict[int, Schedules]  # of the students
+    lapses: dict[int, CardLapses]  # of the cards
+    qualities: dict[int, CardQuality]  # of the cards
     student_tokens: dict[int, object] = field(default_factory=dict)
     card_tokens: dict[int, object] = field(default_factory=dict)  # card bucket -> token
+    # The hardest cards' texts read so far: card -> front (a card's edit reads
+    # everything again through the content token).
+    texts: dict[int, str] = field(default_factory=dict)
 
 
 def _class_cards(classroom: Classroom) -> QuerySet:
     return Card.objects.filter(deck__lesson__course__classroom=classroom).order_by()
 
 
-def _students_activity(classroom: Classroom, now: datetime, only: list[int] | None = None) -> dict[int, User]:
+def _students_activity(
+    classroom: Classroom, now: datetime, only: list[int] | None = None
+) -> dict[int, StudentActivity]:
     """1. Students, with their activity in the class: the latest answer is one
     backward step down the (student, reviewed_at, card) index and the week's
     answers one short range of it, so no pass over their whole history."""
@@ -772,11 +999,9 @@ def _students_activity(classroom: Classroom, now: datetime, only: list[int] | No
     if only is not None:
         students = students.filter(pk__in=only)
     return {
-        s.pk: s
-        # The names only: these rows are kept in the cache (and the page
-        # shows a name and a link).
-        for s in students.only("id", "username", "first_name", "last_name")
-        .annotate(
+        pk: tuple(row)
+        # The names only: the page shows a name and a link.
+        for pk, *row in students.annotate(
             last_review=Subquery(class_reviews.order_by("-reviewed_at").values("reviewed_at")[:1]),
             reviews_week=Subquery(
                 # A bare COUNT (not an aggregate, which would GROUP BY and
@@ -788,10 +1013,11 @@ def _students_activity(classroom: Classroom, now: datetime, only: list[int] | No
             ),
         )
         .order_by()
+        .values_list("id", "username", "first_name", "last_name", "last_review", "reviews_week")
     }
 
 
-def _schedules_per_student(classroom: Classroom, now: datetime, only: list[int] | None = None) -> dict[int, dict]:
+def _schedules_per_student(classroom: Classroom, now: datetime, only: list[int] | None = None) -> dict[int, Schedules]:
     """3. Schedules per student, on the cards students can study (published
     lessons). No join on the enrolments: it costs more than the few rows of
     former students it would return, which are skipped when assembling."""
@@ -801,8 +1027,8 @@ def _schedules_per_student(classroom: Classroom, now: datetime, only: list[int] 
     if only is not None:
         states = states.filter(student_id__in=only)
     return {
-        row.pop("student_id"): row
-        for row in states.values("student_id")
+        pk: tuple(row)
+        for pk, *row in states.values("student_id")
         .annotate(
             studied=Count("*"),
             backlog=Count("card", filter=Q(due_at__lte=now)),
@@ -810,34 +1036,37 @@ def _schedules_per_student(classroom: Classroom, now: datetime, only: list[int] 
             leeches=Count("card", filter=Q(lapses__gte=LEECH_LAPSES)),
         )
         .order_by()
+        .values_list("student_id", "studied", "backlog", "mastered", "leeches")
     }
 
 
-def _lapses_per_card(classroom: Classroom, only: list[int] | None = None) -> dict[int, dict]:
+def _lapses_per_card(classroom: Classroom, only: list[int] | None = None) -> dict[int, CardLapses]:
     """5. Lapses per card over all students."""
     cards = _class_cards(classroom).values("pk") if only is None else only
     return {
-        row.pop("card_id"): row
-        for row in CardState.objects.filter(card__in=cards)
+        pk: (total or 0, leech_students)
+        for pk, total, leech_students in CardState.objects.filter(card__in=cards)
         .values("card_id")
         # Counting card_id, not id: then the (card, lapses) index answers it
         # alone (an index-only scan) instead of reading every schedule row.
         .annotate(total_lapses=Sum("lapses"), leech_students=Count("card", filter=Q(lapses__gte=LEECH_LAPSES)))
         .order_by()
+        .values_list("card_id", "total_lapses", "leech_students")
     }
 
 
-def _qualities_per_card(classroom: Classroom, only: list[int] | None = None) -> dict[int, dict]:
+def _qualities_per_card(classroom: Classroom, only: list[int] | None = None) -> dict[int, CardQuality]:
     """6. The average quality of the answers that counted for SM-2 (typed test
     answers are graded 5 or 1), per card."""
     cards = _class_cards(classroom).values("pk") if only is None else only
     return {
-        row.pop("card_id"): row
-        for row in Review.objects.filter(card__in=cards, changed_schedule=True)
+        pk: (average, n)
+        for pk, average, n in Review.objects.filter(card__in=cards, changed_schedule=True)
         .values("card_id")
         # COUNT(*) so the partial (card, quality) index answers it alone.
         .annotate(avg=Avg("quality"), n=Count("*"))
         .order_by()
+        .values_list("card_id", "avg", "n")
     }
 
 
@@ -875,24 +1104,28 @@ def _class_progress_from(
     classroom: Classroom, figures: ClassFigures, *, sort: str, descending: bool, now: datetime
 ) -> ClassProgress:
     """The page's rows from the figures, with the small reads done live:
-    tests (4), the hardest cards' texts (8) and leeches (9)."""
+    tests (4), the hardest cards' texts not read before (8) and leeches (9)."""
     if sort not in SORT_KEYS:
         sort = "name"
     class_cards = _class_cards(classroom)
     enrolled = Enrollment.objects.filter(classroom=classroom).values("student_id")
     total_cards = figures.total_cards
     rows = {
-        s.pk: StudentProgress(
-            student=s, total_cards=total_cards, last_active=s.last_review, reviews_7d=s.reviews_week or 0
+        pk: StudentProgress(
+            student=ClassStudent(pk, username, first_name, last_name),
+            total_cards=total_cards,
+            last_active=last_review,
+            reviews_7d=reviews_week or 0,
         )
-        for s in sorted(figures.students.values(), key=lambda s: s.username)
+        for pk, (username, first_name, last_name, last_review, reviews_week) in sorted(
+            figures.students.items(), key=lambda item: item[1][0]
+        )
     }
     for student_id, row in figures.schedules.items():
         progress = rows.get(student_id)
         if progress is None:
             continue  # a former student's schedules
-        progress.studied, progress.backlog = row["studied"], row["backlog"]
-        progress.mastered, progress.leeches = row["mastered"], row["leeches"]
+        progress.studied, progress.backlog, progress.mastered, progress.leeches = row
 
     # 4. Latest test scores (three per student) over the last half year,
     # counted by the class of the cards each test asked, whatever its scope.
@@ -901,8 +1134,12 @@ def _class_progress_from(
         if len(tests) < 3:
             tests.append(test)
 
+    zone = timezone.get_default_timezone()
+    lost: set[date] | None = None  # the grace windows' days: read once, when a student needs them
     for progress in rows.values():
-        progress.behind_reason = _behind_reason(progress, now)
+        if lost is None and progress.last_active is not None and (now - progress.last_active).days > 0:
+            lost = grace.lost_days(zone)
+        progress.behind_reason = _behind_reason(progress, now, lost or set())
     ordered = sorted(rows.values(), key=SORT_KEYS["name"])
     ordered.sort(key=SORT_KEYS[sort], reverse=descending)
 
@@ -910,30 +1147,23 @@ def _class_progress_from(
     # those few only (8).
     lapses, qualities = figures.lapses, figures.qualities
     by_deck: dict[int, list[tuple]] = {}
-    for card_id, quality_row in qualities.items():
+    for card_id, (average, _) in qualities.items():
         deck_id = figures.card_decks.get(card_id)
         if deck_id is None:
             continue
-        total = lapses.get(card_id, {}).get("total_lapses") or 0
-        average = quality_row["avg"]
+        total = lapses.get(card_id, NO_LAPSES)[0]
         by_deck.setdefault(deck_id, []).append((-total, average if average is not None else 5.0, card_id))
     chosen = {deck_id: sorted(keys)[:HARDEST_PER_DECK] for deck_id, keys in by_deck.items()}
-    texts = Card.objects.only("id", "deck_id", "front", "back", "position").in_bulk(
-        [card_id for keys in chosen.values() for *_, card_id in keys]
-    )
-    hardest = {
-        deck_id: [
-            HardCard(
-                card=texts[card_id],
-                lapses=lapses.get(card_id, {}).get("total_lapses") or 0,
-                average_quality=qualities[card_id]["avg"],
-                answers=qualities[card_id]["n"],
-                leech_students=lapses.get(card_id, {}).get("leech_students", 0),
-            )
-            for *_, card_id in keys
-        ]
-        for deck_id, keys in chosen.items()
-    }
+    missing = [card_id for keys in chosen.values() for *_, card_id in keys if card_id not in figures.texts]
+    if missing:
+        figures.texts.update(Card.objects.filter(pk__in=missing).values_list("pk", "front"))
+
+    def hard_card(card_id: int) -> HardCard:
+        total, leech_students = lapses.get(card_id, NO_LAPSES)
+        average, answers = qualities[card_id]
+        return HardCard(CardText(card_id, figures.texts[card_id]), total, average, answers, leech_students)
+
+    hardest = {deck_id: [hard_card(card_id) for *_, card_id in keys] for deck_id, keys in chosen.items()}
     deck_rows = [DeckDifficulty(deck=deck, hardest=hardest.get(deck.pk, [])) for deck in figures.decks]
 
     # 9. Leeches across the class (the partial leech index, worst first).
@@ -941,6 +1171,15 @@ def _class_progress_from(
         CardState.objects.leeches()
         .filter(student_id__in=enrolled, card__in=class_cards.values("pk"))
         .select_related("student", "card__deck")
+        # What the page and the API show of them, not the whole rows.
+        .only(
+            "lapses",
+            "student__username",
+            "student__first_name",
+            "student__last_name",
+            "card__front",
+            "card__deck__title",
+        )
         .order_by("-lapses", "card_id")[:50]
     )
     return ClassProgress(

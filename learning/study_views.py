@@ -8,7 +8,8 @@ redirected back to the page.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -16,7 +17,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
+from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import strip_tags
@@ -27,6 +28,7 @@ from learning import progress as progress_queries
 from learning import study
 from learning.access import get_class_student_for, get_classroom_for
 from learning.models import Classroom, StudySession
+from learning.templatetags.study_tags import ago_at
 from lms.charts import bar_chart, calendar_heatmap
 from lms.errors import ServiceError
 from lms.models import User
@@ -318,15 +320,43 @@ def class_progress(request: HttpRequest, pk: int) -> HttpResponse:
     classroom = get_classroom_for(request.user, pk, write=True)
     sort = request.GET.get("sort", "name")
     descending = request.GET.get("dir") == "desc"
-    data = progress_queries.cached_class_progress(classroom, sort=sort, descending=descending)
+    row_template = get_template("learning/progress/_class_progress_row.html")
+    # The students' pages differ by the id at the end: reversed once, not per row.
+    student_url = reverse("learning:class_student_progress", args=[classroom.pk, 0])[: -len("0/")]
+
+    def render_row(row: progress_queries.StudentProgress, now: datetime) -> str:
+        # Rendered only when the row reads differently (progress caches it):
+        # the relative time is read at `now`, the instant it is cached under.
+        return row_template.render(
+            {"s": row, "ago": ago_at(row.last_active, now), "student_url": f"{student_url}{row.student.pk}/"}
+        )
+
+    def part(name: str) -> Callable[[progress_queries.ClassProgress], str]:
+        template = get_template(f"learning/progress/_class_progress_{name}.html")
+        return lambda data: template.render({"data": data, "classroom": data.classroom})
+
+    data = progress_queries.cached_class_progress(
+        classroom,
+        sort=sort,
+        descending=descending,
+        render_row=render_row,
+        render_parts={name: part(name) for name in ("hardest", "leeches")},
+    )
     headers = []
     for key, label in SORT_LABELS:
         active = data.sort == key
         next_dir = "asc" if active and data.descending else "desc" if active else "asc"
         headers.append({"key": key, "label": label, "active": active, "dir": next_dir})
-    return render(
-        request, "learning/progress/class_progress.html", {"data": data, "classroom": classroom, "headers": headers}
-    )
+    context = {
+        "data": data,
+        "classroom": classroom,
+        "headers": headers,
+        # Rendered by templates (the rows and tables that did not change since: from the cache).
+        "rows": mark_safe(data.rows_html),  # noqa: S308
+        "hardest": mark_safe(data.parts_html["hardest"]),  # noqa: S308
+        "leeches": mark_safe(data.parts_html["leeches"]),  # noqa: S308
+    }
+    return render(request, "learning/progress/class_progress.html", context)
 
 
 @login_required

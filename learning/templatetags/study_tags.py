@@ -29,10 +29,13 @@ def card_html(value: str) -> SafeString:
 def ago(value: datetime | None) -> str:
     """ "just now", "5 minutes ago", "3 days ago": one unit, as a teacher reads it
     (Django's timesince alone says "0 minutes" and "20 hours, 39 minutes")."""
+    return ago_at(value, timezone.now())
+
+
+def ago_at(value: datetime | None, now: datetime) -> str:
+    """`ago` as read at `now` (progress.ago_stamp says when it reads differently)."""
     if value is None:
         return ""
-    # One clock for both (timesince alone reads datetime.now, not timezone.now).
-    now = timezone.now()
     if now - value < timedelta(minutes=1):
         return "just now"
     return f"{timesince(value, now, depth=1)} ago"
