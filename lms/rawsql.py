@@ -29,6 +29,7 @@ M = TypeVar("M", bound=Model)
 # converters, as the ORM's compiler would apply them.
 Layout = tuple[list[str], list[tuple[Any, list[Callable]]]]
 _layouts: weakref.WeakKeyDictionary[Any, dict[type[Model], Layout]] = weakref.WeakKeyDictionary()
+_converters: weakref.WeakKeyDictionary[Any, dict[Field, tuple[Any, list[Callable]]]] = weakref.WeakKeyDictionary()
 
 
 def quote(name: str) -> str:
@@ -75,10 +76,14 @@ def build(model: type[M], row: Sequence[Any], start: int = 0) -> M:
 
 def convert(fields: Sequence[Field], values: Sequence[Any]) -> list[Any]:
     """Column values of `fields` (of any models) converted as the ORM would."""
+    per_field = _converters.setdefault(connections[DEFAULT_DB_ALIAS], {})
     out = []
     for field, value in zip(fields, values, strict=True):
-        col = field.get_col(field.model._meta.db_table)
-        for convert_one in [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]:
+        if field not in per_field:
+            col = field.get_col(field.model._meta.db_table)
+            per_field[field] = (col, [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)])
+        col, chain = per_field[field]
+        for convert_one in chain:
             value = convert_one(value, col, connection)
         out.append(value)
     return out
