@@ -982,10 +982,13 @@ def _answer_locked(
             undo["tagged_leech"] = _tag_leech(card)
             if deck.leech_action == Deck.LeechAction.SUSPEND:
                 state.suspended = True
+        # Written out (lms.rawsql): the ORM's INSERT/UPDATE compile cost more
+        # worker CPU than the statements themselves. Nobody listens to
+        # CardState or Review saves (the session's save below is the signal).
         if created:
-            state.save(force_insert=True)
+            rawsql.insert(state)
         else:
-            state.save(update_fields=SCHEDULE_FIELDS)
+            rawsql.update(state, SCHEDULE_FIELDS)
     else:
         before = after = scheduling.memory_of(state)
 
@@ -1006,7 +1009,7 @@ def _answer_locked(
         idempotency_key=idempotency_key,
     )
     review.near_miss = near_miss
-    review.save(force_insert=True)
+    rawsql.insert(review)
 
     planned_before = session.planned
     fields = [*SESSION_SCALAR_FIELDS, "undo_review", "undo_snapshot"]
