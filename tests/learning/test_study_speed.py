@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from learning import scheduling, study
 from learning.access import get_card_to_study_for
-from learning.models import Card, Deck, Enrollment, StudySession
+from learning.models import Card, CardState, Deck, Enrollment, Review, StudySession
 from learning.study_api import AnswerSerializer, StudySessionSerializer, answer_values, session_data
 from learning.visibility import compute_visible_decks, visible_decks
 from lms.tokens import token_issue
@@ -208,7 +208,15 @@ def test_written_out_reads_build_the_same_rows_as_the_orm(teacher, student):
     setup = make_class(teacher, [student], cards_per_deck=4)
     session = study.session_start(student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="learn")
     first = session.queue[0]
-    study.session_answer(student=student, session_id=session.pk, card_id=first, quality=4)
+    result = study.session_answer(student=student, session_id=session.pk, card_id=first, quality=4, response_ms=9)
+    # The written-out INSERTs stored what the answer computed.
+    stored = Review.objects.get(pk=result.review.pk)
+    assert field_values(stored) == field_values(result.review) and stored.due_after is not None
+    state = CardState.objects.get(student=student, card_id=first)
+    assert (state.status, state.due_at, state.reviews_count) == ("learning", stored.due_after, 1)
+    study.session_answer(student=student, session_id=session.pk, card_id=first, quality=5)  # the UPDATE
+    state.refresh_from_db()
+    assert state.reviews_count == 2 and state.due_at == Review.objects.latest("id").due_after
     loaded = study.get_session_for(student, session.pk, lock=True)
     assert field_values(loaded) == field_values(StudySession.objects.get(pk=session.pk))
     assert loaded.answered_ids == [first] and loaded.last_activity_at.tzinfo is not None
