@@ -552,10 +552,13 @@ def cards_to_study(student: User, ids: list[int]) -> list[Card]:
     rows = rawsql.fetch_all(f"{_cards_sql()} ({', '.join(['%s'] * len(ids))})", [student.pk, *ids])
     deck_at = rawsql.width(Card)
     state_at = deck_at + rawsql.width(Deck)
-    cards = []
+    cards: list[Card] = []
+    decks: dict[int, Deck] = {}
     for row in rows:
         card = rawsql.build(Card, row)
-        card.deck = rawsql.build(Deck, row, deck_at)
+        if card.deck_id not in decks:  # the cards of one deck share its instance
+            decks[card.deck_id] = rawsql.build(Deck, row, deck_at)
+        card.deck = decks[card.deck_id]
         values = rawsql.convert(_STATE_FIELDS, row[state_at:])
         for name, value in zip(_STATE_COLUMNS, values, strict=True):
             setattr(card, f"state_{name}", value)
