@@ -27,6 +27,7 @@ Mode rules:
 
 from __future__ import annotations
 
+import functools
 import random
 import unicodedata
 import uuid
@@ -54,6 +55,7 @@ from learning.models import LEECH_LAPSES, Card, CardState, Classroom, Deck, Revi
 from learning.schedulers import format_delay
 from learning.schedulers.base import Memory
 from learning.visibility import VisibleDecks, visible_decks
+from lms import rawsql
 from lms.errors import Conflict, Unprocessable
 from lms.tracking import track
 
@@ -414,18 +416,29 @@ def _nothing_message(mode: str) -> str:
     return "There are no cards here to study yet."
 
 
+@functools.cache
+def _session_sql() -> str:
+    return (
+        f"SELECT {rawsql.columns(StudySession, 's')} FROM {rawsql.table(StudySession)} s"  # noqa: S608 - names are ours
+        " WHERE s.id = %s AND s.student_id = %s"
+    )
+
+
 def get_session_for(student: User, pk: object, *, lock: bool = False) -> StudySession:
-    """The student's own session or 404 (other people's sessions are hidden)."""
-    qs = StudySession.objects.filter(student=student)
-    if lock:
-        qs = qs.select_for_update()
+    """The student's own session or 404 (other people's sessions are hidden).
+
+    Every next/ and answer/ runs this: one statement written out
+    (lms.rawsql), not compiled by the ORM on each call."""
     try:
-        value = int(pk)
+        value = int(pk)  # type: ignore[call-overload]
         if not 0 < value < 2**63:  # beyond any id; SQLite would overflow
             raise ValueError(value)
-        return qs.get(pk=value)
-    except (StudySession.DoesNotExist, TypeError, ValueError):
+    except (TypeError, ValueError):
         raise Http404("No such study session.") from None
+    row = rawsql.fetch_one(_session_sql() + (rawsql.for_update() if lock else ""), [value, student.pk])
+    if row is None:
+        raise Http404("No such study session.")
+    return rawsql.build(StudySession, row)
 
 
 @dataclass(frozen=True)
@@ -507,7 +520,50 @@ def _previews(
 
 
 def _candidates(student: User, ids: list[int], decks: VisibleDecks) -> dict[int, Card]:
-    return {card.pk: card for card in candidates_query(student, ids) if decks.can_read(card.deck_id)}
+    return {card.pk: card for card in cards_to_study(student, ids) if decks.can_read(card.deck_id)}
+
+
+# The student's state columns the study loop reads, annotated on the card as
+# `state_<name>` (what `candidates_query` annotates, and _memory_of_annotated reads).
+_STATE_COLUMNS = ["id", *scheduling.MEMORY_FIELDS]
+_STATE_FIELDS = [CardState._meta.get_field(name) for name in _STATE_COLUMNS]
+
+
+@functools.cache
+def _cards_sql() -> str:
+    state = ", ".join(f"st.{rawsql.quote(field.column)}" for field in _STATE_FIELDS)
+    return (
+        f"SELECT {rawsql.columns(Card, 'c')}, {rawsql.columns(Deck, 'd')}, {state}"  # noqa: S608 - names are ours
+        f" FROM {rawsql.table(Card)} c INNER JOIN {rawsql.table(Deck)} d ON d.id = c.deck_id"
+        f" LEFT OUTER JOIN {rawsql.table(CardState)} st ON st.card_id = c.id AND st.student_id = %s"
+        " WHERE c.id IN"
+    )
+
+
+def cards_to_study(student: User, ids: list[int]) -> list[Card]:
+    """`candidates_query` in one statement written out (lms.rawsql): the cards
+    by primary key with their deck and the student's state joined in through
+    the unique (student, card) pair. The study loop runs it on every next/ and
+    answer/; compiling the ORM's form cost more CPU than the database spends
+    on it. Not filtered by visibility: check each card's deck against
+    `visible_decks(student)`."""
+    if not ids:
+        return []
+    rows = rawsql.fetch_all(f"{_cards_sql()} ({', '.join(['%s'] * len(ids))})", [student.pk, *ids])
+    deck_at = rawsql.width(Card)
+    state_at = deck_at + rawsql.width(Deck)
+    cards: list[Card] = []
+    decks: dict[int, Deck] = {}
+    for row in rows:
+        card = rawsql.build(Card, row)
+        if card.deck_id not in decks:  # the cards of one deck share its instance
+            decks[card.deck_id] = rawsql.build(Deck, row, deck_at)
+        card.deck = decks[card.deck_id]
+        values = rawsql.convert(_STATE_FIELDS, row[state_at:])
+        for name, value in zip(_STATE_COLUMNS, values, strict=True):
+            setattr(card, f"state_{name}", value)
+        cards.append(card)
+    return cards
 
 
 def candidates_query(student: User, ids: list[int]) -> QuerySet[Card]:
@@ -850,6 +906,14 @@ def session_answer(
     return result
 
 
+@functools.cache
+def _state_sql() -> str:
+    return (
+        f"SELECT {rawsql.columns(CardState, 'st')} FROM {rawsql.table(CardState)} st"  # noqa: S608 - names are ours
+        " WHERE st.student_id = %s AND st.card_id = %s"
+    )
+
+
 def _answer_locked(
     *,
     student: User,
@@ -903,7 +967,8 @@ def _answer_locked(
     first = card.pk not in session.answered_ids
     changes = _changes_schedule(session, deck, card.pk)
     undo: dict[str, Any] = {"session": _session_snapshot(session)}
-    state = CardState.objects.select_for_update().filter(student=student, card=card).first()
+    row = rawsql.fetch_one(_state_sql() + rawsql.for_update(), [student.pk, card.pk])
+    state = rawsql.build(CardState, row) if row is not None else None
     undo["state"] = scheduling.snapshot(state)
     # A first answer inserts the state it computes (one INSERT); a
     # simultaneous first answer elsewhere makes it an IntegrityError, and the
@@ -920,10 +985,13 @@ def _answer_locked(
             undo["tagged_leech"] = _tag_leech(card)
             if deck.leech_action == Deck.LeechAction.SUSPEND:
                 state.suspended = True
+        # Written out (lms.rawsql): the ORM's INSERT/UPDATE compile cost more
+        # worker CPU than the statements themselves. Nobody listens to
+        # CardState or Review saves (the session's save below is the signal).
         if created:
-            state.save(force_insert=True)
+            rawsql.insert(state)
         else:
-            state.save(update_fields=SCHEDULE_FIELDS)
+            rawsql.update(state, SCHEDULE_FIELDS)
     else:
         before = after = scheduling.memory_of(state)
 
@@ -944,7 +1012,7 @@ def _answer_locked(
         idempotency_key=idempotency_key,
     )
     review.near_miss = near_miss
-    review.save(force_insert=True)
+    rawsql.insert(review)
 
     planned_before = session.planned
     fields = [*SESSION_SCALAR_FIELDS, "undo_review", "undo_snapshot"]

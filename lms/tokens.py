@@ -7,6 +7,7 @@ time, and a client that must run longer logs in again (one request).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from datetime import datetime, timedelta
@@ -21,7 +22,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.request import Request
 
-from lms import audit
+from lms import audit, rawsql
 from lms.models import ApiToken, User
 
 # Recording "last used" on every request would turn each API read into a write;
@@ -83,11 +84,28 @@ def user_log_out_everywhere(*, user: User, actor: User | None = None) -> dict[st
     return {"tokens": tokens, "sessions": sessions}
 
 
+@functools.cache
+def _token_sql() -> str:
+    return (
+        f"SELECT {rawsql.columns(ApiToken, 't')}, {rawsql.columns(User, 'u')}"  # noqa: S608 - names are ours
+        f" FROM {rawsql.table(ApiToken)} t INNER JOIN {rawsql.table(User)} u ON u.id = t.user_id"
+        " WHERE t.digest = %s AND t.expires > %s AND u.is_active"
+    )
+
+
 def token_lookup(key: str, *, now: datetime | None = None) -> ApiToken | None:
-    """The live token with this value, with its user, or None."""
+    """The live token with this value, with its user, or None.
+
+    Every API request runs this: one statement written out (lms.rawsql) rather
+    than compiled by the ORM on each call. Revocation is deleting the row and
+    expiry is the `expires` column, so the next request sees either at once."""
     now = now or timezone.now()
-    token = ApiToken.objects.select_related("user").filter(digest=digest_of(key), expires__gt=now).first()
-    return token if token is not None and token.user.is_active else None
+    row = rawsql.fetch_one(_token_sql(), [digest_of(key), rawsql.datetime_param(now)])
+    if row is None:
+        return None
+    token = rawsql.build(ApiToken, row)
+    token.user = rawsql.build(User, row, rawsql.width(ApiToken))
+    return token
 
 
 def tokens_delete_expired(*, now: datetime | None = None) -> int:

@@ -5,13 +5,18 @@ its plan (with Undo still exact)."""
 
 from __future__ import annotations
 
+import pytest
 from django.db import connection
+from django.http import Http404
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
+from rest_framework.exceptions import ValidationError
 from rest_framework.test import APIClient
 
-from learning import study
-from learning.models import Card, Deck, Enrollment, StudySession
+from learning import scheduling, study
+from learning.access import get_card_to_study_for
+from learning.models import Card, CardState, Deck, Enrollment, Review, StudySession
+from learning.study_api import AnswerSerializer, StudySessionSerializer, answer_values, session_data
 from learning.visibility import compute_visible_decks, visible_decks
 from lms.tokens import token_issue
 from tests.learning.study_setup import make_class
@@ -191,3 +196,111 @@ def test_an_answer_runs_its_statements_in_one_transaction_with_no_idempotency_lo
     )
     assert again.status_code == 200 and again.json()["replayed"] is True
     assert again.json()["review"] == response.json()["review"]
+
+
+def field_values(instance) -> dict:
+    return {f.attname: getattr(instance, f.attname) for f in type(instance)._meta.concrete_fields}
+
+
+def test_written_out_reads_build_the_same_rows_as_the_orm(teacher, student):
+    """The study loop's hand-written statements (lms.rawsql) give the ORM's
+    values: JSON lists, dates, decimals and nulls converted alike."""
+    setup = make_class(teacher, [student], cards_per_deck=4)
+    session = study.session_start(student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="learn")
+    first = session.queue[0]
+    result = study.session_answer(student=student, session_id=session.pk, card_id=first, quality=4, response_ms=9)
+    # The written-out INSERTs stored what the answer computed.
+    stored = Review.objects.get(pk=result.review.pk)
+    assert field_values(stored) == field_values(result.review) and stored.due_after is not None
+    state = CardState.objects.get(student=student, card_id=first)
+    assert (state.status, state.due_at, state.reviews_count) == ("learning", stored.due_after, 1)
+    study.session_answer(student=student, session_id=session.pk, card_id=first, quality=5)  # the UPDATE
+    state.refresh_from_db()
+    assert state.reviews_count == 2 and state.due_at == Review.objects.latest("id").due_after
+    loaded = study.get_session_for(student, session.pk, lock=True)
+    assert field_values(loaded) == field_values(StudySession.objects.get(pk=session.pk))
+    assert loaded.answered_ids == [first] and loaded.last_activity_at.tzinfo is not None
+
+    ids = [c.pk for c in setup.cards]
+    orm = {card.pk: card for card in study.candidates_query(student, ids)}
+    written = {card.pk: card for card in study.cards_to_study(student, ids)}
+    assert orm.keys() == written.keys() == set(ids)
+    for pk, card in written.items():
+        assert field_values(card) == field_values(orm[pk])
+        assert field_values(card.deck) == field_values(orm[pk].deck)
+        for name in ["id", *scheduling.MEMORY_FIELDS]:
+            assert getattr(card, f"state_{name}") == getattr(orm[pk], f"state_{name}"), (pk, name)
+    assert written[first].state_id is not None and written[ids[-1]].state_id is None
+
+    card = get_card_to_study_for(student, first)
+    assert field_values(card) == field_values(orm[first]) and field_values(card.deck) == field_values(orm[first].deck)
+
+
+def test_get_session_for_hides_other_students_sessions_and_bad_ids(teacher, student, outsider):
+    setup = make_class(teacher, [student])
+    session = study.session_start(student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode="learn")
+    for who, pk in ((outsider, session.pk), (student, "x"), (student, 0), (student, 2**63), (student, None)):
+        with pytest.raises(Http404):
+            study.get_session_for(who, pk)
+    for pk in ("x", 0, 2**63, setup.cards[0].pk + 10_000):
+        with pytest.raises(Http404):
+            get_card_to_study_for(student, pk)
+    with pytest.raises(Http404):
+        get_card_to_study_for(outsider, setup.cards[0].pk)  # not in a class of theirs
+
+
+ANSWER_BODIES = [
+    {"card": 7, "quality": 4},
+    {"card": 7, "quality": 4, "idempotency_key": "k" * 64, "response_ms": 1200},
+    {"card": 7, "quality": None, "answer": "a typed answer", "response_ms": None},
+    {"card": 7, "answer": ""},
+    {"card": 7},
+    {"card": 7, "quality": 0, "response_ms": 0, "idempotency_key": ""},
+    {"card": 2**63 - 1, "quality": 5, "response_ms": 2**31 - 1},
+    # Everything below is left to the serializer (converted, or refused).
+    {"card": "7", "quality": "4"},
+    {"card": 7.0, "quality": 4},
+    {"card": True, "quality": 4},
+    {"card": 7, "quality": True},
+    {"card": 0, "quality": 4},
+    {"card": 2**63, "quality": 4},
+    {"card": 7, "quality": 6},
+    {"card": 7, "quality": -1},
+    {"card": 7, "response_ms": -1},
+    {"card": 7, "response_ms": 2**31},
+    {"card": 7, "idempotency_key": "k" * 65},
+    {"card": 7, "idempotency_key": " padded "},
+    {"card": 7, "idempotency_key": None},
+    {"card": 7, "idempotency_key": 12},
+    {"card": 7, "idempotency_key": "nul\x00"},
+    {"card": 7, "answer": "  trimmed  "},
+    {"card": 7, "answer": "x" * 501},
+    {"card": 7, "answer": "line\nbreak"},
+    {"card": 7, "answer": "\ud800"},
+    {"card": 7, "answer": 5},
+    {"card": None},
+    {"quality": 4},
+    {},
+]
+
+
+@pytest.mark.parametrize("body", ANSWER_BODIES)
+def test_answer_input_is_exactly_what_the_serializer_accepts(body):
+    serializer = AnswerSerializer(data=body)
+    if serializer.is_valid():
+        assert dict(answer_values(body)) == dict(serializer.validated_data)
+    else:
+        with pytest.raises(ValidationError) as caught:
+            answer_values(body)
+        assert caught.value.detail == serializer.errors
+
+
+def test_session_data_is_the_serializers_output(teacher, student):
+    setup = make_class(teacher, [student], cards_per_deck=3)
+    for mode in ("learn", "test", "cram"):
+        session = study.session_start(student=student, scope_type="deck", scope_id=setup.decks[0].pk, mode=mode)
+        study.session_answer(
+            student=student, session_id=session.pk, card_id=session.queue[0], quality=4, answer="a", response_ms=5
+        )
+        session = StudySession.objects.get(pk=session.pk)
+        assert session_data(session) == StudySessionSerializer(session).data

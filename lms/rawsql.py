@@ -1,0 +1,150 @@
+"""Model instances from hand-written SQL, converted as the ORM converts them.
+
+The study loop and token authentication run a few statements by primary key
+on every request. Compiling each through the ORM costs the worker more CPU
+than PostgreSQL spends running it (issue #15), so those few statements are
+written out once here; the rows still become ordinary model instances with
+the ORM's own column converters (JSON, SQLite's dates), so the code that reads
+them cannot tell.
+
+    sql = f"SELECT {columns(Deck, 'd')} FROM {table(Deck)} d WHERE d.id = %s"
+    row = fetch_one(sql, [pk])
+    deck = build(Deck, row)
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.models import Field, Model
+
+M = TypeVar("M", bound=Model)
+
+# Per connection (thread), per model: the attribute names and each column's
+# converters, as the ORM's compiler would apply them.
+Layout = tuple[list[str], list[tuple[Any, list[Callable]]]]
+_layouts: weakref.WeakKeyDictionary[Any, dict[type[Model], Layout]] = weakref.WeakKeyDictionary()
+_converters: weakref.WeakKeyDictionary[Any, dict[Field, tuple[Any, list[Callable]]]] = weakref.WeakKeyDictionary()
+
+
+def quote(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def table(model: type[Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+@functools.cache
+def columns(model: type[Model], alias: str) -> str:
+    """The select list of every concrete column of `model`, in field order."""
+    quote = connection.ops.quote_name
+    return ", ".join(f"{alias}.{quote(field.column)}" for field in model._meta.concrete_fields)
+
+
+def width(model: type[Model]) -> int:
+    return len(model._meta.concrete_fields)
+
+
+def _layout(model: type[Model]) -> Layout:
+    per_model = _layouts.setdefault(connections[DEFAULT_DB_ALIAS], {})  # this thread's connection
+    if model not in per_model:
+        names, converters = [], []
+        for field in model._meta.concrete_fields:
+            col = field.get_col(model._meta.db_table)
+            names.append(field.attname)
+            converters.append((col, [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]))
+        per_model[model] = (names, converters)
+    return per_model[model]
+
+
+def build(model: type[M], row: Sequence[Any], start: int = 0) -> M:
+    """The instance of `model` whose columns (as `columns` lists them) begin at `start` in `row`."""
+    names, converters = _layout(model)
+    values = list(row[start : start + len(names)])
+    for i, (col, chain) in enumerate(converters):
+        if chain:
+            for convert in chain:
+                values[i] = convert(values[i], col, connection)
+    return model.from_db(connection.alias, names, values)
+
+
+def convert(fields: Sequence[Field], values: Sequence[Any]) -> list[Any]:
+    """Column values of `fields` (of any models) converted as the ORM would."""
+    per_field = _converters.setdefault(connections[DEFAULT_DB_ALIAS], {})
+    out = []
+    for field, value in zip(fields, values, strict=True):
+        if field not in per_field:
+            col = field.get_col(field.model._meta.db_table)
+            per_field[field] = (col, [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)])
+        col, chain = per_field[field]
+        for convert_one in chain:
+            value = convert_one(value, col, connection)
+        out.append(value)
+    return out
+
+
+def fetch_one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def fetch_all(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+@functools.cache
+def _insert_sql(model: type[Model]) -> str:
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    return (
+        f"INSERT INTO {table(model)} ({', '.join(quote(f.column) for f in fields)})"  # noqa: S608 - names are ours
+        f" VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(model._meta.pk.column)}"
+    )
+
+
+def insert(obj: Model) -> None:
+    """`obj.save(force_insert=True)` for a model with an automatic id and no
+    save signals anyone listens to: one written-out INSERT … RETURNING id
+    (PostgreSQL, SQLite 3.35+), values prepared by the fields as save() does."""
+    model = type(obj)
+    params = [
+        f.get_db_prep_save(f.pre_save(obj, True), connection) for f in model._meta.concrete_fields if not f.primary_key
+    ]
+    obj.pk = fetch_one(_insert_sql(model), params)[0]  # type: ignore[index]
+    obj._state.adding, obj._state.db = False, connection.alias
+
+
+@functools.cache
+def _update_sql(model: type[Model], names: tuple[str, ...]) -> str:
+    fields = [model._meta.get_field(name) for name in names]
+    return (
+        f"UPDATE {table(model)} SET {', '.join(f'{quote(f.column)} = %s' for f in fields)}"  # noqa: S608 - names are ours
+        f" WHERE {quote(model._meta.pk.column)} = %s"
+    )
+
+
+def update(obj: Model, names: Sequence[str]) -> None:
+    """`obj.save(update_fields=names)` as one written-out UPDATE by primary key
+    (no save signals: only for models nobody listens to)."""
+    fields = [type(obj)._meta.get_field(name) for name in names]
+    params = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(_update_sql(type(obj), tuple(names)), [*params, obj.pk])
+
+
+def datetime_param(value: datetime) -> Any:
+    """A datetime as the database's column compares with it (SQLite stores text)."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def for_update() -> str:
+    """Row lock suffix where the database has row locks (SQLite locks the whole file on write)."""
+    return " FOR UPDATE" if connection.features.has_select_for_update else ""
