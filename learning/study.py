@@ -986,8 +986,8 @@ def _answer_locked(
             if deck.leech_action == Deck.LeechAction.SUSPEND:
                 state.suspended = True
         # Written out (lms.rawsql): the ORM's INSERT/UPDATE compile cost more
-        # worker CPU than the statements themselves. Nobody listens to
-        # CardState or Review saves (the session's save below is the signal).
+        # worker CPU than the statements themselves; save()'s signals are still
+        # sent (class progress follows the review rows).
         if created:
             rawsql.insert(state)
         else:
