@@ -91,6 +91,8 @@ MIDDLEWARE = [
     "lms.middleware.RequestSizeMiddleware",
     "lms.middleware.ContentSecurityPolicyMiddleware",
     "lms.middleware.InputGuardMiddleware",
+    # Answers an anonymous GET of /status/ from the cached page (see ops.middleware).
+    "ops.middleware.StatusFastPathMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
