@@ -133,7 +133,7 @@ def test_dashboard_query_count_does_not_grow(
     _activity(people)
     services.rollup_pending()
     client = client_for(admin)
-    # session + user, engagement (4), features (3), study (3 + savepoints), errors (3), sessions (2),
+    # user (the session is cached), engagement (4), features (3), study (3 + savepoints), errors (3), sessions (2),
     # active users, the analytics INSERT (+ savepoints), incidents and maintenance windows
     # shaded on the chart (lms.chart_annotations: 2)
     with django_assert_max_num_queries(28):
@@ -146,7 +146,7 @@ def test_user_page_query_count(
 ) -> None:
     users = _activity(people)
     client = client_for(admin)
-    # session, user, 4 for the figures, count + page, the analytics INSERT (+ savepoints)
+    # user (the session is cached), 4 for the figures, count + page, the analytics INSERT (+ savepoints)
     with django_assert_max_num_queries(12):
         assert client.get(reverse("analytics:user", args=[users[0].pk])).status_code == 200
 

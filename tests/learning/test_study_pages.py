@@ -102,9 +102,9 @@ def test_start_page_counts_in_a_fixed_number_of_queries(client_for, teacher, stu
         study.session_answer(student=student, session_id=session.pk, card_id=card_id, quality=4)
     many = count(big.classroom)
     assert few == many
-    # session + user + classroom lookup, then the scope count, the learn queue
-    # (today's studies + new cards) and the review queue (the same + due cards).
-    with django_assert_num_queries(8):
+    # user (the session is cached) + classroom lookup, then the scope count, the learn
+    # queue (today's studies + new cards) and the review queue (the same + due cards).
+    with django_assert_num_queries(7):
         client.get("/study/", {"scope_type": "classroom", "scope_id": big.classroom.pk})
 
 
@@ -270,7 +270,7 @@ def test_dashboard_query_count_does_not_grow_with_cards_or_history(client_for, t
     _history(student, big, days=20)
     many, _ = dashboard_queries(client_for(student))
     assert few == many
-    assert many <= 14  # session + user + 9 dashboard reads + a few for the layout
+    assert many <= 14  # user (the session is cached) + 9 dashboard reads + a few for the layout
 
 
 def test_empty_dashboard_explains_what_to_do(client_for, student):
