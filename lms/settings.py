@@ -221,8 +221,12 @@ CELERY_TIMEZONE = "UTC"
 # --- Auth --------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
+    # The session's user from the cache (lms.auth); Django's own stays listed
+    # for sessions that name it (made before the cached one existed).
+    "lms.auth.CachedModelBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+AUTH_USER_CACHE_SECONDS = envint("AUTH_USER_CACHE_SECONDS", 300)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
