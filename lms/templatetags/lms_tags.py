@@ -4,7 +4,6 @@ import functools
 
 from django import template
 from django.conf import settings
-from django.core.signals import setting_changed
 from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 from django.utils.html import format_html
 
@@ -24,13 +23,6 @@ def cached_url(url_name: str) -> str | None:
     URLconf and script prefix), or None when there is none: every page's
     navigation reverses the same dozen names."""
     return _reverse_once(get_urlconf() or settings.ROOT_URLCONF, get_script_prefix(), url_name)
-
-
-@setting_changed.connect
-def _forget_urls(*, setting: str, **kwargs: object) -> None:
-    # Tests swap the URLconf; Django clears its own URL caches the same way.
-    if setting == "ROOT_URLCONF":
-        _reverse_once.cache_clear()
 
 
 @register.simple_tag
