@@ -91,6 +91,8 @@ MIDDLEWARE = [
     "lms.middleware.RequestSizeMiddleware",
     "lms.middleware.ContentSecurityPolicyMiddleware",
     "lms.middleware.InputGuardMiddleware",
+    # Answers an anonymous GET of /status/ from the cached page (see ops.middleware).
+    "ops.middleware.StatusFastPathMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -219,8 +221,12 @@ CELERY_TIMEZONE = "UTC"
 # --- Auth --------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
+    # The session's user from the cache (lms.auth); Django's own stays listed
+    # for sessions that name it (made before the cached one existed).
+    "lms.auth.CachedModelBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+AUTH_USER_CACHE_SECONDS = envint("AUTH_USER_CACHE_SECONDS", 300)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
@@ -354,6 +360,11 @@ SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]  # probes speak plain HTTP 
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
+# Sessions are read from the cache (Redis when REDIS_URL is set) and written
+# through to the database: a signed-in page costs no session query. A miss
+# (Redis down or evicted) reads the database row. Ending sessions outside
+# Django's own log-out must drop the cached copy too (lms.tokens).
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG

@@ -11,10 +11,12 @@ import functools
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from importlib import import_module
 
 from axes.helpers import get_client_ip_address
 from django.conf import settings
 from django.contrib.sessions.models import Session
+from django.core.cache import caches
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -80,6 +82,7 @@ def user_log_out_everywhere(*, user: User, actor: User | None = None) -> dict[st
             if session.get_decoded().get("_auth_user_id") == str(user.pk):
                 doomed.append(session.pk)
         sessions = Session.objects.filter(pk__in=doomed).delete()[0]
+        forget_cached_sessions(doomed)
         audit.record("user.log_out_everywhere", target=user, actor=actor, tokens=tokens, sessions=sessions)
     return {"tokens": tokens, "sessions": sessions}
 
@@ -91,6 +94,20 @@ def _token_sql() -> str:
         f" FROM {rawsql.table(ApiToken)} t INNER JOIN {rawsql.table(User)} u ON u.id = t.user_id"
         " WHERE t.digest = %s AND t.expires > %s AND u.is_active"
     )
+
+
+def forget_cached_sessions(keys: list[str]) -> None:
+    """Drop the cached copies of sessions deleted from the database, with a
+    cached session engine (cached_db reads its cache first); now and again on
+    commit, so a request that cached the row in between cannot revive it."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    prefix = getattr(store, "cache_key_prefix", None)
+    if prefix is None or not keys:
+        return
+    cache = caches[settings.SESSION_CACHE_ALIAS]
+    cache_keys = [prefix + key for key in keys]
+    cache.delete_many(cache_keys)
+    transaction.on_commit(lambda: cache.delete_many(cache_keys))
 
 
 def token_lookup(key: str, *, now: datetime | None = None) -> ApiToken | None:

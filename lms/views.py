@@ -101,7 +101,7 @@ def signup_confirm(request: HttpRequest, token: str) -> HttpResponse:
         user, next_url = signup_service.signup_confirm(token=token)
     except signup_service.SignupLinkInvalid:
         return render(request, "registration/signup_link_invalid.html", status=400)
-    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    login(request, user, backend="lms.auth.CachedModelBackend")
     track("signup", user=user, role=user.role)
     messages.success(request, f"Welcome, {user.display_name}! Your account is ready.")
     safe = url_has_allowed_host_and_scheme(

@@ -5,10 +5,17 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.cache import cache
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.common import CommonMiddleware
 from django.template.loader import render_to_string
 from django.urls import Resolver404, ResolverMatch, get_resolver
+from django.utils.cache import patch_vary_headers
+from django_prometheus.middleware import PrometheusAfterMiddleware
 
+from analytics.middleware import record_served
 from lms.api import error_body
 from lms.tokens import token_lookup
 from ops import flag_metrics, metrics, status_page
@@ -65,6 +72,58 @@ class StatusFallbackMiddleware:
         response = self.get_response(request)
         if response.status_code >= 500 and not getattr(response, "status_fallback", False):
             return status_page.fallback_response(api=api)
+        return response
+
+
+class StatusFastPathMiddleware:
+    """An anonymous GET of the status page, once its rendered page is cached,
+    is answered here, above the sessions, CSRF, authentication, flags and the
+    view: nothing under this middleware would change that response. The page
+    and its headers come from the view's own code (`status_page.page_response`);
+    what the middleware below would have added is added the same way (the
+    `Vary: Cookie` of the session the view reads, Django's Content-Length and
+    X-Frame-Options, django-prometheus' per-view counts), and the page view is
+    recorded as the analytics middleware records it. Everything above (request
+    id, request metrics, the fallback, security headers and the HTTPS redirect,
+    CSP, the input guard) runs as for any request.
+
+    Not taken, so the view answers: with a session cookie (someone may be
+    signed in), for another method, or when the page is not cached yet (the
+    view renders and caches it) or Redis is unreachable (a miss)."""
+
+    PATH = "/status/"
+    VIEW_NAME = "status"
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.common = CommonMiddleware(get_response)
+        self.x_frame = XFrameOptionsMiddleware(get_response)
+        self.prometheus = PrometheusAfterMiddleware(get_response)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path != self.PATH or request.method != "GET" or settings.SESSION_COOKIE_NAME in request.COOKIES:
+            return self.get_response(request)
+        started = time.perf_counter()
+        match = _resolve(request)
+        if match is None or match.view_name != self.VIEW_NAME:
+            return self.get_response(request)
+        html = cache.get(status_page.PAGE_KEY)
+        if html is None:
+            return self.get_response(request)
+        request.resolver_match = match
+        self.prometheus.process_request(request)
+        self.prometheus.process_view(request, match.func, match.args, match.kwargs)
+        try:
+            response = status_page.page_response(html, public=True)
+        except DatabaseError:  # the watchdog's overlay reads the data while it reports outages
+            response = status_page.fallback_response(api=False)
+        # Innermost first, as the stack runs them.
+        for middleware in (self.prometheus, self.x_frame, self.common):
+            response = middleware.process_response(request, response)
+        # The full stack's view reads the (empty) session to learn the visitor
+        # is anonymous, so SessionMiddleware varies the response on Cookie.
+        patch_vary_headers(response, ("Cookie",))
+        record_served(request, response, started=started)
         return response
 
 

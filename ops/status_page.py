@@ -231,6 +231,16 @@ def with_outages(html: str) -> str:
     return overlay_page(html, data() if outages else None, outages, banner=outage_banner(outages))
 
 
+def page_response(html: str, *, public: bool) -> HttpResponse:
+    """The page as served, from the view or from the anonymous fast path
+    (`ops.middleware.StatusFastPathMiddleware`): the watchdog's outage state on
+    top, cacheable by anyone when it is the anonymous page."""
+    response = HttpResponse(with_outages(html))
+    scope = "public" if public else "private"
+    response["Cache-Control"] = f"{scope}, max-age={settings.OPS_STATUS_HTTP_MAX_AGE}"
+    return response
+
+
 # --- Responses when the page cannot be rendered ----------------------------------------
 
 

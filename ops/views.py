@@ -549,12 +549,15 @@ def _render_status(request: HttpRequest) -> str:
 def status_page(request: HttpRequest) -> HttpResponse:
     """Anonymous visitors get the whole rendered page from the cache (dropped
     whenever what it shows changes); it is also the last good copy served when
-    the database is down. The watchdog's outage state goes on top each time."""
+    the database is down. The watchdog's outage state goes on top each time.
+    Once cached, an anonymous GET is answered from it above most of the
+    middleware (`ops.middleware.StatusFastPathMiddleware`); this view renders
+    it on a miss and for signed-in users."""
     try:
-        if request.user.is_authenticated:
+        public = not request.user.is_authenticated
+        if not public:
             # Carries the user's name and CSRF token: rendered for them alone.
             html = _render_status(request)
-            scope = "private"
         else:
             html = cache.get(status_page_data.PAGE_KEY)
             if html is None:
@@ -564,11 +567,8 @@ def status_page(request: HttpRequest) -> HttpResponse:
             # The page is public and cached by anyone: it sets no cookie. Its
             # only forms are elsewhere (subscribe), with their own token.
             request.META["CSRF_COOKIE_NEEDS_UPDATE"] = False
-            scope = "public"
-        html = status_page_data.with_outages(html)
+        # Inside the try: with the watchdog reporting outages, the overlay reads the data.
+        return status_page_data.page_response(html, public=public)
     except DatabaseError:
         logger.warning("status page served from its last good copy", exc_info=True)
         return status_page_data.fallback_response(api=False)
-    response = HttpResponse(html)
-    response["Cache-Control"] = f"{scope}, max-age={settings.OPS_STATUS_HTTP_MAX_AGE}"
-    return response

@@ -43,7 +43,7 @@ def test_list_shows_rollout_exposures_guardrails_and_stale_flags_in_fixed_querie
     Flag.objects.filter(name__startswith="old-").update(modified=timezone.now() - timedelta(days=31))
     client = client_for(admin)
     client.get("/analytics/flags/")
-    # session, user, the flags with their exposure counts, the analytics INSERT (+ savepoints)
+    # user (the session is cached), the flags with their exposure counts, the analytics INSERT (+ savepoints)
     with django_assert_max_num_queries(7):
         page = client.get("/analytics/flags/")
     html = page.content.decode()

@@ -138,11 +138,11 @@ def test_dashboard_query_count_does_not_grow(
     # and who used which name)
     with django_assert_max_num_queries(35):
         assert client.get(reverse("analytics:dashboard")).status_code == 200
-    # session + user, engagement (4: rolled-up days, history start (2), the open days),
+    # the user (the session is cached), engagement (4: rolled-up days, history start (2), the open days),
     # features (2: rolled-up days, today's events by name and user),
     # study (3 + savepoints), errors (3), sessions (2), active users, the analytics INSERT
     # (+ savepoints), incidents and maintenance windows shaded on the chart (lms.chart_annotations: 2)
-    with django_assert_max_num_queries(26):
+    with django_assert_max_num_queries(25):
         assert client.get(reverse("analytics:dashboard")).status_code == 200
 
 
@@ -152,7 +152,7 @@ def test_user_page_query_count(
 ) -> None:
     users = _activity(people)
     client = client_for(admin)
-    # session, user, 4 for the figures, count + page, the analytics INSERT (+ savepoints)
+    # user (the session is cached), 4 for the figures, count + page, the analytics INSERT (+ savepoints)
     with django_assert_max_num_queries(12):
         assert client.get(reverse("analytics:user", args=[users[0].pk])).status_code == 200
 

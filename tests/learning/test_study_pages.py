@@ -95,6 +95,7 @@ def test_start_page_counts_in_a_fixed_number_of_queries(client_for, teacher, stu
         assert response.status_code == 200
         return len(ctx.captured_queries)
 
+    client.get("/accounts/profile/")  # caches the signed-in user: every count below is warm
     few = count(small.classroom)
     big = make_class(teacher, [student], decks=6, cards_per_deck=30, name="Big")
     session = study.session_start(student=student, scope_type="classroom", scope_id=big.classroom.pk, mode="learn")
@@ -102,9 +103,9 @@ def test_start_page_counts_in_a_fixed_number_of_queries(client_for, teacher, stu
         study.session_answer(student=student, session_id=session.pk, card_id=card_id, quality=4)
     many = count(big.classroom)
     assert few == many
-    # session + user + classroom lookup, then the scope count, the learn queue
-    # (today's studies + new cards) and the review queue (the same + due cards).
-    with django_assert_num_queries(8):
+    # classroom lookup (session and user cached), then the scope count, the learn
+    # queue (today's studies + new cards) and the review queue (the same + due cards).
+    with django_assert_num_queries(6):
         client.get("/study/", {"scope_type": "classroom", "scope_id": big.classroom.pk})
 
 
@@ -270,7 +271,7 @@ def test_dashboard_query_count_does_not_grow_with_cards_or_history(client_for, t
     _history(student, big, days=20)
     many, _ = dashboard_queries(client_for(student))
     assert few == many
-    assert many <= 14  # session + user + 9 dashboard reads + a few for the layout
+    assert many <= 14  # user + 9 dashboard reads + a few for the layout
 
 
 def test_empty_dashboard_explains_what_to_do(client_for, student):
@@ -333,6 +334,7 @@ def test_class_progress_query_count_does_not_grow_with_students(client_for, teac
     setup = make_class(teacher, [first], cards_per_deck=5)
     _history(first, setup, days=1)
     client = client_for(teacher)
+    client.get("/accounts/profile/")  # caches the signed-in user: every count below is warm
     _, few = class_page(client, setup.classroom)
     for i in range(1, 12):
         pupil = UserFactory(username=f"s{i}")

@@ -166,7 +166,7 @@ def test_token_page_lists_only_my_live_tokens(sam, outsider, client_for):
     assert [t.pk for t in response.context["tokens"]] == [mine.pk]
     assert mine.prefix in response.content.decode()
     assert theirs.prefix not in response.content.decode()
-    # session, user, the tokens (one query however many there are)
+    # user (the session is cached), the tokens (one query however many there are)
     assert len([q for q in queries.captured_queries if "lms_apitoken" in q["sql"]]) == 1
 
 

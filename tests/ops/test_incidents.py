@@ -239,7 +239,7 @@ def test_incident_list_page_query_count_does_not_grow(
     for i in range(count):
         _declare(title=f"Incident {i}", commander=admin)
     client = client_for(admin)
-    # session, user, one aggregate for the stats, page count, page rows (commander and rule joined)
+    # user (the session is cached), one aggregate for the stats, page count, page rows (commander and rule joined)
     with django_assert_max_num_queries(5):
         assert client.get(reverse("ops:incident_list")).status_code == 200
 

@@ -204,6 +204,6 @@ def test_api_list_has_a_fixed_number_of_queries(api_for, admin, django_assert_ma
         _public(admin, title=f"Article {i}", body=f"Body {i}")
     client = api_for(admin)
     client.get("/api/v1/kb/")
-    # session/auth, count, page, tags prefetch (+ categories joined)
+    # user (the session is cached), count, page, tags prefetch (+ categories joined)
     with django_assert_max_num_queries(6):
         assert client.get("/api/v1/kb/").status_code == 200

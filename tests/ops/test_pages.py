@@ -30,7 +30,7 @@ def test_performance_page_shows_charts_and_routes_in_few_queries(
 ) -> None:
     _traffic(routes)
     client = client_for(admin)
-    # session, user, then three reads of the window's rows (series, per-route, totals)
+    # user (the session is cached), then three reads of the window's rows (series, per-route, totals)
     with django_assert_max_num_queries(6):
         response = client.get(reverse("ops:performance"), {"minutes": 60})
     html = response.content.decode()
