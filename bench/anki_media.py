@@ -26,7 +26,6 @@ import tempfile
 import time
 import tracemalloc
 from pathlib import Path
-from typing import NamedTuple
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lms.settings")
 
@@ -44,6 +43,7 @@ from anki.collection import (  # noqa: E402
 from anki.import_export_pb2 import ExportLimit  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from bench.anki_import import Timing, report  # noqa: E402
 from learning import transfer  # noqa: E402
 from learning.models import MediaBlob  # noqa: E402
 from lms.models import User  # noqa: E402
@@ -78,11 +78,6 @@ def build_package(folder: Path) -> tuple[Path, list[str]]:
     )
     col.close()
     return out, digests
-
-
-class Timing(NamedTuple):
-    wall: float
-    cpu: float
 
 
 def time_anki(package: Path, folder: Path, round_: int, count: int) -> Timing:
@@ -150,15 +145,7 @@ def main() -> int:
             tracemalloc.stop()
         User.objects.filter(username="bench_anki").delete()
         MediaBlob.objects.filter(sha256__in=digests).delete()
-    engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
-    for what in ("wall", "cpu"):
-        anki = min(getattr(t, what) for t in anki_times)
-        ours = min(getattr(t, what) for t in our_times)
-        rounds = ", ".join(
-            f"{getattr(a, what):.2f}/{getattr(o, what):.2f}" for a, o in zip(anki_times, our_times, strict=True)
-        )
-        print(f"{what} s, rounds (anki/ours): {rounds}")
-        print(f"{what}: official anki {anki:.2f} s, ours {ours:.2f} s ({engine}): {ours / anki:.2f}×")
+    report(anki_times, our_times)
     print(f"our peak Python memory (tracemalloc): {peak / MB:.1f} MB for {count * FILE_MB} MB of media")
     print("load average: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     return 0
