@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -46,6 +47,11 @@ def page(browser: object) -> Iterator[object]:
     page = context.new_page()
     page.set_default_timeout(15_000)
     yield page
+    # Let the page's last requests (htmx swaps, event beacons) finish first:
+    # the live server would otherwise still be answering one while the test
+    # database is flushed, and PostgreSQL may break that tie as a deadlock.
+    with contextlib.suppress(Exception):  # a page that never goes idle is closed anyway
+        page.wait_for_load_state("networkidle", timeout=5_000)
     context.close()
 
 
