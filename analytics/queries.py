@@ -754,6 +754,7 @@ def _best_chains_by_index(spec: FunnelSpec, since: datetime, now: datetime) -> t
     us = tu.epoch_micros_sql
     params: list[Any] = [spec.steps[0], since, now]
     joins = []
+    join_params: list[Any] = []
     for k in range(2, n + 1):
         joins.append(
             f"LEFT JOIN LATERAL (SELECT e.timestamp AS ts{k} FROM {EV} e WHERE e.user_id = c.user_id "
@@ -762,18 +763,29 @@ def _best_chains_by_index(spec: FunnelSpec, since: datetime, now: datetime) -> t
         )
         # `>= since` adds nothing to the match (ts{k-1} is later) but is a constant bound: with the event
         # table partitioned by month, the planner leaves out the default partition and the older months.
-        params += [spec.steps[k - 1], since, now, spec.window_hours]
+        join_params += [spec.steps[k - 1], since, now, spec.window_hours]
     reached = ", ".join(f"ts{k}" for k in range(2, n + 1))
     depth_case = " ".join(f"WHEN ts{k} IS NOT NULL THEN {k}" for k in range(n, 1, -1))
     times = ", ".join(f"{us(f'ts{k}')} AS us{k}" for k in range(1, n + 1))
+
+    def chains(starts: str) -> str:
+        return f"SELECT c.*, {reached}, CASE {depth_case} ELSE 1 END AS depth FROM {starts} c {' '.join(joins)}"
+
+    # A user's chain from their first start, when it reaches the last step,
+    # is the one `best` picks (deepest, then earliest): only the users whose
+    # first chain falls short have every start looked up (at 90 days on 1M
+    # events, 62k starts by 10k users, most of whom finish from the first).
     ctes = [
         f"c1 AS (SELECT e.user_id, e.id AS id1, e.timestamp AS ts1, {_breakdown_sql(spec)} AS bd FROM {EV} e "
         "WHERE e.name = %s AND e.user_id IS NOT NULL AND e.timestamp >= %s AND e.timestamp <= %s)",
-        f"dp AS (SELECT c.*, {reached}, CASE {depth_case} ELSE 1 END AS depth FROM c1 c {' '.join(joins)})",
+        "f1 AS (SELECT DISTINCT ON (user_id) * FROM c1 ORDER BY user_id, ts1, id1)",
+        f"df AS ({chains('f1')})",
+        f"r1 AS (SELECT * FROM c1 WHERE user_id IN (SELECT user_id FROM df WHERE depth < {n}))",
+        f"dp AS (SELECT * FROM df WHERE depth = {n} UNION ALL {chains('r1')})",
         f"best AS (SELECT depth, bd, {times} FROM (SELECT dp.*, ROW_NUMBER() OVER (PARTITION BY user_id "
         "ORDER BY depth DESC, ts1, id1) AS rn FROM dp) r WHERE rn = 1)",
     ]
-    return ", ".join(ctes), params
+    return ", ".join(ctes), params + join_params + join_params
 
 
 def _best_chains_by_lookups(spec: FunnelSpec, since: datetime, now: datetime) -> tuple[str, list[Any]]:
