@@ -17,8 +17,9 @@ from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
 
 from lms.celery import app as celery_app
 from ops import beat, heartbeat
+from tests.ports import closed_port
 
-CLOSED_PORT = 8113
+CLOSED_PORT = closed_port()
 
 
 @pytest.fixture

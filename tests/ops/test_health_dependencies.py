@@ -18,10 +18,10 @@ import pytest
 
 from lms.celery import app as celery_app
 from ops import health
+from tests.ports import closed_port
 
 ROOT = Path(__file__).resolve().parents[2]
-HUNG_PORT = 8121
-CLOSED_PORT = 8129
+CLOSED_PORT = closed_port()
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def hung_redis() -> Iterator[str]:
     """A TCP server that accepts every connection and never answers."""
     server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind(("127.0.0.1", HUNG_PORT))
+    server.bind(("127.0.0.1", 0))
     server.listen(64)
     server.settimeout(0.2)
     held: list[socket.socket] = []
@@ -48,7 +48,7 @@ def hung_redis() -> Iterator[str]:
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
     try:
-        yield f"redis://127.0.0.1:{HUNG_PORT}/0"
+        yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
     finally:
         stop.set()
         thread.join(timeout=2)

@@ -15,8 +15,9 @@ from django.db.models import Sum
 
 from ops import metrics
 from ops.models import HealthProbe, RequestMetric
+from tests.ports import closed_port
 
-CLOSED_REDIS = "redis://127.0.0.1:8129/0"  # nothing listens there (our port range)
+CLOSED_REDIS = f"redis://127.0.0.1:{closed_port()}/0"  # nothing listens there
 
 
 def stored(route: str) -> int:

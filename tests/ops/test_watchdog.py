@@ -21,8 +21,9 @@ from django.db import connections
 
 from ops import health, watchdog
 from ops.models import HealthProbe, Incident
+from tests.ports import closed_port
 
-HUNG_PORT, CLOSED_PORT = 8110, 8111
+CLOSED_PORT = closed_port()
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +54,7 @@ def hung_server() -> Iterator[int]:
     """Accepts connections and never says a word (a hung Redis or PostgreSQL)."""
     server = socket.socket()
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind(("127.0.0.1", HUNG_PORT))
+    server.bind(("127.0.0.1", 0))
     server.listen(16)
     accepted: list[socket.socket] = []
     stop = threading.Event()
@@ -69,7 +70,7 @@ def hung_server() -> Iterator[int]:
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    yield HUNG_PORT
+    yield server.getsockname()[1]
     stop.set()
     thread.join(2)
     for conn in accepted:
@@ -275,10 +276,10 @@ def test_dead_mans_switch_is_pinged_each_cycle(journal: watchdog.Journal, settin
         def log_message(self, *args: object) -> None:
             pass
 
-    server = HTTPServer(("127.0.0.1", 8112), Handler)
+    server = HTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.handle_request, daemon=True)
     thread.start()
-    settings.WATCHDOG_PING_URL = "http://127.0.0.1:8112/ping/abc"
+    settings.WATCHDOG_PING_URL = f"http://127.0.0.1:{server.server_address[1]}/ping/abc"
     try:
         assert watchdog.run_cycle(journal=journal).pinged
     finally:
@@ -308,14 +309,14 @@ def test_with_celery_down_the_incident_opens_and_on_call_hears_directly(
         def log_message(self, *args: object) -> None:
             pass
 
-    server = HTTPServer(("127.0.0.1", 8114), Hook)
+    server = HTTPServer(("127.0.0.1", 0), Hook)
     server.timeout = 0.5
     thread = threading.Thread(target=lambda: [server.handle_request() for _ in range(2)], daemon=True)
     thread.start()
     app.conf.task_always_eager = False  # production: a broker (in memory here) and no worker
     settings.WATCHDOG_TIMEOUT_SECONDS = 0.2
     settings.OPS_ONCALL_EMAILS = ["pager@example.com"]
-    settings.OPS_INCIDENT_WEBHOOK_URL = "http://127.0.0.1:8114/hook"
+    settings.OPS_INCIDENT_WEBHOOK_URL = f"http://127.0.0.1:{server.server_address[1]}/hook"
     settings.OPS_BEAT_STALE_SECONDS = 10**9  # beat is not what this test is about
     from ops import heartbeat
 
