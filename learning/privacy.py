@@ -26,6 +26,8 @@ REVIEW_COLUMNS = [
     "interval_after",
     "due_after",
 ]
+# The header names the deck; the row reads its title.
+REVIEW_FIELDS = ["card__deck__title" if column == "deck" else column for column in REVIEW_COLUMNS]
 SESSION_COLUMNS = [
     "id",
     "mode",
@@ -67,19 +69,7 @@ def personal_data(user: User) -> list[tuple[str, bytes]]:
             "reviews.csv",
             _csv(
                 REVIEW_COLUMNS,
-                reviews.values_list(
-                    "reviewed_at",
-                    "card_id",
-                    "card__deck__title",
-                    "mode",
-                    "quality",
-                    "correct",
-                    "typed_answer",
-                    "response_ms",
-                    "interval_before",
-                    "interval_after",
-                    "due_after",
-                ).iterator(),
+                reviews.values_list(*REVIEW_FIELDS).iterator(),
             ),
         )
     )
