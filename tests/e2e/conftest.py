@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -29,6 +30,55 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if "tests/e2e" in str(item.fspath):
                 item.add_marker(skip)
+
+
+class _InFlight:
+    """Counts the live server's open connections, so teardown can wait for none.
+
+    The browser may still send a request as a context closes (an analytics
+    beacon on visibilitychange), and the live server may still be answering
+    one; the test database must not be flushed under it, or PostgreSQL breaks
+    the tie between that request's locks and TRUNCATE's as a deadlock.
+    """
+
+    def __init__(self, httpd: object) -> None:
+        self._idle = threading.Condition()
+        self._open = 0
+        serve = httpd.process_request_thread
+
+        def counted(request: object, client_address: object) -> None:
+            with self._idle:
+                self._open += 1
+            try:
+                serve(request, client_address)
+            finally:
+                with self._idle:
+                    self._open -= 1
+                    self._idle.notify_all()
+
+        # socketserver starts each connection's thread with this attribute as
+        # its target, so the instance attribute is what runs.
+        httpd.process_request_thread = counted
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: self._open == 0, timeout=timeout)
+
+
+@pytest.fixture(autouse=True)
+def _live_server_drained(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Set up after pytest-django's transactional_db, torn down before its flush
+    and after every browser context of the test has closed."""
+    if "live_server" not in request.fixturenames:
+        yield
+        return
+    httpd = request.getfixturevalue("live_server").thread.httpd
+    if not hasattr(httpd, "lms_in_flight"):
+        httpd.lms_in_flight = _InFlight(httpd)
+    yield
+    # Keep-alive connections close when their browser context does; one still
+    # open after that is a request being answered.
+    httpd.lms_in_flight.wait_idle(timeout=10)
 
 
 @pytest.fixture(scope="session")
