@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from django.db import connection
+from django.db.migrations.recorder import MigrationRecorder
 from prometheus_client.parser import text_string_to_metric_families
 
 from lms.logging import JsonFormatter, RequestIdFilter, request_id_var
@@ -34,6 +36,19 @@ def test_ready_when_migrated(client):
     response = client.get("/health/ready/")
     assert response.status_code == 200
     assert response.json()["checks"]["migrations"]["details"]["pending"] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_not_ready_while_a_migration_is_unapplied(client):
+    recorder = MigrationRecorder(connection)
+    recorder.record_unapplied("learning", "0001_initial")
+    try:
+        response = client.get("/health/ready/")
+    finally:
+        recorder.record_applied("learning", "0001_initial")
+    assert response.status_code == 503
+    assert response.json()["checks"]["migrations"]["details"]["pending"] == 1
+    assert client.get("/health/ready/").status_code == 200
 
 
 def test_detailed_lists_each_component_with_timing(client):
