@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
+from django.dispatch import Signal
 
 from learning import schedulers
 from learning.schedulers.base import DESIRED_RETENTION_RANGE
@@ -383,7 +384,38 @@ class Card(models.Model):
 # --- Studying: per-student card state, the review log, study sessions -------------
 
 
-class CardStateQuerySet(models.QuerySet):
+# Sent with `rows` (a QuerySet of CardState, StudySession or Review) just
+# before they are deleted by themselves (Undo, the admin, the weekly clean-up),
+# while they still exist. These models have no per-row delete signal
+# receivers on purpose: one would make Django load every row an account's or
+# a card's deletion cascades to (`learning.progress.connect` says how those
+# are covered).
+study_rows_deleting = Signal()
+
+
+class StudyRowQuerySet(models.QuerySet):
+    def delete(self) -> tuple[int, dict[str, int]]:
+        with transaction.atomic(using=self.db):
+            study_rows_deleting.send(sender=self.model, rows=self)
+            self._unlink()
+            return super().delete()
+
+    def _unlink(self) -> None:
+        """Clear what points at these rows (the foreign keys to them are
+        DO_NOTHING), in one UPDATE, before they go."""
+
+
+class StudyRowModel(models.Model):
+    class Meta:
+        abstract = True
+
+    def delete(self, using: str | None = None, keep_parents: bool = False) -> tuple[int, dict[str, int]]:
+        deleted = type(self)._default_manager.using(using).filter(pk=self.pk).delete()
+        self.pk = None
+        return deleted
+
+
+class CardStateQuerySet(StudyRowQuerySet):
     def for_student(self, user: User) -> CardStateQuerySet:
         return self.filter(student=user)
 
@@ -403,7 +435,7 @@ LEECH_LAPSES = 8
 MASTERED_INTERVAL = 21
 
 
-class CardState(models.Model):
+class CardState(StudyRowModel):
     """One student's SM-2 schedule for one card; created at their first answer."""
 
     class Status(models.TextChoices):
@@ -466,12 +498,15 @@ class CardState(models.Model):
         return self.lapses >= LEECH_LAPSES
 
 
-class StudySessionQuerySet(models.QuerySet):
+class StudySessionQuerySet(StudyRowQuerySet):
+    def _unlink(self) -> None:
+        Review.objects.filter(session__in=self.values("pk")).update(session=None)
+
     def for_student(self, user: User) -> StudySessionQuerySet:
         return self.filter(student=user)
 
 
-class StudySession(models.Model):
+class StudySession(StudyRowModel):
     class Mode(models.TextChoices):
         LEARN = "learn", "Learn"
         REVIEW = "review", "Review"
@@ -518,7 +553,11 @@ class StudySession(models.Model):
     # counters before it, so Undo puts both back exactly. One per session,
     # replaced by each answer and cleared once undone: kept here rather than
     # on every review row, where it would only take space.
-    undo_review = models.ForeignKey("Review", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # DO_NOTHING (the constraint stays, checked at commit): Undo clears this
+    # before it deletes the review, and otherwise reviews go only with their
+    # student, sessions included. SET_NULL made Django load every review of
+    # an account it deleted, one object each, just to null this column.
+    undo_review = models.ForeignKey("Review", on_delete=models.DO_NOTHING, null=True, blank=True, related_name="+")
     undo_snapshot = models.JSONField(null=True, blank=True)
     cards_total = models.PositiveIntegerField(default=0)
     answers_count = models.PositiveIntegerField(default=0)
@@ -583,12 +622,16 @@ class StudySession(models.Model):
         return self.mode in (self.Mode.LEARN, self.Mode.REVIEW)
 
 
-class ReviewQuerySet(models.QuerySet):
+class ReviewQuerySet(StudyRowQuerySet):
+    def _unlink(self) -> None:
+        # Undo of an answer that is gone is impossible: forget it.
+        StudySession.objects.filter(undo_review__in=self.values("pk")).update(undo_review=None, undo_snapshot=None)
+
     def for_student(self, user: User) -> ReviewQuerySet:
         return self.filter(student=user)
 
 
-class Review(models.Model):
+class Review(StudyRowModel):
     """Every answer ever given: the learning history. Never edited, except a
     test answer the student marks "I was right" (correct, quality and
     overridden_at; what was typed stays); the only deletion is a student's
@@ -597,7 +640,13 @@ class Review(models.Model):
     student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reviews")
     # SET_NULL: deleting a card must not erase the student's history.
     card = models.ForeignKey(Card, on_delete=models.SET_NULL, null=True, related_name="reviews")
-    session = models.ForeignKey(StudySession, on_delete=models.SET_NULL, null=True, blank=True, related_name="reviews")
+    # DO_NOTHING (the constraint stays, checked at commit): a session is
+    # deleted only with its student (and their reviews), or by the weekly
+    # maintenance when it has no review. SET_NULL made deleting an account
+    # rewrite each of its reviews before deleting them.
+    session = models.ForeignKey(
+        StudySession, on_delete=models.DO_NOTHING, null=True, blank=True, related_name="reviews"
+    )
     mode = models.CharField(max_length=10, choices=StudySession.Mode.choices)
     quality = models.PositiveSmallIntegerField()
     typed_answer = models.CharField(max_length=500, blank=True)

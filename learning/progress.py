@@ -45,9 +45,11 @@ from learning.models import (
     Enrollment,
     Review,
     StudySession,
+    study_rows_deleting,
 )
 from learning.study import day_start_offset, local_day_bounds, study_day
 from lms.models import User
+from lms.signals import user_deleting
 
 FORECAST_DAYS = 30
 HEATMAP_DAYS = 365
@@ -313,7 +315,11 @@ def forget_class_figures(student_id: int, card_id: int | None) -> None:
     the same transaction sees the change) and again after the commit (a view
     that read the old rows meanwhile keeps them no longer), each token once
     per transaction however many rows it deletes."""
-    keys = set(_figure_token_keys(student_id, card_id))
+    _forget_figures(set(_figure_token_keys(student_id, card_id)))
+
+
+def _forget_figures(keys: set[str]) -> None:
+    """Move these figure tokens (see `forget_class_figures`)."""
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
         _bump_figure_tokens(keys)  # already committed
@@ -340,9 +346,29 @@ def _review_changed(sender: type, instance: Review, **kwargs: object) -> None:
     forget_class_figures(instance.student_id, instance.card_id)
 
 
-def _state_deleted(sender: type, instance: CardState, **kwargs: object) -> None:
-    forget_dashboard(instance.student_id)
-    forget_class_figures(instance.student_id, instance.card_id)
+def _study_rows_deleting(sender: type, rows: object, **kwargs: object) -> None:
+    """Schedules, reviews or sessions deleted by themselves: their students'
+    dashboards, and (but for sessions) the figures of those students and
+    cards. Two small reads, whatever the number of rows."""
+    students = set(rows.values_list("student_id", flat=True).distinct())
+    for student_id in students:
+        forget_dashboard(student_id)
+    if sender is StudySession or not students:
+        return
+    cards = rows.exclude(card=None).values_list("card_id", flat=True).distinct()
+    _forget_figures({_student_token_key(pk) for pk in students} | {_card_token_key(_card_bucket(pk)) for pk in cards})
+
+
+def _students_deleting(sender: object, users: list, **kwargs: object) -> None:
+    """Their reviews and schedules go in one statement each (no per-row
+    signal): make every figure they were part of stale. Their enrolments'
+    deletion re-reads their classes; a card's difficulty may also count
+    them in a class they have left, so every card bucket moves (one call)."""
+    if not users:
+        return
+    for user in users:
+        forget_dashboard(user.pk)
+    _forget_figures({_student_token_key(user.pk) for user in users} | {_card_token_key(b) for b in range(CARD_BUCKETS)})
 
 
 def _enrollment_changed(sender: type, instance: Enrollment, **kwargs: object) -> None:
@@ -356,12 +382,18 @@ def connect() -> None:
     # answer rather than one per row written).
     # Class progress follows the review rows instead: each names the student
     # and the card whose figures moved.
+    # No receiver listens to the deletion of sessions, reviews or schedules:
+    # one would make Django load each row it deletes (an account with 50,000
+    # reviews took seconds). Their deletions are covered where they happen:
+    # an account's by `user_deleting`, a card's by its own signal (the
+    # content token re-reads every class), Undo's by `study.undo`.
+    post_save.connect(_session_saved, sender=StudySession, dispatch_uid="progress-session-save")
+    post_save.connect(_review_changed, sender=Review, dispatch_uid="progress-review-save")
     for name, signal in (("save", post_save), ("delete", post_delete)):
-        signal.connect(_session_saved, sender=StudySession, dispatch_uid=f"progress-session-{name}")
         signal.connect(_enrollment_changed, sender=Enrollment, dispatch_uid=f"progress-enrollment-{name}")
         signal.connect(_content_changed, sender=Card, dispatch_uid=f"dashboard-card-{name}")
-        signal.connect(_review_changed, sender=Review, dispatch_uid=f"progress-review-{name}")
-    post_delete.connect(_state_deleted, sender=CardState, dispatch_uid="dashboard-cardstate-delete")
+    user_deleting.connect(_students_deleting, dispatch_uid="progress-students-deleting")
+    study_rows_deleting.connect(_study_rows_deleting, dispatch_uid="progress-study-rows-deleting")
 
 
 def cached_student_dashboard(user: User, *, render: Callable[[Dashboard], str] | None = None) -> Dashboard:
