@@ -1052,7 +1052,9 @@ def _answer_locked(
     if session.planned is not planned_before:
         undo["session"]["planned"] = planned_before
         fields.append("planned")
-    session.save(update_fields=fields)
+    # Written out like the state's (lms.rawsql), with save()'s signals: the
+    # session's post_save drops the student's cached dashboard.
+    rawsql.update(session, fields)
     return AnswerResult(
         review=review,
         session=session,
