@@ -55,6 +55,7 @@ from learning.models import LEECH_LAPSES, Card, CardState, Classroom, Deck, Revi
 from learning.schedulers import format_delay
 from learning.schedulers.base import Memory
 from learning.visibility import VisibleDecks, visible_decks
+from lms import cache as lms_cache
 from lms import rawsql
 from lms.errors import Conflict, Unprocessable
 from lms.tracking import track
@@ -869,7 +870,9 @@ def session_answer(
     response_ms = _parse_response_ms(response_ms)
     for attempt in (1, 2):
         try:
-            with transaction.atomic():
+            # Nothing in the answer's transaction reads a cached figure after
+            # writing: its invalidations go in one cache call after the commit.
+            with lms_cache.atomic_invalidating_at_commit():
                 result = _answer_locked(
                     student=student,
                     session_id=session_id,

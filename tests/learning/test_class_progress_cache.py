@@ -15,6 +15,7 @@ from django.utils import timezone
 from learning import progress, study
 from learning.models import Card, CardState, Enrollment, Review
 from learning.templatetags.study_tags import ago_at
+from lms import cache as lms_cache
 from tests.factories import UserFactory
 from tests.learning.study_setup import make_class
 
@@ -194,6 +195,14 @@ def test_deleting_an_account_moves_each_figure_token_once(teacher, student, monk
     bumps: list[set[str]] = []
     real = progress._bump_figure_tokens
     monkeypatch.setattr(progress, "_bump_figure_tokens", lambda keys: bumps.append(set(keys)) or real(keys))
+    # After the commit the tokens move in the transaction's one batch of cache writes.
+    real_write = lms_cache.write_many
+
+    def write_many(*, delete=(), values=None):
+        bumps.append(set(values or {}))
+        real_write(delete=delete, values=values)
+
+    monkeypatch.setattr(lms_cache, "write_many", write_many)
 
     moved = {f"learning:class-progress:student:{student.pk}"} | {
         f"learning:class-progress:cards:{progress._card_bucket(card.pk)}" for card in setup.cards
