@@ -198,6 +198,51 @@ def test_an_answer_runs_its_statements_in_one_transaction_with_no_idempotency_lo
     assert again.json()["review"] == response.json()["review"]
 
 
+def test_an_answer_with_next_carries_what_next_answers_in_one_more_query(transactional_db, teacher, student):
+    """answer/?next=1: the body also carries the next card, exactly what a
+    following next/ shows (but its fresh idempotency key), at the cost of
+    the one statement next/ runs for it; and `done` once the session is over."""
+    setup = make_class(teacher, [student], cards_per_deck=3)
+    api = token_client(student)
+    session = api.post(SESSIONS, {"scope_type": "deck", "scope_id": setup.decks[0].pk, "mode": "learn"}, format="json")
+    url = f"{SESSIONS}{session.json()['id']}/"
+    body = api.get(url + "next/").json()
+    seen = [body["card"]["id"]]
+    while True:
+        with override_settings(ANALYTICS_ENABLED=True), CaptureQueriesContext(connection) as ctx:
+            response = api.post(
+                url + "answer/?next=1",
+                {"card": body["card"]["id"], "quality": 5, "idempotency_key": body["idempotency_key"]},
+                format="json",
+            )
+        assert response.status_code == 201, response.content
+        statements = [statement(q["sql"]) for q in ctx.captured_queries]
+        answered = response.json()
+        plain = {k: v for k, v in answered.items() if k != "next"}
+        assert plain["card"] == body["card"]["id"] and plain["replayed"] is False
+        last = {"card": body["card"]["id"], "quality": 5, "idempotency_key": body["idempotency_key"]}
+        body = answered["next"]
+        following = api.get(url + "next/").json()
+        if body["done"]:
+            assert answered["session_done"] is True and following["done"] is True
+            assert body == following
+            # Nothing left to load: the answer's own statements only.
+            assert statements.count("SELECT learning_card") == 1
+            break
+        assert statements[-2:] == ["SELECT learning_card", "INSERT analytics_event"], statements
+        assert len(statements) == 11, statements  # answer/'s ten, then the next card with its state
+        assert {**body, "idempotency_key": None} == {**following, "idempotency_key": None}
+        assert body["idempotency_key"] and body["card"]["id"] not in seen
+        seen.append(body["card"]["id"])
+    assert sorted(seen) == sorted(card.pk for card in setup.cards)
+    # A retry of the last answer (same key) replays it, and the session is still over.
+    again = api.post(url + "answer/?next=1", last, format="json")
+    assert again.status_code == 200 and again.json()["replayed"] is True
+    assert again.json()["next"]["done"] is True
+    # Without ?next=1 the body is what it was.
+    assert "next" not in api.post(url + "answer/", last, format="json").json()
+
+
 def field_values(instance) -> dict:
     return {f.attname: getattr(instance, f.attname) for f in type(instance)._meta.concrete_fields}
 
