@@ -606,14 +606,17 @@ def _pick(session: StudySession, cards: dict[int, Card], now: datetime) -> Card 
     return None
 
 
-def session_next(*, student: User, session: StudySession, now: datetime | None = None) -> NextCard | None:
+def session_next(
+    *, student: User, session: StudySession, now: datetime | None = None, decks: VisibleDecks | None = None
+) -> NextCard | None:
     """The next card (see the module's rules), or None when the session is
-    over (the session is then completed)."""
+    over (the session is then completed). `decks`: the student's visible
+    decks when the caller has just read them (an answer, for the card after it)."""
     now = now or timezone.now()
     _expire_if_idle(session, now)
     if session.status != StudySession.Status.ACTIVE:
         return None
-    decks = visible_decks(student)  # one cache read for the permission checks below
+    decks = decks if decks is not None else visible_decks(student)  # one cache read for the permission checks below
     while session.queue or session.learning_ids:
         wanted = [*session.queue[:1], *session.learning_ids]
         cards = _candidates(student, wanted, decks)
@@ -661,6 +664,9 @@ class AnswerResult:
     done: bool
     replayed: bool = False
     recall: float | None = None
+    # The student's visible decks as the answer read them: the card after it
+    # is checked against the same set without reading the cache again.
+    decks: VisibleDecks | None = None
 
     @property
     def interval(self) -> int:
@@ -931,7 +937,8 @@ def _answer_locked(
     # The session row lock serialises answers within a session, so a
     # retried request sees the first one's review below.
     session = get_session_for(student, session_id, lock=True)
-    card = get_card_to_study_for(student, card_id)
+    decks = visible_decks(student)
+    card = get_card_to_study_for(student, card_id, decks)
     if (
         session.status != StudySession.Status.ACTIVE
         or session.last_activity_at < now - IDLE_AFTER
@@ -1066,6 +1073,7 @@ def _answer_locked(
         redrill=redrill,
         done=done,
         recall=recall,
+        decks=decks,
     )
 
 

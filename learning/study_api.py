@@ -364,7 +364,8 @@ class StudySessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
             # What the client asks next anyway, computed after the answer's
             # commit: a study loop is then one request per card, not two.
             session = result.session
-            body["next"] = next_data(request, session, study.session_next(student=request.user, session=session))
+            nxt = study.session_next(student=request.user, session=session, decks=result.decks)
+            body["next"] = next_data(request, session, nxt)
         return Response(body, status=status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED)
 
     @extend_schema(

@@ -106,9 +106,10 @@ class FailOpenRedisCache(RedisCache):
 
 
 def write_many(*, delete: Collection[str] = (), values: Mapping[str, tuple[Any, int | None]] | None = None) -> None:
-    """Delete `delete` and set `values` (key -> (value, timeout)) in the
-    default cache: one round trip on Redis (a pipeline, under the breaker),
-    one call for each kind elsewhere (the tests' local memory)."""
+    """Delete `delete` and set `values` (key -> (value, timeout): seconds, a
+    positive number, or None for no expiry) in the default cache: one round
+    trip on Redis (a pipeline, under the breaker), one call for each kind
+    elsewhere (the tests' local memory)."""
     values = values or {}
     if not delete and not values:
         return
@@ -121,12 +122,14 @@ def write_many(*, delete: Collection[str] = (), values: Mapping[str, tuple[Any, 
         return
 
     def send() -> None:
+        # The raw client's pipeline without MULTI/EXEC (each write stands on
+        # its own), keys and values made and encoded as django-redis does.
         client = backend.client
-        pipe = client.get_client(write=True).pipeline()
-        for key in delete:
-            client.delete(key, client=pipe)
+        pipe = client.get_client(write=True).pipeline(transaction=False)
+        if delete:
+            pipe.delete(*(client.make_key(key) for key in delete))
         for key, (value, timeout) in values.items():
-            client.set(key, value, timeout, client=pipe)
+            pipe.set(client.make_key(key), client.encode(value), px=None if timeout is None else int(timeout * 1000))
         pipe.execute()
 
     guarded(send, default=None)
