@@ -995,13 +995,6 @@ def _answer_locked(
             undo["tagged_leech"] = _tag_leech(card)
             if deck.leech_action == Deck.LeechAction.SUSPEND:
                 state.suspended = True
-        # Written out (lms.rawsql): the ORM's INSERT/UPDATE compile cost more
-        # worker CPU than the statements themselves; save()'s signals are still
-        # sent (class progress follows the review rows).
-        if created:
-            rawsql.insert(state)
-        else:
-            rawsql.update(state, SCHEDULE_FIELDS)
     else:
         before = after = scheduling.memory_of(state)
 
@@ -1022,7 +1015,6 @@ def _answer_locked(
         idempotency_key=idempotency_key,
     )
     review.near_miss = near_miss
-    rawsql.insert(review)
 
     planned_before = session.planned
     fields = [*SESSION_SCALAR_FIELDS, "undo_review", "undo_snapshot"]
@@ -1062,9 +1054,17 @@ def _answer_locked(
     if session.planned is not planned_before:
         undo["session"]["planned"] = planned_before
         fields.append("planned")
-    # Written out like the state's (lms.rawsql), with save()'s signals: the
-    # session's post_save drops the student's cached dashboard.
-    rawsql.update(session, fields)
+    # The state, the review and the session in one statement on PostgreSQL
+    # (lms.rawsql.write_together; the session's undo_review takes the new
+    # review's id inside it), with save()'s signals: class progress follows
+    # the review rows, the session's post_save drops the cached dashboard.
+    # Written out: the ORM's INSERT/UPDATE compile cost more worker CPU than
+    # the statements themselves, and each was a round trip of its own.
+    inserts: list[CardState | Review] = [state] if created else []
+    updates: list[tuple[CardState | StudySession, list[str]]] = (
+        [(state, SCHEDULE_FIELDS)] if changes and not created else []
+    )
+    rawsql.write_together(inserts=[*inserts, review], updates=[*updates, (session, fields)])
     return AnswerResult(
         review=review,
         session=session,
