@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from learning.models import Card, Classroom, Course, Deck, Lesson
-from learning.visibility import VisibleDecks, visible_decks
+from learning.visibility import visible_decks
 from lms import rawsql
 from lms.models import User
 
@@ -94,11 +94,10 @@ def _card_sql() -> str:
     )
 
 
-def get_card_to_study_for(user: User, pk: object, decks: VisibleDecks | None = None) -> Card:
+def get_card_to_study_for(user: User, pk: object) -> Card:
     """A card with its deck (and nothing further up) for the study loop: loaded
     by primary key, then one check against the user's cached visible decks
-    (learning.visibility, or `decks` when the caller has read them) instead
-    of the visibility joins. 404 when hidden."""
+    (learning.visibility) instead of the visibility joins. 404 when hidden."""
     try:
         value = int(pk)  # type: ignore[call-overload]
         if not 0 < value < 2**63:  # beyond any id; SQLite would overflow
@@ -108,9 +107,7 @@ def get_card_to_study_for(user: User, pk: object, decks: VisibleDecks | None = N
     # Every answer/ runs this: one statement written out (lms.rawsql), not
     # compiled by the ORM on each call.
     row = rawsql.fetch_one(_card_sql(), [value])
-    if decks is None:
-        decks = visible_decks(user)
-    if row is None or not decks.can_read(row[_CARD_DECK_AT]):
+    if row is None or not visible_decks(user).can_read(row[_CARD_DECK_AT]):
         raise Http404(f"No card {pk!r} for this user.")
     card = rawsql.build(Card, row)
     card.deck = rawsql.build(Deck, row, rawsql.width(Card))

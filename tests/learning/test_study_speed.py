@@ -197,8 +197,7 @@ def test_an_answer_runs_its_statements_in_one_transaction_with_no_idempotency_lo
         "SELECT lms_apitoken",  # the token with its user
         "BEGIN",
         "SELECT learning_studysession",  # the session, locked
-        "SELECT learning_card",  # the card with its deck (visibility: the cached set)
-        "SELECT learning_cardstate",  # the card's state, locked (none yet)
+        "SELECT learning_card",  # the card with its deck and its state, locked (none yet; visibility: the cached set)
         *writes,  # the state after the answer, the review, the session
         "COMMIT",
         "INSERT analytics_event",  # review_submitted and api_request, in autocommit
@@ -244,7 +243,7 @@ def test_an_answer_with_next_carries_what_next_answers_in_one_more_query(transac
             break
         assert statements[-2:] == ["SELECT learning_card", "INSERT analytics_event"], statements
         # answer/'s statements, then the next card with its state.
-        assert len(statements) == 8 + len(answer_writes()), statements
+        assert len(statements) == 7 + len(answer_writes()), statements
         assert {**body, "idempotency_key": None} == {**following, "idempotency_key": None}
         assert body["idempotency_key"] and body["card"]["id"] not in seen
         seen.append(body["card"]["id"])
@@ -293,6 +292,15 @@ def test_written_out_reads_build_the_same_rows_as_the_orm(teacher, student):
 
     card = get_card_to_study_for(student, first)
     assert field_values(card) == field_values(orm[first]) and field_values(card.deck) == field_values(orm[first].deck)
+    # The answer's card with its state (one statement, the state locked).
+    decks = visible_decks(student)
+    card, state_row = study._card_and_state_for(student, first, decks)
+    assert field_values(card) == field_values(orm[first]) and field_values(card.deck) == field_values(orm[first].deck)
+    assert field_values(state_row) == field_values(CardState.objects.get(student=student, card_id=first))
+    assert study._card_and_state_for(student, ids[-1], decks)[1] is None  # no state yet
+    for hidden in (10**12, "x", 0):
+        with pytest.raises(Http404):
+            study._card_and_state_for(student, hidden, decks)
 
 
 def test_get_session_for_hides_other_students_sessions_and_bad_ids(teacher, student, outsider):
