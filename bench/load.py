@@ -11,8 +11,13 @@ through the API, then runs, one phase after another, each for `--seconds`
 with `--clients` concurrent clients:
 
 - trivial: `GET /health/live/` (the reference the others are divided by);
-- study: the real study loop through the API (`next/` then `answer/`, a new
-  learn session when one is used up);
+- study: the real study loop through the API, as an app runs it: `next/`
+  for a session's first card, then `answer/?next=1`, whose body carries the
+  card after it (one request per card; against a server without it, each
+  answer is followed by `next/`); `--study-loop pairs` runs `next/` then
+  `answer/` for every card instead. A new learn session when one is used up.
+  The study phase's requests/s counts every request of the loop (session
+  starts and `next/` included); answers/s is printed beside it;
 - dashboard: the student dashboard page;
 - status: the public status page, anonymous.
 
@@ -58,7 +63,12 @@ class Tally:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     statuses: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    answers: int = 0  # study answers recorded (201 or a replay's 200)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answered(self) -> None:
+        with self.lock:
+            self.answers += 1
 
     def record(self, kind: str, seconds: float, ok: bool, status: int) -> None:
         with self.lock:
@@ -89,8 +99,10 @@ class Student:
     """One student with a personal deck: the API with their own token, the
     pages with a session from the log-in form."""
 
-    def __init__(self, base: str, name: str, password: str, token: str, cards: int) -> None:
+    def __init__(self, base: str, name: str, password: str, token: str, cards: int, loop: str = "answer-next") -> None:
         self.base = base
+        self.loop = loop
+        self.card: dict | None = None  # the card to answer next, when an answer's body brought it
         self.http = requests.Session()  # the pages, with the session cookie
         self.api = requests.Session()  # the API, with the token alone (as an app sends it)
         self.api.headers["Authorization"] = f"Token {token}"
@@ -158,22 +170,33 @@ class Student:
             else:
                 return
         url = f"{self.base}/api/v1/study-sessions/{self.session_id}/"
-        started = time.perf_counter()
-        response = self.api.get(url + "next/", timeout=30)
-        tally.record("study", time.perf_counter() - started, response.status_code == 200, response.status_code)
-        if response.status_code != 200 or response.json().get("done"):
-            self.session_id = None
-            return
-        body = response.json()
+        body = self.card
+        self.card = None
+        if body is None:
+            started = time.perf_counter()
+            response = self.api.get(url + "next/", timeout=30)
+            tally.record("study", time.perf_counter() - started, response.status_code == 200, response.status_code)
+            if response.status_code != 200 or response.json().get("done"):
+                self.session_id = None
+                return
+            body = response.json()
         started = time.perf_counter()
         response = self.api.post(
-            url + "answer/",
+            url + ("answer/?next=1" if self.loop == "answer-next" else "answer/"),
             json={"card": body["card"]["id"], "quality": 4, "idempotency_key": body["idempotency_key"]},
             timeout=30,
         )
-        tally.record("study", time.perf_counter() - started, response.status_code in (200, 201), response.status_code)
-        if response.status_code in (200, 201) and response.json().get("session_done"):
+        ok = response.status_code in (200, 201)
+        tally.record("study", time.perf_counter() - started, ok, response.status_code)
+        if not ok:
+            return
+        tally.answered()
+        answered = response.json()
+        following = answered.get("next")
+        if answered.get("session_done") or (following is not None and following.get("done")):
             self.session_id = None
+        elif following is not None:
+            self.card = following
 
     def get(self, tally: Tally, kind: str, path: str) -> None:
         started = time.perf_counter()
@@ -245,7 +268,9 @@ def report(results: dict[str, tuple[Tally, float]]) -> dict[str, float]:
         if phase != "trivial" and trivial:
             print(f"  {phase:<10} {rate:8.1f} req/s / {trivial:.1f} = {rate / trivial:.2f}")
     if "study" in rates:
-        answers = rates["study"] / 2  # next + answer per card
+        tally, elapsed = results["study"]
+        answers = tally.answers / elapsed
+        print(f"  {'':<10} {answers:8.1f} answers/s / {trivial:.1f} = {answers / trivial if trivial else 0:.2f}")
         print(
             f"\ncapacity: this server sustains ~{answers * ANSWER_EVERY_SECONDS:,.0f} answering students "
             f"at one answer per {ANSWER_EVERY_SECONDS} s ({answers:.1f} answers/s)"
@@ -325,6 +350,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cards", type=int, default=200, help="cards in each student's deck")
     parser.add_argument("--phases", default="trivial,study,dashboard,status")
     parser.add_argument("--profile", metavar="HTML", help="profile the study loop in-process instead")
+    parser.add_argument(
+        "--study-loop",
+        choices=["answer-next", "pairs"],
+        default="answer-next",
+        help="answer-next: answer/?next=1 brings each next card (an app's loop); pairs: next/ then answer/",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.clients <= 200 or not 1 <= args.seconds <= 600 or not 1 <= args.cards <= 2000:
         parser.error("keep it bounded: 1-200 clients, 1-600 seconds, 1-2000 cards")
@@ -337,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     run = uuid.uuid4().hex[:6]
     print(f"creating {args.clients} students with {args.cards} cards each on {base} ...", flush=True)
     students = [
-        Student(base, name, password, token, args.cards) for name, password, token in create_students(run, args.clients)
+        Student(base, name, password, token, args.cards, args.study_loop)
+        for name, password, token in create_students(run, args.clients)
     ]
     results = {}
     for phase in args.phases.split(","):

@@ -7,9 +7,11 @@ In this process, through Django's test client with an API token (as an app
 sends them): each round creates a student with a deck, starts a learn session
 (cram once the day's new cards are used up) and alternates the trivial
 endpoint (`GET /health/live/`) with the study loop (`next/` then `answer/`),
-timing each request with `time.process_time()` — the worker's CPU, not the
-database's. Prints the median over rounds of the CPU ms per request for
-trivial / next / answer, their ratios to the trivial one, and the statements
+then with the loop an app runs (`answer/?next=1`, whose body carries the
+next card: one request per card), timing each request with
+`time.process_time()` — the worker's CPU, not the database's. Prints the
+median over rounds of the CPU ms per request for trivial / next / answer /
+answer+next, their ratios to the trivial one, and the statements
 each study request runs. Rounds are alternated in one run so that a busy
 machine slows every kind alike: compare the ratios, and note the load average
 printed with them.
@@ -67,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         response = call(*args)
         return response, (time.process_time() - started) * 1000
 
-    samples: dict[str, list[float]] = {"trivial": [], "next": [], "answer": []}
+    kinds = ("trivial", "next", "answer", "answer+next")
+    samples: dict[str, list[float]] = {kind: [] for kind in kinds}
     client, deck_id = new_student()
     client.get("/health/live/")  # imports and URL resolvers warm
     url = start(client, deck_id)
@@ -95,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.rounds):
         client, deck_id = new_student()
         url = start(client, deck_id)
-        per_round: dict[str, list[float]] = {"trivial": [], "next": [], "answer": []}
+        per_round: dict[str, list[float]] = {kind: [] for kind in kinds}
         for _ in range(args.pairs):
             _, ms = timed(client.get, "/health/live/")
             per_round["trivial"].append(ms)
@@ -117,16 +120,34 @@ def main(argv: list[str] | None = None) -> int:
             per_round["answer"].append(ms)
             if response.json()["session_done"]:
                 url = start(client, deck_id)
+        # The loop an app runs: each answer/?next=1 brings the card after it.
+        url = start(client, deck_id)
+        body = client.get(url + "next/").json()
+        for _ in range(args.pairs):
+            if body["done"]:
+                url = start(client, deck_id)
+                body = client.get(url + "next/").json()
+            _, ms = timed(client.get, "/health/live/")
+            per_round["trivial"].append(ms)
+            response, ms = timed(
+                client.post,
+                url + "answer/?next=1",
+                {"card": body["card"]["id"], "quality": 4, "idempotency_key": body["idempotency_key"]},
+                "application/json",
+            )
+            assert response.status_code == 201, response.content
+            per_round["answer+next"].append(ms)
+            body = response.json()["next"]
         for kind, values in per_round.items():
             samples[kind].append(statistics.mean(values))
 
     trivial = statistics.median(samples["trivial"])
     print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}; database {connection.vendor}")
     print(f"CPU ms per request (median of {args.rounds} rounds' means, {args.pairs} pairs a round):")
-    for kind in ("trivial", "next", "answer"):
+    for kind in kinds:
         value = statistics.median(samples[kind])
         spread = ", ".join(f"{v:.2f}" for v in samples[kind])
-        print(f"  {kind:8} {value:6.2f} ms  {value / trivial:5.1f}x trivial   rounds: {spread}")
+        print(f"  {kind:11} {value:6.2f} ms  {value / trivial:5.1f}x trivial   rounds: {spread}")
     for kind, sqls in statements.items():
         print(f"statements in {kind}/ (BEGIN/COMMIT not counted): {len(sqls)}")
         for sql in sqls:

@@ -48,6 +48,7 @@ from learning.models import (
     study_rows_deleting,
 )
 from learning.study import day_start_offset, local_day_bounds, study_day
+from lms import cache as lms_cache
 from lms.models import User
 from lms.signals import user_deleting
 
@@ -234,10 +235,12 @@ def _dashboard_key(user_id: int) -> str:
 
 
 def forget_dashboard(user_id: int) -> None:
-    """Drop one student's cached dashboard (now and again after the commit)."""
+    """Drop one student's cached dashboard (now and again after the commit,
+    together with the transaction's other cache writes)."""
     key = _dashboard_key(user_id)
-    cache.delete(key)
-    transaction.on_commit(lambda: cache.delete(key))
+    if lms_cache.invalidate_now():
+        cache.delete(key)
+    lms_cache.write_after_commit(delete=[key])
 
 
 def _content_changed(sender: type, **kwargs: object) -> None:
@@ -292,20 +295,7 @@ def _bump_figure_tokens(keys: set[str]) -> None:
     cache.set_many(dict.fromkeys(keys, uuid.uuid4().hex), timeout=FIGURE_TOKEN_SECONDS)
 
 
-class _FigureTokenBatch:
-    """The figure tokens one transaction moved, bumped once more together
-    after its commit (one cache call, not one per row: deleting an account
-    or a deck deletes its reviews and schedules row by row)."""
-
-    def __init__(self, position: int) -> None:
-        self.keys: set[str] = set()
-        # Moved now and not read since (by this connection, the only one
-        # that sees the uncommitted rows): no need to move them again yet.
-        self.fresh: set[str] = set()
-        self.position = position  # where its callback sits in the connection's on-commit list
-
-    def __call__(self) -> None:
-        _bump_figure_tokens(self.keys)
+FRESH_TOKENS = "class-figures-fresh"  # lms.cache.CommitWrites.notes: moved now and not read since
 
 
 def forget_class_figures(student_id: int, card_id: int | None) -> None:
@@ -314,27 +304,27 @@ def forget_class_figures(student_id: int, card_id: int | None) -> None:
     reads them again at its next view. The tokens move now (a view later in
     the same transaction sees the change) and again after the commit (a view
     that read the old rows meanwhile keeps them no longer), each token once
-    per transaction however many rows it deletes."""
+    per transaction however many rows it deletes, the latter in the
+    transaction's one after-commit cache call (lms.cache)."""
     _forget_figures(set(_figure_token_keys(student_id, card_id)))
 
 
 def _forget_figures(keys: set[str]) -> None:
     """Move these figure tokens (see `forget_class_figures`)."""
-    connection = transaction.get_connection()
-    if not connection.in_atomic_block:
+    if not transaction.get_connection().in_atomic_block:
         _bump_figure_tokens(keys)  # already committed
         return
-    pending = connection.run_on_commit
-    batch: _FigureTokenBatch | None = getattr(connection, "class_figure_batch", None)
-    # A rollback drops the batch's callback with the list (a savepoint's,
-    # those after it): then this transaction starts a new batch.
-    if batch is None or batch.position >= len(pending) or pending[batch.position][1] is not batch:
-        batch = connection.class_figure_batch = _FigureTokenBatch(len(pending))
-        transaction.on_commit(batch)
-    batch.keys |= keys
-    new = keys - batch.fresh
+    batch = lms_cache.commit_writes()
+    token = uuid.uuid4().hex
+    batch.values.update(dict.fromkeys(keys, (token, FIGURE_TOKEN_SECONDS)))
+    if not lms_cache.invalidate_now():
+        return
+    # Moved now and not read since (by this connection, the only one that
+    # sees the uncommitted rows): no need to move them again yet.
+    fresh: set[str] = batch.notes.setdefault(FRESH_TOKENS, set())
+    new = keys - fresh
     if new:
-        batch.fresh |= new
+        fresh |= new
         _bump_figure_tokens(new)
 
 
@@ -429,9 +419,9 @@ def cached_student_dashboard(user: User, *, render: Callable[[Dashboard], str] |
 def _tokens_for(student_ids: list[int]) -> tuple[dict[int, object], dict[int, object]]:
     """The change tokens of these students and of every card bucket."""
     keys = [_student_token_key(pk) for pk in student_ids] + [_card_token_key(b) for b in range(CARD_BUCKETS)]
-    batch = getattr(transaction.get_connection(), "class_figure_batch", None)
+    batch = lms_cache.current_commit_writes()
     if batch is not None:
-        batch.fresh.clear()  # read: this transaction's next change moves them again
+        batch.notes.pop(FRESH_TOKENS, None)  # read: this transaction's next change moves them again
     found = cache.get_many(keys)
     students = {pk: found.get(_student_token_key(pk)) for pk in student_ids}
     buckets = {b: found.get(_card_token_key(b)) for b in range(CARD_BUCKETS)}

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Avg, Count, F, FilteredRelation, Min, Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
@@ -45,7 +45,6 @@ from django.utils.html import strip_tags
 
 from learning import answer_diff, scheduling, srs
 from learning.access import (
-    get_card_to_study_for,
     get_classroom_for,
     get_course_for,
     get_deck_for,
@@ -55,6 +54,7 @@ from learning.models import LEECH_LAPSES, Card, CardState, Classroom, Deck, Revi
 from learning.schedulers import format_delay
 from learning.schedulers.base import Memory
 from learning.visibility import VisibleDecks, visible_decks
+from lms import cache as lms_cache
 from lms import rawsql
 from lms.errors import Conflict, Unprocessable
 from lms.tracking import track
@@ -605,14 +605,17 @@ def _pick(session: StudySession, cards: dict[int, Card], now: datetime) -> Card 
     return None
 
 
-def session_next(*, student: User, session: StudySession, now: datetime | None = None) -> NextCard | None:
+def session_next(
+    *, student: User, session: StudySession, now: datetime | None = None, decks: VisibleDecks | None = None
+) -> NextCard | None:
     """The next card (see the module's rules), or None when the session is
-    over (the session is then completed)."""
+    over (the session is then completed). `decks`: the student's visible
+    decks when the caller has just read them (an answer, for the card after it)."""
     now = now or timezone.now()
     _expire_if_idle(session, now)
     if session.status != StudySession.Status.ACTIVE:
         return None
-    decks = visible_decks(student)  # one cache read for the permission checks below
+    decks = decks if decks is not None else visible_decks(student)  # one cache read for the permission checks below
     while session.queue or session.learning_ids:
         wanted = [*session.queue[:1], *session.learning_ids]
         cards = _candidates(student, wanted, decks)
@@ -660,6 +663,9 @@ class AnswerResult:
     done: bool
     replayed: bool = False
     recall: float | None = None
+    # The student's visible decks as the answer read them: the card after it
+    # is checked against the same set without reading the cache again.
+    decks: VisibleDecks | None = None
 
     @property
     def interval(self) -> int:
@@ -869,7 +875,9 @@ def session_answer(
     response_ms = _parse_response_ms(response_ms)
     for attempt in (1, 2):
         try:
-            with transaction.atomic():
+            # Nothing in the answer's transaction reads a cached figure after
+            # writing: its invalidations go in one cache call after the commit.
+            with lms_cache.atomic_invalidating_at_commit():
                 result = _answer_locked(
                     student=student,
                     session_id=session_id,
@@ -907,11 +915,49 @@ def session_answer(
 
 
 @functools.cache
-def _state_sql() -> str:
+def _card_state_sql(lateral: bool) -> str:
+    card, deck = rawsql.columns(Card, "c"), rawsql.columns(Deck, "d")
+    state = rawsql.columns(CardState, "st")
+    joined = f"{rawsql.table(Card)} c INNER JOIN {rawsql.table(Deck)} d ON d.id = c.deck_id"
+    if lateral:
+        # The state locked in the same statement: FOR UPDATE is not allowed
+        # on the nullable side of an outer join, but it is inside a LATERAL
+        # subquery (the row may not exist yet: a first answer).
+        inner = rawsql.columns(CardState, "x")
+        return (
+            f"SELECT {card}, {deck}, {state} FROM {joined}"  # noqa: S608 - names are ours
+            f" LEFT JOIN LATERAL (SELECT {inner} FROM {rawsql.table(CardState)} x"
+            " WHERE x.student_id = %s AND x.card_id = c.id FOR UPDATE) st ON TRUE WHERE c.id = %s"
+        )
     return (
-        f"SELECT {rawsql.columns(CardState, 'st')} FROM {rawsql.table(CardState)} st"  # noqa: S608 - names are ours
-        " WHERE st.student_id = %s AND st.card_id = %s"
+        f"SELECT {card}, {deck}, {state} FROM {joined}"  # noqa: S608 - names are ours
+        f" LEFT OUTER JOIN {rawsql.table(CardState)} st ON st.card_id = c.id AND st.student_id = %s WHERE c.id = %s"
     )
+
+
+def _card_and_state_for(student: User, card_id: object, decks: VisibleDecks) -> tuple[Card, CardState | None]:
+    """`get_card_to_study_for` (404 when missing or hidden) and the student's
+    state of the card, locked where there are row locks: one statement
+    instead of two on every answer (SQLite, which locks the whole file on
+    write, joins the state without a lock)."""
+    try:
+        value = int(card_id)  # type: ignore[call-overload]
+        if not 0 < value < 2**63:
+            raise ValueError(value)
+    except (TypeError, ValueError):
+        raise Http404(f"No card {card_id!r} for this user.") from None
+    row = rawsql.fetch_one(_card_state_sql(connection.features.has_select_for_update), [student.pk, value])
+    deck_at = rawsql.width(Card)
+    if row is None or not decks.can_read(row[_CARD_DECK_AT]):
+        raise Http404(f"No card {card_id!r} for this user.")
+    card = rawsql.build(Card, row)
+    card.deck = rawsql.build(Deck, row, deck_at)
+    state_at = deck_at + rawsql.width(Deck)
+    state = rawsql.build(CardState, row, state_at) if row[state_at] is not None else None
+    return card, state
+
+
+_CARD_DECK_AT = [field.attname for field in Card._meta.concrete_fields].index("deck_id")
 
 
 def _answer_locked(
@@ -928,7 +974,8 @@ def _answer_locked(
     # The session row lock serialises answers within a session, so a
     # retried request sees the first one's review below.
     session = get_session_for(student, session_id, lock=True)
-    card = get_card_to_study_for(student, card_id)
+    decks = visible_decks(student)
+    card, state = _card_and_state_for(student, card_id, decks)
     if (
         session.status != StudySession.Status.ACTIVE
         or session.last_activity_at < now - IDLE_AFTER
@@ -967,8 +1014,6 @@ def _answer_locked(
     first = card.pk not in session.answered_ids
     changes = _changes_schedule(session, deck, card.pk)
     undo: dict[str, Any] = {"session": _session_snapshot(session)}
-    row = rawsql.fetch_one(_state_sql() + rawsql.for_update(), [student.pk, card.pk])
-    state = rawsql.build(CardState, row) if row is not None else None
     undo["state"] = scheduling.snapshot(state)
     # A first answer inserts the state it computes (one INSERT); a
     # simultaneous first answer elsewhere makes it an IntegrityError, and the
@@ -985,13 +1030,6 @@ def _answer_locked(
             undo["tagged_leech"] = _tag_leech(card)
             if deck.leech_action == Deck.LeechAction.SUSPEND:
                 state.suspended = True
-        # Written out (lms.rawsql): the ORM's INSERT/UPDATE compile cost more
-        # worker CPU than the statements themselves; save()'s signals are still
-        # sent (class progress follows the review rows).
-        if created:
-            rawsql.insert(state)
-        else:
-            rawsql.update(state, SCHEDULE_FIELDS)
     else:
         before = after = scheduling.memory_of(state)
 
@@ -1012,7 +1050,6 @@ def _answer_locked(
         idempotency_key=idempotency_key,
     )
     review.near_miss = near_miss
-    rawsql.insert(review)
 
     planned_before = session.planned
     fields = [*SESSION_SCALAR_FIELDS, "undo_review", "undo_snapshot"]
@@ -1052,7 +1089,17 @@ def _answer_locked(
     if session.planned is not planned_before:
         undo["session"]["planned"] = planned_before
         fields.append("planned")
-    session.save(update_fields=fields)
+    # The state, the review and the session in one statement on PostgreSQL
+    # (lms.rawsql.write_together; the session's undo_review takes the new
+    # review's id inside it), with save()'s signals: class progress follows
+    # the review rows, the session's post_save drops the cached dashboard.
+    # Written out: the ORM's INSERT/UPDATE compile cost more worker CPU than
+    # the statements themselves, and each was a round trip of its own.
+    inserts: list[CardState | Review] = [state] if created else []
+    updates: list[tuple[CardState | StudySession, list[str]]] = (
+        [(state, SCHEDULE_FIELDS)] if changes and not created else []
+    )
+    rawsql.write_together(inserts=[*inserts, review], updates=[*updates, (session, fields)])
     return AnswerResult(
         review=review,
         session=session,
@@ -1061,6 +1108,7 @@ def _answer_locked(
         redrill=redrill,
         done=done,
         recall=recall,
+        decks=decks,
     )
 
 

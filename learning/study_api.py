@@ -202,6 +202,62 @@ def card_payload(card: Card, request: Request) -> dict[str, Any]:
     }
 
 
+DONE: dict[str, Any] = {
+    "done": True,
+    "card": None,
+    "previews": {},
+    "preview_seconds": {},
+    "counts": None,
+    "state": None,
+    "scheduler": None,
+    "first_answer": None,
+    "is_leech": None,
+    "can_edit": None,
+    "edit_url": None,
+    "idempotency_key": None,
+    "position": None,
+    "remaining": 0,
+}
+
+
+def next_data(request: Request, session: StudySession, nxt: study.NextCard | None) -> dict[str, Any]:
+    """The body of `next/`: the card to show (`done` when the session is over)."""
+    if nxt is None:
+        return {**DONE, "session": session_data(session)}
+    memory = nxt.memory
+    return {
+        "done": False,
+        "card": card_payload(nxt.card, request),
+        "scheduler": nxt.card.deck.scheduler,
+        "first_answer": nxt.first_answer,
+        "is_leech": nxt.is_leech,
+        "can_edit": nxt.can_edit,
+        "edit_url": reverse("learning:card_edit", args=[nxt.card.pk]) if nxt.can_edit else None,
+        "previews": {str(q): label for q, label in nxt.previews.items()},
+        "preview_seconds": {str(q): round(d.total_seconds()) for q, d in nxt.delays.items()},
+        "counts": nxt.counts.as_dict() if nxt.counts else None,
+        "state": {
+            "status": memory.state,
+            "step": memory.step,
+            "due_at": memory.due.isoformat() if memory.due else None,
+            "interval": memory.interval,
+            "ease": memory.ease,
+            "stability": memory.stability,
+            "difficulty": memory.difficulty,
+            "recall": nxt.recall,
+        },
+        "idempotency_key": nxt.idempotency_key,
+        "position": nxt.position,
+        "remaining": nxt.remaining,
+        "session": session_data(session),
+    }
+
+
+def wants_next(request: Request) -> bool:
+    """`answer/?next=1`: the answer's body carries the next card as well."""
+    return request.query_params.get("next", "").lower() in ("1", "true", "yes")
+
+
 class StudySessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """The signed-in student's own study sessions."""
 
@@ -260,56 +316,7 @@ class StudySessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     @action(detail=True, methods=["get"])
     def next(self, request: Request, pk: str) -> Response:
         session = self.get_object()
-        nxt = study.session_next(student=request.user, session=session)
-        if nxt is None:
-            return Response(
-                {
-                    "done": True,
-                    "card": None,
-                    "previews": {},
-                    "preview_seconds": {},
-                    "counts": None,
-                    "state": None,
-                    "scheduler": None,
-                    "first_answer": None,
-                    "is_leech": None,
-                    "can_edit": None,
-                    "edit_url": None,
-                    "idempotency_key": None,
-                    "position": None,
-                    "remaining": 0,
-                    "session": session_data(session),
-                }
-            )
-        memory = nxt.memory
-        return Response(
-            {
-                "done": False,
-                "card": card_payload(nxt.card, request),
-                "scheduler": nxt.card.deck.scheduler,
-                "first_answer": nxt.first_answer,
-                "is_leech": nxt.is_leech,
-                "can_edit": nxt.can_edit,
-                "edit_url": reverse("learning:card_edit", args=[nxt.card.pk]) if nxt.can_edit else None,
-                "previews": {str(q): label for q, label in nxt.previews.items()},
-                "preview_seconds": {str(q): round(d.total_seconds()) for q, d in nxt.delays.items()},
-                "counts": nxt.counts.as_dict() if nxt.counts else None,
-                "state": {
-                    "status": memory.state,
-                    "step": memory.step,
-                    "due_at": memory.due.isoformat() if memory.due else None,
-                    "interval": memory.interval,
-                    "ease": memory.ease,
-                    "stability": memory.stability,
-                    "difficulty": memory.difficulty,
-                    "recall": nxt.recall,
-                },
-                "idempotency_key": nxt.idempotency_key,
-                "position": nxt.position,
-                "remaining": nxt.remaining,
-                "session": session_data(session),
-            }
-        )
+        return Response(next_data(request, session, study.session_next(student=request.user, session=session)))
 
     @extend_schema(
         request=AnswerSerializer,
@@ -328,8 +335,16 @@ class StudySessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
                 "redrill": serializers.BooleanField(),
                 "session_done": serializers.BooleanField(),
                 "replayed": serializers.BooleanField(),
+                "next": serializers.DictField(
+                    required=False, help_text="With ?next=1: the next card, as `next/` answers it (NextCard)"
+                ),
             },
         ),
+        parameters=[
+            OpenApiParameter(
+                "next", bool, description="1: the body also carries the next card (`next`), as `next/` would"
+            )
+        ],
         summary="Answer a card (send the same idempotency_key to retry safely)",
     )
     @action(detail=True, methods=["post"])
@@ -344,7 +359,14 @@ class StudySessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
             response_ms=values.get("response_ms"),
             idempotency_key=values.get("idempotency_key", ""),
         )
-        return Response(result.as_dict(), status=status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED)
+        body = result.as_dict()
+        if wants_next(request):
+            # What the client asks next anyway, computed after the answer's
+            # commit: a study loop is then one request per card, not two.
+            session = result.session
+            nxt = study.session_next(student=request.user, session=session, decks=result.decks)
+            body["next"] = next_data(request, session, nxt)
+        return Response(body, status=status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED)
 
     @extend_schema(
         request=None,

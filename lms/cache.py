@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import caches
+from django.db import transaction
 from django_prometheus.cache.backends.redis import RedisCache
 from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -100,3 +103,112 @@ class FailOpenRedisCache(RedisCache):
     incr = _guarded("incr", lambda a, k: None)
     decr = _guarded("decr", lambda a, k: None)
     clear = _guarded("clear", lambda a, k: False)
+
+
+def write_many(*, delete: Collection[str] = (), values: Mapping[str, tuple[Any, int | None]] | None = None) -> None:
+    """Delete `delete` and set `values` (key -> (value, timeout): seconds, a
+    positive number, or None for no expiry) in the default cache: one round
+    trip on Redis (a pipeline, under the breaker), one call for each kind
+    elsewhere (the tests' local memory)."""
+    values = values or {}
+    if not delete and not values:
+        return
+    backend = caches["default"]
+    if not isinstance(backend, FailOpenRedisCache):
+        if delete:
+            backend.delete_many(list(delete))
+        for key, (value, timeout) in values.items():
+            backend.set(key, value, timeout)
+        return
+
+    def send() -> None:
+        # The raw client's pipeline without MULTI/EXEC (each write stands on
+        # its own), keys and values made and encoded as django-redis does.
+        client = backend.client
+        pipe = client.get_client(write=True).pipeline(transaction=False)
+        if delete:
+            pipe.delete(*(client.make_key(key) for key in delete))
+        for key, (value, timeout) in values.items():
+            pipe.set(client.make_key(key), client.encode(value), px=None if timeout is None else int(timeout * 1000))
+        pipe.execute()
+
+    guarded(send, default=None)
+
+
+class CommitWrites:
+    """The cache writes one transaction asks for after its commit, sent
+    together in one round trip (an answer used to make one cache call per
+    kind of invalidation, each twice). `notes` holds what callers remember
+    for the rest of the transaction."""
+
+    def __init__(self, position: int) -> None:
+        self.delete: set[str] = set()
+        self.values: dict[str, tuple[Any, int | None]] = {}
+        self.notes: dict[str, Any] = {}
+        self.position = position  # where this callback sits in the connection's on-commit list
+
+    def __call__(self) -> None:
+        write_many(delete=self.delete, values=self.values)
+
+
+def current_commit_writes() -> CommitWrites | None:
+    """This transaction's batch, if it has one (a rollback drops it with the
+    callbacks registered after its savepoint)."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        return None
+    batch: CommitWrites | None = getattr(connection, "cache_commit_writes", None)
+    pending = connection.run_on_commit
+    if batch is None or batch.position >= len(pending) or pending[batch.position][1] is not batch:
+        return None
+    return batch
+
+
+def commit_writes() -> CommitWrites:
+    """This transaction's batch of after-commit cache writes, registered with
+    `transaction.on_commit` on first use. Only inside a transaction."""
+    batch = current_commit_writes()
+    if batch is None:
+        connection = transaction.get_connection()
+        batch = connection.cache_commit_writes = CommitWrites(len(connection.run_on_commit))
+        transaction.on_commit(batch)
+    return batch
+
+
+def write_after_commit(
+    *, delete: Collection[str] = (), values: Mapping[str, tuple[Any, int | None]] | None = None
+) -> None:
+    """Cache writes for after this transaction's commit, together with the
+    others it asks for; at once outside a transaction."""
+    if not transaction.get_connection().in_atomic_block:
+        write_many(delete=delete, values=values)
+        return
+    batch = commit_writes()
+    batch.delete.update(delete)
+    batch.values.update(values or {})
+
+
+def invalidate_now() -> bool:
+    """Whether an invalidation should also be sent at once, before the
+    commit: yes, except inside `atomic_invalidating_at_commit`."""
+    return not getattr(transaction.get_connection(), "cache_writes_deferred", False)
+
+
+@contextmanager
+def atomic_invalidating_at_commit() -> Iterator[None]:
+    """`transaction.atomic()` for a whole transaction that reads no cached
+    figure after writing (an answer): the invalidations its writes ask for are
+    sent once, after the commit, not also at once. The immediate ones exist
+    for a read later in the same transaction, which sees its own uncommitted
+    rows; others see the old rows until the commit whatever the cache holds.
+    Nested in an outer transaction, it changes nothing (the outer one may
+    read)."""
+    connection = transaction.get_connection()
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        previous = getattr(connection, "cache_writes_deferred", False)
+        connection.cache_writes_deferred = previous or outermost
+        try:
+            yield
+        finally:
+            connection.cache_writes_deferred = previous

@@ -5,6 +5,8 @@ its plan (with Undo still exact)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import connection
 from django.http import Http404
@@ -110,7 +112,9 @@ def test_answering_the_head_moves_the_cursor_without_rewriting_the_plan(teacher,
     plan = list(session.queue)
     with CaptureQueriesContext(connection) as ctx:
         study.session_answer(student=student, session_id=session.pk, card_id=plan[0], quality=5)
-    update = next(q["sql"] for q in ctx.captured_queries if q["sql"].startswith('UPDATE "learning_studysession"'))
+    # Its own statement, or a part of the answer's one statement on PostgreSQL.
+    sql = next(q["sql"] for q in ctx.captured_queries if 'UPDATE "learning_studysession"' in q["sql"])
+    update = sql[sql.index('UPDATE "learning_studysession"') :].split(" RETURNING ")[0]
     assert '"queue" =' not in update and '"queue_head" = 1' in update
     session.refresh_from_db()
     assert session.queue == plan[1:] and session.planned == plan and session.answered_ids == [plan[0]]
@@ -154,11 +158,21 @@ def test_admins_read_and_edit_every_deck_without_a_lookup(admin, teacher, django
 
 
 def statement(sql: str) -> str:
-    """ "SELECT learning_card" for a query: its verb and first table."""
+    """ "SELECT learning_card" for a query: its verb and first table; for
+    data-modifying CTEs, "WITH " and those of each part."""
+    if sql.startswith("WITH "):
+        parts = re.findall(r'AS \((INSERT INTO|UPDATE) "?(\w+)', sql)
+        return "WITH " + ", ".join(f"{verb.split()[0]} {table}" for verb, table in parts)
     words = sql.replace('"', "").split()
     verb = words[0]
     table = {"SELECT": lambda: words[words.index("FROM") + 1], "INSERT": lambda: words[2], "UPDATE": lambda: words[1]}
     return f"{verb} {table[verb]()}" if verb in table else verb
+
+
+def answer_writes(*, state: str = "INSERT") -> list[str]:
+    """The answer's writes: one statement on PostgreSQL (lms.rawsql.write_together)."""
+    writes = [f"{state} learning_cardstate", "INSERT learning_review", "UPDATE learning_studysession"]
+    return [f"WITH {', '.join(writes)}"] if connection.vendor == "postgresql" else writes
 
 
 def test_an_answer_runs_its_statements_in_one_transaction_with_no_idempotency_lookup(
@@ -178,15 +192,13 @@ def test_an_answer_runs_its_statements_in_one_transaction_with_no_idempotency_lo
         )
     assert response.status_code == 201, response.content
     statements = [statement(q["sql"]) for q in ctx.captured_queries]
+    writes = answer_writes()
     assert statements == [
         "SELECT lms_apitoken",  # the token with its user
         "BEGIN",
         "SELECT learning_studysession",  # the session, locked
-        "SELECT learning_card",  # the card with its deck (visibility: the cached set)
-        "SELECT learning_cardstate",  # the card's state, locked (none yet)
-        "INSERT learning_cardstate",  # the state after the answer
-        "INSERT learning_review",
-        "UPDATE learning_studysession",
+        "SELECT learning_card",  # the card with its deck and its state, locked (none yet; visibility: the cached set)
+        *writes,  # the state after the answer, the review, the session
         "COMMIT",
         "INSERT analytics_event",  # review_submitted and api_request, in autocommit
     ], statements
@@ -196,6 +208,52 @@ def test_an_answer_runs_its_statements_in_one_transaction_with_no_idempotency_lo
     )
     assert again.status_code == 200 and again.json()["replayed"] is True
     assert again.json()["review"] == response.json()["review"]
+
+
+def test_an_answer_with_next_carries_what_next_answers_in_one_more_query(transactional_db, teacher, student):
+    """answer/?next=1: the body also carries the next card, exactly what a
+    following next/ shows (but its fresh idempotency key), at the cost of
+    the one statement next/ runs for it; and `done` once the session is over."""
+    setup = make_class(teacher, [student], cards_per_deck=3)
+    api = token_client(student)
+    session = api.post(SESSIONS, {"scope_type": "deck", "scope_id": setup.decks[0].pk, "mode": "learn"}, format="json")
+    url = f"{SESSIONS}{session.json()['id']}/"
+    body = api.get(url + "next/").json()
+    seen = [body["card"]["id"]]
+    while True:
+        with override_settings(ANALYTICS_ENABLED=True), CaptureQueriesContext(connection) as ctx:
+            response = api.post(
+                url + "answer/?next=1",
+                {"card": body["card"]["id"], "quality": 5, "idempotency_key": body["idempotency_key"]},
+                format="json",
+            )
+        assert response.status_code == 201, response.content
+        statements = [statement(q["sql"]) for q in ctx.captured_queries]
+        answered = response.json()
+        plain = {k: v for k, v in answered.items() if k != "next"}
+        assert plain["card"] == body["card"]["id"] and plain["replayed"] is False
+        last = {"card": body["card"]["id"], "quality": 5, "idempotency_key": body["idempotency_key"]}
+        body = answered["next"]
+        following = api.get(url + "next/").json()
+        if body["done"]:
+            assert answered["session_done"] is True and following["done"] is True
+            assert body == following
+            # Nothing left to load: the answer's own statements only.
+            assert statements.count("SELECT learning_card") == 1
+            break
+        assert statements[-2:] == ["SELECT learning_card", "INSERT analytics_event"], statements
+        # answer/'s statements, then the next card with its state.
+        assert len(statements) == 7 + len(answer_writes()), statements
+        assert {**body, "idempotency_key": None} == {**following, "idempotency_key": None}
+        assert body["idempotency_key"] and body["card"]["id"] not in seen
+        seen.append(body["card"]["id"])
+    assert sorted(seen) == sorted(card.pk for card in setup.cards)
+    # A retry of the last answer (same key) replays it, and the session is still over.
+    again = api.post(url + "answer/?next=1", last, format="json")
+    assert again.status_code == 200 and again.json()["replayed"] is True
+    assert again.json()["next"]["done"] is True
+    # Without ?next=1 the body is what it was.
+    assert "next" not in api.post(url + "answer/", last, format="json").json()
 
 
 def field_values(instance) -> dict:
@@ -234,6 +292,15 @@ def test_written_out_reads_build_the_same_rows_as_the_orm(teacher, student):
 
     card = get_card_to_study_for(student, first)
     assert field_values(card) == field_values(orm[first]) and field_values(card.deck) == field_values(orm[first].deck)
+    # The answer's card with its state (one statement, the state locked).
+    decks = visible_decks(student)
+    card, state_row = study._card_and_state_for(student, first, decks)
+    assert field_values(card) == field_values(orm[first]) and field_values(card.deck) == field_values(orm[first].deck)
+    assert field_values(state_row) == field_values(CardState.objects.get(student=student, card_id=first))
+    assert study._card_and_state_for(student, ids[-1], decks)[1] is None  # no state yet
+    for hidden in (10**12, "x", 0):
+        with pytest.raises(Http404):
+            study._card_and_state_for(student, hidden, decks)
 
 
 def test_get_session_for_hides_other_students_sessions_and_bad_ids(teacher, student, outsider):

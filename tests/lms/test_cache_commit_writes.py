@@ -1,0 +1,92 @@
+"""The after-commit batch of cache writes (lms.cache): one round trip per
+transaction, nothing sent when it rolls back, and the answer's transaction
+sends its invalidations only after the commit."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.core.cache import cache
+from django.db import transaction
+
+from learning import progress
+from lms import cache as lms_cache
+from tests.ops.test_health_dependencies import redis_cache
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writes_asked_in_a_transaction_are_sent_once_after_the_commit(monkeypatch) -> None:
+    sent: list[tuple[set[str], set[str]]] = []
+    real = lms_cache.write_many
+    monkeypatch.setattr(
+        lms_cache, "write_many", lambda *, delete=(), values=None: sent.append((set(delete), set(values or {})))
+    )
+    cache.set("a", 1)
+    with transaction.atomic():
+        lms_cache.write_after_commit(delete=["a"])
+        lms_cache.write_after_commit(values={"b": (2, 60)})
+        lms_cache.write_after_commit(delete=["c"], values={"d": (3, None)})
+        assert sent == []
+    assert sent == [({"a", "c"}, {"b", "d"})]
+    real(delete=["a"], values={"b": (2, 60)})
+    assert cache.get("a") is None and cache.get("b") == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_transaction_sends_nothing_and_the_next_one_starts_a_new_batch(monkeypatch) -> None:
+    sent: list[set[str]] = []
+    monkeypatch.setattr(lms_cache, "write_many", lambda *, delete=(), values=None: sent.append(set(delete)))
+    with transaction.atomic():
+        lms_cache.write_after_commit(delete=["kept"])
+        try:
+            with transaction.atomic():
+                lms_cache.write_after_commit(delete=["kept-too"])  # joins the outer batch
+                raise RuntimeError
+        except RuntimeError:
+            pass
+    try:
+        with transaction.atomic():
+            lms_cache.write_after_commit(delete=["dropped"])
+            raise RuntimeError
+    except RuntimeError:
+        pass
+    with transaction.atomic():
+        lms_cache.write_after_commit(delete=["next"])
+    # Over-invalidating after a savepoint's rollback is harmless; a whole
+    # rolled-back transaction sends nothing.
+    assert sent == [{"kept", "kept-too"}, {"next"}]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_inside_atomic_invalidating_at_commit_nothing_is_sent_before_the_commit(monkeypatch) -> None:
+    cache.set(progress._dashboard_key(7), "cached")
+    with lms_cache.atomic_invalidating_at_commit():
+        progress.forget_dashboard(7)
+        progress.forget_class_figures(7, 3)
+        assert cache.get(progress._dashboard_key(7)) == "cached"
+        assert cache.get(progress._student_token_key(7)) is None
+    assert cache.get(progress._dashboard_key(7)) is None
+    assert cache.get(progress._student_token_key(7)) is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_nested_in_an_outer_transaction_invalidations_are_sent_at_once_too() -> None:
+    cache.set(progress._dashboard_key(8), "cached")
+    with transaction.atomic():
+        with lms_cache.atomic_invalidating_at_commit():
+            progress.forget_dashboard(8)
+        # The outer transaction may read the dashboard: it must not see the old one.
+        assert cache.get(progress._dashboard_key(8)) is None
+
+
+@pytest.mark.redis
+def test_the_batch_is_one_pipeline_against_a_real_redis(settings) -> None:
+    settings.CACHES = redis_cache(os.environ["REDIS_URL"])
+    cache.set("batch-gone", 1, 30)
+    lms_cache.write_many(delete=["batch-gone"], values={"batch-set": ({"x": 1}, 30), "batch-forever": (5, None)})
+    assert cache.get("batch-gone") is None
+    assert cache.get("batch-set") == {"x": 1}
+    assert cache.get("batch-forever") == 5
+    assert cache.ttl("batch-forever") is None
+    cache.delete_many(["batch-set", "batch-forever"])
