@@ -5,7 +5,6 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
@@ -107,7 +106,7 @@ class StatusFastPathMiddleware:
         match = _resolve(request)
         if match is None or match.view_name != self.VIEW_NAME:
             return self.get_response(request)
-        html = cache.get(status_page.PAGE_KEY)
+        html = status_page.cached_page()
         if html is None:
             return self.get_response(request)
         request.resolver_match = match

@@ -5,7 +5,11 @@ three layers:
 
 1. the whole rendered anonymous page, cached (`PAGE_KEY`) until a probe
    round, an incident, an incident update, a maintenance window or the
-   maintenance switch changes it (`forget()` is called by each of those);
+   maintenance switch changes it (`forget()` is called by each of those, and
+   gives the page a new version, `VERSION_KEY`); each process keeps its own
+   copy of the page for as long as the version in Redis is the one it was
+   rendered at (`cached_page()`), so serving it costs one small GET, not the
+   page fetched and unpickled from Redis;
 2. a fresh render from the database (`data()`, itself cached as `DATA_KEY`
    for the API);
 3. when the database (or anything under the page) fails, the last good copy:
@@ -31,6 +35,8 @@ import os
 import re
 import tempfile
 import time
+import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -48,6 +54,7 @@ logger = logging.getLogger(__name__)
 
 DATA_KEY = "ops:status-page"
 PAGE_KEY = "ops:status-page:html"
+VERSION_KEY = "ops:status-page:version"
 OUTAGE_MARKER = "<!--ops:outage-state-->"
 PAGE_FILE = "status.html"
 DATA_FILE = "status.json"
@@ -67,15 +74,68 @@ def status_label(status: str) -> str:
 
 
 def forget() -> None:
-    """Drop the cached data and page: now (this request, and tests, which
-    never commit) and again on commit, in case another request cached the old
-    state in between."""
+    """Drop the cached data and page and give the page a new version (every
+    process's copy is out of date): now (this request, and tests, which never
+    commit) and again on commit, in case another request cached the old state
+    in between."""
 
     def drop() -> None:
+        cache.set(VERSION_KEY, uuid.uuid4().hex, None)
         cache.delete_many([DATA_KEY, PAGE_KEY])
 
     drop()
     transaction.on_commit(drop)
+
+
+# The anonymous page as this process last saw it: (version, html, rendered at
+# (time.time())). Shared by the worker's threads; replaced whole, never changed.
+_local: tuple[str, str, float] | None = None
+
+
+def _fresh(entry: object, version: str) -> tuple[str, str, float] | None:
+    """The cached entry when it is the page at `version` and younger than
+    OPS_STATUS_CACHE_SECONDS (the page also says how long ago things were
+    checked: it is rendered again at least that often)."""
+    if not (isinstance(entry, tuple) and len(entry) == 3 and entry[0] == version):
+        return None
+    return entry if time.time() - entry[2] < settings.OPS_STATUS_CACHE_SECONDS else None
+
+
+def cached_page() -> str | None:
+    """The rendered anonymous page when a current one is cached, else None:
+    one GET of the version, and the page itself only when this process's copy
+    is of another version (then kept for the next requests)."""
+    global _local
+    version = cache.get(VERSION_KEY)
+    if version is None:
+        return None
+    local = _fresh(_local, version)
+    if local is None:
+        local = _fresh(cache.get(PAGE_KEY), version)
+        if local is None:
+            return None
+        _local = local
+    return local[1]
+
+
+def anonymous_page(render: Callable[[], str]) -> str:
+    """The anonymous page, from the cache or rendered (and cached) now. The
+    version is read before rendering: a change while it renders bumps the
+    version, so this render is cached under the old one and never served by
+    `cached_page()` again."""
+    global _local
+    version = cache.get(VERSION_KEY)
+    if version is None:
+        version = uuid.uuid4().hex
+        if not cache.add(VERSION_KEY, version, None):  # another process set it first
+            version = cache.get(VERSION_KEY) or version
+    entry = _fresh(_local, version) or _fresh(cache.get(PAGE_KEY), version)
+    if entry is None:
+        entry = (version, render(), time.time())
+        cache.set(PAGE_KEY, entry, settings.OPS_STATUS_CACHE_SECONDS)
+        save_copy(PAGE_FILE, entry[1])
+    _local = entry
+    return entry[1]
 
 
 def data() -> dict[str, Any]:
