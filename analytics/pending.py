@@ -39,7 +39,6 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from django.core.cache import caches
 from django.db import connection, transaction
 
 from lms import maintenance
@@ -89,13 +88,10 @@ def store() -> RedisBuffer | None:
     """The buffer when the default cache is Redis, else None (write at once)."""
     global _store, _store_known
     if not _store_known:
-        from django_redis.cache import RedisCache
+        from lms.cache import raw_client
 
-        cache = caches["default"]
-        if isinstance(cache, RedisCache):
-            from django_redis import get_redis_connection
-
-            _store = RedisBuffer(get_redis_connection("default"))
+        client = raw_client()
+        _store = RedisBuffer(client) if client is not None else None
         _store_known = True
     return _store
 

@@ -25,6 +25,9 @@ Loopback only, bounded in time and count. The server's per-user API throttle
 (API_THROTTLE_USER, 100/minute by default) would answer most study requests
 429: start the server with a high one for the run (README, "Load benchmark").
 
+`--rounds N` runs the phases N times and ends with each phase's median req/s
+and the median of its per-round ratios to the trivial phase.
+
 `--profile out.html` instead runs the same study loop in this process through
 Django's test client under pyinstrument (the code one worker runs; needs the
 project's settings and DATABASE_URL of the server) and writes the profile.
@@ -324,10 +327,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--cards", type=int, default=200, help="cards in each student's deck")
     parser.add_argument("--phases", default="trivial,study,dashboard,status")
+    parser.add_argument("--rounds", type=int, default=1, help="run the phases N times; report medians of rounds")
     parser.add_argument("--profile", metavar="HTML", help="profile the study loop in-process instead")
     args = parser.parse_args(argv)
-    if not 1 <= args.clients <= 200 or not 1 <= args.seconds <= 600 or not 1 <= args.cards <= 2000:
-        parser.error("keep it bounded: 1-200 clients, 1-600 seconds, 1-2000 cards")
+    if (
+        not 1 <= args.clients <= 200
+        or not 1 <= args.seconds <= 600
+        or not 1 <= args.cards <= 2000
+        or not 1 <= args.rounds <= 20
+    ):
+        parser.error("keep it bounded: 1-200 clients, 1-600 seconds, 1-2000 cards, 1-20 rounds")
     if args.profile:
         profile(args.profile, args.cards, answers=min(args.cards, 400))
         return 0
@@ -339,12 +348,33 @@ def main(argv: list[str] | None = None) -> int:
     students = [
         Student(base, name, password, token, args.cards) for name, password, token in create_students(run, args.clients)
     ]
-    results = {}
-    for phase in args.phases.split(","):
-        print(f"phase {phase}: {args.clients} clients for {args.seconds:g} s", flush=True)
-        results[phase] = run_phase(phase, students, args.seconds, base)
-    report(results)
+    rounds: list[dict[str, float]] = []
+    for number in range(1, args.rounds + 1):
+        results = {}
+        for phase in args.phases.split(","):
+            print(f"round {number}, phase {phase}: {args.clients} clients for {args.seconds:g} s", flush=True)
+            results[phase] = run_phase(phase, students, args.seconds, base)
+        rounds.append(report(results))
+    if args.rounds > 1:
+        report_medians(rounds)
     return 0
+
+
+def report_medians(rounds: list[dict[str, float]]) -> dict[str, float]:
+    """Each phase's median req/s over the rounds, and the median of its
+    per-round ratios to the trivial phase (each round's ratio is side by side:
+    the machine's load moves between rounds, so the ratio is the figure)."""
+    print(f"\nmedians of {len(rounds)} rounds:")
+    medians: dict[str, float] = {}
+    for phase in rounds[0]:
+        rates = [r[phase] for r in rounds if phase in r]
+        medians[phase] = statistics.median(rates)
+        line = f"  {phase:<10} {medians[phase]:8.1f} req/s (" + ", ".join(f"{x:.1f}" for x in rates) + ")"
+        if phase != "trivial" and all(r.get("trivial") for r in rounds):
+            ratios = [r[phase] / r["trivial"] for r in rounds]
+            line += f"  ratio median {statistics.median(ratios):.2f} (" + ", ".join(f"{x:.2f}" for x in ratios) + ")"
+        print(line)
+    return medians
 
 
 if __name__ == "__main__":

@@ -98,22 +98,32 @@ class StatusFastPathMiddleware:
         self.common = CommonMiddleware(get_response)
         self.x_frame = XFrameOptionsMiddleware(get_response)
         self.prometheus = PrometheusAfterMiddleware(get_response)
+        self._matches: dict[str, ResolverMatch | None] = {}
+
+    def _match(self, request: HttpRequest) -> ResolverMatch | None:
+        """The path's match, resolved once per URLconf (walking the patterns
+        was a tenth of the request's time); the same object each time, which
+        nothing changes."""
+        urlconf = str(getattr(request, "urlconf", None) or settings.ROOT_URLCONF)
+        if urlconf not in self._matches:
+            self._matches[urlconf] = _resolve(request)
+        return self._matches[urlconf]
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path != self.PATH or request.method != "GET" or settings.SESSION_COOKIE_NAME in request.COOKIES:
             return self.get_response(request)
         started = time.perf_counter()
-        match = _resolve(request)
+        match = self._match(request)
         if match is None or match.view_name != self.VIEW_NAME:
             return self.get_response(request)
-        html = status_page.cached_page()
-        if html is None:
+        page = status_page.cached_page()
+        if page is None:
             return self.get_response(request)
         request.resolver_match = match
         self.prometheus.process_request(request)
         self.prometheus.process_view(request, match.func, match.args, match.kwargs)
         try:
-            response = status_page.page_response(html, public=True)
+            response = status_page.page_response(page.html, public=True, page=page, request=request)
         except DatabaseError:  # the watchdog's overlay reads the data while it reports outages
             response = status_page.fallback_response(api=False)
         # Innermost first, as the stack runs them.
