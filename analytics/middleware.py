@@ -56,10 +56,16 @@ def record_served(request: HttpRequest, response: HttpResponse, *, started: floa
     without the rest of the stack (ops' fast path for the anonymous status
     page): the same page view. `started` is a `time.perf_counter()` reading
     taken when the request came in. The event (anonymous: there is no session
-    above the stack) is buffered in Redis and written in bulk
-    (`analytics.pending`), not INSERTed per request."""
+    above the stack) is buffered in Redis, with the request metrics' Redis
+    call, and written in bulk (`analytics.pending`), not INSERTed per request."""
     if services.enabled() and not request.path.startswith(SKIP_PREFIXES):
-        _finish(request, response, started, services.RequestBuffer(request=request), write=pending.record)
+        _finish(
+            request,
+            response,
+            started,
+            services.RequestBuffer(request=request),
+            write=lambda events: pending.defer(request, events),
+        )
 
 
 def _finish(

@@ -3,8 +3,8 @@
 The anonymous status page is answered above the middleware stack
 (`ops.middleware.StatusFastPathMiddleware`); after the cached page, its one
 remaining database round trip per request was the page view's INSERT (and
-its autocommit). Such an event is pushed to a Redis list instead (one RPUSH)
-and written with one multi-row INSERT per batch by:
+its autocommit). Such an event is pushed to a Redis list instead (an RPUSH
+folded into the request-metrics script every request runs anyway) and written with one multi-row INSERT per batch by:
 
 - the beat job `analytics.flush_pending` (every minute), and
 - every reader of the event table before it reads: the `Event` manager
@@ -25,7 +25,9 @@ Two flushers at once (two Celery workers, a worker and a web request) are
 safe: `LPOP key count` takes each event exactly once, atomically. A batch
 whose INSERT fails goes back to the head of the list, in order, for the next
 flush; a process killed between the LPOP and the INSERT loses that batch
-(at most `BATCH` page views), the price of not writing them one by one. A
+(at most `BATCH` page views), the price of not writing them one by one. A page view pushed with the
+request's metrics (`defer`) whose Redis call timed out after it ran may be
+pushed twice (the metrics themselves have the same ambiguity). A
 reader inside a transaction writes the batch in that transaction (a
 savepoint): the reader's rollback would drop it, so readers read, they do not
 roll back. While maintenance mode is on nothing is flushed (a restore must not
@@ -139,6 +141,41 @@ def record(events: list[Any]) -> None:
     left = [e for e in events if not buffer.push(_encode(e))]
     if left:
         services.flush(left)
+
+
+def defer(request: Any, events: list[Any]) -> None:
+    """Buffer these events with the request's metrics call when the request
+    collects them (`ops.middleware.RequestMetricsMiddleware` gives every
+    request an `analytics_pending` list and pushes it in the Redis call it
+    makes anyway, `ops.metrics.record(push=...)`: no round trip of their own);
+    otherwise as `record` does."""
+    collected = getattr(request, "analytics_pending", None)
+    if collected is None or store() is None or any(e.user_id is not None for e in events):
+        record(events)
+        return
+    collected.extend(_encode(e) for e in events)
+
+
+def fold_into(items: list[bytes], metrics_store: Any) -> tuple[str, list[bytes]] | None:
+    """(list key, items) for the metrics store's Redis call to push, when it
+    talks to the same Redis server and database as the buffer; else None."""
+    buffer = store()
+    shares = getattr(metrics_store, "shares_server_with", None)
+    if not items or buffer is None or shares is None or not shares(buffer.client):
+        return None
+    return buffer.key, items
+
+
+def push_encoded(items: list[bytes]) -> None:
+    """Buffer encoded events the metrics call did not push; what cannot be
+    pushed is written at once."""
+    from analytics import services
+
+    buffer = store()
+    left = items if buffer is None else [item for item in items if not buffer.push(item)]
+    events = [e for e in map(_decode, left) if e is not None]
+    if events:
+        services.flush(events)
 
 
 def flush() -> int:

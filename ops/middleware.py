@@ -14,6 +14,7 @@ from django.urls import Resolver404, ResolverMatch, get_resolver
 from django.utils.cache import patch_vary_headers
 from django_prometheus.middleware import PrometheusAfterMiddleware
 
+from analytics import pending
 from analytics.middleware import record_served
 from lms.api import error_body
 from lms.tokens import token_lookup
@@ -33,11 +34,21 @@ class RequestMetricsMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
+        # Anonymous page views to buffer (analytics.pending.defer): pushed in
+        # the metrics' own Redis call below, not a round trip of their own.
+        request.analytics_pending = pending_events = []  # type: ignore[attr-defined]
         response = self.get_response(request)
         duration_ms = (time.perf_counter() - started) * 1000
         match = getattr(request, "resolver_match", None) or _resolve(request)
         route = metrics.route_label(match.route if match else None, request.path)
-        metrics.record(request.method or "GET", route, duration_ms, response.status_code)
+        method = request.method or "GET"
+        push = pending.fold_into(pending_events, metrics.store()) if pending_events else None
+        if push is None:
+            metrics.record(method, route, duration_ms, response.status_code)
+        elif not metrics.record(method, route, duration_ms, response.status_code, push=push):
+            pending.push_encoded(pending_events)
+        if pending_events and push is None:
+            pending.push_encoded(pending_events)
         flag_metrics.record(request, duration_ms, response.status_code)
         if settings.OPS_METRICS_SELF_FLUSH:
             metrics.flush_local_if_due()

@@ -196,3 +196,31 @@ def test_two_flushers_at_once_write_each_event_once(buffer, on_postgres) -> None
     assert sum(results) == 600 and buffer.length() == 0
     numbers = sorted(p["n"] for p in Event.objects.filter(name="page_view").values_list("properties", flat=True))
     assert numbers == list(range(600))
+
+
+def test_the_push_rides_on_the_request_metrics_redis_call(buffer, probed, monkeypatch) -> None:
+    from ops import metrics
+
+    store = metrics.RedisStore(os.environ["REDIS_URL"], prefix=f"test-pending-metrics:{uuid.uuid4().hex}")
+    metrics.set_store(store)
+    try:
+        client = Client()
+        client.get("/status/")
+
+        def no_own_push(item: bytes) -> bool:
+            raise AssertionError("pushed on its own, not with the metrics")
+
+        monkeypatch.setattr(buffer, "push", no_own_push)
+        client.get("/status/")
+        assert buffer.length() == 1
+        monkeypatch.undo()
+        # The metrics' Redis call failing: the page view is pushed on its own.
+        monkeypatch.setattr(store, "record", lambda *a, **k: (_ for _ in ()).throw(ConnectionError("gone")))
+        client.get("/status/")
+        assert buffer.length() == 2
+        assert pending.flush() == 2 and raw_page_views() == 3
+    finally:
+        store.reset()
+        metrics.set_store(None)
+        metrics.fallback.reset()
+        metrics._paused_until = 0.0
