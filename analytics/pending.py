@@ -13,6 +13,9 @@ folded into the request-metrics script every request runs anyway) and written wi
   every figure counts the buffered events as if they had been written at once.
   Each event keeps the timestamp of its request.
 
+With a read replica (`DATABASE_REPLICA_URL`) the flushed rows reach the
+replica's report reads after its replication lag, like any other write.
+
 Only events tied to nobody (no user) are buffered: a user deleted before the
 flush would otherwise make the batch's INSERT fail on its foreign key.
 
