@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from analytics import services
+from analytics import pending, services
 from lms.tracking import tracking_allowed
 
 logger = logging.getLogger(__name__)
@@ -54,18 +54,33 @@ class AnalyticsMiddleware:
 def record_served(request: HttpRequest, response: HttpResponse, *, started: float) -> None:
     """The events this middleware records for a response served above it,
     without the rest of the stack (ops' fast path for the anonymous status
-    page): the same page view, written the same way. `started` is a
-    `time.perf_counter()` reading taken when the request came in."""
+    page): the same page view. `started` is a `time.perf_counter()` reading
+    taken when the request came in. The event (anonymous: there is no session
+    above the stack) is buffered in Redis, with the request metrics' Redis
+    call, and written in bulk (`analytics.pending`), not INSERTed per request."""
     if services.enabled() and not request.path.startswith(SKIP_PREFIXES):
-        _finish(request, response, started, services.RequestBuffer(request=request))
+        _finish(
+            request,
+            response,
+            started,
+            services.RequestBuffer(request=request),
+            write=lambda events: pending.defer(request, events),
+        )
 
 
-def _finish(request: HttpRequest, response: HttpResponse, started: float, buffer: services.RequestBuffer) -> None:
+def _finish(
+    request: HttpRequest,
+    response: HttpResponse,
+    started: float,
+    buffer: services.RequestBuffer,
+    *,
+    write: Callable[[list[services.Event]], None] = services.flush,
+) -> None:
     try:
         _automatic(request, response, (time.perf_counter() - started) * 1000, buffer)
     except Exception:
         logger.exception("analytics middleware failed")
-    services.flush(buffer.events)
+    write(buffer.events)
 
 
 def _automatic(

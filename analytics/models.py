@@ -33,6 +33,17 @@ class EventQuerySet(models.QuerySet):
         return self.filter(name="error")
 
 
+class EventManager(models.Manager.from_queryset(EventQuerySet)):  # type: ignore[misc]
+    def get_queryset(self) -> EventQuerySet:
+        # Every ORM read of events (and the related `user.analytics_events`)
+        # starts here: the events buffered in Redis are written first
+        # (analytics.pending), so what is read is what a direct write would show.
+        from analytics import pending
+
+        pending.flush()
+        return super().get_queryset()
+
+
 class Event(models.Model):
     name = models.CharField(max_length=64)
     user = models.ForeignKey(
@@ -43,7 +54,7 @@ class Event(models.Model):
     properties = models.JSONField(default=dict, blank=True)
     timestamp = models.DateTimeField(default=timezone.now)
 
-    objects = EventQuerySet.as_manager()
+    objects = EventManager()
 
     class Meta:
         indexes = [

@@ -25,6 +25,7 @@ from django.db.models import Avg, Count, Exists, Max, Min, OuterRef, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from analytics import pending
 from analytics import timeutil as tu
 from analytics.funnel import FunnelSpec, StepResult, counts_from_depths, step_results
 from analytics.models import ActiveUserDay, DailyEventCount, DailySessionStats, Event, FeatureUserDay, RollupDay
@@ -40,6 +41,8 @@ SESSION_GAP_SECONDS = 30 * 60
 
 
 def _fetch(sql: str, params: list[Any]) -> list[tuple]:
+    # Buffered anonymous events first (analytics.pending), so figures count them.
+    pending.flush()
     # Report reads: from the read replica when there is one (lms.routers).
     db = connections[read_alias()]
     # Datetimes go in as the backend stores them (SQLite compares text: no "+00:00").

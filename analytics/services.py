@@ -170,6 +170,12 @@ def _insert_events(events: list[Event]) -> None:
             cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values}", params)  # noqa: S608 - model's names
 
 
+def insert_events(events: list[Event]) -> None:
+    """The INSERT of `flush`, raising on failure (`analytics.pending` puts the
+    batch back)."""
+    _insert_events(events)
+
+
 def flush(events: list[Event]) -> None:
     """One INSERT for the given events, in autocommit (rows visible as soon as
     it returns); a failure is logged and the events dropped."""

@@ -29,3 +29,14 @@ def nightly() -> dict[str, object]:
 def event_partitions() -> dict[str, object]:
     """Create the coming months' event partitions; move rows out of the default partition."""
     return partitions.ensure_partitions()
+
+
+@shared_task(name="analytics.flush_pending")
+def flush_pending() -> int:
+    """Write the anonymous events buffered in Redis (the status page's page
+    views, analytics.pending) to the event table; readers flush before they
+    read too, so this only bounds how long they wait in Redis. Idempotent and
+    safe with two workers (each event is taken once, atomically)."""
+    from analytics import pending
+
+    return pending.flush()

@@ -212,3 +212,17 @@ def atomic_invalidating_at_commit() -> Iterator[None]:
             yield
         finally:
             connection.cache_writes_deferred = previous
+
+
+def raw_client() -> Any | None:
+    """The default cache's own redis-py client when the cache is Redis, else
+    None: for the few hot calls that cannot afford django-redis' key making,
+    pickling and wrappers (the status page's version check, the buffered page
+    views). Call it under `guarded`."""
+    from django.core.cache import caches
+    from django_redis.cache import RedisCache as DjangoRedisCache
+
+    cache = caches["default"]
+    if not isinstance(cache, DjangoRedisCache):
+        return None
+    return cache.client.get_client(write=True)

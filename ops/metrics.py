@@ -170,6 +170,9 @@ local mx = redis.call('HGET', k, p .. 'mx')
 if (not mx) or d > tonumber(mx) then redis.call('HSET', k, p .. 'mx', ARGV[2]) end
 redis.call('EXPIRE', k, 172800)
 redis.call('SADD', KEYS[2], ARGV[6])
+-- Anonymous page views buffered for analytics (analytics.pending), in the
+-- same round trip; last, so an error above never leaves them pushed.
+if KEYS[3] then redis.call('RPUSH', KEYS[3], unpack(ARGV, 7)) end
 return 1
 """
 
@@ -195,11 +198,19 @@ class RedisStore:
     def _key(self, stamp: int) -> str:
         return f"{self.prefix}:{stamp}"
 
-    def record(self, minute: datetime, method: str, route: str, duration_ms: float, status: int) -> None:
+    def record(
+        self,
+        minute: datetime,
+        method: str,
+        route: str,
+        duration_ms: float,
+        status: int,
+        push: tuple[str, list[bytes]] | None = None,
+    ) -> None:
         stamp = int(minute.timestamp())
         kind = "4" if 400 <= status < 500 else "5" if status >= 500 else ""
         self._script(
-            keys=[self._key(stamp), self._minutes_key()],
+            keys=[self._key(stamp), self._minutes_key(), *([push[0]] if push else [])],
             args=[
                 f"{method}{SEP}{route}{SEP}",
                 repr(float(duration_ms)),
@@ -207,8 +218,18 @@ class RedisStore:
                 kind,
                 status,
                 stamp,
+                *(push[1] if push else []),
             ],
         )
+
+    def shares_server_with(self, client: Any) -> bool:
+        """Whether `client` talks to this store's Redis server and database."""
+
+        def where(c: Any) -> tuple:
+            kwargs = c.connection_pool.connection_kwargs
+            return (kwargs.get("host"), kwargs.get("port"), kwargs.get("path"), kwargs.get("db", 0))
+
+        return where(self.client) == where(client)
 
     def _taken_key(self) -> str:
         return f"{self.prefix}:taken"
@@ -351,19 +372,35 @@ _paused_until = 0.0  # after a Redis failure, stop trying it for a while
 REDIS_RETRY_SECONDS = 30
 
 
-def record(method: str, route: str, duration_ms: float, status: int, *, now: datetime | None = None) -> None:
+def record(
+    method: str,
+    route: str,
+    duration_ms: float,
+    status: int,
+    *,
+    now: datetime | None = None,
+    push: tuple[str, list[bytes]] | None = None,
+) -> bool:
+    """Count one request. `push`, (list key, items), is RPUSHed in the same
+    Redis call when the store is Redis (analytics.pending's buffered page
+    views); True when it was, else the caller pushes them itself."""
     global _paused_until
     moment = minute_of(now or timezone.now())
     if time.monotonic() >= _paused_until:
         try:
-            store().record(moment, method, route, duration_ms, status)
-            return
+            current = store()
+            if push is not None and isinstance(current, RedisStore):
+                current.record(moment, method, route, duration_ms, status, push=push)
+                return True
+            current.record(moment, method, route, duration_ms, status)
+            return False
         except Exception:  # monitoring must never break, or slow down, every request
             _paused_until = time.monotonic() + REDIS_RETRY_SECONDS
             logger.warning(
                 "could not record request metrics; keeping them in memory for %s s", REDIS_RETRY_SECONDS, exc_info=True
             )
     fallback.record(moment, method, route, duration_ms, status)
+    return False
 
 
 @transaction.atomic

@@ -5,7 +5,12 @@ three layers:
 
 1. the whole rendered anonymous page, cached (`PAGE_KEY`) until a probe
    round, an incident, an incident update, a maintenance window or the
-   maintenance switch changes it (`forget()` is called by each of those);
+   maintenance switch changes it (`forget()` is called by each of those, and
+   gives the page a new version, `VERSION_KEY`); each process keeps its own
+   copy of the page for as long as the version in Redis is the one it was
+   rendered at (`cached_page()`), so serving it costs one small GET, not the
+   page fetched and unpickled from Redis; its gzip-compressed body is made
+   once per version too (`Page.gzip()`), never per request;
 2. a fresh render from the database (`data()`, itself cached as `DATA_KEY`
    for the API);
 3. when the database (or anything under the page) fails, the last good copy:
@@ -25,12 +30,15 @@ is not rendered again.
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import os
+import random
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -39,15 +47,25 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.safestring import mark_safe
+from redis.exceptions import ResponseError
+
+from lms.cache import guarded, raw_client
 
 logger = logging.getLogger(__name__)
 
 DATA_KEY = "ops:status-page"
-PAGE_KEY = "ops:status-page:html"
+# (version, html, rendered at): another key than the plain html of the code
+# before it, so old and new processes sharing a Redis during a deploy never
+# read each other's entry.
+PAGE_KEY = "ops:status-page:page"
+# An integer bumped by `forget()`: each process's copy of the page is good
+# while this is the version it was rendered at.
+VERSION_KEY = "ops:status-page:version"
 OUTAGE_MARKER = "<!--ops:outage-state-->"
 PAGE_FILE = "status.html"
 DATA_FILE = "status.json"
@@ -67,15 +85,148 @@ def status_label(status: str) -> str:
 
 
 def forget() -> None:
-    """Drop the cached data and page: now (this request, and tests, which
-    never commit) and again on commit, in case another request cached the old
-    state in between."""
+    """Drop the cached data and page and give the page a new version (every
+    process's copy is out of date): now (this request, and tests, which never
+    commit) and again on commit, in case another request cached the old state
+    in between."""
 
     def drop() -> None:
+        _bump_version()
         cache.delete_many([DATA_KEY, PAGE_KEY])
 
     drop()
     transaction.on_commit(drop)
+
+
+def _fresh_start() -> int:
+    # A missing version (Redis emptied or restarted) starts anywhere, so a
+    # process's copy from before never matches a count that started again.
+    return random.randrange(1, 2**62)
+
+
+def _bump_version() -> None:
+    client = raw_client()
+    if client is None:
+        try:
+            cache.incr(VERSION_KEY)
+        except ValueError:
+            cache.set(VERSION_KEY, _fresh_start(), None)
+        return
+    key = cache.make_key(VERSION_KEY)
+
+    def bump() -> None:
+        pipe = client.pipeline(transaction=True)
+        pipe.set(key, _fresh_start(), nx=True)
+        pipe.incr(key)
+        try:
+            pipe.execute()
+        except ResponseError:  # not an integer (written by something else): start again
+            client.set(key, _fresh_start())
+
+    guarded(bump, default=None)
+
+
+def page_version() -> int | None:
+    """The page's current version, None when unknown (Redis unreachable or
+    emptied). An integer, which django-redis stores as is (not pickled): on
+    Redis it is read with one plain GET on the raw client, the one Redis call
+    of a page served from this process's copy."""
+    client = raw_client()
+    if client is None:
+        found = cache.get(VERSION_KEY)
+    else:
+        key = cache.make_key(VERSION_KEY)
+        found = guarded(lambda: client.get(key), default=None)
+    try:
+        return int(found) if found is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+class Page:
+    """The rendered anonymous page at a version, and (made once, when first
+    asked) its gzip-compressed body with no outage banner, sent as is to
+    clients that accept gzip: the page is ~56 KB of repetitive SVG."""
+
+    __slots__ = ("_gzip", "html", "rendered_at", "version")
+
+    def __init__(self, version: int, html: str, rendered_at: float) -> None:
+        self.version = version
+        self.html = html
+        self.rendered_at = rendered_at
+        self._gzip: bytes | None = None
+
+    def fresh(self, version: int) -> bool:
+        """It is the page at `version` and younger than OPS_STATUS_CACHE_SECONDS
+        (the page also says how long ago things were checked: it is rendered
+        again at least that often)."""
+        return self.version == version and time.time() - self.rendered_at < settings.OPS_STATUS_CACHE_SECONDS
+
+    def gzip(self) -> bytes:
+        # Two threads may both compress it the first time: same bytes, no harm.
+        if self._gzip is None:
+            self._gzip = gzip.compress(self.html.replace(OUTAGE_MARKER, "", 1).encode(), compresslevel=6, mtime=0)
+        return self._gzip
+
+
+# This process's copy of the anonymous page, shared by the worker's threads
+# (replaced whole, never changed in place).
+_local: Page | None = None
+
+
+def _shared(version: int) -> Page | None:
+    """The page at `version` from the shared cache, stored as (version, html,
+    rendered at)."""
+    entry = cache.get(PAGE_KEY)
+    if not (isinstance(entry, tuple) and len(entry) == 3):
+        return None
+    page = Page(*entry)
+    return page if page.fresh(version) else None
+
+
+def cached_page() -> Page | None:
+    """The anonymous page when a current one is cached, else None: one GET of
+    the version, and the page itself only when this process's copy is of
+    another version (then kept for the next requests)."""
+    global _local
+    version = page_version()
+    if version is None:
+        return None
+    local = _local
+    if local is not None and local.fresh(version):
+        return local
+    local = _shared(version)
+    if local is not None:
+        _local = local
+    return local
+
+
+def anonymous_page(render: Callable[[], str]) -> Page:
+    """The anonymous page, from the cache or rendered (and cached) now. The
+    version is read before rendering: a change while it renders bumps the
+    version, so this render is cached under the old one and never served by
+    `cached_page()` again."""
+    global _local
+    version = page_version()
+    if version is None:
+        cache.add(VERSION_KEY, _fresh_start(), None)  # another process may have set it first
+        version = page_version()
+    if version is None:  # there, but not an integer: start again
+        cache.set(VERSION_KEY, _fresh_start(), None)
+        version = page_version()
+    local = _local
+    if version is not None and local is not None and local.fresh(version):
+        return local
+    page = _shared(version) if version is not None else None
+    if page is None:
+        # Version None: Redis is unreachable; rendered, not cached (a miss).
+        page = Page(version if version is not None else -1, render(), time.time())
+        if version is not None:
+            cache.set(PAGE_KEY, (page.version, page.html, page.rendered_at), settings.OPS_STATUS_CACHE_SECONDS)
+        save_copy(PAGE_FILE, page.html)
+    if version is not None:
+        _local = page
+    return page
 
 
 def data() -> dict[str, Any]:
@@ -231,11 +382,30 @@ def with_outages(html: str) -> str:
     return overlay_page(html, data() if outages else None, outages, banner=outage_banner(outages))
 
 
-def page_response(html: str, *, public: bool) -> HttpResponse:
+ACCEPTS_GZIP = re.compile(r"\bgzip\b")  # as django.middleware.gzip reads Accept-Encoding
+
+
+def page_response(
+    html: str, *, public: bool, page: Page | None = None, request: HttpRequest | None = None
+) -> HttpResponse:
     """The page as served, from the view or from the anonymous fast path
     (`ops.middleware.StatusFastPathMiddleware`): the watchdog's outage state on
-    top, cacheable by anyone when it is the anonymous page."""
-    response = HttpResponse(with_outages(html))
+    top, cacheable by anyone when it is the anonymous page. The anonymous
+    `page` goes out compressed, as compressed once for its version, to a
+    `request` that accepts gzip while no outage is to be shown on it."""
+    outages = outage_state()
+    if (
+        page is not None
+        and not outages
+        and request is not None
+        and ACCEPTS_GZIP.search(request.headers.get("Accept-Encoding", ""))
+    ):
+        response = HttpResponse(page.gzip())
+        response["Content-Encoding"] = "gzip"
+    else:
+        response = HttpResponse(overlay_page(html, data() if outages else None, outages, banner=outage_banner(outages)))
+    if page is not None:
+        patch_vary_headers(response, ("Accept-Encoding",))
     scope = "public" if public else "private"
     response["Cache-Control"] = f"{scope}, max-age={settings.OPS_STATUS_HTTP_MAX_AGE}"
     return response

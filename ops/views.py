@@ -6,7 +6,6 @@ from datetime import timedelta
 from django import forms as forms_module
 from django.conf import settings
 from django.contrib import messages
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import DatabaseError
@@ -555,20 +554,18 @@ def status_page(request: HttpRequest) -> HttpResponse:
     it on a miss and for signed-in users."""
     try:
         public = not request.user.is_authenticated
+        page = None
         if not public:
             # Carries the user's name and CSRF token: rendered for them alone.
             html = _render_status(request)
         else:
-            html = cache.get(status_page_data.PAGE_KEY)
-            if html is None:
-                html = _render_status(request)
-                cache.set(status_page_data.PAGE_KEY, html, settings.OPS_STATUS_CACHE_SECONDS)
-                status_page_data.save_copy(status_page_data.PAGE_FILE, html)
+            page = status_page_data.anonymous_page(lambda: _render_status(request))
+            html = page.html
             # The page is public and cached by anyone: it sets no cookie. Its
             # only forms are elsewhere (subscribe), with their own token.
             request.META["CSRF_COOKIE_NEEDS_UPDATE"] = False
         # Inside the try: with the watchdog reporting outages, the overlay reads the data.
-        return status_page_data.page_response(html, public=public)
+        return status_page_data.page_response(html, public=public, page=page, request=request)
     except DatabaseError:
         logger.warning("status page served from its last good copy", exc_info=True)
         return status_page_data.fallback_response(api=False)

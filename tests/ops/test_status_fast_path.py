@@ -4,6 +4,9 @@ as the full stack's, still counted and still recorded as a page view."""
 
 from __future__ import annotations
 
+import gzip
+import time
+
 import pytest
 from django.core.cache import cache
 from django.db import connection
@@ -133,3 +136,79 @@ def test_an_incident_and_the_maintenance_switch_show_through_the_fast_path(probe
     events = Event.objects.filter(name="page_view").count()
     client.get("/status/")
     assert Event.objects.filter(name="page_view").count() == events  # no event writes under maintenance
+
+
+def test_each_process_keeps_its_copy_until_the_version_changes(probed, admin) -> None:
+    client = Client()
+    client.get("/status/")
+    page = status_page.cached_page()
+    assert page is not None and status_page.cached_page() is page  # this process's copy, not fetched again
+    # Another process opens an incident: it bumps the version in the shared
+    # cache and drops the shared page; this process's copy is out of date at once.
+    other_version = status_page.page_version()
+    services.incident_open(title="Queue stuck", severity=2, components=["workers"], author=admin, public_message="x")
+    assert status_page.page_version() != other_version
+    assert status_page.cached_page() is None
+    shown = client.get("/status/")
+    assert not took_fast_path(shown) and b"Queue stuck" in shown.content
+    assert took_fast_path(client.get("/status/"))
+
+
+def test_a_render_that_raced_a_change_is_never_served(probed) -> None:
+    Client().get("/status/")
+    version = status_page.page_version()
+    status_page._bump_version()  # a probe round landed while someone rendered at `version`
+    cache.set(status_page.PAGE_KEY, (version, "<p>stale</p>", time.time()), 30)
+    status_page._local = None  # as in a process that has no copy yet
+    assert status_page.cached_page() is None
+    assert b"stale" not in Client().get("/status/").content
+
+
+def test_a_copy_older_than_the_cache_time_is_rendered_again(probed, settings) -> None:
+    client = Client()
+    client.get("/status/")
+    page = status_page.cached_page()
+    page.rendered_at -= settings.OPS_STATUS_CACHE_SECONDS + 1
+    cache.delete(status_page.PAGE_KEY)  # the shared entry's timeout is the same age
+    assert status_page.cached_page() is None
+    assert not took_fast_path(client.get("/status/"))
+
+
+def test_an_unreadable_version_is_started_again(probed) -> None:
+    cache.set(status_page.VERSION_KEY, "not-a-number", None)
+    client = Client()
+    client.get("/status/")
+    assert isinstance(status_page.page_version(), int)
+    assert took_fast_path(client.get("/status/"))
+
+
+def test_gzip_is_sent_as_compressed_once_per_version(probed) -> None:
+    client = Client(HTTP_ACCEPT_ENCODING="gzip, deflate, br")
+    full = client.get("/status/")
+    fast = client.get("/status/")
+    plain = Client().get("/status/")
+    assert took_fast_path(fast) and not took_fast_path(full)
+    for response in (full, fast):
+        assert response["Content-Encoding"] == "gzip"
+        assert gzip.decompress(response.content) == plain.content
+        assert int(response["Content-Length"]) == len(response.content) < len(plain.content) // 4
+    assert "Content-Encoding" not in plain
+    for response in (full, fast, plain):
+        assert "Accept-Encoding" in response["Vary"] and "Cookie" in response["Vary"]
+    page = status_page.cached_page()
+    assert page.gzip() is page.gzip()  # compressed once, kept with the copy
+
+
+def test_with_an_outage_reported_the_page_is_not_sent_from_the_compressed_copy(probed, settings) -> None:
+    import json
+    from pathlib import Path
+
+    client = Client(HTTP_ACCEPT_ENCODING="gzip")
+    client.get("/status/")
+    Path(settings.WATCHDOG_STATE_FILE).write_text(json.dumps({"components": {"database": {"status": "major_outage"}}}))
+    try:
+        shown = client.get("/status/")
+        assert took_fast_path(shown) and "Content-Encoding" not in shown
+        assert b"Outage reported by our monitoring" in shown.content
+    finally:
+        Path(settings.WATCHDOG_STATE_FILE).unlink()

@@ -1,0 +1,210 @@
+"""Anonymous events buffered in Redis and written to the event table in bulk.
+
+The anonymous status page is answered above the middleware stack
+(`ops.middleware.StatusFastPathMiddleware`); after the cached page, its one
+remaining database round trip per request was the page view's INSERT (and
+its autocommit). Such an event is pushed to a Redis list instead (an RPUSH
+folded into the request-metrics script every request runs anyway) and written with one multi-row INSERT per batch by:
+
+- the beat job `analytics.flush_pending` (every minute), and
+- every reader of the event table before it reads: the `Event` manager
+  (`analytics.models.EventManager`), the raw report reads
+  (`analytics.queries._fetch`) and the rollups (`services.rollup_day`), so
+  every figure counts the buffered events as if they had been written at once.
+  Each event keeps the timestamp of its request.
+
+With a read replica (`DATABASE_REPLICA_URL`) the flushed rows reach the
+replica's report reads after its replication lag, like any other write.
+
+Only events tied to nobody (no user) are buffered: a user deleted before the
+flush would otherwise make the batch's INSERT fail on its foreign key.
+
+Without a Redis cache (tests, a laptop with the in-memory cache) nothing is
+buffered: each process's memory would hide the events from the others, so they
+are written at once as before. While Redis cannot be reached (the cache's
+breaker, `lms.cache.guarded`) the event is written at once too.
+
+Two flushers at once (two Celery workers, a worker and a web request) are
+safe: `LPOP key count` takes each event exactly once, atomically. A batch
+whose INSERT fails goes back to the head of the list, in order, for the next
+flush; a process killed between the LPOP and the INSERT loses that batch
+(at most `BATCH` page views), the price of not writing them one by one. A page view pushed with the
+request's metrics (`defer`) whose Redis call timed out after it ran may be
+pushed twice (the metrics themselves have the same ambiguity). A
+reader inside a transaction writes the batch in that transaction (a
+savepoint): the reader's rollback would drop it, so readers read, they do not
+roll back. While maintenance mode is on nothing is flushed (a restore must not
+race event inserts); the events wait in Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+
+from lms import maintenance
+
+logger = logging.getLogger(__name__)
+
+KEY = "lms:analytics:pending-events"
+BATCH = 500
+
+
+class RedisBuffer:
+    """The Redis list of pending events, as JSON arrays
+    `[name, session_key, properties, timestamp]`."""
+
+    def __init__(self, client: Any, key: str = KEY) -> None:
+        self.client = client
+        self.key = key
+
+    def push(self, item: bytes) -> bool:
+        from lms.cache import guarded
+
+        return bool(guarded(lambda: self.client.rpush(self.key, item), default=False))
+
+    def take(self, count: int) -> list[bytes]:
+        from lms.cache import guarded
+
+        return guarded(lambda: self.client.lpop(self.key, count), default=None) or []
+
+    def put_back(self, items: list[bytes]) -> None:
+        from lms.cache import guarded
+
+        # LPUSH inserts one by one at the head: reversed, the batch keeps its order.
+        guarded(lambda: self.client.lpush(self.key, *reversed(items)), default=None)
+
+    def length(self) -> int:
+        return int(self.client.llen(self.key))
+
+    def reset(self) -> None:
+        self.client.delete(self.key)
+
+
+_store: RedisBuffer | None = None
+_store_known = False
+
+
+def store() -> RedisBuffer | None:
+    """The buffer when the default cache is Redis, else None (write at once)."""
+    global _store, _store_known
+    if not _store_known:
+        from lms.cache import raw_client
+
+        client = raw_client()
+        _store = RedisBuffer(client) if client is not None else None
+        _store_known = True
+    return _store
+
+
+def set_store(new: RedisBuffer | None) -> None:
+    """Tests: buffer into `new` (None: write at once)."""
+    global _store, _store_known
+    _store, _store_known = new, True
+
+
+def reset_store() -> None:
+    """Look at the cache settings again on the next use."""
+    global _store, _store_known
+    _store, _store_known = None, False
+
+
+def _encode(event: Any) -> bytes:
+    return json.dumps([event.name, event.session_key, event.properties, event.timestamp.isoformat()]).encode()
+
+
+def _decode(item: bytes) -> Any:
+    """The event, or None for an item that is not one (dropped: it must not
+    block the list for ever)."""
+    from analytics.models import Event
+
+    try:
+        name, session_key, properties, stamp = json.loads(item)
+        return Event(
+            name=str(name), session_key=str(session_key), properties=properties, timestamp=datetime.fromisoformat(stamp)
+        )
+    except (ValueError, TypeError):
+        logger.warning("dropping an undecodable pending analytics event: %r", item[:200])
+        return None
+
+
+def record(events: list[Any]) -> None:
+    """Buffer these events, or write them at once (no Redis, Redis unreachable,
+    or an event with a user). Never raises, like `services.flush`."""
+    from analytics import services
+
+    buffer = store()
+    if buffer is None or any(e.user_id is not None for e in events):
+        services.flush(events)
+        return
+    left = [e for e in events if not buffer.push(_encode(e))]
+    if left:
+        services.flush(left)
+
+
+def defer(request: Any, events: list[Any]) -> None:
+    """Buffer these events with the request's metrics call when the request
+    collects them (`ops.middleware.RequestMetricsMiddleware` gives every
+    request an `analytics_pending` list and pushes it in the Redis call it
+    makes anyway, `ops.metrics.record(push=...)`: no round trip of their own);
+    otherwise as `record` does."""
+    collected = getattr(request, "analytics_pending", None)
+    if collected is None or store() is None or any(e.user_id is not None for e in events):
+        record(events)
+        return
+    collected.extend(_encode(e) for e in events)
+
+
+def fold_into(items: list[bytes], metrics_store: Any) -> tuple[str, list[bytes]] | None:
+    """(list key, items) for the metrics store's Redis call to push, when it
+    talks to the same Redis server and database as the buffer; else None."""
+    buffer = store()
+    shares = getattr(metrics_store, "shares_server_with", None)
+    if not items or buffer is None or shares is None or not shares(buffer.client):
+        return None
+    return buffer.key, items
+
+
+def push_encoded(items: list[bytes]) -> None:
+    """Buffer encoded events the metrics call did not push; what cannot be
+    pushed is written at once."""
+    from analytics import services
+
+    buffer = store()
+    left = items if buffer is None else [item for item in items if not buffer.push(item)]
+    events = [e for e in map(_decode, left) if e is not None]
+    if events:
+        services.flush(events)
+
+
+def flush() -> int:
+    """Write every buffered event to the event table, in batches; the number
+    written. Safe to run anywhere, any number of times, concurrently."""
+    buffer = store()
+    if buffer is None or maintenance.active():
+        return 0
+    from analytics import services
+
+    written = 0
+    while True:
+        items = buffer.take(BATCH)
+        if not items:
+            return written
+        events = [e for e in map(_decode, items) if e is not None]
+        try:
+            if connection.in_atomic_block:
+                with transaction.atomic():
+                    services.insert_events(events)
+            else:
+                services.insert_events(events)
+        except Exception:
+            buffer.put_back(items)
+            logger.exception("could not write %d pending analytics events; kept for the next flush", len(items))
+            return written
+        written += len(events)
+        if len(items) < BATCH:
+            return written

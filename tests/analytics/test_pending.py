@@ -1,0 +1,226 @@
+"""Anonymous page views buffered in Redis (analytics.pending): one RPUSH per
+status page view instead of an INSERT, written in bulk by the beat job and by
+every reader of the event table before it reads, so every figure equals what
+direct writes give."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from django.db import connection, connections
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from analytics import pending, queries, services
+from analytics import timeutil as tu
+from analytics.models import DailyEventCount, Event
+from ops.models import HealthProbe
+
+pytestmark = [pytest.mark.django_db, pytest.mark.redis]
+
+
+@pytest.fixture(autouse=True)
+def _analytics_on(settings) -> None:
+    settings.ANALYTICS_ENABLED = True
+
+
+@pytest.fixture
+def buffer() -> Iterator[pending.RedisBuffer]:
+    """A buffer of its own under a test key, in the Redis of REDIS_URL (the
+    tests' cache is in memory, where nothing is buffered)."""
+    import redis
+
+    store = pending.RedisBuffer(redis.Redis.from_url(os.environ["REDIS_URL"]), key=f"test-pending:{uuid.uuid4().hex}")
+    pending.set_store(store)
+    yield store
+    store.reset()
+    pending.reset_store()
+
+
+@pytest.fixture
+def probed() -> None:
+    now = timezone.now()
+    HealthProbe.objects.bulk_create(
+        HealthProbe(component=c.value, status="healthy", latency_ms=1, checked_at=now) for c in HealthProbe.Component
+    )
+
+
+def fast_views(count: int) -> None:
+    client = Client()
+    client.get("/status/")  # the miss: rendered by the view, its page view written at once
+    for _ in range(count):
+        assert not hasattr(client.get("/status/").wsgi_request, "session")  # the fast path
+
+
+def raw_page_views() -> int:
+    """Counted behind the readers' backs (no flush): what is in the table."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM analytics_event WHERE name = 'page_view'")
+        return cursor.fetchone()[0]
+
+
+def test_the_fast_path_pushes_its_page_view_and_runs_no_query(buffer, probed) -> None:
+    client = Client()
+    client.get("/status/")
+    with CaptureQueriesContext(connection) as ctx:
+        client.get("/status/")
+    assert ctx.captured_queries == []
+    assert buffer.length() == 1 and raw_page_views() == 1
+    # Any ORM read flushes first: the buffered view is there, as written directly.
+    views = list(Event.objects.filter(name="page_view").order_by("id"))
+    assert len(views) == 2 and buffer.length() == 0
+    full, fast = views
+    assert (fast.user_id, fast.session_key) == (full.user_id, full.session_key) == (None, "")
+    assert {k: v for k, v in fast.properties.items() if k != "duration_ms"} == {"route": "/status/", "status": 200}
+    assert full.timestamp <= fast.timestamp <= timezone.now()
+
+
+def test_report_figures_equal_those_of_direct_writes(buffer, probed) -> None:
+    fast_views(7)
+    assert buffer.length() == 7
+    today = tu.utc_day_of(timezone.now())
+    # The raw report reads (analytics.queries._fetch) flush first.
+    counts = {name: n for _, name, n, _ in queries.live_event_counts(today, today)}
+    assert counts["page_view"] == 8 and buffer.length() == 0
+    # The same requests with nothing buffered give the same figures.
+    pending.set_store(None)
+    fast_views(7)
+    counts_direct = {name: n for _, name, n, _ in queries.live_event_counts(today, today)}
+    assert counts_direct["page_view"] == 16 == 2 * counts["page_view"]
+
+
+def test_a_rollup_counts_the_buffered_views(buffer, probed) -> None:
+    fast_views(5)
+    day = tu.utc_day_of(timezone.now())
+    services.rollup_day(day)
+    assert DailyEventCount.objects.get(day=day, name="page_view").events == 6
+    assert buffer.length() == 0
+
+
+def test_the_event_api_and_the_live_figures_see_them(buffer, probed, api_for, admin) -> None:
+    fast_views(3)
+    body = api_for(admin).get("/api/v1/analytics/events/?name=page_view").json()
+    assert buffer.length() == 0
+    rows = body["results"] if isinstance(body, dict) and "results" in body else body
+    assert len([r for r in rows if r["name"] == "page_view" and r["properties"]["route"] == "/status/"]) >= 4
+
+
+def test_the_beat_job_writes_them_and_is_idempotent(buffer, probed) -> None:
+    from django_celery_beat.models import PeriodicTask
+
+    from analytics import tasks
+
+    job = PeriodicTask.objects.get(task="analytics.flush_pending")
+    assert (job.interval.every, job.interval.period, job.expire_seconds, job.enabled) == (1, "minutes", 55, True)
+    fast_views(4)
+    assert tasks.flush_pending.delay().get() == 4
+    assert tasks.flush_pending.delay().get() == 0
+    assert raw_page_views() == 5
+
+
+def test_a_failed_insert_keeps_the_batch_in_order_for_the_next_flush(buffer, probed, monkeypatch) -> None:
+    fast_views(3)
+    stamps = buffer.client.lrange(buffer.key, 0, -1)
+
+    def broken(events: list[Event]) -> None:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(services, "insert_events", broken)
+    assert pending.flush() == 0
+    assert buffer.client.lrange(buffer.key, 0, -1) == stamps  # back at the head, same order
+    monkeypatch.undo()
+    assert pending.flush() == 3 and raw_page_views() == 4
+
+
+def test_batches_are_taken_whole_and_an_undecodable_item_is_dropped(buffer, probed, monkeypatch) -> None:
+    monkeypatch.setattr(pending, "BATCH", 2)
+    fast_views(3)
+    buffer.client.rpush(buffer.key, b"not json")
+    fast_views(1)  # the page is cached: both of its requests are buffered
+    assert pending.flush() == 5  # three batches of 2, the bad item dropped from the second
+    assert raw_page_views() == 6 and buffer.length() == 0
+
+
+def test_nothing_is_flushed_under_maintenance(buffer, probed, monkeypatch) -> None:
+    fast_views(2)
+    monkeypatch.setattr("lms.maintenance.active", lambda: True)
+    assert pending.flush() == 0 and buffer.length() == 2
+
+
+def test_events_with_a_user_are_written_at_once(buffer, student) -> None:
+    pending.record([Event(name="page_view", user=student, properties={"route": "/x/"}, timestamp=timezone.now())])
+    assert buffer.length() == 0
+    assert raw_page_views() == 1
+
+
+def test_an_unreachable_redis_writes_at_once(probed) -> None:
+    import redis
+
+    pending.set_store(pending.RedisBuffer(redis.Redis(port=1, socket_connect_timeout=0.2), key="nowhere"))
+    try:
+        fast_views(2)
+        assert raw_page_views() == 3
+    finally:
+        from lms.cache import reset_breaker
+
+        reset_breaker()
+        pending.reset_store()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_flushers_at_once_write_each_event_once(buffer, on_postgres) -> None:
+    if not on_postgres:
+        pytest.skip("SQLite serialises writers: the concurrency is PostgreSQL's")
+    stamp = timezone.now() - timedelta(minutes=1)
+    for n in range(600):
+        buffer.push(pending._encode(Event(name="page_view", properties={"n": n}, timestamp=stamp)))
+    results: list[int] = []
+
+    def worker() -> None:
+        try:
+            results.append(pending.flush())
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sum(results) == 600 and buffer.length() == 0
+    numbers = sorted(p["n"] for p in Event.objects.filter(name="page_view").values_list("properties", flat=True))
+    assert numbers == list(range(600))
+
+
+def test_the_push_rides_on_the_request_metrics_redis_call(buffer, probed, monkeypatch) -> None:
+    from ops import metrics
+
+    store = metrics.RedisStore(os.environ["REDIS_URL"], prefix=f"test-pending-metrics:{uuid.uuid4().hex}")
+    metrics.set_store(store)
+    try:
+        client = Client()
+        client.get("/status/")
+
+        def no_own_push(item: bytes) -> bool:
+            raise AssertionError("pushed on its own, not with the metrics")
+
+        monkeypatch.setattr(buffer, "push", no_own_push)
+        client.get("/status/")
+        assert buffer.length() == 1
+        monkeypatch.undo()
+        # The metrics' Redis call failing: the page view is pushed on its own.
+        monkeypatch.setattr(store, "record", lambda *a, **k: (_ for _ in ()).throw(ConnectionError("gone")))
+        client.get("/status/")
+        assert buffer.length() == 2
+        assert pending.flush() == 2 and raw_page_views() == 3
+    finally:
+        store.reset()
+        metrics.set_store(None)
+        metrics.fallback.reset()
+        metrics._paused_until = 0.0
