@@ -579,6 +579,12 @@ OPS_WEB_PROBE_URL = os.getenv("OPS_WEB_PROBE_URL", "")
 OPS_WEB_PROBE_SLOW_MS = envint("OPS_WEB_PROBE_SLOW_MS", 1000)
 OPS_MAINTENANCE_RETRY_AFTER = envint("OPS_MAINTENANCE_RETRY_AFTER", 600)
 OPS_STATUS_CACHE_SECONDS = envint("OPS_STATUS_CACHE_SECONDS", 30)
+# How long a web process serves its copy of the anonymous status page without
+# asking Redis for the page's version: another process's change (a probe, an
+# incident) shows within this much; the process's own change at once. Within
+# the HTTP max-age below, which lets browsers keep the page longer anyway.
+# Tests check every time (they play other processes by changing Redis).
+OPS_STATUS_RECHECK_MS = envint("OPS_STATUS_RECHECK_MS", 0 if TESTING else 1000)
 # Browsers and shared caches may keep the public status page this long.
 OPS_STATUS_HTTP_MAX_AGE = envint("OPS_STATUS_HTTP_MAX_AGE", 10)
 # The status page's last good copy (served while the database is down).

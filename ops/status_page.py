@@ -91,6 +91,8 @@ def forget() -> None:
     in between."""
 
     def drop() -> None:
+        global _local
+        _local = None  # this process: at once, without waiting for a recheck
         _bump_version()
         cache.delete_many([DATA_KEY, PAGE_KEY])
 
@@ -170,8 +172,10 @@ class Page:
 
 
 # This process's copy of the anonymous page, shared by the worker's threads
-# (replaced whole, never changed in place).
+# (replaced whole, never changed in place), and when (time.monotonic()) its
+# version was last confirmed against Redis.
 _local: Page | None = None
+_confirmed_at = 0.0
 
 
 def _shared(version: int) -> Page | None:
@@ -185,19 +189,23 @@ def _shared(version: int) -> Page | None:
 
 
 def cached_page() -> Page | None:
-    """The anonymous page when a current one is cached, else None: one GET of
-    the version, and the page itself only when this process's copy is of
-    another version (then kept for the next requests)."""
-    global _local
+    """The anonymous page when a current one is cached, else None: this
+    process's copy while its version was confirmed less than
+    OPS_STATUS_RECHECK_MS ago (no Redis call: this was the one round trip
+    the trivial endpoint does not make), else one GET of the version, and the
+    page itself only when this process's copy is of another version (then
+    kept for the next requests)."""
+    global _local, _confirmed_at
+    local, now = _local, time.monotonic()
+    if local is not None and now - _confirmed_at < settings.OPS_STATUS_RECHECK_MS / 1000 and local.fresh(local.version):
+        return local
     version = page_version()
     if version is None:
         return None
-    local = _local
-    if local is not None and local.fresh(version):
-        return local
-    local = _shared(version)
+    if local is None or not local.fresh(version):
+        local = _shared(version)
     if local is not None:
-        _local = local
+        _local, _confirmed_at = local, now
     return local
 
 

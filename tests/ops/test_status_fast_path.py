@@ -154,6 +154,25 @@ def test_each_process_keeps_its_copy_until_the_version_changes(probed, admin) ->
     assert took_fast_path(client.get("/status/"))
 
 
+def test_within_the_recheck_window_the_copy_is_served_without_asking_redis(probed, settings, monkeypatch) -> None:
+    settings.OPS_STATUS_RECHECK_MS = 1000
+    Client().get("/status/")
+    page = status_page.cached_page()  # confirmed against the version now
+    asked: list[int] = []
+    real = status_page.page_version
+    monkeypatch.setattr(status_page, "page_version", lambda: asked.append(1) or real())
+    assert status_page.cached_page() is page and asked == []
+    # Another process's change shows once the window is over...
+    status_page._bump_version()
+    monkeypatch.setattr(status_page, "_confirmed_at", time.monotonic() - 1.001)
+    assert status_page.cached_page() is None and asked == [1]
+    # ...and this process's own change at once.
+    Client().get("/status/")
+    assert status_page.cached_page() is not None
+    status_page.forget()
+    assert status_page.cached_page() is None
+
+
 def test_a_render_that_raced_a_change_is_never_served(probed) -> None:
     Client().get("/status/")
     version = status_page.page_version()
