@@ -30,6 +30,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any
 
@@ -140,17 +141,30 @@ def _refuse_unstorable(result: ParseResult) -> None:
     """What the database cannot store (a NUL, a lone surrogate) and text beyond
     the limits never reaches it: such a card is an error of its row, like an
     empty side; a title or description is cleaned and cut to length."""
-    kept = []
-    for row in result.rows:
-        if any(unstorable(text) for text in (row.front, row.back, row.tags)):
-            result.error(row.line, "The card holds a character that cannot be stored (NUL).")
-        elif len(row.tags) > MAX_TAGS_TEXT:
-            result.error(row.line, f"The tags are longer than {MAX_TAGS_TEXT} characters.")
-        else:
-            kept.append(row)
+    rows = result.rows
+    # One search over every text joined (a newline is storable) instead of
+    # three per row: almost every file has none, and 60,000 searches were a
+    # sixth of parsing a 20,000-card package. Rows are looked at one by one
+    # only when something is to be refused.
+    texts = [*map(attrgetter("front"), rows), *map(attrgetter("back"), rows), *map(attrgetter("tags"), rows)]
+    if not unstorable("\n".join(texts)) and all(len(row.tags) <= MAX_TAGS_TEXT for row in rows):
+        kept = rows
+    else:
+        kept = [row for row in rows if _storable_row(result, row)]
     result.rows = kept
     result.title = storable(result.title)[:200]
     result.description = storable(result.description)[:MAX_DESCRIPTION]
+
+
+def _storable_row(result: ParseResult, row: CardRow) -> bool:
+    """Whether the row can be stored; if not, its error is added."""
+    if any(unstorable(text) for text in (row.front, row.back, row.tags)):
+        result.error(row.line, "The card holds a character that cannot be stored (NUL).")
+        return False
+    if len(row.tags) > MAX_TAGS_TEXT:
+        result.error(row.line, f"The tags are longer than {MAX_TAGS_TEXT} characters.")
+        return False
+    return True
 
 
 def detect_format(filename: str, requested: str | None = None) -> str:
@@ -458,9 +472,13 @@ IMG_RE = re.compile(r"""(<img\b[^>]*?\bsrc\s*=\s*)(?:"([^"]*)"|'([^']*)'|([^"'>\
 SOUND_RE = re.compile(r"\[sound:([^\]]+)\]")
 
 
+# Whether a text may name a picture or sound at all (most sides do not).
+_MEDIA_HINT_RE = re.compile(r"<img|\[sound:", re.IGNORECASE)
+
+
 def media_names(text: str) -> list[str]:
     """Every picture and sound a card's text names, in order."""
-    if "<img" not in text.lower() and "[sound:" not in text:
+    if _MEDIA_HINT_RE.search(text) is None:
         return []
     images = [m.group(2) or m.group(3) or m.group(4) or "" for m in IMG_RE.finditer(text)]
     return [name for name in images + SOUND_RE.findall(text) if name]
@@ -839,7 +857,8 @@ def _card_builder(
     from django.conf import settings as django_settings
     from django.core.exceptions import ValidationError
 
-    from learning.services import clean_card_text, normalize_tags
+    from learning.sanitize import is_plain_text
+    from learning.services import MAX_CARD_TEXT, clean_card_text, normalize_tags
 
     # A package repeats a handful of tag sets over thousands of notes.
     tags_of = functools.lru_cache(maxsize=1024)(normalize_tags)
@@ -850,7 +869,14 @@ def _card_builder(
     def clean(text: str, side: str) -> str:
         done = cleaned.get(text)
         if done is None:
-            done = cleaned[text] = clean_card_text(text, side)
+            # Plain text (no markup, nothing nh3 rewrites) is its own clean
+            # form, stripped, as clean_card_text would give it back: half
+            # the sides of a deck skip three calls.
+            if len(text) <= MAX_CARD_TEXT and is_plain_text(text) and (plain := text.strip()):
+                done = plain
+            else:
+                done = clean_card_text(text, side)
+            cleaned[text] = done
         return done
 
     deck_ids = {path: deck.pk for path, deck in decks.items()}

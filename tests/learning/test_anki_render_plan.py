@@ -124,3 +124,20 @@ def test_text_the_sanitiser_skips_is_text_nh3_gives_back_unchanged():
         assert sanitize._CARD_CLEANER.clean(f"{char}a{char}b{char}") != f"{char}a{char}b{char}", repr(char)
     assert sanitize.clean_card_html("a\rb") == "a\nb" and sanitize.clean_card_html(" word 1 ") == "word 1"
     assert checked == 20_000
+
+
+def test_text_the_import_takes_as_plain_is_what_the_sanitiser_gives_back():
+    import random
+
+    from learning import sanitize
+
+    rng = random.Random(12)
+    alphabet = [*"ab =\"'\t\n sty", 'style=""', "<", "&", "\xa0", "\r"]
+    seen = 0
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 10)))
+        if sanitize.is_plain_text(text):
+            assert sanitize.clean_card_html(text) == text.strip(), repr(text)
+            seen += 1
+    assert not sanitize.is_plain_text('a style="" b')  # the clean-up after nh3 removes that from any text
+    assert seen > 1000
