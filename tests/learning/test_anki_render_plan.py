@@ -27,6 +27,7 @@ TEMPLATES = [
     ("{{Front}}", "{{FrontSide}}<hr class=x id=answer>"),
     ("{{Front}}", "{{FrontSide}}<hr id=answer>Answer: {{Back}}"),
     ("{{Front}}", "{{Back}}<hr id=answer>{{Extra}}{{FrontSide}}"),
+    ("{0} {front} {{Front}} }{", "{{FrontSide}}<hr id=answer>{1}{{Back}}{ {{Extra}} }"),
 ]
 VALUES = [
     ["word", '<span style="color: red">meaning</span>', ""],
@@ -41,6 +42,7 @@ VALUES = [
     ["[", "&amp;", "<"],
     ["<br>f<br/>", "<BR> b <br>", "<br>"],
     ["f", "\x00front-side\x00b", "x<hr id=answer>y"],
+    ["{0}", "{front}", "{{Back}}"],
 ]
 
 
@@ -50,6 +52,7 @@ def _general(note_type, values, ordinals=None, extra=None):
     plan = RenderPlan(note_type)
     plan.sides = [(name, None, None) for name, _, _ in plan.sides]
     plan.tails = [None] * len(plan.sides)
+    plan.joiners = [(None, None, None)] * len(plan.sides)
     plan.general = True
     trim = render._trim_breaks
     render._trim_breaks = lambda text: render._EDGE_BREAKS_RE.sub("", text).strip()
