@@ -473,13 +473,11 @@ IMG_RE = re.compile(r"""(<img\b[^>]*?\bsrc\s*=\s*)(?:"([^"]*)"|'([^']*)'|([^"'>\
 SOUND_RE = re.compile(r"\[sound:([^\]]+)\]")
 
 
-# Whether a text may name a picture or sound at all (most sides do not).
-_MEDIA_HINT_RE = re.compile(r"<img|\[sound:", re.IGNORECASE)
-
-
 def media_names(text: str) -> list[str]:
     """Every picture and sound a card's text names, in order."""
-    if _MEDIA_HINT_RE.search(text) is None:
+    # (Two substring tests on a lowered copy: a case-insensitive regular
+    # expression was four times slower.)
+    if "<img" not in text.lower() and "[sound:" not in text:
         return []
     images = [m.group(2) or m.group(3) or m.group(4) or "" for m in IMG_RE.finditer(text)]
     return [name for name in images + SOUND_RE.findall(text) if name]
@@ -1037,8 +1035,8 @@ _CARD_COPY_TYPES = (
 
 class _CardStream:
     """PostgreSQL: the cards written by binary COPY from a thread of their
-    own, a thousand at a time, while the caller is still sanitising the next
-    thousand.
+    own, in batches (`_STREAM_BATCH`), while the caller is still sanitising
+    the next batch.
 
     The server's share of an import (storing the rows, filling the indexes,
     checking each card's deck and each media link's card and file) used to
@@ -1177,6 +1175,13 @@ class _CardStream:
                     copy.write_row(link)
 
 
+# Cards per COPY of the stream. Each batch costs both sides a fixed amount
+# (statements, the thread's hand-over): for 20,000 cards, batches of 1,000
+# took 0.18-0.19 s of our CPU and 0.17 s of the server's for the write,
+# batches of 5,000 0.12-0.15 s and 0.13 s, as much as one COPY did.
+_STREAM_BATCH = 5000
+
+
 def _stream_cards(
     rows: list[CardRow],
     build: Callable[[CardRow], ImportedCard | None],
@@ -1203,11 +1208,11 @@ def _stream_cards(
             if problems and not skip_invalid:
                 continue
             batch.append(card)
-            if len(batch) == BATCH:
+            if len(batch) == _STREAM_BATCH:
                 stream.send(batch)
                 batch = []
-                if progress is not None:
-                    progress(len(built), len(rows))
+            if progress is not None and len(built) % BATCH == 0:
+                progress(len(built), len(rows))
         if batch and not (problems and not skip_invalid):
             stream.send(batch)
     if progress is not None and built:

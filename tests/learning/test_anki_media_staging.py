@@ -216,9 +216,10 @@ def _reversed_notes(tmp_path: Path, notes: int) -> Path:
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite's integers have 64 bits: it refuses no row here")
 def test_a_database_failure_mid_stream_into_an_existing_deck_writes_nothing(
-    tmp_path, teacher, media_root, staging_root, settings
+    tmp_path, teacher, media_root, staging_root, monkeypatch
 ):
-    # PostgreSQL writes cards a thousand at a time while the next ones are
+    monkeypatch.setattr(transfer, "_STREAM_BATCH", 1000)
+    # PostgreSQL writes cards a batch at a time while the next ones are
     # built: the 1,501st card's position is past a 4-byte integer and the
     # database refuses it, in the second batch, after the first (and its
     # media links) went in.
