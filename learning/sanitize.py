@@ -74,6 +74,12 @@ _PLAIN_CLEANER = nh3.Cleaner(tags=set(), clean_content_tags=set(DROP_CONTENT))
 _NEEDS_CLEANING_RE = re.compile("[<>&\r\x00\ufeff\xa0]")
 
 
+def is_plain_text(text: str) -> bool:
+    """Whether `clean_card_html(text)` is `text.strip()`: no markup and
+    nothing nh3 or the clean-up after it rewrites."""
+    return _NEEDS_CLEANING_RE.search(text) is None and 'style=""' not in text
+
+
 def clean_card_html(html: str) -> str:
     """The stored and displayed form of card text."""
     html = html or ""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import html
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -236,6 +237,33 @@ def _join(parts: tuple, values: list[str], extra: dict[str, str], front: str) ->
     return "".join(out)
 
 
+Joiner = Callable[[list[str], dict[str, str], str], str]
+
+
+def _joiner(parts: tuple | None) -> Joiner | None:
+    """`parts` as one function of (values, extra, front): a single field is
+    that value; text, fields and the front side are one `str.format` call
+    (a field's value is an argument, never part of the format); special
+    fields (`{{Tags}}`) keep `_join`. About a third of `_join`'s time."""
+    if parts is None:
+        return None
+    if len(parts) == 1 and type(parts[0]) is int:
+        index = parts[0]
+        return lambda values, extra, front: values[index]
+    if any(type(part) is tuple for part in parts):
+        return lambda values, extra, front: _join(parts, values, extra, front)
+    pieces = []
+    for part in parts:
+        if type(part) is str:
+            pieces.append(part.replace("{", "{{").replace("}", "}}"))
+        elif type(part) is int:
+            pieces.append(f"{{{part}}}")
+        else:  # the front side
+            pieces.append("{front}")
+    fmt = "".join(pieces).format
+    return lambda values, extra, front: fmt(*values, front=front)
+
+
 class RenderPlan:
     """A note type's templates parsed and compiled once, for every note of it
     (a 10,000-note package renders 20,000 sides from two templates)."""
@@ -249,6 +277,10 @@ class RenderPlan:
             for name, question, answer in note_type.templates
         ]
         self.tails = [_answer_tail(answer) for _, _, answer in self.sides]
+        self.joiners = [
+            (_joiner(question), _joiner(tail), _joiner(answer))
+            for (_, question, answer), tail in zip(self.sides, self.tails, strict=True)
+        ]
         # Whether some side needs the general renderer (and so the fields by name).
         self.general = note_type.is_cloze or any(part is None for _, *sides in self.sides for part in sides)
         question = note_type.templates[0][1] if note_type.templates else ""
@@ -282,19 +314,19 @@ class RenderPlan:
         wanted = list(range(len(templates))) if ordinals is None else [o for o in ordinals if 0 <= o < len(templates)]
         cards = []
         for ordinal in wanted:
-            name, question_parts, answer_parts = self.sides[ordinal]
+            name = self.sides[ordinal][0]
+            question_join, tail_join, answer_join = self.joiners[ordinal]
             extra["Card"] = name
-            if question_parts is not None:
-                front = _join(question_parts, values, extra, "").strip()
+            if question_join is not None:
+                front = question_join(values, extra, "").strip()
             else:
                 front = _render_nodes(_parse(templates[ordinal][1]), _Context(fields, ordinal, True, "", extra)).strip()
             if is_empty(front):
                 continue
-            tail = self.tails[ordinal]
-            if tail is not None:
-                back = _trim_breaks(_join(tail, values, extra, _FRONT_SIDE).replace(_FRONT_SIDE, "").strip())
-            elif answer_parts is not None:
-                back = _back_side(_join(answer_parts, values, extra, _FRONT_SIDE))
+            if tail_join is not None:
+                back = _trim_breaks(tail_join(values, extra, _FRONT_SIDE).replace(_FRONT_SIDE, "").strip())
+            elif answer_join is not None:
+                back = _back_side(answer_join(values, extra, _FRONT_SIDE))
             else:
                 back = _back_side(
                     _render_nodes(_parse(templates[ordinal][2]), _Context(fields, ordinal, False, _FRONT_SIDE, extra))

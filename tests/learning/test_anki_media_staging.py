@@ -11,8 +11,10 @@ import tracemalloc
 from datetime import timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.core.files.storage import default_storage
+from django.db import connection
 from django.http import HttpResponse
 from django.test import RequestFactory
 from django.urls import reverse
@@ -199,3 +201,41 @@ def test_the_upload_cap_makes_room_for_a_package_with_all_its_media(settings):
     assert declared(reverse("learning:deck_import_new"), package) == 200
     assert declared("/api/v1/decks/import/", settings.IMPORT_MAX_UPLOAD_BYTES + 1) == 413
     assert declared(reverse("learning:card_preview"), package) == 413
+
+
+def _reversed_notes(tmp_path: Path, notes: int) -> Path:
+    """`notes` Basic-and-reversed notes (two cards each), every tenth showing one picture."""
+
+    def fill(col):
+        for i in range(notes):
+            picture = ' <img src="shared.png">' if i % 10 == 0 else ""
+            add(col, "Basic (and reversed card)", {"Front": f"word {i}{picture}", "Back": f"meaning {i}"})
+
+    return build(tmp_path, fill, media={"shared.png": PNG}, name="reversed.apkg").path
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite's integers have 64 bits: it refuses no row here")
+def test_a_database_failure_mid_stream_into_an_existing_deck_writes_nothing(
+    tmp_path, teacher, media_root, staging_root, monkeypatch
+):
+    monkeypatch.setattr(transfer, "_STREAM_BATCH", 1000)
+    # PostgreSQL writes cards a batch at a time while the next ones are
+    # built: the 1,501st card's position is past a 4-byte integer and the
+    # database refuses it, in the second batch, after the first (and its
+    # media links) went in.
+    deck = Deck.objects.create(title="Mine", owner=teacher)
+    Card.objects.create(deck=deck, front="kept", back="kept", position=2**31 - 1 - 1500)
+    parsed = transfer.parse_upload("reversed.apkg", _reversed_notes(tmp_path, 900).read_bytes())
+    assert len(parsed.rows) == 1800
+    with pytest.raises(psycopg.Error):
+        transfer.deck_import(user=teacher, deck=deck, parsed=parsed)
+    assert list(Card.objects.values_list("front", flat=True)) == ["kept"]
+    assert MediaBlob.objects.count() == 0 and Card.media.through.objects.count() == 0
+    assert _stored(media_root) == [] and _staged(staging_root) == []
+    # The same package into a deck with room: every card, its links checked.
+    Card.objects.update(position=1)
+    parsed = transfer.parse_upload("reversed.apkg", _reversed_notes(tmp_path, 900).read_bytes())
+    cards = transfer.deck_import(user=teacher, deck=deck, parsed=parsed)
+    assert len(cards) == 1800 and deck.cards.count() == 1801
+    assert sorted(deck.cards.values_list("position", flat=True)) == list(range(1, 1802))
+    assert Card.media.through.objects.count() == 180 and len(_stored(media_root)) == 1

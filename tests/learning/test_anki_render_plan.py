@@ -27,6 +27,7 @@ TEMPLATES = [
     ("{{Front}}", "{{FrontSide}}<hr class=x id=answer>"),
     ("{{Front}}", "{{FrontSide}}<hr id=answer>Answer: {{Back}}"),
     ("{{Front}}", "{{Back}}<hr id=answer>{{Extra}}{{FrontSide}}"),
+    ("{0} {front} {{Front}} }{", "{{FrontSide}}<hr id=answer>{1}{{Back}}{ {{Extra}} }"),
 ]
 VALUES = [
     ["word", '<span style="color: red">meaning</span>', ""],
@@ -41,6 +42,7 @@ VALUES = [
     ["[", "&amp;", "<"],
     ["<br>f<br/>", "<BR> b <br>", "<br>"],
     ["f", "\x00front-side\x00b", "x<hr id=answer>y"],
+    ["{0}", "{front}", "{{Back}}"],
 ]
 
 
@@ -50,6 +52,7 @@ def _general(note_type, values, ordinals=None, extra=None):
     plan = RenderPlan(note_type)
     plan.sides = [(name, None, None) for name, _, _ in plan.sides]
     plan.tails = [None] * len(plan.sides)
+    plan.joiners = [(None, None, None)] * len(plan.sides)
     plan.general = True
     trim = render._trim_breaks
     render._trim_breaks = lambda text: render._EDGE_BREAKS_RE.sub("", text).strip()
@@ -124,3 +127,20 @@ def test_text_the_sanitiser_skips_is_text_nh3_gives_back_unchanged():
         assert sanitize._CARD_CLEANER.clean(f"{char}a{char}b{char}") != f"{char}a{char}b{char}", repr(char)
     assert sanitize.clean_card_html("a\rb") == "a\nb" and sanitize.clean_card_html(" word 1 ") == "word 1"
     assert checked == 20_000
+
+
+def test_text_the_import_takes_as_plain_is_what_the_sanitiser_gives_back():
+    import random
+
+    from learning import sanitize
+
+    rng = random.Random(12)
+    alphabet = [*"ab =\"'\t\n sty", 'style=""', "<", "&", "\xa0", "\r"]
+    seen = 0
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 10)))
+        if sanitize.is_plain_text(text):
+            assert sanitize.clean_card_html(text) == text.strip(), repr(text)
+            seen += 1
+    assert not sanitize.is_plain_text('a style="" b')  # the clean-up after nh3 removes that from any text
+    assert seen > 1000
