@@ -428,9 +428,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def merge(one: tuple[Tally, float], other: tuple[Tally, float]) -> tuple[Tally, float]:
-    """Two slices of a phase as one: requests, errors and time added up."""
+    """Two slices of a phase as one: requests, answers, errors and time added up."""
     tally = Tally()
     for part in (one[0], other[0]):
+        tally.answers += part.answers
         for kind, values in part.latencies.items():
             tally.latencies[kind].extend(values)
         for kind, count in part.errors.items():
