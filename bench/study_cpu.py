@@ -69,6 +69,17 @@ def main(argv: list[str] | None = None) -> int:
         response = call(*args)
         return response, (time.process_time() - started) * 1000
 
+    def answer(client, path: str, body: dict) -> tuple[object, float]:
+        """POST the answer to the card `body` shows (timed), which must be taken."""
+        response, ms = timed(
+            client.post,
+            path,
+            {"card": body["card"]["id"], "quality": 4, "idempotency_key": body["idempotency_key"]},
+            "application/json",
+        )
+        assert response.status_code == 201, response.content
+        return response, ms
+
     kinds = ("trivial", "next", "answer", "answer+next")
     samples: dict[str, list[float]] = {kind: [] for kind in kinds}
     client, deck_id = new_student()
@@ -110,13 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             per_round["next"].append(ms)
             _, ms = timed(client.get, "/health/live/")
             per_round["trivial"].append(ms)
-            response, ms = timed(
-                client.post,
-                url + "answer/",
-                {"card": body["card"]["id"], "quality": 4, "idempotency_key": body["idempotency_key"]},
-                "application/json",
-            )
-            assert response.status_code == 201, response.content
+            response, ms = answer(client, url + "answer/", body)
             per_round["answer"].append(ms)
             if response.json()["session_done"]:
                 url = start(client, deck_id)
@@ -129,13 +134,7 @@ def main(argv: list[str] | None = None) -> int:
                 body = client.get(url + "next/").json()
             _, ms = timed(client.get, "/health/live/")
             per_round["trivial"].append(ms)
-            response, ms = timed(
-                client.post,
-                url + "answer/?next=1",
-                {"card": body["card"]["id"], "quality": 4, "idempotency_key": body["idempotency_key"]},
-                "application/json",
-            )
-            assert response.status_code == 201, response.content
+            response, ms = answer(client, url + "answer/?next=1", body)
             per_round["answer+next"].append(ms)
             body = response.json()["next"]
         for kind, values in per_round.items():

@@ -106,3 +106,16 @@ def api_for() -> Callable[[User | None], APIClient]:
         return client
 
     return make
+
+
+@pytest.fixture
+def probed() -> None:
+    """Every component probed healthy just now (the status page has data)."""
+    from django.utils import timezone
+
+    from ops.models import HealthProbe
+
+    now = timezone.now()
+    HealthProbe.objects.bulk_create(
+        HealthProbe(component=c.value, status="healthy", latency_ms=1, checked_at=now) for c in HealthProbe.Component
+    )

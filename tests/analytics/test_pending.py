@@ -20,7 +20,6 @@ from django.utils import timezone
 from analytics import pending, queries, services
 from analytics import timeutil as tu
 from analytics.models import DailyEventCount, Event
-from ops.models import HealthProbe
 
 pytestmark = [pytest.mark.django_db, pytest.mark.redis]
 
@@ -41,14 +40,6 @@ def buffer() -> Iterator[pending.RedisBuffer]:
     yield store
     store.reset()
     pending.reset_store()
-
-
-@pytest.fixture
-def probed() -> None:
-    now = timezone.now()
-    HealthProbe.objects.bulk_create(
-        HealthProbe(component=c.value, status="healthy", latency_ms=1, checked_at=now) for c in HealthProbe.Component
-    )
 
 
 def fast_views(count: int) -> None:

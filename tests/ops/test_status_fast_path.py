@@ -12,11 +12,9 @@ from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from analytics.models import Event
 from ops import services, status_page
-from ops.models import HealthProbe
 
 pytestmark = pytest.mark.django_db
 
@@ -26,14 +24,6 @@ REQUEST_ID = "fast-path-test"
 @pytest.fixture(autouse=True)
 def _analytics_on(settings) -> None:
     settings.ANALYTICS_ENABLED = True
-
-
-@pytest.fixture
-def probed() -> None:
-    now = timezone.now()
-    HealthProbe.objects.bulk_create(
-        HealthProbe(component=c.value, status="healthy", latency_ms=1, checked_at=now) for c in HealthProbe.Component
-    )
 
 
 def took_fast_path(response: object) -> bool:
