@@ -153,7 +153,7 @@ _EVENT_FIELDS = [f for f in Event._meta.concrete_fields if not f.primary_key]
 _FLUSH_BATCH = 100  # far more than a request records; keeps SQLite under its variable limit
 
 
-def _insert_events(events: list[Event]) -> None:
+def insert_events(events: list[Event]) -> None:
     """One plain multi-row INSERT (a single statement is atomic by itself).
 
     Not `bulk_create`: that wraps even one row in BEGIN/COMMIT, two more round
@@ -170,12 +170,6 @@ def _insert_events(events: list[Event]) -> None:
             cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values}", params)  # noqa: S608 - model's names
 
 
-def insert_events(events: list[Event]) -> None:
-    """The INSERT of `flush`, raising on failure (`analytics.pending` puts the
-    batch back)."""
-    _insert_events(events)
-
-
 def flush(events: list[Event]) -> None:
     """One INSERT for the given events, in autocommit (rows visible as soon as
     it returns); a failure is logged and the events dropped."""
@@ -186,9 +180,9 @@ def flush(events: list[Event]) -> None:
             # Inside someone's transaction: a savepoint, so a failed insert
             # does not break the caller's work.
             with transaction.atomic():
-                _insert_events(events)
+                insert_events(events)
         else:
-            _insert_events(events)
+            insert_events(events)
     except Exception:
         logger.exception("could not store %d analytics events", len(events))
 

@@ -219,7 +219,6 @@ def raw_client() -> Any | None:
     None: for the few hot calls that cannot afford django-redis' key making,
     pickling and wrappers (the status page's version check, the buffered page
     views). Call it under `guarded`."""
-    from django.core.cache import caches
     from django_redis.cache import RedisCache as DjangoRedisCache
 
     cache = caches["default"]

@@ -43,11 +43,8 @@ class RequestMetricsMiddleware:
         route = metrics.route_label(match.route if match else None, request.path)
         method = request.method or "GET"
         push = pending.fold_into(pending_events, metrics.store()) if pending_events else None
-        if push is None:
-            metrics.record(method, route, duration_ms, response.status_code)
-        elif not metrics.record(method, route, duration_ms, response.status_code, push=push):
-            pending.push_encoded(pending_events)
-        if pending_events and push is None:
+        pushed = metrics.record(method, route, duration_ms, response.status_code, push=push)
+        if pending_events and not pushed:
             pending.push_encoded(pending_events)
         flag_metrics.record(request, duration_ms, response.status_code)
         if settings.OPS_METRICS_SELF_FLUSH:

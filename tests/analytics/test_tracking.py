@@ -145,7 +145,7 @@ def test_a_failing_store_never_breaks_the_request(client_for: object, admin: obj
     def broken(*args: Any, **kwargs: Any) -> None:
         raise DatabaseError("disk full")
 
-    monkeypatch.setattr(services, "_insert_events", broken)
+    monkeypatch.setattr(services, "insert_events", broken)
     response = client_for(admin).get("/analytics/retention/")
     assert response.status_code == 200
     services.record("deck_created", user=admin)  # outside a request: logged, not raised
