@@ -28,7 +28,12 @@ Two flushers at once (two Celery workers, a worker and a web request) are
 safe: `LPOP key count` takes each event exactly once, atomically. A batch
 whose INSERT fails goes back to the head of the list, in order, for the next
 flush; a process killed between the LPOP and the INSERT loses that batch
-(at most `BATCH` page views), the price of not writing them one by one. A page view pushed with the
+(at most `BATCH` page views), the price of not writing them one by one.
+A Redis stopped without persistence loses what was buffered since the last
+flush (at most a minute of anonymous page views; seen in a drill: ten views
+buffered, Redis shut down with `nosave`, ten views missing), as it loses the
+request metrics of that minute: give Redis AOF in production (docs/ops.md).
+While it is down, page views are written at once and nothing else is lost. A page view pushed with the
 request's metrics (`defer`) whose Redis call timed out after it ran may be
 pushed twice (the metrics themselves have the same ambiguity). A
 reader inside a transaction writes the batch in that transaction (a
