@@ -9,7 +9,6 @@ regular expressions do not get through.
 
 from __future__ import annotations
 
-import functools
 import html as html_lib
 import re
 
@@ -81,89 +80,10 @@ def is_plain_text(text: str) -> bool:
     return _NEEDS_CLEANING_RE.search(text) is None and 'style=""' not in text
 
 
-# --- the same markup, cleaned once ---------------------------------------------------
-#
-# The cards of a deck repeat their markup around other words: `<span
-# style="color: red">…</span>` on every back of a note type. nh3's result for
-# such a text is its result for the text's *skeleton* — each word (a run of
-# non-space characters between tags) replaced by a numbered placeholder — with
-# the words put back, provided that
-#
-# - every `<` opens a tag that ends at the next `>` and is strictly well formed
-#   (`_STRICT_TAG_RE`: a name, attributes whose quoted values hold no `<`, `>`
-#   or their own quote), so the HTML tokenizer ends each tag exactly there, in
-#   whatever state it is, and every word is text, never part of a tag or of
-#   an attribute;
-# - a word holds nothing the tokenizer or the serializer treats apart from
-#   other text (`&`, `>`, NUL, a byte-order mark, a lone surrogate, our
-#   placeholder characters): it is then copied through unchanged, or dropped
-#   with its element (a <script>'s content), exactly as its placeholder is;
-# - spaces stay literal, since tree building treats whitespace apart (in a
-#   table, after `<pre>`).
-#
-# A text that breaks a rule is cleaned whole, as before; a placeholder found
-# anywhere but in text after cleaning sends that skeleton to the whole-text
-# path too. Tested against nh3 on fuzzed and hostile markup
-# (tests/learning/test_sanitize_skeleton.py). A 20,000-card import cleans a
-# handful of skeletons instead of 20,000 texts, and nh3 — which releases the
-# GIL on every call and must win it back — no longer stalls behind the
-# import's writer thread.
-_PIECES_RE = re.compile(r"(<[^<>]*>)")
-_ATTRIBUTE = r"""\s+[A-Za-z_:][-A-Za-z0-9_:.]*(?:\s*=\s*(?:"[^"<>]*"|'[^'<>]*'|[^\s"'=<>`]+))?"""
-_STRICT_TAG_RE = re.compile(rf"<(?:[A-Za-z][A-Za-z0-9]*(?:{_ATTRIBUTE})*\s*/?|/[A-Za-z][A-Za-z0-9]*\s*)>")
-_WORD_RE = re.compile(r"\S+")
-_LITERAL_WORD_RE = re.compile("[&>\x00\ufeff\ue000\ue001\ud800-\udfff]")
-_SLOT_RE = re.compile("\ue000(\\d+)\ue001")
-_MAX_SKELETON = 2_000
-
-
-@functools.lru_cache(maxsize=1024)
-def _clean_skeleton(skeleton: str) -> str | None:
-    """nh3's cleaning of a skeleton, or None if a placeholder came out
-    anywhere but in text (inside a tag) or twice: never expected, and then
-    never trusted."""
-    cleaned = _CARD_CLEANER.clean(skeleton)
-    slots = [int(m[1]) for piece in _PIECES_RE.split(cleaned)[::2] for m in _SLOT_RE.finditer(piece)]
-    if len(slots) != len(set(slots)) or not cleaned.count("\ue000") == cleaned.count("\ue001") == len(slots):
-        return None
-    return cleaned
-
-
-def _clean_markup(html: str) -> str:
-    """nh3's cleaning of `html`, through its skeleton when it has one."""
-    if "\ue000" in html or "\ue001" in html:
-        return _CARD_CLEANER.clean(html)
-    pieces = _PIECES_RE.split(html)
-    words: list[str] = []
-
-    def slot(match: re.Match[str]) -> str:
-        word = match[0]
-        if _LITERAL_WORD_RE.search(word):
-            return word
-        words.append(word)
-        return f"\ue000{len(words) - 1}\ue001"
-
-    for index, piece in enumerate(pieces):
-        if index % 2:
-            if not _STRICT_TAG_RE.fullmatch(piece):
-                return _CARD_CLEANER.clean(html)
-        elif "<" in piece:
-            return _CARD_CLEANER.clean(html)
-        elif piece:
-            pieces[index] = _WORD_RE.sub(slot, piece)
-    skeleton = "".join(pieces)
-    if len(skeleton) > _MAX_SKELETON:
-        return _CARD_CLEANER.clean(html)
-    cleaned = _clean_skeleton(skeleton)
-    if cleaned is None:
-        return _CARD_CLEANER.clean(html)
-    return _SLOT_RE.sub(lambda m: words[int(m[1])], cleaned) if words else cleaned
-
-
 def clean_card_html(html: str) -> str:
     """The stored and displayed form of card text."""
     html = html or ""
-    cleaned = _clean_markup(html) if _NEEDS_CLEANING_RE.search(html) else html
+    cleaned = _CARD_CLEANER.clean(html) if _NEEDS_CLEANING_RE.search(html) else html
     # A picture or sound whose source was refused is nothing at all. (The
     # substring tests skip the regular expressions on the text of most cards.)
     if "<img" in cleaned or "<audio" in cleaned:
