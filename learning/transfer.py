@@ -194,10 +194,9 @@ class ParseResult:
             self._rows.extend(pending)
 
     def take_rows(self) -> Iterator[CardRow]:
-        """Every row once, a streamed package's as they are read; the rows
-        are not kept here."""
-        rows, self._rows = self._rows, []
-        yield from rows
+        """Every row, a streamed package's as they are read (those are not
+        kept here: a 50,000-note package is never held whole)."""
+        yield from self._rows
         pending, self._pending = self._pending, None
         if pending is not None:
             yield from pending
@@ -217,6 +216,9 @@ class ParseResult:
 
 
 MAX_TAGS_TEXT = 500
+# Rows of a streamed import taken together: one search for characters the
+# database cannot store, one round trip to the writer for their new media.
+_ROWS_CHUNK = 500
 
 
 def _refuse_unstorable(result: ParseResult) -> None:
@@ -238,10 +240,11 @@ def _refuse_unstorable(result: ParseResult) -> None:
     result.description = storable(result.description)[:MAX_DESCRIPTION]
 
 
-def _storable_rows(result: ParseResult, rows: Iterator[CardRow], chunk: int = 500) -> Iterator[CardRow]:
+def _storable_rows(result: ParseResult, rows: Iterator[CardRow]) -> Iterator[CardRow]:
     """`_refuse_unstorable` for rows read as they are taken: one search per
-    `chunk` rows, one per row only in a chunk that has something to refuse."""
-    while batch := list(itertools.islice(rows, chunk)):
+    `_ROWS_CHUNK` rows, one per row only in a chunk that has something to
+    refuse."""
+    while batch := list(itertools.islice(rows, _ROWS_CHUNK)):
         texts = [*map(attrgetter("front"), batch), *map(attrgetter("back"), batch), *map(attrgetter("tags"), batch)]
         if unstorable("\n".join(texts)) or any(len(row.tags) > MAX_TAGS_TEXT for row in batch):
             batch = [row for row in batch if _storable_row(result, row)]
@@ -885,6 +888,7 @@ class _MediaStore:
         self.written = written
         self.blobs: dict[str, tuple[int, str]] = {}
         self.refused: set[str] = set()
+        self.sql = _BlobSQL()
 
     def store(self, rows: list[CardRow]) -> list[CardRow]:
         """The media of `rows` stored; the rows that can be written."""
@@ -911,7 +915,7 @@ class _MediaStore:
                 kept.append(row)
         if not wanted:
             return kept
-        known = self.writer.call(_select_blobs, list(wanted))
+        known = self.writer.call(self.sql.select, list(wanted))
         new = []
         for digest, (staged, info) in wanted.items():
             if digest in known:
@@ -926,51 +930,51 @@ class _MediaStore:
                 self.written.append(name)
             new.append((digest, name, info.kind, staged.size))
         if new:
-            known.update(self.writer.call(_insert_blobs, new))
+            known.update(self.writer.call(self.sql.insert, new))
         self.blobs.update(known)
         return kept
 
 
-def _blob_table() -> tuple[str, Callable[[str], str]]:
-    from django.db import connection
+class _BlobSQL:
+    """The MediaBlob queries of an import, made in the caller's thread and
+    run by the writer's (whose cursor they take)."""
 
-    from learning.models import MediaBlob
+    def __init__(self) -> None:
+        from django.db import connection
+        from django.utils import timezone
 
-    return connection.ops.quote_name(MediaBlob._meta.db_table), connection.ops.quote_name
+        from learning.models import MediaBlob
 
+        quote = connection.ops.quote_name
+        self.table = quote(MediaBlob._meta.db_table)
+        self.columns = ", ".join(quote(c) for c in ("sha256", "file", "kind", "size", "created_at"))
+        self.conflict = quote("sha256")
+        now = timezone.now()
+        self.created = now if connection.vendor == "postgresql" else connection.ops.adapt_datetimefield_value(now)
 
-def _select_blobs(cursor: Any, digests: list[str]) -> dict[str, tuple[int, str]]:
-    """sha256 -> (id, file) of the stored media among `digests`."""
-    table, _ = _blob_table()
-    found: dict[str, tuple[int, str]] = {}
-    for start in range(0, len(digests), 500):
-        part = digests[start : start + 500]
-        cursor.execute(
-            f"SELECT sha256, id, file FROM {table} WHERE sha256 IN ({', '.join(['%s'] * len(part))})",  # noqa: S608 - names are ours
-            part,
-        )
-        found.update((digest, (pk, name)) for digest, pk, name in cursor.fetchall())
-    return found
+    def select(self, cursor: Any, digests: list[str]) -> dict[str, tuple[int, str]]:
+        """sha256 -> (id, file) of the stored media among `digests`."""
+        found: dict[str, tuple[int, str]] = {}
+        for start in range(0, len(digests), 500):
+            part = digests[start : start + 500]
+            cursor.execute(
+                f"SELECT sha256, id, file FROM {self.table} WHERE sha256 IN ({', '.join(['%s'] * len(part))})",  # noqa: S608 - names are ours
+                part,
+            )
+            found.update((digest, (pk, name)) for digest, pk, name in cursor.fetchall())
+        return found
 
-
-def _insert_blobs(cursor: Any, blobs: list[tuple[str, str, str, int]]) -> dict[str, tuple[int, str]]:
-    """(sha256, file, kind, size) rows inserted, a content another import
-    stored meanwhile kept as it is; sha256 -> (id, file) of all of them."""
-    from django.db import connection
-    from django.utils import timezone
-
-    table, quote = _blob_table()
-    now = timezone.now()
-    created = now if connection.vendor == "postgresql" else connection.ops.adapt_datetimefield_value(now)
-    for start in range(0, len(blobs), 500):
-        part = blobs[start : start + 500]
-        columns = ", ".join(quote(c) for c in ("sha256", "file", "kind", "size", "created_at"))
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) VALUES {', '.join(['(%s, %s, %s, %s, %s)'] * len(part))}"  # noqa: S608 - names are ours
-            f" ON CONFLICT ({quote('sha256')}) DO NOTHING",
-            [value for blob in part for value in (*blob, created)],
-        )
-    return _select_blobs(cursor, [blob[0] for blob in blobs])
+    def insert(self, cursor: Any, blobs: list[tuple[str, str, str, int]]) -> dict[str, tuple[int, str]]:
+        """(sha256, file, kind, size) rows inserted, a content another import
+        stored meanwhile kept as it is; sha256 -> (id, file) of all of them."""
+        for start in range(0, len(blobs), 500):
+            part = blobs[start : start + 500]
+            cursor.execute(
+                f"INSERT INTO {self.table} ({self.columns}) VALUES {', '.join(['(%s, %s, %s, %s, %s)'] * len(part))}"  # noqa: S608 - names are ours
+                f" ON CONFLICT ({self.conflict}) DO NOTHING",
+                [value for blob in part for value in (*blob, self.created)],
+            )
+        return self.select(cursor, [blob[0] for blob in blobs])
 
 
 def _remove_files(names: list[str]) -> None:
@@ -1439,9 +1443,6 @@ def _insert_links(links: list[tuple[int | None, int]]) -> None:
         cursor.execute(sql, [value for link in links for value in link])
 
 
-# Rows whose media are stored together (one round trip to the writer for all
-# of their new files) before they are built.
-_MEDIA_CHUNK = 500
 
 
 def _write_cards(
@@ -1494,7 +1495,7 @@ def _write_cards(
                 build = _card_builder(decks, media, problems, written)
                 batch: list[ImportedCard] = []
                 rows = parsed.take_rows()
-                while chunk := list(itertools.islice(rows, _MEDIA_CHUNK)):
+                while chunk := list(itertools.islice(rows, _ROWS_CHUNK)):
                     for row in media.store(chunk):
                         card = build(row)
                         if card is None:
@@ -1528,7 +1529,13 @@ def _write_cards(
     finally:
         parsed.discard_media()
     parsed.errors = [*parse_errors, *problems]
-    track("deck_imported", user=user, deck_id=min({card.deck_id for card in built}), cards=len(built), skipped=len(parsed.errors))
+    track(
+        "deck_imported",
+        user=user,
+        deck_id=min({card.deck_id for card in built}),
+        cards=len(built),
+        skipped=len(parsed.errors),
+    )
     return built
 
 
