@@ -26,8 +26,8 @@ def media_root(settings, tmp_path) -> Path:
 
 def _imported(user, data: bytes, *, stream: bool, **options) -> list[tuple]:
     parsed = transfer.parse_upload("deck.apkg", data, stream=stream)
-    deck, cards = transfer.deck_import_new(user=user, parsed=parsed, **options)
-    rows = Card.objects.filter(pk__in=[c.pk for c in Card.objects.filter(deck__owner=user)]).select_related("deck")
+    transfer.deck_import_new(user=user, parsed=parsed, **options)
+    rows = Card.objects.filter(deck__owner=user).select_related("deck")
     return sorted(
         (
             card.deck.title,
@@ -101,7 +101,7 @@ def test_a_broken_note_half_way_refuses_a_streamed_import_and_writes_nothing(tmp
 
     # Asked to skip it: every other card, and the one skipped listed with its reason.
     parsed = transfer.parse_upload("deck.apkg", data, stream=True)
-    deck, cards = transfer.deck_import_new(user=teacher, parsed=parsed, skip_invalid=True)
+    _, cards = transfer.deck_import_new(user=teacher, parsed=parsed, skip_invalid=True)
     assert len(cards) == 49 and [e["line"] for e in parsed.errors] == [50]
     assert sorted(Deck.objects.filter(owner=teacher).values_list("title", flat=True)) == ["Deck A", "Deck B"]
 
@@ -133,7 +133,7 @@ def test_a_file_that_is_not_a_picture_refuses_its_note_in_a_streamed_import(tmp_
         transfer.deck_import_new(user=teacher, parsed=parsed)
     assert not Card.objects.exists() and not MediaBlob.objects.exists()
     parsed = transfer.parse_upload("deck.apkg", data, stream=True)
-    _, cards = transfer.deck_import_new(user=teacher, parsed=parsed, skip_invalid=True)
+    transfer.deck_import_new(user=teacher, parsed=parsed, skip_invalid=True)
     assert [c.front[:4] for c in Card.objects.all()] == ["real"] and MediaBlob.objects.count() == 2
     assert parsed.errors == [{"line": 1, "message": "fake.png is not an allowed picture or sound."}]
 
