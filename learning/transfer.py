@@ -1443,8 +1443,6 @@ def _insert_links(links: list[tuple[int | None, int]]) -> None:
         cursor.execute(sql, [value for link in links for value in link])
 
 
-
-
 def _write_cards(
     *,
     user: Any,

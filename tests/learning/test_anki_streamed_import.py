@@ -141,7 +141,9 @@ def test_a_file_that_is_not_a_picture_refuses_its_note_in_a_streamed_import(tmp_
 def test_a_database_failure_while_media_are_stored_ends_the_import_cleanly(tmp_path, teacher, monkeypatch, media_root):
     def fill(col):
         for i in range(30):
-            add(col, "Basic", {"Front": f'q{i} <img src="p{i // 10}.png">', "Back": "a"})  # a new picture every 10 notes
+            add(
+                col, "Basic", {"Front": f'q{i} <img src="p{i // 10}.png">', "Back": "a"}
+            )  # a new picture every 10 notes
 
     data = build(tmp_path, fill, media={f"p{i}.png": PNG + bytes([i]) for i in range(3)}).path.read_bytes()
     monkeypatch.setattr(transfer, "_ROWS_CHUNK", 10)
