@@ -98,7 +98,7 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
 
     try:
         with default_storage.open(job.file, "rb") as handle, transaction.atomic():
-            parsed = transfer.parse_upload(job.filename, handle, with_scheduling=job.with_scheduling)
+            parsed = transfer.parse_upload(job.filename, handle, with_scheduling=job.with_scheduling, stream=True)
             if job.deck_id is not None:
                 cards = transfer.deck_import(
                     user=job.user, deck=job.deck, parsed=parsed, skip_invalid=job.skip_invalid, progress=report

@@ -310,6 +310,19 @@ class AnkiPackage:
     # --- the collection ----------------------------------------------------------------
 
     def read(self, *, with_scheduling: bool = False) -> Package:
+        """The whole package: every card rendered (`open()` then `cards()`)."""
+        reader = self.open(with_scheduling=with_scheduling)
+        used_decks: dict[tuple[str, ...], None] = {}  # in order of first use
+        for card in reader.cards():
+            used_decks[card.deck_path] = None
+            self.package.cards.append(card)
+        self.package.deck_names = list(used_decks)
+        return self.package
+
+    def open(self, *, with_scheduling: bool = False) -> CollectionReader:
+        """The collection read into memory (its SQLite file is closed again
+        before this returns); the cards are rendered as `cards()` is iterated,
+        so an import can write the first ones while the rest are rendered."""
         self.package = Package()
         self.package.media_names = self._media_map()
         with tempfile.TemporaryDirectory() as tmp:
@@ -320,7 +333,7 @@ class AnkiPackage:
             conn = _open_sqlite(path, self.limits.seconds)
             try:
                 _check_schema(conn)
-                _read_collection(conn, self.package, self.limits, self.modern, with_scheduling)
+                return CollectionReader(conn, self.package, self.limits, self.modern, with_scheduling)
             except sqlite3.OperationalError as exc:
                 if "interrupted" in str(exc):
                     raise PackageError(
@@ -331,7 +344,6 @@ class AnkiPackage:
                 raise PackageError(f"The Anki collection could not be read: {exc}") from None
             finally:
                 conn.close()
-        return self.package
 
 
 class _Prefixed(io.RawIOBase):
@@ -492,78 +504,97 @@ def _schedules(conn: sqlite3.Connection, cap: int) -> dict[tuple[int, int], Anki
     return out
 
 
-def _read_collection(
-    conn: sqlite3.Connection, package: Package, limits: Limits, modern: bool, with_scheduling: bool = False
-) -> None:
-    has_notetypes = modern and conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'notetypes'").fetchone()
-    note_types = _note_types(conn, bool(has_notetypes))
-    decks = _decks(conn, bool(has_notetypes))
-    (count,) = conn.execute("SELECT count(*) FROM notes").fetchone()
-    if count > limits.notes:
-        raise PackageTooLarge(f"The package has {count} notes; at most {limits.notes} can be imported at once.")
-    # Which cards each note has, and in which deck: Anki decided that when it
-    # generated them, and its choice is what the teacher sees in Anki.
-    card_rows: dict[int, list[tuple[int, int]]] = {}
-    cards_cap = limits.notes * 20
-    has_cards = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'cards' AND type = 'table'").fetchone()
-    if has_cards:
-        query = "SELECT nid, ord, did FROM cards ORDER BY nid, ord LIMIT ?"
-        for nid, ordinal, did in conn.execute(query, (cards_cap + 1,)):
-            # (SQLite gives int, float, str, bytes or None: no bool to tell apart.)
-            if type(nid) is not int or type(ordinal) is not int or type(did) is not int:
-                continue  # a malformed card row: the note falls back to its templates
-            card_rows.setdefault(nid, []).append((ordinal, did))
-        if sum(len(v) for v in card_rows.values()) > cards_cap:
-            raise PackageTooLarge(f"The package has more than {cards_cap} cards.")
-    schedules = _schedules(conn, cards_cap) if with_scheduling and has_cards else {}
-    default_deck = decks.get(1, ("Default",))
-    used_decks: dict[tuple[str, ...], None] = {}  # in order of first use
-    # Each note type's templates compiled once, not once per note.
-    plans = {mid: RenderPlan(note_type) for mid, note_type in note_types.items()}
-    rows = conn.execute("SELECT id, mid, tags, flds FROM notes ORDER BY id")
-    for number, (nid, mid, tags, flds) in enumerate(rows, start=1):
-        package.notes = number
-        if type(nid) is not int or type(mid) is not int or type(flds) is not str or type(tags) is not str:
-            label = nid if isinstance(nid, int) else None
-            try:
-                _int(nid, "the note id")
-                _int(mid, "the note type")
-                _text(flds, "the fields")
-                _text(tags, "the tags")
-            except ValueError as exc:
-                package.error(number, f"Note {number}: {exc}.", label)
+class CollectionReader:
+    """A collection's notes, note types, decks and card rows, read from its
+    SQLite file in one go (a few tens of milliseconds for 10,000 notes), and
+    its cards rendered one note at a time by `cards()`.
+
+    `deck_paths` lists, before any card is rendered, every deck a card can
+    land in, in order of first use: what an import creates up front (a deck
+    none of whose notes renders is left for the caller to remove)."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, package: Package, limits: Limits, modern: bool, with_scheduling: bool
+    ) -> None:
+        self.package = package
+        has_notetypes = modern and conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'notetypes'").fetchone()
+        note_types = _note_types(conn, bool(has_notetypes))
+        self.decks = _decks(conn, bool(has_notetypes))
+        (count,) = conn.execute("SELECT count(*) FROM notes").fetchone()
+        if count > limits.notes:
+            raise PackageTooLarge(f"The package has {count} notes; at most {limits.notes} can be imported at once.")
+        # Which cards each note has, and in which deck: Anki decided that when it
+        # generated them, and its choice is what the teacher sees in Anki.
+        self.card_rows: dict[int, list[tuple[int, int]]] = {}
+        cards_cap = limits.notes * 20
+        has_cards = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'cards' AND type = 'table'").fetchone()
+        if has_cards:
+            query = "SELECT nid, ord, did FROM cards ORDER BY nid, ord LIMIT ?"
+            for nid, ordinal, did in conn.execute(query, (cards_cap + 1,)):
+                # (SQLite gives int, float, str, bytes or None: no bool to tell apart.)
+                if type(nid) is not int or type(ordinal) is not int or type(did) is not int:
+                    continue  # a malformed card row: the note falls back to its templates
+                self.card_rows.setdefault(nid, []).append((ordinal, did))
+            if sum(len(v) for v in self.card_rows.values()) > cards_cap:
+                raise PackageTooLarge(f"The package has more than {cards_cap} cards.")
+        self.schedules = _schedules(conn, cards_cap) if with_scheduling and has_cards else {}
+        self.default_deck = self.decks.get(1, ("Default",))
+        # Each note type's templates compiled once, not once per note.
+        self.plans = {mid: RenderPlan(note_type) for mid, note_type in note_types.items()}
+        self.notes = conn.execute("SELECT id, mid, tags, flds FROM notes ORDER BY id").fetchall()
+        paths: dict[tuple[str, ...], None] = {}
+        for nid, *_ in self.notes:
+            mine = self.card_rows.get(nid) if type(nid) is int else None
+            if mine:
+                paths.update((self.decks.get(did, self.default_deck), None) for _, did in mine)
+            else:
+                paths[self.default_deck] = None
+        self.deck_paths = list(paths)
+        self.cards_expected = sum(len(v) for v in self.card_rows.values()) or len(self.notes)
+
+    def cards(self) -> Iterator[PackageCard]:
+        """Every card of every note as Anki renders it, note by note; a note
+        that cannot be read or rendered is an error of the package instead."""
+        package, decks, default_deck, schedules = self.package, self.decks, self.default_deck, self.schedules
+        plans, card_rows = self.plans, self.card_rows
+        for number, (nid, mid, tags, flds) in enumerate(self.notes, start=1):
+            package.notes = number
+            if type(nid) is not int or type(mid) is not int or type(flds) is not str or type(tags) is not str:
+                label = nid if isinstance(nid, int) else None
+                try:
+                    _int(nid, "the note id")
+                    _int(mid, "the note type")
+                    _text(flds, "the fields")
+                    _text(tags, "the tags")
+                except ValueError as exc:
+                    package.error(number, f"Note {number}: {exc}.", label)
+                    continue
+            plan = plans.get(mid)
+            if plan is None:
+                package.error(number, f"Note {number}: its note type {mid} is not in the package.", nid)
                 continue
-        plan = plans.get(mid)
-        if plan is None:
-            package.error(number, f"Note {number}: its note type {mid} is not in the package.", nid)
-            continue
-        mine = card_rows.get(nid)
-        ordinals = [o for o, _ in mine] if mine else None
-        deck_of = {o: decks.get(d, default_deck) for o, d in mine} if mine else {}
-        tags = tags.strip()
-        try:
-            rendered: list[RenderedCard] = plan.render(
-                flds.split("\x1f"), ordinals, extra={"Tags": tags, "Type": plan.note_type.name}
-            )
-        except TemplateError as exc:
-            package.error(number, f"Note {number}: its template cannot be rendered ({exc}).", nid)
-            continue
-        if not rendered:
-            package.error(number, f"Note {number}: every card of it would have an empty front.", nid)
-            continue
-        for card in rendered:
-            path = deck_of.get(card.ord, default_deck)
-            used_decks[path] = None
-            package.cards.append(
-                PackageCard(
+            mine = card_rows.get(nid)
+            ordinals = [o for o, _ in mine] if mine else None
+            deck_of = {o: decks.get(d, default_deck) for o, d in mine} if mine else {}
+            tags = tags.strip()
+            try:
+                rendered: list[RenderedCard] = plan.render(
+                    flds.split("\x1f"), ordinals, extra={"Tags": tags, "Type": plan.note_type.name}
+                )
+            except TemplateError as exc:
+                package.error(number, f"Note {number}: its template cannot be rendered ({exc}).", nid)
+                continue
+            if not rendered:
+                package.error(number, f"Note {number}: every card of it would have an empty front.", nid)
+                continue
+            for card in rendered:
+                yield PackageCard(
                     note=number,
                     note_id=nid,
                     ordinal=card.ord,
                     front=card.front,
                     back=card.back,
                     tags=tags,
-                    deck_path=path,
+                    deck_path=deck_of.get(card.ord, default_deck),
                     schedule=schedules.get((nid, card.ord)) if schedules else None,
                 )
-            )
-    package.deck_names = list(used_decks)
