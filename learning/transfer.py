@@ -1078,9 +1078,11 @@ def _card_builder(
             urls[name] = f"{media_url}{file}"
             if pk not in blob_ids:
                 blob_ids.append(pk)
+        front, back = (_embed_media(row.front, urls), _embed_media(row.back, urls)) if urls else (row.front, row.back)
         try:
-            front = clean(_embed_media(row.front, urls) if urls else row.front, "front")
-            back = clean(_embed_media(row.back, urls) if urls else row.back, "back")
+            # (A text seen before is looked up here, without a call: most are.)
+            front = cleaned.get(front) or clean(front, "front")
+            back = cleaned.get(back) or clean(back, "back")
             card = ImportedCard(
                 deck_id=deck_ids.get(row.deck_path) or fallback,
                 front=front,
