@@ -1390,6 +1390,8 @@ class _CardStream:
 # took 0.18-0.19 s of our CPU and 0.17 s of the server's for the write,
 # batches of 5,000 0.12-0.15 s and 0.13 s, as much as one COPY did.
 _STREAM_BATCH = 5000
+# The first batch is smaller, so that the database starts on it sooner.
+_FIRST_BATCH = 1000
 
 
 class _CardInserts:
@@ -1494,6 +1496,7 @@ def _write_cards(
                 media = _MediaStore(writer, problems, written)
                 build = _card_builder(decks, media, problems, written)
                 batch: list[ImportedCard] = []
+                sent = 0
                 rows = parsed.take_rows()
                 while chunk := list(itertools.islice(rows, _ROWS_CHUNK)):
                     for row in media.store(chunk):
@@ -1507,9 +1510,9 @@ def _write_cards(
                         if (problems or parse_errors) and not skip_invalid:
                             continue
                         batch.append(card)
-                        if len(batch) >= _STREAM_BATCH:
+                        if len(batch) >= (_STREAM_BATCH if sent else min(_FIRST_BATCH, _STREAM_BATCH)):
                             writer.send(batch)
-                            batch = []
+                            batch, sent = [], sent + 1
                 if batch and not ((problems or parse_errors) and not skip_invalid):
                     writer.send(batch)
             if parse_errors and not skip_invalid:
