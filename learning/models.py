@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models, transaction
+from django.db import connections, models, router, transaction
 from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.dispatch import Signal
@@ -319,7 +319,61 @@ class ImportJob(models.Model):
         return f"{self.filename} ({self.status})"
 
 
+# Sent (no arguments beyond the sender) when cards are deleted by themselves
+# (a card, a selection in the admin); a deck's deletion, whose cascade takes
+# its cards, is told by the deck's own post_delete. Card has no per-row
+# delete receiver on purpose: one would make Django load every card a deck's
+# deletion cascades to, whole, and call it once per card (a 20,000-card deck
+# took seconds).
+cards_deleted = Signal()
+
+
 class CardQuerySet(models.QuerySet):
+    def delete(self) -> tuple[int, dict[str, int]]:
+        """The selected cards and what hangs on them, one statement per table
+        whatever their number: the rows pointing at a card go first, by
+        subquery (media links and schedules deleted, reviews kept as history
+        without their card), then the cards. Django's own delete loads every
+        card's id and sends them back in lists; a 20,000-card deck took
+        seconds of Python. A relation that protects its card falls back to it."""
+        relations = [
+            field
+            for field in self.model._meta.get_fields(include_hidden=True)
+            if field.auto_created and not field.concrete and (field.one_to_one or field.one_to_many)
+        ]
+        simple = (models.CASCADE, models.SET_NULL, models.DO_NOTHING)
+        if self.query.is_sliced or self.query.combinator or any(r.on_delete not in simple for r in relations):
+            with transaction.atomic(using=self.db):
+                deleted = super().delete()
+                cards_deleted.send(sender=self.model)
+            return deleted
+        counts: dict[str, int] = {}
+        with transaction.atomic(using=self.db):
+            ids = self.order_by().values("pk")
+            query, params = ids.query.sql_with_params()
+            if any(r.related_model._meta.db_table in query for r in relations):
+                # The selection reads a table emptied below: it is read once, first.
+                ids = self.model._base_manager.using(self.db).filter(pk__in=list(ids.values_list("pk", flat=True)))
+                ids = ids.values("pk")
+                query, params = ids.query.sql_with_params()
+            for relation in relations:
+                # (Django's own deletion, as its cascade from a card would run it:
+                # one statement for rows nothing else hangs on.)
+                manager = relation.related_model._base_manager.using(self.db)
+                rows = manager.filter(**{f"{relation.field.name}__in": ids})
+                if relation.on_delete is models.CASCADE:
+                    for label, count in rows.delete()[1].items():
+                        counts[label] = counts.get(label, 0) + count
+                elif relation.on_delete is models.SET_NULL:
+                    rows.update(**{relation.field.name: None})
+            table, pk = self.model._meta.db_table, self.model._meta.pk.column
+            with connections[self.db].cursor() as cursor:
+                quote = connections[self.db].ops.quote_name
+                cursor.execute(f"DELETE FROM {quote(table)} WHERE {quote(pk)} IN ({query})", params)  # noqa: S608 - names are ours
+                counts[self.model._meta.label] = cursor.rowcount
+            cards_deleted.send(sender=self.model)
+        return sum(counts.values()), counts
+
     def visible_to(self, user: User) -> CardQuerySet:
         if not user.is_authenticated:
             return self.none()
@@ -375,6 +429,12 @@ class Card(models.Model):
 
     def __str__(self) -> str:
         return self.front[:60]
+
+    def delete(self, using: str | None = None, keep_parents: bool = False) -> tuple[int, dict[str, int]]:
+        with transaction.atomic(using=using or router.db_for_write(type(self), instance=self)):
+            deleted = super().delete(using=using, keep_parents=keep_parents)
+            cards_deleted.send(sender=type(self))
+        return deleted
 
     @property
     def tag_list(self) -> list[str]:

@@ -45,6 +45,7 @@ from learning.models import (
     Enrollment,
     Review,
     StudySession,
+    cards_deleted,
     study_rows_deleting,
 )
 from learning.study import day_start_offset, local_day_bounds, study_day
@@ -381,7 +382,12 @@ def connect() -> None:
     post_save.connect(_review_changed, sender=Review, dispatch_uid="progress-review-save")
     for name, signal in (("save", post_save), ("delete", post_delete)):
         signal.connect(_enrollment_changed, sender=Enrollment, dispatch_uid=f"progress-enrollment-{name}")
-        signal.connect(_content_changed, sender=Card, dispatch_uid=f"dashboard-card-{name}")
+    # Cards: saved one by one; deleted by themselves (`cards_deleted`, once
+    # per deletion) or with their deck (the deck's post_delete): no per-card
+    # delete receiver, which would make a deck's deletion load every card.
+    post_save.connect(_content_changed, sender=Card, dispatch_uid="dashboard-card-save")
+    cards_deleted.connect(_content_changed, dispatch_uid="dashboard-cards-deleted")
+    post_delete.connect(_content_changed, sender=Deck, dispatch_uid="dashboard-deck-delete")
     user_deleting.connect(_students_deleting, dispatch_uid="progress-students-deleting")
     study_rows_deleting.connect(_study_rows_deleting, dispatch_uid="progress-study-rows-deleting")
 

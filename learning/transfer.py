@@ -1078,9 +1078,11 @@ def _card_builder(
             urls[name] = f"{media_url}{file}"
             if pk not in blob_ids:
                 blob_ids.append(pk)
+        front, back = (_embed_media(row.front, urls), _embed_media(row.back, urls)) if urls else (row.front, row.back)
         try:
-            front = clean(_embed_media(row.front, urls) if urls else row.front, "front")
-            back = clean(_embed_media(row.back, urls) if urls else row.back, "back")
+            # (A text seen before is looked up here, without a call: most are.)
+            front = cleaned.get(front) or clean(front, "front")
+            back = cleaned.get(back) or clean(back, "back")
             card = ImportedCard(
                 deck_id=deck_ids.get(row.deck_path) or fallback,
                 front=front,
@@ -1388,6 +1390,8 @@ class _CardStream:
 # took 0.18-0.19 s of our CPU and 0.17 s of the server's for the write,
 # batches of 5,000 0.12-0.15 s and 0.13 s, as much as one COPY did.
 _STREAM_BATCH = 5000
+# The first batch is smaller, so that the database starts on it sooner.
+_FIRST_BATCH = 1000
 
 
 class _CardInserts:
@@ -1492,6 +1496,7 @@ def _write_cards(
                 media = _MediaStore(writer, problems, written)
                 build = _card_builder(decks, media, problems, written)
                 batch: list[ImportedCard] = []
+                sent = 0
                 rows = parsed.take_rows()
                 while chunk := list(itertools.islice(rows, _ROWS_CHUNK)):
                     for row in media.store(chunk):
@@ -1505,9 +1510,9 @@ def _write_cards(
                         if (problems or parse_errors) and not skip_invalid:
                             continue
                         batch.append(card)
-                        if len(batch) >= _STREAM_BATCH:
+                        if len(batch) >= (_STREAM_BATCH if sent else min(_FIRST_BATCH, _STREAM_BATCH)):
                             writer.send(batch)
-                            batch = []
+                            batch, sent = [], sent + 1
                 if batch and not ((problems or parse_errors) and not skip_invalid):
                     writer.send(batch)
             if parse_errors and not skip_invalid:

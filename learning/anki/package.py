@@ -30,7 +30,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 from urllib.parse import unquote
 from urllib.request import pathname2url
 
@@ -84,8 +84,7 @@ class StagedMedia:
             return handle.read(size)
 
 
-@dataclass
-class PackageCard:
+class PackageCard(NamedTuple):  # a tuple: a big import makes 20,000 of them
     note: int  # the note's position in the package, 1-based, for messages
     note_id: int
     ordinal: int

@@ -107,3 +107,25 @@ def test_sniffing_leaves_the_stream_where_it_was():
     validate_media(f, kind="image")
     assert f.read() == data
     assert isinstance(f.file, io.BytesIO)
+
+
+def test_has_text_answers_as_stripping_every_tag_would():
+    """The quick look for a shown character (`_SHOWN_RE`) never disagrees
+    with the definition: tags stripped, entities decoded, something left."""
+    import html
+    import random
+
+    from learning import sanitize
+
+    def defined(text: str) -> bool:
+        return bool(html.unescape(sanitize._TAG_RE.sub("", text)).strip())
+
+    rng = random.Random(7)
+    pieces = ["<b>", "</b>", "<br>", " ", "\xa0", "&nbsp;", "&amp;", "x", ">", "<", '<a title="x>y">', "\n", "&#32;"]
+    pieces += ["&", '<img src="/media/cards/a.png">', "é", "\u2003"]
+    shown = 0
+    for _ in range(50_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+        assert sanitize.has_text(text) == defined(text), repr(text)
+        shown += sanitize.has_text(text)
+    assert 10_000 < shown < 40_000
