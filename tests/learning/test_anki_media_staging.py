@@ -137,6 +137,22 @@ def test_media_past_the_package_allowance_stop_the_read_and_leave_nothing_staged
     assert _staged(staging_root) == [] and _stored(media_root) == []
 
 
+def test_media_past_the_allowance_half_way_through_a_streamed_import_leave_nothing(
+    tmp_path, teacher, media_root, staging_root, settings, monkeypatch
+):
+    # Streamed, the first rows' pictures are already stored (and their cards
+    # sent) when a later picture passes the allowance: all of it goes again.
+    settings.IMPORT_MAX_MEDIA_BYTES = 250_000
+    monkeypatch.setattr(transfer, "_ROWS_CHUNK", 1)
+    monkeypatch.setattr(transfer, "_STREAM_BATCH", 1)
+    path = _package(tmp_path, _pictures(4, 100_000))
+    parsed = transfer.parse_upload("media.apkg", path.read_bytes(), stream=True)
+    with pytest.raises(transfer.TooLarge, match="media unpack to more than"):
+        transfer.deck_import_new(user=teacher, parsed=parsed)
+    assert _staged(staging_root) == [] and _stored(media_root) == []
+    assert Deck.objects.count() == 0 and MediaBlob.objects.count() == 0 and Card.objects.count() == 0
+
+
 def test_content_already_stored_reuses_its_file_and_drops_the_staged_copy(tmp_path, teacher, media_root, staging_root):
     media = _pictures(3, 50_000)
     media["copy.png"] = media["p0.png"]  # the same picture under two names in one package
