@@ -79,9 +79,9 @@ def test_a_package_is_read_from_the_uploads_temporary_file_which_is_removed_afte
     given = []
     parse = transfer.parse_apkg
 
-    def spy(data, with_scheduling=False):
+    def spy(data, with_scheduling=False, **options):
         given.append(data)
-        return parse(data, with_scheduling)
+        return parse(data, with_scheduling, **options)
 
     monkeypatch.setattr(transfer, "parse_apkg", spy)
     response = api_for(teacher).post(
