@@ -170,7 +170,7 @@ local mx = redis.call('HGET', k, p .. 'mx')
 if (not mx) or d > tonumber(mx) then redis.call('HSET', k, p .. 'mx', ARGV[2]) end
 redis.call('EXPIRE', k, 172800)
 redis.call('SADD', KEYS[2], ARGV[6])
--- Anonymous page views buffered for analytics (analytics.pending), in the
+-- The request's analytics events buffered (analytics.pending), in the
 -- same round trip; last, so an error above never leaves them pushed.
 if KEYS[3] then redis.call('RPUSH', KEYS[3], unpack(ARGV, 7)) end
 return 1

@@ -34,8 +34,9 @@ class RequestMetricsMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
-        # Anonymous page views to buffer (analytics.pending.defer): pushed in
-        # the metrics' own Redis call below, not a round trip of their own.
+        # The request's analytics events to buffer (analytics.pending.defer):
+        # pushed in the metrics' own Redis call below, not a round trip (or an
+        # INSERT) of their own.
         request.analytics_pending = pending_events = []  # type: ignore[attr-defined]
         response = self.get_response(request)
         duration_ms = (time.perf_counter() - started) * 1000
