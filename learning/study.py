@@ -859,9 +859,12 @@ def session_answer(
     response_ms: object = None,
     idempotency_key: str = "",
     now: datetime | None = None,
+    decks: VisibleDecks | None = None,
 ) -> AnswerResult:
     """Record one answer. Idempotent per key; row locks keep two simultaneous
-    answers for the same card (or session) from corrupting either.
+    answers for the same card (or session) from corrupting either. `decks`:
+    the student's visible decks when the caller has just read them (the API
+    view, with the throttle's Redis call); otherwise they are read here.
 
     The key is looked up only when the answer cannot go through as sent (the
     first one may have ended the session or moved the card on) or when the
@@ -887,6 +890,7 @@ def session_answer(
                     response_ms=response_ms,
                     idempotency_key=idempotency_key,
                     now=now,
+                    decks=decks,
                 )
             break
         except IntegrityError:
@@ -970,11 +974,12 @@ def _answer_locked(
     response_ms: int | None,
     idempotency_key: str,
     now: datetime,
+    decks: VisibleDecks | None,
 ) -> AnswerResult:
     # The session row lock serialises answers within a session, so a
     # retried request sees the first one's review below.
     session = get_session_for(student, session_id, lock=True)
-    decks = visible_decks(student)
+    decks = decks if decks is not None else visible_decks(student)
     card, state = _card_and_state_for(student, card_id, decks)
     if (
         session.status != StudySession.Status.ACTIVE

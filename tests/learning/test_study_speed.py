@@ -371,3 +371,59 @@ def test_session_data_is_the_serializers_output(teacher, student):
         )
         session = StudySession.objects.get(pk=session.pk)
         assert session_data(session) == StudySessionSerializer(session).data
+
+
+@pytest.mark.redis
+def test_the_throttle_reads_the_visible_decks_so_a_card_costs_two_redis_round_trips(
+    transactional_db, real_redis, teacher, student, monkeypatch
+):
+    """answer/?next=1 on Redis: the throttle's call also reads the student's
+    visible decks (lms.throttling's read-ahead), then one pipeline after the
+    commit; the cached decks still follow changes (a hidden card is 404)."""
+    import redis
+
+    from lms.cache import raw_client
+
+    setup = make_class(teacher, [student], cards_per_deck=4)
+    api = token_client(student)
+    session = api.post(SESSIONS, {"scope_type": "deck", "scope_id": setup.decks[0].pk, "mode": "learn"}, format="json")
+    url = f"{SESSIONS}{session.json()['id']}/"
+    body = api.get(url + "next/").json()
+    pool = raw_client().connection_pool
+    trips: list[str] = []
+    command, execute = redis.Redis.execute_command, redis.client.Pipeline.execute
+
+    def one(self, *args, **kwargs):
+        if self.connection_pool is pool:
+            trips.append(str(args[0]))
+        return command(self, *args, **kwargs)
+
+    def piped(self, *args, **kwargs):
+        if self.connection_pool is pool:
+            trips.append("+".join(str(c[0][0]) for c in self.command_stack))
+        return execute(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", one)
+    monkeypatch.setattr(redis.client.Pipeline, "execute", piped)
+    response = api.post(
+        url + "answer/?next=1",
+        {"card": body["card"]["id"], "quality": 4, "idempotency_key": body["idempotency_key"]},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    assert trips[0] == "EVALSHA+MGET"  # the throttle and the visible decks
+    assert len(trips) == 2, trips  # and the invalidations after the commit
+    trips.clear()
+    assert api.get(url + "next/").status_code == 200
+    assert trips == ["EVALSHA+MGET"]
+    monkeypatch.undo()
+
+    setup.lesson.published = False  # the decks' generation moves: the read-ahead entry is stale
+    setup.lesson.save()
+    following = response.json()["next"]
+    refused = api.post(
+        url + "answer/",
+        {"card": following["card"]["id"], "quality": 4, "idempotency_key": following["idempotency_key"]},
+        format="json",
+    )
+    assert refused.status_code == 404
