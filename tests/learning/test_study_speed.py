@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.http import Http404
 from django.test import override_settings
@@ -387,56 +388,70 @@ def test_session_data_is_the_serializers_output(teacher, student):
 
 
 @pytest.mark.redis
-def test_the_throttle_reads_the_visible_decks_so_a_card_costs_two_redis_round_trips(
-    transactional_db, real_redis, teacher, student, monkeypatch
-):
+def test_an_answered_card_costs_two_redis_round_trips(transactional_db, real_redis, teacher, student, monkeypatch):
     """answer/?next=1 on Redis: the throttle's call also reads the student's
-    visible decks (lms.throttling's read-ahead), then one pipeline after the
-    commit; the cached decks still follow changes (a hidden card is 404)."""
+    visible decks (lms.throttling's read-ahead); the request metrics' call
+    also carries the answer's after-commit invalidations
+    (lms.cache.held_for_request). The cached decks still follow changes (a
+    hidden card is 404) and the invalidations do reach the cache."""
+    import os
+    import uuid
+
     import redis
 
+    from learning import progress
     from lms.cache import raw_client
+    from ops import metrics
 
+    store = metrics.RedisStore(os.environ["REDIS_URL"], prefix=f"test-study-trips:{uuid.uuid4().hex}")
+    metrics.set_store(store)
     setup = make_class(teacher, [student], cards_per_deck=4)
     api = token_client(student)
     session = api.post(SESSIONS, {"scope_type": "deck", "scope_id": setup.decks[0].pk, "mode": "learn"}, format="json")
     url = f"{SESSIONS}{session.json()['id']}/"
     body = api.get(url + "next/").json()
-    pool = raw_client().connection_pool
+    pools = {raw_client().connection_pool: "cache", store.client.connection_pool: "metrics"}
     trips: list[str] = []
     command, execute = redis.Redis.execute_command, redis.client.Pipeline.execute
 
     def one(self, *args, **kwargs):
-        if self.connection_pool is pool:
-            trips.append(str(args[0]))
+        if self.connection_pool in pools:
+            trips.append(f"{pools[self.connection_pool]} {args[0]}")
         return command(self, *args, **kwargs)
 
     def piped(self, *args, **kwargs):
-        if self.connection_pool is pool:
-            trips.append("+".join(str(c[0][0]) for c in self.command_stack))
+        if self.connection_pool in pools:
+            trips.append(f"{pools[self.connection_pool]} " + "+".join(str(c[0][0]) for c in self.command_stack))
         return execute(self, *args, **kwargs)
 
-    monkeypatch.setattr(redis.Redis, "execute_command", one)
-    monkeypatch.setattr(redis.client.Pipeline, "execute", piped)
-    response = api.post(
-        url + "answer/?next=1",
-        {"card": body["card"]["id"], "quality": 4, "idempotency_key": body["idempotency_key"]},
-        format="json",
-    )
-    assert response.status_code == 201, response.content
-    assert trips[0] == "EVALSHA+MGET"  # the throttle and the visible decks
-    assert len(trips) == 2, trips  # and the invalidations after the commit
-    trips.clear()
-    assert api.get(url + "next/").status_code == 200
-    assert trips == ["EVALSHA+MGET"]
-    monkeypatch.undo()
+    try:
+        cache_key = progress._dashboard_key(student.pk)
+        cache.set(cache_key, "cached", 300)
+        monkeypatch.setattr(redis.Redis, "execute_command", one)
+        monkeypatch.setattr(redis.client.Pipeline, "execute", piped)
+        response = api.post(
+            url + "answer/?next=1",
+            {"card": body["card"]["id"], "quality": 4, "idempotency_key": body["idempotency_key"]},
+            format="json",
+        )
+        assert response.status_code == 201, response.content
+        assert trips[0] == "cache EVALSHA+MGET"  # the throttle and the visible decks
+        assert len(trips) == 2 and trips[1].startswith("metrics EVALSHA+DEL+SET"), trips  # + the invalidations
+        trips.clear()
+        assert api.get(url + "next/").status_code == 200
+        assert trips == ["cache EVALSHA+MGET", "metrics EVALSHA"]
+        monkeypatch.undo()
+        assert cache.get(cache_key) is None  # the answer's invalidation did reach the cache
 
-    setup.lesson.published = False  # the decks' generation moves: the read-ahead entry is stale
-    setup.lesson.save()
-    following = response.json()["next"]
-    refused = api.post(
-        url + "answer/",
-        {"card": following["card"]["id"], "quality": 4, "idempotency_key": following["idempotency_key"]},
-        format="json",
-    )
-    assert refused.status_code == 404
+        setup.lesson.published = False  # the decks' generation moves: the read-ahead entry is stale
+        setup.lesson.save()
+        following = response.json()["next"]
+        refused = api.post(
+            url + "answer/",
+            {"card": following["card"]["id"], "quality": 4, "idempotency_key": following["idempotency_key"]},
+            format="json",
+        )
+        assert refused.status_code == 404
+    finally:
+        store.reset()
+        metrics.set_store(None)
