@@ -16,8 +16,9 @@ change, so it is computed once and kept in the cache:
 
 Both are read with one `get_many`, so a warm check is one cache round trip
 and no SQL; the study loop's API views have the throttle read them in its own
-round trip (`cache_keys`, `lms.throttling`), so there it costs none. Invalidation runs at once and again after the commit, so a reader
-that recomputed from the old rows in between cannot keep a stale entry.
+round trip (`cache_keys`, `lms.throttling`), so there it costs none.
+Invalidation runs at once and again after the commit, so a reader that
+recomputed from the old rows in between cannot keep a stale entry.
 """
 
 from __future__ import annotations
