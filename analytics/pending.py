@@ -23,7 +23,9 @@ events of users who no longer exist, so the table ends as if they had been
 written at once and deleted with the account (and an erasure of a user's
 events reads, so flushes, first). A user deleted between that check and the
 INSERT makes the INSERT fail: the batch goes back and the next flush drops
-the event.
+the event. Inside a reader's transaction on PostgreSQL that failure would come
+at the reader's commit instead (Django's foreign keys are deferred): the same
+narrow race a direct INSERT of that user's event has always had.
 
 Without a Redis cache (tests, a laptop with the in-memory cache) nothing is
 buffered: each process's memory would hide the events from the others, so they
