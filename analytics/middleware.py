@@ -1,9 +1,12 @@
-"""Records page views, API requests and errors, one INSERT per request at most.
+"""Records page views, API requests and errors.
 
 Sits right after AxesMiddleware (so `request.user` is known). Every event
 recorded while the request runs (login, signup, domain events from
-`lms.tracking.track`) goes into the same buffer and is written with the
-automatic ones in a single bulk INSERT once the response is ready.
+`lms.tracking.track`) goes into the same buffer; once the response is ready
+they are handed with the automatic ones to `analytics.pending.defer`, which
+pushes them to Redis in the request-metrics call every request makes (no
+round trip of their own) for the bulk flush, or writes them with one INSERT
+when there is no Redis.
 """
 
 from __future__ import annotations
@@ -57,30 +60,17 @@ def record_served(request: HttpRequest, response: HttpResponse, *, started: floa
     page): the same page view. `started` is a `time.perf_counter()` reading
     taken when the request came in. The event (anonymous: there is no session
     above the stack) is buffered in Redis, with the request metrics' Redis
-    call, and written in bulk (`analytics.pending`), not INSERTed per request."""
+    call, and written in bulk (`analytics.pending`), as every request's are."""
     if services.enabled() and not request.path.startswith(SKIP_PREFIXES):
-        _finish(
-            request,
-            response,
-            started,
-            services.RequestBuffer(request=request),
-            write=lambda events: pending.defer(request, events),
-        )
+        _finish(request, response, started, services.RequestBuffer(request=request))
 
 
-def _finish(
-    request: HttpRequest,
-    response: HttpResponse,
-    started: float,
-    buffer: services.RequestBuffer,
-    *,
-    write: Callable[[list[services.Event]], None] = services.flush,
-) -> None:
+def _finish(request: HttpRequest, response: HttpResponse, started: float, buffer: services.RequestBuffer) -> None:
     try:
         _automatic(request, response, (time.perf_counter() - started) * 1000, buffer)
     except Exception:
         logger.exception("analytics middleware failed")
-    write(buffer.events)
+    pending.defer(request, buffer.events)
 
 
 def _automatic(

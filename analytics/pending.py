@@ -1,10 +1,11 @@
-"""Anonymous events buffered in Redis and written to the event table in bulk.
+"""Events buffered in Redis and written to the event table in bulk.
 
-The anonymous status page is answered above the middleware stack
-(`ops.middleware.StatusFastPathMiddleware`); after the cached page, its one
-remaining database round trip per request was the page view's INSERT (and
-its autocommit). Such an event is pushed to a Redis list instead (an RPUSH
-folded into the request-metrics script every request runs anyway) and written with one multi-row INSERT per batch by:
+A request's events (its page view or API call, the domain events it tracked,
+a log-in) used to be written with one INSERT and its autocommit when the
+response was ready: a database round trip on every request, the most
+frequent one of the study loop. They are pushed to a Redis list instead (an
+RPUSH folded into the request-metrics script every request runs anyway,
+`defer`) and written with one multi-row INSERT per batch by:
 
 - the beat job `analytics.flush_pending` (every minute), and
 - every reader of the event table before it reads: the `Event` manager
@@ -16,8 +17,15 @@ folded into the request-metrics script every request runs anyway) and written wi
 With a read replica (`DATABASE_REPLICA_URL`) the flushed rows reach the
 replica's report reads after its replication lag, like any other write.
 
-Only events tied to nobody (no user) are buffered: a user deleted before the
-flush would otherwise make the batch's INSERT fail on its foreign key.
+An event keeps its user's id. A user deleted before the flush takes their
+events with them (the foreign key cascades): the flush drops the buffered
+events of users who no longer exist, so the table ends as if they had been
+written at once and deleted with the account (and an erasure of a user's
+events reads, so flushes, first). A user deleted between that check and the
+INSERT makes the INSERT fail: the batch goes back and the next flush drops
+the event. Inside a reader's transaction on PostgreSQL that failure would come
+at the reader's commit instead (Django's foreign keys are deferred): the same
+narrow race a direct INSERT of that user's event has always had.
 
 Without a Redis cache (tests, a laptop with the in-memory cache) nothing is
 buffered: each process's memory would hide the events from the others, so they
@@ -28,14 +36,14 @@ Two flushers at once (two Celery workers, a worker and a web request) are
 safe: `LPOP key count` takes each event exactly once, atomically. A batch
 whose INSERT fails goes back to the head of the list, in order, for the next
 flush; a process killed between the LPOP and the INSERT loses that batch
-(at most `BATCH` page views), the price of not writing them one by one.
+(at most `BATCH` events), the price of not writing them one by one.
 A Redis stopped without persistence loses what was buffered since the last
-flush (at most a minute of anonymous page views; seen in a drill: ten views
+flush (at most a minute of events; seen in a drill: ten page views
 buffered, Redis shut down with `nosave`, ten views missing), as it loses the
 request metrics of that minute: give Redis AOF in production (docs/ops.md).
-While it is down, page views are written at once and nothing else is lost. A page view pushed with the
-request's metrics (`defer`) whose Redis call timed out after it ran may be
-pushed twice (the metrics themselves have the same ambiguity). A
+While it is down, events are written at once and nothing else is lost. An event
+pushed with the request's metrics (`defer`) whose Redis call timed out after it
+ran may be pushed twice (the metrics themselves have the same ambiguity). A
 reader inside a transaction writes the batch in that transaction (a
 savepoint): the reader's rollback would drop it, so readers read, they do not
 roll back. While maintenance mode is on nothing is flushed (a restore must not
@@ -49,6 +57,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
 from lms import maintenance
@@ -61,16 +70,17 @@ BATCH = 500
 
 class RedisBuffer:
     """The Redis list of pending events, as JSON arrays
-    `[name, session_key, properties, timestamp]`."""
+    `[name, session_key, properties, timestamp, user id or null]` (items pushed
+    before users were kept have no fifth element)."""
 
     def __init__(self, client: Any, key: str = KEY) -> None:
         self.client = client
         self.key = key
 
-    def push(self, item: bytes) -> bool:
+    def push(self, *items: bytes) -> bool:
         from lms.cache import guarded
 
-        return bool(guarded(lambda: self.client.rpush(self.key, item), default=False))
+        return bool(guarded(lambda: self.client.rpush(self.key, *items), default=False))
 
     def take(self, count: int) -> list[bytes]:
         from lms.cache import guarded
@@ -119,7 +129,9 @@ def reset_store() -> None:
 
 
 def _encode(event: Any) -> bytes:
-    return json.dumps([event.name, event.session_key, event.properties, event.timestamp.isoformat()]).encode()
+    return json.dumps(
+        [event.name, event.session_key, event.properties, event.timestamp.isoformat(), event.user_id]
+    ).encode()
 
 
 def _decode(item: bytes) -> Any:
@@ -128,9 +140,14 @@ def _decode(item: bytes) -> Any:
     from analytics.models import Event
 
     try:
-        name, session_key, properties, stamp = json.loads(item)
+        name, session_key, properties, stamp, *rest = json.loads(item)
+        user_id = rest[0] if rest else None
         return Event(
-            name=str(name), session_key=str(session_key), properties=properties, timestamp=datetime.fromisoformat(stamp)
+            name=str(name),
+            session_key=str(session_key),
+            properties=properties,
+            timestamp=datetime.fromisoformat(stamp),
+            user_id=None if user_id is None else int(user_id),
         )
     except (ValueError, TypeError):
         logger.warning("dropping an undecodable pending analytics event: %r", item[:200])
@@ -138,17 +155,15 @@ def _decode(item: bytes) -> Any:
 
 
 def record(events: list[Any]) -> None:
-    """Buffer these events, or write them at once (no Redis, Redis unreachable,
-    or an event with a user). Never raises, like `services.flush`."""
+    """Buffer these events (one RPUSH), or write them at once (no Redis, Redis
+    unreachable). Never raises, like `services.flush`."""
     from analytics import services
 
-    buffer = store()
-    if buffer is None or any(e.user_id is not None for e in events):
-        services.flush(events)
+    if not events:
         return
-    left = [e for e in events if not buffer.push(_encode(e))]
-    if left:
-        services.flush(left)
+    buffer = store()
+    if buffer is None or not buffer.push(*map(_encode, events)):
+        services.flush(events)
 
 
 def defer(request: Any, events: list[Any]) -> None:
@@ -158,7 +173,7 @@ def defer(request: Any, events: list[Any]) -> None:
     makes anyway, `ops.metrics.record(push=...)`: no round trip of their own);
     otherwise as `record` does."""
     collected = getattr(request, "analytics_pending", None)
-    if collected is None or store() is None or any(e.user_id is not None for e in events):
+    if collected is None or store() is None:
         record(events)
         return
     collected.extend(_encode(e) for e in events)
@@ -180,10 +195,22 @@ def push_encoded(items: list[bytes]) -> None:
     from analytics import services
 
     buffer = store()
-    left = items if buffer is None else [item for item in items if not buffer.push(item)]
-    events = [e for e in map(_decode, left) if e is not None]
+    if not items or (buffer is not None and buffer.push(*items)):
+        return
+    events = [e for e in map(_decode, items) if e is not None]
     if events:
         services.flush(events)
+
+
+def _of_existing_users(events: list[Any]) -> list[Any]:
+    """The events whose user still exists (or that have none): a deleted
+    account's events went with it, and its buffered ones go too."""
+    user_ids = {e.user_id for e in events if e.user_id is not None}
+    if not user_ids:
+        return events
+    model = get_user_model()
+    existing = set(model._base_manager.filter(pk__in=user_ids).values_list("pk", flat=True))
+    return [e for e in events if e.user_id is None or e.user_id in existing]
 
 
 def flush() -> int:
@@ -199,8 +226,8 @@ def flush() -> int:
         items = buffer.take(BATCH)
         if not items:
             return written
-        events = [e for e in map(_decode, items) if e is not None]
         try:
+            events = _of_existing_users([e for e in map(_decode, items) if e is not None])
             if connection.in_atomic_block:
                 with transaction.atomic():
                     services.insert_events(events)

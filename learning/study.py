@@ -859,9 +859,12 @@ def session_answer(
     response_ms: object = None,
     idempotency_key: str = "",
     now: datetime | None = None,
+    decks: VisibleDecks | None = None,
 ) -> AnswerResult:
     """Record one answer. Idempotent per key; row locks keep two simultaneous
-    answers for the same card (or session) from corrupting either.
+    answers for the same card (or session) from corrupting either. `decks`:
+    the student's visible decks when the caller has just read them (the API
+    view, with the throttle's Redis call); otherwise they are read here.
 
     The key is looked up only when the answer cannot go through as sent (the
     first one may have ended the session or moved the card on) or when the
@@ -887,6 +890,7 @@ def session_answer(
                     response_ms=response_ms,
                     idempotency_key=idempotency_key,
                     now=now,
+                    decks=decks,
                 )
             break
         except IntegrityError:
@@ -960,6 +964,66 @@ def _card_and_state_for(student: User, card_id: object, decks: VisibleDecks) -> 
 _CARD_DECK_AT = [field.attname for field in Card._meta.concrete_fields].index("deck_id")
 
 
+@functools.cache
+def _session_card_state_sql() -> str:
+    """The session locked, then the card with its deck and the student's
+    state of it, locked too: what `get_session_for(lock=True)` and
+    `_card_and_state_for` read, in one statement (PostgreSQL).
+
+    The order of the locks is the two statements' order: the session in a
+    MATERIALIZED CTE, the card and state in a LATERAL subquery that reads the
+    session's row (its student), so it runs only once that row is locked;
+    every path that locks both (another answer, Undo) takes the session first."""
+    card, deck = rawsql.columns(Card, "c"), rawsql.columns(Deck, "d")
+    state, inner = rawsql.columns(CardState, "st"), rawsql.columns(CardState, "x")
+    return (
+        f"WITH s AS MATERIALIZED ({_session_sql()}{rawsql.for_update()})"  # noqa: S608 - names are ours
+        f" SELECT s.*, cs.* FROM s LEFT JOIN LATERAL (SELECT {card}, {deck}, {state}"
+        f" FROM {rawsql.table(Card)} c INNER JOIN {rawsql.table(Deck)} d ON d.id = c.deck_id"
+        f" LEFT JOIN LATERAL (SELECT {inner} FROM {rawsql.table(CardState)} x"
+        " WHERE x.student_id = s.student_id AND x.card_id = c.id FOR UPDATE) st ON TRUE"
+        " WHERE c.id = %s) cs ON TRUE"
+    )
+
+
+def _session_card_and_state_for(
+    student: User, session_id: object, card_id: object, decks: VisibleDecks | None
+) -> tuple[StudySession, VisibleDecks, Card, CardState | None]:
+    """The answer's reads, both locked: the session (404 when it is not the
+    student's), the visible decks (`decks` when the caller read them), the card
+    (404 when missing or hidden) and its state. One statement where there are
+    row locks and both ids are sane; otherwise the two statements, in the same
+    order, with the same errors."""
+    card_pk = _sane_id(card_id)
+    session_pk = _sane_id(session_id)
+    if not connection.features.has_select_for_update or card_pk is None or session_pk is None:
+        session = get_session_for(student, session_id, lock=True)
+        decks = decks if decks is not None else visible_decks(student)
+        return (session, decks, *_card_and_state_for(student, card_id, decks))
+    row = rawsql.fetch_one(_session_card_state_sql(), [session_pk, student.pk, card_pk])
+    if row is None:
+        raise Http404("No such study session.")
+    decks = decks if decks is not None else visible_decks(student)
+    card_at = rawsql.width(StudySession)
+    if row[card_at] is None or not decks.can_read(row[card_at + _CARD_DECK_AT]):
+        raise Http404(f"No card {card_id!r} for this user.")
+    deck_at = card_at + rawsql.width(Card)
+    state_at = deck_at + rawsql.width(Deck)
+    card = rawsql.build(Card, row, card_at)
+    card.deck = rawsql.build(Deck, row, deck_at)
+    state = rawsql.build(CardState, row, state_at) if row[state_at] is not None else None
+    return rawsql.build(StudySession, row), decks, card, state
+
+
+def _sane_id(value: object) -> int | None:
+    """A primary key as the reads above accept it, or None."""
+    try:
+        number = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
+    return number if 0 < number < 2**63 else None
+
+
 def _answer_locked(
     *,
     student: User,
@@ -970,12 +1034,11 @@ def _answer_locked(
     response_ms: int | None,
     idempotency_key: str,
     now: datetime,
+    decks: VisibleDecks | None,
 ) -> AnswerResult:
     # The session row lock serialises answers within a session, so a
     # retried request sees the first one's review below.
-    session = get_session_for(student, session_id, lock=True)
-    decks = visible_decks(student)
-    card, state = _card_and_state_for(student, card_id, decks)
+    session, decks, card, state = _session_card_and_state_for(student, session_id, card_id, decks)
     if (
         session.status != StudySession.Status.ACTIVE
         or session.last_activity_at < now - IDLE_AFTER

@@ -19,11 +19,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from learning import gradebook, study
+from learning import gradebook, study, visibility
 from learning import progress as progress_queries
 from learning.access import get_class_student_for, get_classroom_for
 from learning.models import Card, Review, StudySession
 from learning.templatetags.study_tags import card_media_url
+from learning.visibility import VisibleDecks
 from lms.pagination import Pagination
 
 
@@ -277,6 +278,16 @@ class StudySessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     def get_object(self) -> StudySession:
         return study.get_session_for(self.request.user, self.kwargs["pk"])
 
+    # The study loop reads the student's visible decks on every card: the
+    # throttle reads their cache keys in its own Redis round trip (lms.throttling).
+    cache_read_ahead: dict[str, Any] | None = None
+
+    def cache_read_ahead_keys(self) -> list[str]:
+        return visibility.cache_keys(self.request.user) if self.action in ("next", "answer") else []
+
+    def visible_decks(self) -> VisibleDecks:
+        return visibility.visible_decks(self.request.user, read_ahead=self.cache_read_ahead)
+
     @extend_schema(request=StartSerializer, responses={201: StudySessionSerializer}, summary="Start a study session")
     def create(self, request: Request) -> Response:
         data = StartSerializer(data=normalise_start(request.data))
@@ -316,7 +327,8 @@ class StudySessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     @action(detail=True, methods=["get"])
     def next(self, request: Request, pk: str) -> Response:
         session = self.get_object()
-        return Response(next_data(request, session, study.session_next(student=request.user, session=session)))
+        nxt = study.session_next(student=request.user, session=session, decks=self.visible_decks())
+        return Response(next_data(request, session, nxt))
 
     @extend_schema(
         request=AnswerSerializer,
@@ -358,6 +370,7 @@ class StudySessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
             answer=values.get("answer"),
             response_ms=values.get("response_ms"),
             idempotency_key=values.get("idempotency_key", ""),
+            decks=self.visible_decks(),
         )
         body = result.as_dict()
         if wants_next(request):

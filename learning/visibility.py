@@ -15,16 +15,18 @@ change, so it is computed once and kept in the cache:
 - an enrolment or unenrolment deletes that student's entry alone.
 
 Both are read with one `get_many`, so a warm check is one cache round trip
-and no SQL. Invalidation runs at once and again after the commit, so a reader
-that recomputed from the old rows in between cannot keep a stale entry.
+and no SQL; the study loop's API views have the throttle read them in its own
+round trip (`cache_keys`, `lms.throttling`), so there it costs none.
+Invalidation runs at once and again after the commit, so a reader that
+recomputed from the old rows in between cannot keep a stale entry.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.core.cache import cache
 from django.db import transaction
@@ -87,14 +89,25 @@ def _generation() -> str:
     return token
 
 
-def visible_decks(user: User) -> VisibleDecks:
-    """The decks `user` may read and edit, from the cache when it is fresh."""
+def cache_keys(user: User) -> list[str]:
+    """The cache keys `visible_decks(user)` reads (none for admins and
+    anonymous users), for a caller that reads them ahead."""
+    if not user.is_authenticated or _is_admin(user):
+        return []
+    return [GENERATION_KEY, _user_key(user.pk)]
+
+
+def visible_decks(user: User, *, read_ahead: Mapping[str, Any] | None = None) -> VisibleDecks:
+    """The decks `user` may read and edit, from the cache when it is fresh.
+
+    `read_ahead`: what the cache held for `cache_keys(user)`, read just before
+    (missing keys absent), instead of reading them again; None reads them."""
     if not user.is_authenticated:
         return NOTHING
     if _is_admin(user):
         return EVERYTHING  # nothing to look up
     key = _user_key(user.pk)
-    found = cache.get_many([GENERATION_KEY, key])
+    found = read_ahead if read_ahead is not None else cache.get_many([GENERATION_KEY, key])
     generation = found.get(GENERATION_KEY)
     entry = found.get(key)
     if generation is not None and entry is not None and entry[0] == generation:

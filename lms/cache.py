@@ -9,6 +9,7 @@ no-op) at once, without touching Redis; then the next call tries again.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -123,16 +124,23 @@ def write_many(*, delete: Collection[str] = (), values: Mapping[str, tuple[Any, 
 
     def send() -> None:
         # The raw client's pipeline without MULTI/EXEC (each write stands on
-        # its own), keys and values made and encoded as django-redis does.
-        client = backend.client
-        pipe = client.get_client(write=True).pipeline(transaction=False)
-        if delete:
-            pipe.delete(*(client.make_key(key) for key in delete))
-        for key, (value, timeout) in values.items():
-            pipe.set(client.make_key(key), client.encode(value), px=None if timeout is None else int(timeout * 1000))
+        # its own).
+        pipe = backend.client.get_client(write=True).pipeline(transaction=False)
+        _queue_writes(pipe, backend, delete, values)
         pipe.execute()
 
     guarded(send, default=None)
+
+
+def _queue_writes(
+    pipe: Any, backend: FailOpenRedisCache, delete: Collection[str], values: Mapping[str, tuple[Any, int | None]]
+) -> None:
+    """DEL and SET on a redis-py pipeline, keys and values made and encoded as django-redis does."""
+    client = backend.client
+    if delete:
+        pipe.delete(*(client.make_key(key) for key in delete))
+    for key, (value, timeout) in values.items():
+        pipe.set(client.make_key(key), client.encode(value), px=None if timeout is None else int(timeout * 1000))
 
 
 class CommitWrites:
@@ -141,14 +149,74 @@ class CommitWrites:
     kind of invalidation, each twice). `notes` holds what callers remember
     for the rest of the transaction."""
 
-    def __init__(self, position: int) -> None:
+    def __init__(self, position: int, *, may_wait: bool = False) -> None:
         self.delete: set[str] = set()
         self.values: dict[str, tuple[Any, int | None]] = {}
         self.notes: dict[str, Any] = {}
         self.position = position  # where this callback sits in the connection's on-commit list
+        self.may_wait = may_wait  # for the request's last Redis call (see `held_for_request`)
 
     def __call__(self) -> None:
+        held = _held.get()
+        if self.may_wait and held is not None:
+            held.delete.update(self.delete)
+            held.values.update(self.values)
+            return
         write_many(delete=self.delete, values=self.values)
+
+
+class HeldWrites:
+    """After-commit cache writes held until the request's last Redis call."""
+
+    def __init__(self) -> None:
+        self.delete: set[str] = set()
+        self.values: dict[str, tuple[Any, int | None]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.delete or self.values)
+
+    def queue_on(self, client: Any) -> Callable[[Any], None] | None:
+        """A function that adds these writes to a pipeline of `client`, when
+        `client` talks to the default cache's Redis server and database; else None."""
+        backend = caches["default"]
+        if not self or not isinstance(backend, FailOpenRedisCache) or breaker_open():
+            return None
+        mine = backend.client.get_client(write=True).connection_pool.connection_kwargs
+        theirs = client.connection_pool.connection_kwargs
+        if any(mine.get(k, 0 if k == "db" else None) != theirs.get(k, 0 if k == "db" else None) for k in _WHERE):
+            return None
+        return lambda pipe: _queue_writes(pipe, backend, self.delete, self.values)
+
+    def send(self) -> None:
+        write_many(delete=self.delete, values=self.values)
+        self.clear()
+
+    def clear(self) -> None:
+        self.delete, self.values = set(), {}
+
+
+_WHERE = ("host", "port", "path", "db")
+_held: contextvars.ContextVar[HeldWrites | None] = contextvars.ContextVar("lms_cache_held_writes", default=None)
+
+
+@contextmanager
+def held_for_request() -> Iterator[HeldWrites]:
+    """While a request runs: the after-commit writes of its transactions run
+    under `atomic_invalidating_at_commit` (an answer) are kept here instead of
+    being sent, so that the request's last Redis call (the request metrics,
+    ops.middleware) carries them: a round trip fewer. They are still sent
+    after the commit and before the response leaves; others may read the old
+    entries for the rest of the request (a few milliseconds), as they may
+    between any commit and its invalidation. Whatever the caller did not
+    send is sent on the way out."""
+    held = HeldWrites()
+    token = _held.set(held)
+    try:
+        yield held
+    finally:
+        _held.reset(token)
+        if held:
+            held.send()
 
 
 def current_commit_writes() -> CommitWrites | None:
@@ -170,7 +238,9 @@ def commit_writes() -> CommitWrites:
     batch = current_commit_writes()
     if batch is None:
         connection = transaction.get_connection()
-        batch = connection.cache_commit_writes = CommitWrites(len(connection.run_on_commit))
+        batch = connection.cache_commit_writes = CommitWrites(
+            len(connection.run_on_commit), may_wait=getattr(connection, "cache_writes_deferred", False)
+        )
         transaction.on_commit(batch)
     return batch
 

@@ -163,6 +163,44 @@ def for_update() -> str:
     return " FOR UPDATE" if connection.features.has_select_for_update else ""
 
 
+@functools.cache
+def _together_sql(
+    inserts: tuple[type[Model], ...],
+    updates: tuple[tuple[type[Model], tuple[str, ...]], ...],
+    links: tuple[tuple[tuple[int, str], int], ...],
+) -> tuple[str, list[list[Field]], list[list[Field]]]:
+    """`write_together`'s statement for one shape of writes (the models
+    inserted, the models and fields updated, which updated foreign keys take an
+    inserted row's id), written once: with the fields whose prepared values
+    are its parameters, per insert and per update (each update's followed by
+    its primary key)."""
+    linked = dict(links)
+    parts: list[str] = []
+    insert_fields = []
+    for i, model in enumerate(inserts):
+        insert_fields.append([f for f in model._meta.concrete_fields if not f.primary_key])
+        parts.append(f"i{i} AS ({_insert_sql(model)})")
+    update_fields = []
+    for j, (model, names) in enumerate(updates):
+        meta = model._meta
+        sets, fields = [], []
+        for name in names:
+            field = meta.get_field(name)
+            if (j, name) in linked:
+                inserted = inserts[linked[j, name]]._meta.pk.column
+                sets.append(f"{quote(field.column)} = (SELECT {quote(inserted)} FROM i{linked[j, name]})")  # noqa: S608
+            else:
+                sets.append(f"{quote(field.column)} = %s")
+                fields.append(field)
+        update_fields.append(fields)
+        parts.append(
+            f"u{j} AS (UPDATE {table(model)} SET {', '.join(sets)}"  # noqa: S608 - names are ours
+            f" WHERE {quote(meta.pk.column)} = %s RETURNING 1)"
+        )
+    ids = ", ".join(f"(SELECT {quote(model._meta.pk.column)} FROM i{i})" for i, model in enumerate(inserts))  # noqa: S608
+    return f"WITH {', '.join(parts)} SELECT {ids or '1'}", insert_fields, update_fields
+
+
 def write_together(*, inserts: Sequence[Model] = (), updates: Sequence[tuple[Model, Sequence[str]]] = ()) -> None:
     """`insert(obj)` for each of `inserts`, then `update(obj, names)` for each
     of `updates`, as one statement on PostgreSQL: data-modifying CTEs, one
@@ -197,30 +235,19 @@ def write_together(*, inserts: Sequence[Model] = (), updates: Sequence[tuple[Mod
         _send(pre_save, obj, update_fields=None)
     for obj, names in updates:
         _send(pre_save, obj, update_fields=frozenset(names))
-    parts: list[str] = []
+    shape = (
+        tuple(type(obj) for obj in inserts),
+        tuple((type(obj), tuple(names)) for obj, names in updates),
+        tuple(sorted(links.items())),
+    )
+    sql, insert_fields, update_fields = _together_sql(*shape)
     params: list[Any] = []
-    for i, obj in enumerate(inserts):
-        fields = [f for f in type(obj)._meta.concrete_fields if not f.primary_key]
-        parts.append(f"i{i} AS ({_insert_sql(type(obj))})")
+    for obj, fields in zip(inserts, insert_fields, strict=True):
         params += [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
-    for j, (obj, names) in enumerate(updates):
-        meta = type(obj)._meta
-        sets = []
-        for name in names:
-            field = meta.get_field(name)
-            if (j, name) in links:
-                inserted = inserts[links[j, name]]._meta.pk.column
-                sets.append(f"{quote(field.column)} = (SELECT {quote(inserted)} FROM i{links[j, name]})")  # noqa: S608
-            else:
-                sets.append(f"{quote(field.column)} = %s")
-                params.append(field.get_db_prep_save(field.pre_save(obj, False), connection))
-        parts.append(
-            f"u{j} AS (UPDATE {table(type(obj))} SET {', '.join(sets)}"  # noqa: S608 - names are ours
-            f" WHERE {quote(meta.pk.column)} = %s RETURNING 1)"
-        )
+    for (obj, _), fields in zip(updates, update_fields, strict=True):
+        params += [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in fields]
         params.append(obj.pk)
-    ids = ", ".join(f"(SELECT {quote(obj._meta.pk.column)} FROM i{i})" for i, obj in enumerate(inserts))  # noqa: S608
-    row = fetch_one(f"WITH {', '.join(parts)} SELECT {ids or '1'}", params)
+    row = fetch_one(sql, params)
     for obj, pk in zip(inserts, row or (), strict=False):
         obj.pk = pk
         obj._state.adding, obj._state.db = False, connection.alias

@@ -9,6 +9,12 @@ same as DRF's (a request is refused when `num_requests` fall within the last
 is unchanged). Any other cache (the local-memory one of tests and the
 embedded default) keeps DRF's own code. A Redis that cannot be reached lets
 the request through, like the cache it replaces (lms.cache fails open).
+
+A view that will read a few cache keys anyway (the study loop's visible
+decks) names them in `cache_read_ahead_keys()`; the throttle reads them in
+its own round trip (a pipeline of the script and an MGET) and leaves what it
+found, decoded as the cache would, in `view.cache_read_ahead` (None when
+nothing was read: another cache, Redis unreachable, no throttle ran).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import uuid
 from typing import Any
 
 from django.core.cache import caches
+from redis.exceptions import NoScriptError
 from rest_framework import throttling
 
 from lms.cache import FailOpenRedisCache, guarded
@@ -67,19 +74,37 @@ class RedisWindowMixin:
         if self.key is None:
             return True
         self.now = self.timer()
-        result = guarded(lambda: self._hit(backend), default=None)
+        result = guarded(lambda: self._hit(backend, view), default=None)
         if result is None:
             return True  # Redis unreachable: fail open
         allowed, count, oldest = result
         self._count, self._oldest = int(count), float(oldest)
         return bool(allowed)
 
-    def _hit(self, backend: FailOpenRedisCache) -> list:
+    def _hit(self, backend: FailOpenRedisCache, view: Any) -> list:
         client = backend.client.get_client(write=True)
-        return _script(client)(
-            keys=[backend.make_and_validate_key(window_key(self.key))],
-            args=[repr(self.now), self.duration, self.num_requests, f"{self.now!r}:{uuid.uuid4().hex[:8]}"],
-        )
+        script = _script(client)
+        keys = [backend.make_and_validate_key(window_key(self.key))]
+        args = [repr(self.now), self.duration, self.num_requests, f"{self.now!r}:{uuid.uuid4().hex[:8]}"]
+        wanted = _read_ahead_keys(view)
+        if not wanted:
+            return script(keys=keys, args=args)
+        # EVALSHA by hand: a pipeline given the Script object would first ask
+        # SCRIPT EXISTS, a round trip of its own.
+        pipe = client.pipeline(transaction=False)
+        pipe.evalsha(script.sha, len(keys), *keys, *args)
+        pipe.mget([backend.make_and_validate_key(key) for key in wanted])
+        result, values = pipe.execute(raise_on_error=False)
+        if isinstance(values, Exception):
+            raise values
+        view.cache_read_ahead = {
+            key: backend.client.decode(value) for key, value in zip(wanted, values, strict=True) if value is not None
+        }
+        if isinstance(result, NoScriptError):  # Redis restarted or flushed its scripts: load it
+            return script(keys=keys, args=args)
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     def wait(self) -> float | None:
         if not hasattr(self, "_count"):
@@ -88,6 +113,14 @@ class RedisWindowMixin:
         remaining = self.duration - (self.now - self._oldest) if self._count else self.duration
         available = self.num_requests - self._count + 1
         return remaining / available if available > 0 else None
+
+
+def _read_ahead_keys(view: Any) -> list[str]:
+    """The cache keys the view asks to read with the throttle, once per request."""
+    ask = getattr(view, "cache_read_ahead_keys", None)
+    if ask is None or getattr(view, "cache_read_ahead", None) is not None:
+        return []
+    return list(ask())
 
 
 class AnonRateThrottle(RedisWindowMixin, throttling.AnonRateThrottle):

@@ -170,7 +170,7 @@ local mx = redis.call('HGET', k, p .. 'mx')
 if (not mx) or d > tonumber(mx) then redis.call('HSET', k, p .. 'mx', ARGV[2]) end
 redis.call('EXPIRE', k, 172800)
 redis.call('SADD', KEYS[2], ARGV[6])
--- Anonymous page views buffered for analytics (analytics.pending), in the
+-- The request's analytics events buffered (analytics.pending), in the
 -- same round trip; last, so an error above never leaves them pushed.
 if KEYS[3] then redis.call('RPUSH', KEYS[3], unpack(ARGV, 7)) end
 return 1
@@ -206,21 +206,41 @@ class RedisStore:
         duration_ms: float,
         status: int,
         push: tuple[str, list[bytes]] | None = None,
+        also: Callable[[Any], None] | None = None,
     ) -> None:
+        """`also` adds commands of the caller's to the same round trip (a
+        pipeline of this store's client, after the script)."""
         stamp = int(minute.timestamp())
         kind = "4" if 400 <= status < 500 else "5" if status >= 500 else ""
-        self._script(
-            keys=[self._key(stamp), self._minutes_key(), *([push[0]] if push else [])],
-            args=[
-                f"{method}{SEP}{route}{SEP}",
-                repr(float(duration_ms)),
-                histogram.bucket_index(duration_ms),
-                kind,
-                status,
-                stamp,
-                *(push[1] if push else []),
-            ],
-        )
+        keys = [self._key(stamp), self._minutes_key(), *([push[0]] if push else [])]
+        args = [
+            f"{method}{SEP}{route}{SEP}",
+            repr(float(duration_ms)),
+            histogram.bucket_index(duration_ms),
+            kind,
+            status,
+            stamp,
+            *(push[1] if push else []),
+        ]
+        if also is None:
+            self._script(keys=keys, args=args)
+            return
+        # EVALSHA by hand: a pipeline given the Script object would first ask
+        # SCRIPT EXISTS, a round trip of its own.
+        from redis.exceptions import NoScriptError
+
+        pipe = self.client.pipeline(transaction=False)
+        pipe.evalsha(self._script.sha, len(keys), *keys, *args)
+        also(pipe)
+        results = pipe.execute(raise_on_error=False)
+        for error in (r for r in results[1:] if isinstance(r, Exception)):
+            # Redis answered (the connection is fine): a refused write, as
+            # one sent on its own would have been.
+            logger.warning("a command sent with the request metrics failed: %s", error)
+        if isinstance(results[0], NoScriptError):  # Redis restarted or flushed its scripts
+            self._script(keys=keys, args=args)
+        elif isinstance(results[0], Exception):
+            raise results[0]
 
     def shares_server_with(self, client: Any) -> bool:
         """Whether `client` talks to this store's Redis server and database."""
@@ -380,17 +400,19 @@ def record(
     *,
     now: datetime | None = None,
     push: tuple[str, list[bytes]] | None = None,
+    also: Callable[[Any], None] | None = None,
 ) -> bool:
     """Count one request. `push`, (list key, items), is RPUSHed in the same
-    Redis call when the store is Redis (analytics.pending's buffered page
-    views); True when it was, else the caller pushes them itself."""
+    Redis call when the store is Redis (analytics.pending's buffered events),
+    and `also` adds its commands to that round trip (lms.cache's held
+    writes); True when they were, else the caller sends them itself."""
     global _paused_until
     moment = minute_of(now or timezone.now())
     if time.monotonic() >= _paused_until:
         try:
             current = store()
-            if push is not None and isinstance(current, RedisStore):
-                current.record(moment, method, route, duration_ms, status, push=push)
+            if (push is not None or also is not None) and isinstance(current, RedisStore):
+                current.record(moment, method, route, duration_ms, status, push=push, also=also)
                 return True
             current.record(moment, method, route, duration_ms, status)
             return False

@@ -16,6 +16,7 @@ from django_prometheus.middleware import PrometheusAfterMiddleware
 
 from analytics import pending
 from analytics.middleware import record_served
+from lms import cache as lms_cache
 from lms.api import error_body
 from lms.tokens import token_lookup
 from ops import flag_metrics, metrics, status_page
@@ -34,17 +35,25 @@ class RequestMetricsMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
-        # Anonymous page views to buffer (analytics.pending.defer): pushed in
-        # the metrics' own Redis call below, not a round trip of their own.
+        # The request's analytics events to buffer (analytics.pending.defer)
+        # and an answer's after-commit cache writes (lms.cache.held_for_request):
+        # sent in the metrics' own Redis call below, not round trips (or an
+        # INSERT) of their own.
         request.analytics_pending = pending_events = []  # type: ignore[attr-defined]
-        response = self.get_response(request)
-        duration_ms = (time.perf_counter() - started) * 1000
-        match = getattr(request, "resolver_match", None) or _resolve(request)
-        route = metrics.route_label(match.route if match else None, request.path)
-        method = request.method or "GET"
-        push = pending.fold_into(pending_events, metrics.store()) if pending_events else None
-        pushed = metrics.record(method, route, duration_ms, response.status_code, push=push)
-        if pending_events and not pushed:
+        with lms_cache.held_for_request() as held:
+            response = self.get_response(request)
+            duration_ms = (time.perf_counter() - started) * 1000
+            match = getattr(request, "resolver_match", None) or _resolve(request)
+            route = metrics.route_label(match.route if match else None, request.path)
+            method = request.method or "GET"
+            current = metrics.store()
+            push = pending.fold_into(pending_events, current) if pending_events else None
+            also = held.queue_on(current.client) if held and isinstance(current, metrics.RedisStore) else None
+            sent = metrics.record(method, route, duration_ms, response.status_code, push=push, also=also)
+            if sent and also is not None:
+                held.clear()
+            # Otherwise held_for_request sends them on its way out.
+        if pending_events and not (sent and push is not None):
             pending.push_encoded(pending_events)
         flag_metrics.record(request, duration_ms, response.status_code)
         if settings.OPS_METRICS_SELF_FLUSH:

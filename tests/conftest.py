@@ -7,7 +7,8 @@ Personas: `admin`, `teacher` (owns the class in learning tests), `rival_teacher`
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 
 import pytest
 from django.core.cache import cache
@@ -50,6 +51,22 @@ def _isolation(request: pytest.FixtureRequest) -> None:
     # The maintenance switch's state is kept per process; a test that turned
     # it on must not leave the next test in maintenance.
     forget_switch()
+
+
+@pytest.fixture
+def real_redis(settings: pytest.FixtureRequest) -> Iterator[None]:
+    """The default cache on the Redis of REDIS_URL (tests marked `redis`),
+    under a key prefix of its own, instead of the tests' local memory."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "lms.cache.FailOpenRedisCache",
+            "LOCATION": os.environ.get("REDIS_URL", ""),
+            "KEY_PREFIX": f"lms-test-{uuid.uuid4().hex}",  # nobody else's keys
+            "OPTIONS": {"IGNORE_EXCEPTIONS": True, "SOCKET_CONNECT_TIMEOUT": 0.25, "SOCKET_TIMEOUT": 0.25},
+        }
+    }
+    yield
+    cache.clear()
 
 
 @pytest.fixture

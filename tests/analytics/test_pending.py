@@ -1,10 +1,12 @@
-"""Anonymous page views buffered in Redis (analytics.pending): one RPUSH per
-status page view instead of an INSERT, written in bulk by the beat job and by
-every reader of the event table before it reads, so every figure equals what
-direct writes give."""
+"""A request's events buffered in Redis (analytics.pending): pushed with the
+request metrics' Redis call instead of an INSERT per request (the anonymous
+status page's view, a signed-in answer's events), written in bulk by the beat
+job and by every reader of the event table before it reads, so every figure
+equals what direct writes give."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import uuid
@@ -16,6 +18,7 @@ from django.db import connection, connections
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from analytics import pending, queries, services
 from analytics import timeutil as tu
@@ -44,7 +47,7 @@ def buffer() -> Iterator[pending.RedisBuffer]:
 
 def fast_views(count: int) -> None:
     client = Client()
-    client.get("/status/")  # the miss: rendered by the view, its page view written at once
+    client.get("/status/")  # the miss: rendered by the view, its page view buffered as well
     for _ in range(count):
         assert not hasattr(client.get("/status/").wsgi_request, "session")  # the fast path
 
@@ -62,7 +65,7 @@ def test_the_fast_path_pushes_its_page_view_and_runs_no_query(buffer, probed) ->
     with CaptureQueriesContext(connection) as ctx:
         client.get("/status/")
     assert ctx.captured_queries == []
-    assert buffer.length() == 1 and raw_page_views() == 1
+    assert buffer.length() == 2 and raw_page_views() == 0
     # Any ORM read flushes first: the buffered view is there, as written directly.
     views = list(Event.objects.filter(name="page_view").order_by("id"))
     assert len(views) == 2 and buffer.length() == 0
@@ -74,7 +77,7 @@ def test_the_fast_path_pushes_its_page_view_and_runs_no_query(buffer, probed) ->
 
 def test_report_figures_equal_those_of_direct_writes(buffer, probed) -> None:
     fast_views(7)
-    assert buffer.length() == 7
+    assert buffer.length() == 8
     today = tu.utc_day_of(timezone.now())
     # The raw report reads (analytics.queries._fetch) flush first.
     counts = {name: n for _, name, n, _ in queries.live_event_counts(today, today)}
@@ -97,7 +100,7 @@ def test_a_rollup_counts_the_buffered_views(buffer, probed) -> None:
 def test_the_event_api_and_the_live_figures_see_them(buffer, probed, api_for, admin) -> None:
     fast_views(3)
     body = api_for(admin).get("/api/v1/analytics/events/?name=page_view").json()
-    assert buffer.length() == 0
+    assert buffer.length() == 1  # the read's own api_request, pushed once it answered
     rows = body["results"] if isinstance(body, dict) and "results" in body else body
     assert len([r for r in rows if r["name"] == "page_view" and r["properties"]["route"] == "/status/"]) >= 4
 
@@ -110,7 +113,7 @@ def test_the_beat_job_writes_them_and_is_idempotent(buffer, probed) -> None:
     job = PeriodicTask.objects.get(task="analytics.flush_pending")
     assert (job.interval.every, job.interval.period, job.expire_seconds, job.enabled) == (1, "minutes", 55, True)
     fast_views(4)
-    assert tasks.flush_pending.delay().get() == 4
+    assert tasks.flush_pending.delay().get() == 5
     assert tasks.flush_pending.delay().get() == 0
     assert raw_page_views() == 5
 
@@ -126,28 +129,73 @@ def test_a_failed_insert_keeps_the_batch_in_order_for_the_next_flush(buffer, pro
     assert pending.flush() == 0
     assert buffer.client.lrange(buffer.key, 0, -1) == stamps  # back at the head, same order
     monkeypatch.undo()
-    assert pending.flush() == 3 and raw_page_views() == 4
+    assert pending.flush() == 4 and raw_page_views() == 4
 
 
 def test_batches_are_taken_whole_and_an_undecodable_item_is_dropped(buffer, probed, monkeypatch) -> None:
     monkeypatch.setattr(pending, "BATCH", 2)
     fast_views(3)
     buffer.client.rpush(buffer.key, b"not json")
-    fast_views(1)  # the page is cached: both of its requests are buffered
-    assert pending.flush() == 5  # three batches of 2, the bad item dropped from the second
+    fast_views(1)
+    assert pending.flush() == 6  # four batches of 2, the bad item dropped from the third
     assert raw_page_views() == 6 and buffer.length() == 0
 
 
 def test_nothing_is_flushed_under_maintenance(buffer, probed, monkeypatch) -> None:
     fast_views(2)
     monkeypatch.setattr("lms.maintenance.active", lambda: True)
-    assert pending.flush() == 0 and buffer.length() == 2
+    assert pending.flush() == 0 and buffer.length() == 3
 
 
-def test_events_with_a_user_are_written_at_once(buffer, student) -> None:
-    pending.record([Event(name="page_view", user=student, properties={"route": "/x/"}, timestamp=timezone.now())])
-    assert buffer.length() == 0
-    assert raw_page_views() == 1
+def test_an_answer_pushes_its_events_with_its_user_and_inserts_nothing(buffer, teacher, student) -> None:
+    from lms.tokens import token_issue
+    from tests.learning.study_setup import make_class
+
+    setup = make_class(teacher, [student], cards_per_deck=2)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=student)[1]}")
+    session = api.post(
+        "/api/v1/study-sessions/", {"scope_type": "deck", "scope_id": setup.decks[0].pk, "mode": "learn"}, format="json"
+    )
+    url = f"/api/v1/study-sessions/{session.json()['id']}/"
+    card = api.get(url + "next/").json()["card"]["id"]
+    buffer.reset()  # the session's start and next/ were buffered too
+    with CaptureQueriesContext(connection) as ctx:
+        response = api.post(url + "answer/", {"card": card, "quality": 4, "idempotency_key": "k1"}, format="json")
+    assert response.status_code == 201, response.content
+    assert not [q for q in ctx.captured_queries if "analytics_event" in q["sql"]]
+    assert buffer.length() == 2  # review_submitted and api_request, one push
+    events = list(Event.objects.filter(user=student).order_by("id"))
+    assert [e.name for e in events] == ["review_submitted", "api_request"] and buffer.length() == 0
+    assert events[0].properties["quality"] == 4
+    assert events[1].properties["route"].endswith("/answer/") and events[1].properties["method"] == "POST"
+
+
+def test_a_deleted_users_buffered_events_go_with_the_account(buffer, student, outsider) -> None:
+    now = timezone.now()
+    pending.record(
+        [
+            Event(name="page_view", user=student, properties={"route": "/a/"}, timestamp=now),
+            Event(name="page_view", user=outsider, properties={"route": "/b/"}, timestamp=now),
+            Event(name="page_view", properties={"route": "/c/"}, timestamp=now),
+        ]
+    )
+    assert buffer.length() == 3 and raw_page_views() == 0
+    student.delete()
+    # The INSERT would fail on the foreign key; the flush drops that event alone.
+    assert pending.flush() == 2 and buffer.length() == 0
+    rows = Event.objects.filter(name="page_view").order_by("id").values_list("user_id", "properties")
+    assert list(rows) == [(outsider.pk, {"route": "/b/"}), (None, {"route": "/c/"})]
+
+
+def test_an_item_pushed_by_the_previous_release_is_still_written(buffer) -> None:
+    """Before users were kept an item had four elements; a deploy's old and new
+    processes share the list."""
+    stamp = timezone.now().replace(microsecond=0)
+    buffer.push(json.dumps(["page_view", "", {"route": "/status/"}, stamp.isoformat()]).encode())
+    assert pending.flush() == 1
+    event = Event.objects.get(name="page_view")
+    assert (event.user_id, event.properties, event.timestamp) == (None, {"route": "/status/"}, stamp)
 
 
 def test_an_unreachable_redis_writes_at_once(probed) -> None:
@@ -196,20 +244,20 @@ def test_the_push_rides_on_the_request_metrics_redis_call(buffer, probed, monkey
     metrics.set_store(store)
     try:
         client = Client()
-        client.get("/status/")
 
-        def no_own_push(item: bytes) -> bool:
+        def no_own_push(*items: bytes) -> bool:
             raise AssertionError("pushed on its own, not with the metrics")
 
         monkeypatch.setattr(buffer, "push", no_own_push)
+        client.get("/status/")  # the view's page view too
         client.get("/status/")
-        assert buffer.length() == 1
+        assert buffer.length() == 2
         monkeypatch.undo()
         # The metrics' Redis call failing: the page view is pushed on its own.
         monkeypatch.setattr(store, "record", lambda *a, **k: (_ for _ in ()).throw(ConnectionError("gone")))
         client.get("/status/")
-        assert buffer.length() == 2
-        assert pending.flush() == 2 and raw_page_views() == 3
+        assert buffer.length() == 3
+        assert pending.flush() == 3 and raw_page_views() == 3
     finally:
         store.reset()
         metrics.set_store(None)

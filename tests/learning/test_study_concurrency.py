@@ -206,3 +206,46 @@ def test_a_lost_start_race_returns_the_winning_session(transactional_db, teacher
     session = study.session_start(student=student, scope_type="deck", scope_id=deck.pk, mode="learn")
     assert session.pk == winner["session"].pk
     assert StudySession.objects.filter(student=student, status="active").count() == 1
+
+
+def test_an_answer_locks_its_session_before_the_cards_state(transactional_db, teacher, student):
+    """The answer reads both rows locked in one statement; the session comes
+    first, as on every path that locks both (Undo, another answer): with the
+    state held elsewhere, the waiting answer already holds the session."""
+    import psycopg
+
+    setup = make_class(teacher, [student], cards_per_deck=1)
+    card = setup.cards[0]
+    CardState.objects.create(student=student, card=card, status="review", due_at=timezone.now() - timedelta(days=1))
+    session = open_session(student, card)
+    params = {k: v for k, v in connection.get_connection_params().items() if k not in ("cursor_factory", "context")}
+    holder, prober = psycopg.connect(**params), psycopg.connect(**params, autocommit=True)
+    outcome: list = []
+    try:
+        holder.execute("SELECT id FROM learning_cardstate WHERE card_id = %s FOR UPDATE", [card.pk])
+        answering = threading.Thread(
+            target=lambda: outcome.extend(
+                run_together(
+                    lambda: study.session_answer(student=student, session_id=session.pk, card_id=card.pk, quality=4)
+                )
+            )
+        )
+        answering.start()
+        for _ in range(200):  # until the answer waits for a lock
+            waiting = prober.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+                ["WITH s AS MATERIALIZED%"],
+            ).fetchone()[0]
+            if waiting:
+                break
+            threading.Event().wait(0.05)
+        assert waiting, "the answer never waited for the state's lock"
+        with pytest.raises(psycopg.errors.LockNotAvailable), prober.transaction():
+            prober.execute("SELECT id FROM learning_studysession WHERE id = %s FOR UPDATE NOWAIT", [session.pk])
+        holder.rollback()  # the state is free: the answer goes through
+        answering.join(30)
+    finally:
+        holder.close()
+        prober.close()
+    assert outcome and not isinstance(outcome[0], Exception), outcome
+    assert Review.objects.filter(session_id=session.pk).count() == 1

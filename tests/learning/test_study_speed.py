@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.http import Http404
 from django.test import override_settings
@@ -159,14 +160,26 @@ def test_admins_read_and_edit_every_deck_without_a_lookup(admin, teacher, django
 
 def statement(sql: str) -> str:
     """ "SELECT learning_card" for a query: its verb and first table; for
-    data-modifying CTEs, "WITH " and those of each part."""
+    data-modifying CTEs, "WITH " and those of each part; for a read with a
+    CTE, "WITH SELECT " and the tables it reads."""
     if sql.startswith("WITH "):
         parts = re.findall(r'AS \((INSERT INTO|UPDATE) "?(\w+)', sql)
-        return "WITH " + ", ".join(f"{verb.split()[0]} {table}" for verb, table in parts)
+        if parts:
+            return "WITH " + ", ".join(f"{verb.split()[0]} {table}" for verb, table in parts)
+        tables = [t for t in dict.fromkeys(re.findall(r'FROM "?(\w+)', sql)) if "_" in t]
+        return "WITH SELECT " + ", ".join(tables)
     words = sql.replace('"', "").split()
     verb = words[0]
     table = {"SELECT": lambda: words[words.index("FROM") + 1], "INSERT": lambda: words[2], "UPDATE": lambda: words[1]}
     return f"{verb} {table[verb]()}" if verb in table else verb
+
+
+def answer_reads() -> list[str]:
+    """The answer's reads, locked: the session, then the card with its deck
+    and the student's state, in one statement on PostgreSQL."""
+    if connection.vendor == "postgresql":
+        return ["WITH SELECT learning_studysession, learning_card, learning_cardstate"]
+    return ["SELECT learning_studysession", "SELECT learning_card"]
 
 
 def answer_writes(*, state: str = "INSERT") -> list[str]:
@@ -196,8 +209,9 @@ def test_an_answer_runs_its_statements_in_one_transaction_with_no_idempotency_lo
     assert statements == [
         "SELECT lms_apitoken",  # the token with its user
         "BEGIN",
-        "SELECT learning_studysession",  # the session, locked
-        "SELECT learning_card",  # the card with its deck and its state, locked (none yet; visibility: the cached set)
+        # The session locked, then the card with its deck and its state,
+        # locked (none yet); visibility: the cached set.
+        *answer_reads(),
         *writes,  # the state after the answer, the review, the session
         "COMMIT",
         "INSERT analytics_event",  # review_submitted and api_request, in autocommit
@@ -239,11 +253,11 @@ def test_an_answer_with_next_carries_what_next_answers_in_one_more_query(transac
             assert answered["session_done"] is True and following["done"] is True
             assert body == following
             # Nothing left to load: the answer's own statements only.
-            assert statements.count("SELECT learning_card") == 1
+            assert "SELECT learning_card" not in statements[statements.index("COMMIT") :], statements
             break
         assert statements[-2:] == ["SELECT learning_card", "INSERT analytics_event"], statements
         # answer/'s statements, then the next card with its state.
-        assert len(statements) == 7 + len(answer_writes()), statements
+        assert len(statements) == 5 + len(answer_reads()) + len(answer_writes()), statements
         assert {**body, "idempotency_key": None} == {**following, "idempotency_key": None}
         assert body["idempotency_key"] and body["card"]["id"] not in seen
         seen.append(body["card"]["id"])
@@ -371,3 +385,73 @@ def test_session_data_is_the_serializers_output(teacher, student):
         )
         session = StudySession.objects.get(pk=session.pk)
         assert session_data(session) == StudySessionSerializer(session).data
+
+
+@pytest.mark.redis
+def test_an_answered_card_costs_two_redis_round_trips(transactional_db, real_redis, teacher, student, monkeypatch):
+    """answer/?next=1 on Redis: the throttle's call also reads the student's
+    visible decks (lms.throttling's read-ahead); the request metrics' call
+    also carries the answer's after-commit invalidations
+    (lms.cache.held_for_request). The cached decks still follow changes (a
+    hidden card is 404) and the invalidations do reach the cache."""
+    import os
+    import uuid
+
+    import redis
+
+    from learning import progress
+    from lms.cache import raw_client
+    from ops import metrics
+
+    store = metrics.RedisStore(os.environ["REDIS_URL"], prefix=f"test-study-trips:{uuid.uuid4().hex}")
+    metrics.set_store(store)
+    setup = make_class(teacher, [student], cards_per_deck=4)
+    api = token_client(student)
+    session = api.post(SESSIONS, {"scope_type": "deck", "scope_id": setup.decks[0].pk, "mode": "learn"}, format="json")
+    url = f"{SESSIONS}{session.json()['id']}/"
+    body = api.get(url + "next/").json()
+    pools = {raw_client().connection_pool: "cache", store.client.connection_pool: "metrics"}
+    trips: list[str] = []
+    command, execute = redis.Redis.execute_command, redis.client.Pipeline.execute
+
+    def one(self, *args, **kwargs):
+        if self.connection_pool in pools:
+            trips.append(f"{pools[self.connection_pool]} {args[0]}")
+        return command(self, *args, **kwargs)
+
+    def piped(self, *args, **kwargs):
+        if self.connection_pool in pools:
+            trips.append(f"{pools[self.connection_pool]} " + "+".join(str(c[0][0]) for c in self.command_stack))
+        return execute(self, *args, **kwargs)
+
+    try:
+        cache_key = progress._dashboard_key(student.pk)
+        cache.set(cache_key, "cached", 300)
+        monkeypatch.setattr(redis.Redis, "execute_command", one)
+        monkeypatch.setattr(redis.client.Pipeline, "execute", piped)
+        response = api.post(
+            url + "answer/?next=1",
+            {"card": body["card"]["id"], "quality": 4, "idempotency_key": body["idempotency_key"]},
+            format="json",
+        )
+        assert response.status_code == 201, response.content
+        assert trips[0] == "cache EVALSHA+MGET"  # the throttle and the visible decks
+        assert len(trips) == 2 and trips[1].startswith("metrics EVALSHA+DEL+SET"), trips  # + the invalidations
+        trips.clear()
+        assert api.get(url + "next/").status_code == 200
+        assert trips == ["cache EVALSHA+MGET", "metrics EVALSHA"]
+        monkeypatch.undo()
+        assert cache.get(cache_key) is None  # the answer's invalidation did reach the cache
+
+        setup.lesson.published = False  # the decks' generation moves: the read-ahead entry is stale
+        setup.lesson.save()
+        following = response.json()["next"]
+        refused = api.post(
+            url + "answer/",
+            {"card": following["card"]["id"], "quality": 4, "idempotency_key": following["idempotency_key"]},
+            format="json",
+        )
+        assert refused.status_code == 404
+    finally:
+        store.reset()
+        metrics.set_store(None)

@@ -9,6 +9,7 @@ import os
 import pytest
 from django.core.cache import cache
 from django.db import transaction
+from django.utils import timezone
 
 from learning import progress
 from lms import cache as lms_cache
@@ -90,3 +91,55 @@ def test_the_batch_is_one_pipeline_against_a_real_redis(settings) -> None:
     assert cache.get("batch-forever") == 5
     assert cache.ttl("batch-forever") is None
     cache.delete_many(["batch-set", "batch-forever"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_during_a_request_an_answers_writes_wait_for_its_last_redis_call(monkeypatch) -> None:
+    """lms.cache.held_for_request: the writes of a transaction run under
+    atomic_invalidating_at_commit are held after its commit, for the request
+    metrics' call to carry; any other transaction's go at its commit; what
+    nobody carried is sent when the request ends."""
+    sent: list[set[str]] = []
+    monkeypatch.setattr(lms_cache, "write_many", lambda *, delete=(), values=None: sent.append(set(delete)))
+    with lms_cache.held_for_request() as held:
+        with lms_cache.atomic_invalidating_at_commit():
+            lms_cache.write_after_commit(delete=["answer"])
+        assert sent == [] and held.delete == {"answer"}
+        with transaction.atomic():
+            lms_cache.write_after_commit(delete=["plain"])
+        assert sent == [{"plain"}]
+    assert sent == [{"plain"}, {"answer"}]  # nobody carried it: sent on the way out
+    with lms_cache.atomic_invalidating_at_commit():  # outside a request: at the commit
+        lms_cache.write_after_commit(delete=["task"])
+    assert sent[-1] == {"task"}
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_held_writes_ride_on_the_metrics_call_and_reach_the_cache(settings) -> None:
+    import redis
+
+    from ops import metrics
+
+    settings.CACHES = redis_cache(os.environ["REDIS_URL"])
+    store = metrics.RedisStore(os.environ["REDIS_URL"], prefix="test-held-writes")
+    cache.set("held-gone", 1, 30)
+    try:
+        with lms_cache.held_for_request() as held:
+            with lms_cache.atomic_invalidating_at_commit():
+                lms_cache.write_after_commit(delete=["held-gone"], values={"held-set": ({"x": 1}, 30)})
+            assert cache.get("held-gone") == 1  # not sent at the commit
+            also = held.queue_on(store.client)
+            assert also is not None
+            store.record(metrics.minute_of(timezone.now()), "POST", "/x/", 3.0, 201, also=also)
+            held.clear()
+        assert cache.get("held-gone") is None and cache.get("held-set") == {"x": 1}
+        other = redis.Redis.from_url(os.environ["REDIS_URL"].rsplit("/", 1)[0] + "/12")  # never sent a command
+        with lms_cache.held_for_request() as held:
+            with lms_cache.atomic_invalidating_at_commit():
+                lms_cache.write_after_commit(delete=["held-set"])
+            assert held.queue_on(other) is None  # another Redis database: not carried
+        assert cache.get("held-set") is None  # sent on the way out
+    finally:
+        store.client.delete(*store.client.keys("test-held-writes:*") or ["none"])
+        cache.delete_many(["held-gone", "held-set"])

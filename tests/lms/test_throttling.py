@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from typing import Any
 
 import pytest
@@ -18,20 +16,6 @@ from tests.factories import UserFactory
 pytestmark = pytest.mark.redis
 
 ME_URL = "/api/v1/auth/me/"
-
-
-@pytest.fixture
-def real_redis(settings: Any) -> None:
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "lms.cache.FailOpenRedisCache",
-            "LOCATION": os.environ.get("REDIS_URL", ""),
-            "KEY_PREFIX": f"lms-test-{uuid.uuid4().hex}",  # nobody else's counters
-            "OPTIONS": {"IGNORE_EXCEPTIONS": True, "SOCKET_CONNECT_TIMEOUT": 0.25, "SOCKET_TIMEOUT": 0.25},
-        }
-    }
-    yield
-    caches["default"].clear()
 
 
 class Clock:
@@ -107,3 +91,54 @@ def test_a_throttled_api_call_is_429_with_retry_after_after_one_redis_call_each(
     assert 0 < int(response["Retry-After"]) <= 60
     assert response.json()["error"]["code"] == "throttled"
     assert response.json()["error"]["details"]["retry_after"] == int(response["Retry-After"])
+
+
+class ReadingView:
+    """A view that asks the throttle to read two cache keys ahead."""
+
+    cache_read_ahead = None
+
+    def cache_read_ahead_keys(self) -> list[str]:
+        return ["ahead:number", "ahead:tuple", "ahead:missing"]
+
+
+def test_keys_read_ahead_ride_on_the_throttles_call_and_decisions_stay_drfs(real_redis: None, monkeypatch: Any) -> None:
+    user = UserFactory()
+    request = APIRequestFactory().get(ME_URL)
+    request.user = user
+    backend = caches["default"]
+    backend.set("ahead:number", 7)
+    backend.set("ahead:tuple", ("gen", frozenset({1, 2}), frozenset()))
+    clock = Clock()
+    sent: list[int] = []
+    real = redis.client.Pipeline.execute
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(len(self.command_stack))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.client.Pipeline, "execute", counted)
+    decisions = []
+    for at in (0, 1, 2, 3, 4):
+        clock.now = 1_000_000.0 + at
+        view = ReadingView()
+        decisions.append(throttle_of(throttling.UserRateThrottle, clock).allow_request(request, view))
+        # Read as the cache reads them; a missing key is absent.
+        assert view.cache_read_ahead == {"ahead:number": 7, "ahead:tuple": ("gen", frozenset({1, 2}), frozenset())}
+    assert decisions == [True, True, True, True, False]  # 4/minute, as DRF decides
+    assert sent == [2] * 5  # one round trip each: the script and the MGET
+
+
+def test_a_script_missing_from_redis_is_loaded_and_the_keys_still_read(real_redis: None) -> None:
+    """Redis restarted or flushed its scripts: the pipeline's EVALSHA fails alone."""
+    user = UserFactory()
+    request = APIRequestFactory().get(ME_URL)
+    request.user = user
+    caches["default"].set("ahead:number", 7)
+    script = throttling._script(caches["default"].client.get_client(write=True))
+    script.sha = "0" * 40  # as if Redis no longer knew it
+    view = ReadingView()
+    throttle = throttle_of(throttling.UserRateThrottle, Clock())
+    assert throttle.allow_request(request, view) is True
+    assert throttle._count == 1 and view.cache_read_ahead == {"ahead:number": 7}
+    assert script.sha != "0" * 40  # loaded again

@@ -82,7 +82,7 @@ def test_the_fast_path_is_counted_in_the_request_metrics(probed, monkeypatch) ->
     seen: list[tuple[str, str, int]] = []
     monkeypatch.setattr(
         "ops.metrics.record",
-        lambda method, route, duration_ms, status, push=None: seen.append((method, route, status)) and False,
+        lambda method, route, duration_ms, status, push=None, also=None: seen.append((method, route, status)) and False,
     )
     client = Client()
     client.get("/status/")
