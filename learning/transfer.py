@@ -224,26 +224,23 @@ _ROWS_CHUNK = 500
 def _refuse_unstorable(result: ParseResult) -> None:
     """What the database cannot store (a NUL, a lone surrogate) and text beyond
     the limits never reaches it: such a card is an error of its row, like an
-    empty side; a title or description is cleaned and cut to length."""
-    rows = result.rows
-    # One search over every text joined (a newline is storable) instead of
-    # three per row: almost every file has none, and 60,000 searches were a
-    # sixth of parsing a 20,000-card package. Rows are looked at one by one
-    # only when something is to be refused.
-    texts = [*map(attrgetter("front"), rows), *map(attrgetter("back"), rows), *map(attrgetter("tags"), rows)]
-    if not unstorable("\n".join(texts)) and all(len(row.tags) <= MAX_TAGS_TEXT for row in rows):
-        kept = rows
+    empty side; a title or description is cleaned and cut to length. The
+    rows are checked as `_storable_rows` takes them (a streamed package's
+    when the import reads them)."""
+    if result.streaming:
+        result.stream(_storable_rows(result, result._pending))  # type: ignore[arg-type]
     else:
-        kept = [row for row in rows if _storable_row(result, row)]
-    result.rows = kept
+        result.rows = list(_storable_rows(result, iter(result.rows)))
     result.title = storable(result.title)[:200]
     result.description = storable(result.description)[:MAX_DESCRIPTION]
 
 
 def _storable_rows(result: ParseResult, rows: Iterator[CardRow]) -> Iterator[CardRow]:
-    """`_refuse_unstorable` for rows read as they are taken: one search per
-    `_ROWS_CHUNK` rows, one per row only in a chunk that has something to
-    refuse."""
+    """The rows the database can store; each other one is an error of its
+    row. One search over `_ROWS_CHUNK` rows' texts joined (a newline is
+    storable) instead of three per row — almost every file has nothing to
+    refuse, and 60,000 searches were a sixth of parsing a 20,000-card
+    package — and rows are looked at one by one only in a chunk that has."""
     while batch := list(itertools.islice(rows, _ROWS_CHUNK)):
         texts = [*map(attrgetter("front"), batch), *map(attrgetter("back"), batch), *map(attrgetter("tags"), batch)]
         if unstorable("\n".join(texts)) or any(len(row.tags) > MAX_TAGS_TEXT for row in batch):
@@ -327,12 +324,9 @@ def parse_upload(
         text = data if isinstance(data, bytes) else data.read()
         result = {"csv": parse_csv, "json": parse_json}[fmt](text)
     try:
-        if result.streaming:  # (the package has checked its number of notes)
-            result.stream(_storable_rows(result, result._pending))  # type: ignore[arg-type]
-            result.title = storable(result.title)[:200]
-            result.description = storable(result.description)[:MAX_DESCRIPTION]
-            return result
         _refuse_unstorable(result)
+        if result.streaming:  # (the package has checked its number of notes)
+            return result
         limit = settings.IMPORT_MAX_NOTES
         if len({row.line for row in result.rows}) > limit:
             raise ImportFileError(f"At most {limit} notes can be imported at once; the file has more.")
@@ -1239,7 +1233,7 @@ class _CardStream:
     failure in any batch rolls back every batch (the caller's atomic block).
 
     Only the cards something else points at (media links, an imported
-    schedule) take their id from the table's sequence here, all in one query,
+    schedule) take their id from the table's sequence here, one query per batch,
     and go in by a COPY that names `id`; the rest take the column
     default (20,000 nextval() calls were a fifth of the server's share). Binary
     rows cost psycopg a sixth of the Python time of text rows.
@@ -1249,15 +1243,12 @@ class _CardStream:
     and asks the thread for what it needs in between (`call`: the media
     stored for the next rows)."""
 
-    def __init__(self, linked: int = 0) -> None:
-        """`linked`: how many cards will need an id drawn (rows with media or
-        a schedule), if known; more are drawn when a batch needs them."""
+    def __init__(self) -> None:
         from django.db import connection
         from django.utils import timezone
 
         from learning.models import Card
 
-        self.linked = linked
         self.ids: collections.deque[int] = collections.deque()
 
         self.raw = connection.connection
@@ -1317,8 +1308,6 @@ class _CardStream:
                 names = ", ".join(f'"{name}"' for (name,) in cursor.fetchall())
                 if names:
                     cursor.execute(f"SET CONSTRAINTS {names} IMMEDIATE")
-                if self.linked:  # the ids of the cards something points at, in one query, not one per batch
-                    self._draw_ids(cursor, self.linked)
                 while (item := self.queue.get()) is not None:
                     if isinstance(item, list):
                         self._write(cursor, item)
@@ -1348,7 +1337,7 @@ class _CardStream:
         now = self.now
         linked = [card for card in batch if card.blob_ids or card.schedule is not None]
         if linked:
-            if len(linked) > len(self.ids):  # more than the caller expected (it cannot tell exactly)
+            if len(linked) > len(self.ids):  # one query per batch that has such cards
                 self._draw_ids(cursor, len(linked) - len(self.ids))
             for card in linked:
                 card.pk = self.ids.popleft()
