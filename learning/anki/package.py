@@ -573,12 +573,12 @@ class CollectionReader:
                 package.error(number, f"Note {number}: its note type {mid} is not in the package.", nid)
                 continue
             mine = card_rows.get(nid)
-            ordinals = [o for o, _ in mine] if mine else None
-            deck_of = {o: decks.get(d, default_deck) for o, d in mine} if mine else {}
             tags = tags.strip()
             try:
                 rendered: list[RenderedCard] = plan.render(
-                    flds.split("\x1f"), ordinals, extra={"Tags": tags, "Type": plan.note_type.name}
+                    flds.split("\x1f"),
+                    [o for o, _ in mine] if mine else None,
+                    None if plan.fast is not None else {"Tags": tags, "Type": plan.note_type.name},
                 )
             except TemplateError as exc:
                 package.error(number, f"Note {number}: its template cannot be rendered ({exc}).", nid)
@@ -586,14 +586,20 @@ class CollectionReader:
             if not rendered:
                 package.error(number, f"Note {number}: every card of it would have an empty front.", nid)
                 continue
-            for card in rendered:
+            if mine and len(mine) == 1:
+                deck_of = None
+                deck_path = decks.get(mine[0][1], default_deck)
+            else:
+                deck_of = {o: decks.get(d, default_deck) for o, d in mine} if mine else None
+                deck_path = default_deck
+            for ordinal, front, back in rendered:
                 yield PackageCard(
-                    note=number,
-                    note_id=nid,
-                    ordinal=card.ord,
-                    front=card.front,
-                    back=card.back,
-                    tags=tags,
-                    deck_path=deck_of.get(card.ord, default_deck),
-                    schedule=schedules.get((nid, card.ord)) if schedules else None,
+                    number,
+                    nid,
+                    ordinal,
+                    front,
+                    back,
+                    tags,
+                    deck_of.get(ordinal, default_deck) if deck_of else deck_path,
+                    schedules.get((nid, ordinal)) if schedules else None,
                 )
