@@ -38,12 +38,19 @@ whose INSERT fails goes back to the head of the list, in order, for the next
 flush; a process killed between the LPOP and the INSERT loses that batch
 (at most `BATCH` events), the price of not writing them one by one.
 A Redis stopped without persistence loses what was buffered since the last
-flush (at most a minute of events; seen in a drill: ten page views
-buffered, Redis shut down with `nosave`, ten views missing), as it loses the
-request metrics of that minute: give Redis AOF in production (docs/ops.md).
-While it is down, events are written at once and nothing else is lost. An event
-pushed with the request's metrics (`defer`) whose Redis call timed out after it
-ran may be pushed twice (the metrics themselves have the same ambiguity). A
+flush (at most a minute of events; seen in the live drill of 2026-12-07: the
+148 events of the 29 s since the last flush, Redis shut down with `nosave`),
+as it loses the request metrics of that minute: give Redis AOF in production
+(docs/ops.md). While it is down, events are written at once, with their own
+timestamps, and nothing else is lost (same drill: every event of the two
+outage minutes stored). A push whose Redis call timed out but ran anyway (a
+hung Redis runs the queued call when it wakes; a slow one after the client
+gave up) is also written at once: the flush skips an event already in the
+table, and a second copy in the buffer (same name, timestamp, user, session
+and properties), so it is stored once. Still written twice: a copy a flush
+took in the instant between Redis running the push and the request's own
+write, or two copies written by two flushes at the same moment. The request
+metrics have no such check: that request may count twice. A
 reader inside a transaction writes the batch in that transaction (a
 savepoint): the reader's rollback would drop it, so readers read, they do not
 roll back. While maintenance mode is on nothing is flushed (a restore must not
@@ -213,6 +220,36 @@ def _of_existing_users(events: list[Any]) -> list[Any]:
     return [e for e in events if e.user_id is None or e.user_id in existing]
 
 
+def _identity(name: str, timestamp: datetime, user_id: int | None, session_key: str, properties: Any) -> tuple:
+    return (name, timestamp, user_id, session_key, json.dumps(properties, sort_keys=True, default=str))
+
+
+def _not_written_yet(events: list[Any]) -> list[Any]:
+    """The events not already in the table, each once. An event is written
+    twice when its push timed out but Redis ran it (a hung Redis runs the
+    queued push when it wakes; a slow one after the client gave up): the
+    request wrote it at once, and the buffer has it too, maybe twice (the
+    metrics' call and the push on its own). The same name, timestamp (to the
+    microsecond), user, session and properties is the same event. One indexed
+    read per batch (`event_time`), only when something was buffered."""
+    from analytics.models import Event
+
+    fresh: dict[tuple, Any] = {}
+    for event in events:
+        fresh.setdefault(
+            _identity(event.name, event.timestamp, event.user_id, event.session_key, event.properties), event
+        )
+    if not fresh:
+        return []
+    # _base_manager: the default manager would flush first (it is how readers flush).
+    written = Event._base_manager.filter(timestamp__in={key[1] for key in fresh}).values_list(
+        "name", "timestamp", "user_id", "session_key", "properties"
+    )
+    for row in written:
+        fresh.pop(_identity(*row), None)
+    return list(fresh.values())
+
+
 def flush() -> int:
     """Write every buffered event to the event table, in batches; the number
     written. Safe to run anywhere, any number of times, concurrently."""
@@ -227,7 +264,7 @@ def flush() -> int:
         if not items:
             return written
         try:
-            events = _of_existing_users([e for e in map(_decode, items) if e is not None])
+            events = _not_written_yet(_of_existing_users([e for e in map(_decode, items) if e is not None]))
             if connection.in_atomic_block:
                 with transaction.atomic():
                     services.insert_events(events)

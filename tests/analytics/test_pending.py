@@ -263,3 +263,49 @@ def test_the_push_rides_on_the_request_metrics_redis_call(buffer, probed, monkey
         metrics.set_store(None)
         metrics.fallback.reset()
         metrics._paused_until = 0.0
+
+
+def test_a_push_redis_ran_after_it_timed_out_is_written_once(buffer, student, monkeypatch) -> None:
+    """The live drill of 2026-12-07 (evening), Redis hung with SIGSTOP: the
+    request in flight timed out, so its events were written at once, and Redis
+    ran the queued push when it woke; the next flush wrote them a second time.
+    The flush now skips an event already in the table (same name, timestamp,
+    user, session and properties), and the second copy of one pushed twice."""
+    import redis
+
+    from lms.cache import reset_breaker
+
+    stamp = timezone.now()
+    answered = [
+        Event(name="review_submitted", user=student, properties={"quality": 4}, timestamp=stamp),
+        Event(name="api_request", user=student, properties={"route": "/answer/"}, timestamp=stamp),
+    ]
+    real_rpush = buffer.client.rpush
+
+    def ran_then_timed_out(*args: object) -> int:
+        real_rpush(*args)  # Redis ran it, the client had given up
+        raise redis.exceptions.TimeoutError("Timeout reading from socket")
+
+    monkeypatch.setattr(buffer.client, "rpush", ran_then_timed_out)
+    try:
+        pending.record(answered)
+    finally:
+        monkeypatch.undo()
+        reset_breaker()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM analytics_event")
+        assert cursor.fetchone()[0] == 2  # written at once...
+    assert buffer.length() == 2  # ...and buffered too
+    # The same item pushed twice (the metrics' call and the retry on its own both ran).
+    other = Event(name="page_view", properties={"route": "/status/"}, timestamp=stamp)
+    buffer.push(pending._encode(other), pending._encode(other))
+    # Same stamp, another event: still written.
+    buffer.push(pending._encode(Event(name="page_view", properties={"route": "/other/"}, timestamp=stamp)))
+    assert pending.flush() == 2 and buffer.length() == 0
+    rows = Event.objects.order_by("name", "id").values_list("name", "properties")
+    assert list(rows) == [
+        ("api_request", {"route": "/answer/"}),
+        ("page_view", {"route": "/status/"}),
+        ("page_view", {"route": "/other/"}),
+        ("review_submitted", {"quality": 4}),
+    ]
