@@ -1392,6 +1392,20 @@ class _CardStream:
 _STREAM_BATCH = 5000
 # The first batch is smaller, so that the database starts on it sooner.
 _FIRST_BATCH = 1000
+# The last ones get smaller too: the database writes the last batch after the
+# caller is done, and a last batch of 4,000 cards (0.09 s) was a tenth of a
+# 20,000-card import.
+_LAST_BATCH = 500
+
+
+def _batch_size(sent: int, total: int) -> int:
+    """Cards in the next batch, `sent` of an expected `total` being sent: the
+    first small, then `_STREAM_BATCH`, then half of what is left, down to
+    `_LAST_BATCH` (20,000 cards: 1,000, 5,000 × 2, 4,500, 2,250, 1,125, 562,
+    500, 63)."""
+    if not sent:
+        return min(_FIRST_BATCH, _STREAM_BATCH)
+    return max(_LAST_BATCH, min(_STREAM_BATCH, (total - sent) // 2))
 
 
 class _CardInserts:
@@ -1496,7 +1510,8 @@ def _write_cards(
                 media = _MediaStore(writer, problems, written)
                 build = _card_builder(decks, media, problems, written)
                 batch: list[ImportedCard] = []
-                sent = 0
+                sent = 0  # cards sent to the writer
+                size = _batch_size(sent, total)
                 rows = parsed.take_rows()
                 while chunk := list(itertools.islice(rows, _ROWS_CHUNK)):
                     for row in media.store(chunk):
@@ -1510,9 +1525,10 @@ def _write_cards(
                         if (problems or parse_errors) and not skip_invalid:
                             continue
                         batch.append(card)
-                        if len(batch) >= (_STREAM_BATCH if sent else min(_FIRST_BATCH, _STREAM_BATCH)):
+                        if len(batch) >= size:
                             writer.send(batch)
-                            batch, sent = [], sent + 1
+                            batch, sent = [], sent + len(batch)
+                            size = _batch_size(sent, total)
                 if batch and not ((problems or parse_errors) and not skip_invalid):
                     writer.send(batch)
             if parse_errors and not skip_invalid:
