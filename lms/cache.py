@@ -5,6 +5,16 @@ but each call still waits for its socket timeout: a page making a dozen cache
 calls against a hung Redis would take seconds. Here the first failure opens a
 breaker for CACHE_BREAKER_SECONDS, during which every call is a miss (or a
 no-op) at once, without touching Redis; then the next call tries again.
+
+A Redis that answers but refuses (out of memory under `noeviction`, a
+read-only replica after a failover, MISCONF when its snapshots fail, BUSY
+running a long script, LOADING its dataset) is treated the same way: the
+feature falls back and the breaker opens, since while its writes are refused
+its reads may serve entries whose invalidation it just refused. Any other
+error it answers (a wrong command, argument or key type: our own code's
+mistake) raises under DEBUG and in tests (`CACHE_RAISE_COMMAND_ERRORS`), and
+in production falls back too, logged as an error, without opening the
+breaker. Each kind is counted in `lms_cache_redis_errors_total`.
 """
 
 from __future__ import annotations
@@ -21,14 +31,80 @@ from django.core.cache import caches
 from django.db import transaction
 from django_prometheus.cache.backends.redis import RedisCache
 from django_redis.exceptions import ConnectionInterrupted
+from prometheus_client import Counter
+from redis.exceptions import (
+    ClusterDownError,
+    NoPermissionError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 logger = logging.getLogger(__name__)
 
 # What django-redis re-raises when IGNORE_EXCEPTIONS is off (the cause of its
-# ConnectionInterrupted), plus the wrapper itself.
+# ConnectionInterrupted), plus the wrapper itself. CAUGHT adds whatever else
+# redis-py raises (its ResponseError too: a live Redis's error answer), sorted
+# by `_kind`.
 UNREACHABLE = (ConnectionInterrupted, RedisConnectionError, RedisTimeoutError, OSError)
+CAUGHT = (*UNREACHABLE, RedisError)
+
+# The codes a live Redis answers with when it cannot do this for us right now
+# (its state, not the command): out of memory, a read-only replica, failing
+# persistence, a long script, loading, no primary or replicas, permissions
+# taken away. LOADING comes as BusyLoadingError, a ConnectionError, already.
+REFUSALS = frozenset(
+    {"OOM", "READONLY", "MISCONF", "BUSY", "LOADING", "MASTERDOWN", "NOREPLICAS", "TRYAGAIN", "CLUSTERDOWN", "NOPERM"}
+)
+_PIPELINE_MARK = "of pipeline caused error: "
+
+redis_errors = Counter(
+    "lms_cache_redis_errors_total",
+    "Redis calls on the request path that failed and fell back, by kind: unreachable (connection, "
+    "timeout), refused (a live Redis refusing: OOM, READONLY, MISCONF, BUSY...), command (any other answer)",
+    ["kind"],
+)
+
+
+def error_code(exc: BaseException) -> str:
+    """The code of a Redis error answer ("OOM", "READONLY", "MISCONF", "ERR",
+    "WRONGTYPE"...): redis-py keeps it apart for the answers it maps to a
+    class of its own and leaves it in the message otherwise (a pipeline's
+    error is prefixed with the command that caused it)."""
+    code = getattr(exc, "status_code", None)
+    if code:
+        return str(code)
+    text = str(exc.args[0]) if exc.args else ""
+    if _PIPELINE_MARK in text:
+        text = text.split(_PIPELINE_MARK, 1)[1]
+    return text.split(" ", 1)[0]
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """What redis-py raised, under django-redis' ConnectionInterrupted."""
+    if isinstance(exc, ConnectionInterrupted) and exc.__cause__ is not None:
+        return exc.__cause__
+    return exc
+
+
+def _kind(exc: BaseException) -> str:
+    """ "unreachable", "refused" (a live Redis cannot do it now) or "command"
+    (any other error: ours to fix)."""
+    cause = _cause(exc)
+    if isinstance(cause, (RedisConnectionError, RedisTimeoutError, OSError)):
+        return "unreachable"
+    if isinstance(cause, (OutOfMemoryError, ReadOnlyError, NoPermissionError, ClusterDownError, TryAgainError)):
+        return "refused"
+    if isinstance(cause, ResponseError) and error_code(cause) in REFUSALS:
+        return "refused"
+    if isinstance(cause, RedisError):
+        return "command"  # ERR, WRONGTYPE..., or refused before sending (DataError)
+    return "unreachable"  # a ConnectionInterrupted without its cause
+
 
 _open_until = 0.0  # per process
 
@@ -42,22 +118,39 @@ def reset_breaker() -> None:
     _open_until = 0.0
 
 
-def _trip(exc: Exception) -> None:
+def _trip(exc: Exception, why: str = "unreachable") -> None:
     global _open_until
     _open_until = time.monotonic() + settings.CACHE_BREAKER_SECONDS
-    logger.warning("cache unreachable, serving misses for %s s: %s", settings.CACHE_BREAKER_SECONDS, exc)
+    logger.warning("cache %s, serving misses for %s s: %s", why, settings.CACHE_BREAKER_SECONDS, exc)
+
+
+def _failed(exc: Exception) -> None:
+    """A Redis call failed: count it, and open the breaker when Redis cannot
+    serve us (unreachable, or refusing); a command error raises under DEBUG
+    and in tests (CACHE_RAISE_COMMAND_ERRORS), and is logged as an error
+    otherwise."""
+    kind = _kind(exc)
+    redis_errors.labels(kind=kind).inc()
+    if kind == "unreachable":
+        _trip(exc)
+    elif kind == "refused":
+        _trip(exc, f"refused by Redis ({error_code(_cause(exc))})")
+    elif getattr(settings, "CACHE_RAISE_COMMAND_ERRORS", False):
+        raise exc
+    else:
+        logger.error("a cache command failed on Redis (falling back): %s", exc, exc_info=exc)
 
 
 def guarded(call: Callable[[], Any], *, default: Any) -> Any:
     """Run a call on the raw Redis client under the same breaker: `default`
-    at once while it is open, and when the call cannot reach Redis (which
-    opens it)."""
+    at once while it is open, and when the call fails (see `_failed`: an
+    unreachable or refusing Redis opens it)."""
     if breaker_open():
         return default
     try:
         return call()
-    except UNREACHABLE as exc:
-        _trip(exc)
+    except CAUGHT as exc:
+        _failed(exc)
         return default
 
 
@@ -67,8 +160,8 @@ def _guarded(name: str, fallback: Callable[[tuple, dict], Any]) -> Callable[...,
             return fallback(args, kwargs)
         try:
             return getattr(RedisCache, name)(self, *args, **kwargs)
-        except UNREACHABLE as exc:
-            _trip(exc)
+        except CAUGHT as exc:
+            _failed(exc)
             return fallback(args, kwargs)
 
     method.__name__ = name

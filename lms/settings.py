@@ -200,6 +200,11 @@ if TESTING and not envbool("LMS_TEST_REAL_CACHE", "0"):
     CACHES = {"default": {"BACKEND": "django_prometheus.cache.backends.locmem.LocMemCache", "LOCATION": "lms-tests"}}
 
 CACHE_BREAKER_SECONDS = envint("CACHE_BREAKER_SECONDS", 5)
+# An error Redis answers that is not its state (OOM, READONLY, MISCONF, BUSY...
+# fall back like an outage) but our command's (a wrong argument or key type):
+# raised under DEBUG and in tests so it is seen; in production the feature
+# falls back and it is logged as an error (lms.cache).
+CACHE_RAISE_COMMAND_ERRORS = envbool("CACHE_RAISE_COMMAND_ERRORS", "1" if DEBUG or TESTING else "0")
 
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"

@@ -123,11 +123,21 @@ def check_migrations() -> ComponentHealth:
 def _cache() -> tuple[str, str, dict[str, Any]]:
     backend = settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
     raw = getattr(getattr(cache, "client", None), "get_client", None)
-    if raw is not None:
-        # django-redis ignores connection errors (the cache fails open), so
-        # ask Redis itself whether it answers.
-        raw(write=True).ping()
     key = f"health:{uuid.uuid4().hex}"
+    if raw is not None:
+        # The cache fails open (an unreachable or refusing Redis is a miss), so
+        # ask Redis itself, past the breaker: it answers, and it takes a write
+        # (an out-of-memory, read-only or MISCONF Redis answers PING and
+        # refuses writes; the error is the check's message).
+        client = raw(write=True)
+        client.ping()
+        redis_key = cache.make_key(key)
+        client.set(redis_key, b"ok", ex=10)
+        value = client.get(redis_key)
+        client.delete(redis_key)
+        if value != b"ok":
+            return UNHEALTHY, "Redis did not return the value it was given", {"backend": backend}
+        return HEALTHY, "", {"backend": backend}
     cache.set(key, "ok", 10)
     value = cache.get(key)
     cache.delete(key)

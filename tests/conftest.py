@@ -70,6 +70,19 @@ def real_redis(settings: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture
+def own_redis(tmp_path: object) -> Iterator[object]:
+    """A real redis-server of this test's own (tests/redis_server.py), stopped
+    at the end; the test is skipped where `redis-server` is not installed."""
+    from tests import redis_server
+
+    if not redis_server.available():
+        pytest.skip("needs redis-server on PATH")
+    server = redis_server.RedisServer(tmp_path)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def on_postgres() -> bool:
     return connection.vendor == "postgresql"
 
