@@ -206,6 +206,10 @@ class Student:
 
     def get(self, tally: Tally, kind: str, path: str) -> None:
         page_get(self.http, self.base + path, tally, kind)
+        # The idle-timeout stamp rewrites the session every five minutes, and
+        # its cookie comes back Secure: without this a run longer than five
+        # minutes went on with anonymous pages.
+        self._plain_http_cookies()
 
 
 def page_get(http: requests.Session, url: str, tally: Tally, kind: str) -> None:
