@@ -1405,7 +1405,7 @@ def _batch_size(sent: int, total: int) -> int:
     500, 63)."""
     if not sent:
         return min(_FIRST_BATCH, _STREAM_BATCH)
-    return max(_LAST_BATCH, min(_STREAM_BATCH, (total - sent) // 2))
+    return max(min(_LAST_BATCH, _STREAM_BATCH), min(_STREAM_BATCH, (total - sent) // 2))
 
 
 class _CardInserts:
