@@ -680,7 +680,7 @@ def _package_rows(package: AnkiPackage, reader: CollectionReader, result: ParseR
                 if len(front) > MAX_TEXT or len(back) > MAX_TEXT:
                     result.error(note, f"Note {note}: a side is longer than {MAX_TEXT} characters.")
                     continue
-                # (Positional: keywords cost a tenth of the reading.)
+                # (Positional: keywords made it twice as dear, 0.75 against 0.35 µs.)
                 yield CardRow(front, back or "&nbsp;", tags, None, None, note, media, deck_path, schedule)
     except GeneratorExit:  # closed by discard_media(), which removes the staged media itself
         raise
@@ -1083,7 +1083,7 @@ def _card_builder(
             front = cleaned.get(front) or clean(front, "front")
             back = cleaned.get(back) or clean(back, "back")
             # deck_id, front, back, tags, image, audio, position, pk, blob_ids, schedule
-            # (positional: keywords cost as much as the rest of this line)
+            # (positional: keywords made it twice as dear, 0.76 against 0.34 µs)
             card = ImportedCard(
                 deck_ids.get(row.deck_path) or fallback,
                 front,
@@ -1393,8 +1393,8 @@ _STREAM_BATCH = 5000
 # The first batch is smaller, so that the database starts on it sooner.
 _FIRST_BATCH = 1000
 # The last ones get smaller too: the database writes the last batch after the
-# caller is done, and a last batch of 4,000 cards (0.09 s) was a tenth of a
-# 20,000-card import.
+# caller is done (a last batch of 4,000 cards took 0.09-0.16 s after it, in
+# timelines of a 20,000-card import; 0.04 s with these).
 _LAST_BATCH = 500
 
 
