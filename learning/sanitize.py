@@ -117,7 +117,7 @@ _TAG_RE = re.compile(r"<[^>]*>")
 
 # A character that is surely shown: after the start or a tag's end, past any
 # spaces, neither a tag, an entity (`&nbsp;` is a space) nor a space.
-_SHOWN_RE = re.compile(r"(?:^|>)\s*[^\s<&]")
+SHOWN_RE = re.compile(r"(?:^|>)\s*[^\s<&]")
 
 
 def has_text(cleaned: str) -> bool:
@@ -125,6 +125,6 @@ def has_text(cleaned: str) -> bool:
     by then, so stripping them needs no second parse."""
     if "<" not in cleaned and "&" not in cleaned:
         return bool(cleaned.strip())
-    if _SHOWN_RE.search(cleaned):
+    if SHOWN_RE.search(cleaned):
         return True
     return bool(html_lib.unescape(_TAG_RE.sub("", cleaned)).strip())

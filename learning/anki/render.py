@@ -18,14 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from learning.sanitize import SHOWN_RE
+
 _TAG_RE = re.compile(r"<[^>]*>")
 _ANSWER_LINE_RE = re.compile(r"<hr[^>]*\bid\s*=\s*[\"']?answer[\"']?[^>]*>", re.IGNORECASE)
 _CLOZE_OPEN_RE = re.compile(r"\{\{c(\d+)::")
 _MEDIA_RE = re.compile(r"<img\b|\[sound:", re.IGNORECASE)
-# The start or a tag's end, any spaces, then neither a tag nor a space: a
-# character shown once the tags (`_TAG_RE`, which ends a tag at its first `>`)
-# are stripped.
-_SHOWN_RE = re.compile(r"(?:^|>)\s*[^\s<]")
 _EDGE_BREAKS_RE = re.compile(r"^(\s*<br\s*/?>)+|(<br\s*/?>\s*)+$", re.IGNORECASE)
 _FRONT_SIDE = "\x00front-side\x00"
 CLOZE_STYLE = "font-weight: bold; color: #0a58ca"
@@ -54,9 +52,10 @@ def is_empty(text: str) -> bool:
     whitespace are gone, and no picture or sound."""
     if "<" not in text and "&" not in text and "[" not in text:  # no tag, entity or sound to look at
         return not text.replace("\xa0", " ").strip()
-    if "&" not in text and _SHOWN_RE.search(text):
-        # A character outside every tag that survives stripping them (with no
-        # entity in the text, unescaping changes nothing): one search.
+    if "&" not in text and SHOWN_RE.search(text):
+        # A character outside every tag that survives stripping them (`_TAG_RE`
+        # ends a tag at its first `>`; with no entity in the text, unescaping
+        # changes nothing): one search.
         return False
     if _MEDIA_RE.search(text):
         return False

@@ -110,7 +110,7 @@ def test_sniffing_leaves_the_stream_where_it_was():
 
 
 def test_has_text_answers_as_stripping_every_tag_would():
-    """The quick look for a shown character (`_SHOWN_RE`) never disagrees
+    """The quick look for a shown character (`SHOWN_RE`) never disagrees
     with the definition: tags stripped, entities decoded, something left."""
     import html
     import random
