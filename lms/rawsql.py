@@ -15,6 +15,7 @@ them cannot tell.
 from __future__ import annotations
 
 import functools
+import threading
 import weakref
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -90,15 +91,70 @@ def convert(fields: Sequence[Field], values: Sequence[Any]) -> list[Any]:
     return out
 
 
+# --- Prepared statements (PostgreSQL) ---------------------------------------------
+#
+# Parsing and planning were about half of PostgreSQL's CPU for an answer
+# (docs/performance.md). With server-side binding (settings: DB_PREPARED_STATEMENTS)
+# the statements below are prepared on each connection the first time it runs
+# them, and run by name after that. Only these: they look rows up by primary
+# key or by a student's own keys, so one plan fits every value. The ORM's
+# other queries (analytics over date ranges above all) keep a plan made for
+# their own values each time, as without preparing.
+_hot = threading.local()
+_NEVER_BY_COUNT = 2**62
+
+
+@functools.cache
+def _preparing(cursor_class: type) -> type:
+    """`cursor_class` (server-side binding), preparing the statements run
+    through `fetch_one` and `fetch_all`. psycopg keeps the last 100 of a
+    connection; a pooler in transaction mode must support prepared statements
+    (PgBouncer 1.21+ with `max_prepared_statements`)."""
+
+    class PreparingCursor(cursor_class):  # type: ignore[misc, valid-type]
+        def execute(self, query: Any, params: Any = None, *, prepare: bool | None = None, **kwargs: Any) -> Any:
+            if prepare is None and getattr(_hot, "on", False):
+                prepare = True
+            return super().execute(query, params, prepare=prepare, **kwargs)
+
+    return PreparingCursor
+
+
+def use_preparing_cursor(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """`connection_created`: a new PostgreSQL connection with server-side
+    binding (a psycopg `Cursor`, not a `ClientCursor`) makes its cursors
+    preparing."""
+    if connection.vendor != "postgresql":
+        return
+    import psycopg
+
+    raw = connection.connection
+    factory = raw.cursor_factory
+    if issubclass(factory, psycopg.Cursor) and not issubclass(factory, psycopg.ClientCursor):
+        raw.cursor_factory = _preparing(factory)
+        # psycopg prepares nothing while its threshold is None (Django's
+        # default) and any statement run that many times otherwise: a count
+        # no statement reaches leaves the choice to `prepare=True` above.
+        raw.prepare_threshold = _NEVER_BY_COUNT
+
+
+def _execute(cursor: Any, sql: str, params: Sequence[Any]) -> None:
+    _hot.on = True
+    try:
+        cursor.execute(sql, params)
+    finally:
+        _hot.on = False
+
+
 def fetch_one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        _execute(cursor, sql, params)
         return cursor.fetchone()
 
 
 def fetch_all(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        _execute(cursor, sql, params)
         return cursor.fetchall()
 
 
@@ -149,7 +205,7 @@ def update(obj: Model, names: Sequence[str]) -> None:
     fields = [type(obj)._meta.get_field(name) for name in names]
     params = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in fields]
     with connection.cursor() as cursor:
-        cursor.execute(_update_sql(type(obj), tuple(names)), [*params, obj.pk])
+        _execute(cursor, _update_sql(type(obj), tuple(names)), [*params, obj.pk])
     _send(post_save, obj, created=False, update_fields=frozenset(names))
 
 

@@ -549,6 +549,13 @@ if IS_POSTGRES:
     # A PostgreSQL that accepts connections and never answers must not hang a
     # worker (or a health check) forever: libpq gives up connecting after this.
     DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", envint("DB_CONNECT_TIMEOUT", 5))
+    # Server-side binding, and the study loop's statements prepared on each
+    # connection (lms/rawsql.py): PostgreSQL then skips parsing and planning
+    # them, about a third to a half of its CPU per answer (docs/performance.md).
+    # DB_PREPARED_STATEMENTS=0 goes back to Django's client-side binding, e.g.
+    # behind a pooler in transaction mode without prepared-statement support.
+    if envbool("DB_PREPARED_STATEMENTS", "1"):
+        DATABASES["default"]["OPTIONS"].setdefault("server_side_binding", True)
 # A read replica for analytics and report reads (lms/routers.py); without one
 # those reads go to the primary.
 DATABASE_REPLICA_URL = os.getenv("DATABASE_REPLICA_URL", "")

@@ -455,3 +455,51 @@ def test_an_answered_card_costs_two_redis_round_trips(transactional_db, real_red
     finally:
         store.reset()
         metrics.set_store(None)
+
+
+@pytest.mark.postgres
+def test_the_study_loops_statements_are_prepared_and_no_other(transactional_db, teacher, student):
+    """PostgreSQL parses and plans the study loop's statements once per
+    connection (lms.rawsql prepares them); an ORM query run as often keeps a
+    plan made for its own values (analytics over date ranges)."""
+    setup = make_class(teacher, [student], cards_per_deck=6)
+    api = token_client(student)
+    session = api.post(SESSIONS, {"scope_type": "deck", "scope_id": setup.decks[0].pk, "mode": "learn"}, format="json")
+    url = f"{SESSIONS}{session.json()['id']}/"
+    body = api.get(url + "next/").json()
+    for _ in range(4):
+        response = api.post(
+            url + "answer/?next=1",
+            {"card": body["card"]["id"], "quality": 4, "idempotency_key": body["idempotency_key"]},
+            format="json",
+        )
+        assert response.status_code == 201, response.content
+        body = response.json()["next"]
+    for _ in range(10):
+        list(Deck.objects.filter(pk=setup.decks[0].pk))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
+        prepared = sorted({statement(sql) for (sql,) in cursor.fetchall()})
+    # The token, next/'s session, the locked session with the card and its
+    # state, the writes, the next card: each prepared once, whatever the
+    # number of answers; not the ORM's query of the deck.
+    expected = {"SELECT lms_apitoken", "SELECT learning_studysession", *answer_reads(), *answer_writes()}
+    assert prepared == sorted({*expected, "SELECT learning_card"}), prepared
+
+
+@pytest.mark.postgres
+def test_prepared_statements_can_be_turned_off():
+    """DB_PREPARED_STATEMENTS=0 (a pooler without prepared statements):
+    Django's client-side binding, and the same statements run unprepared."""
+    from tests.lms.test_settings import manage
+
+    url = "postgres://{USER}@{HOST}:{PORT}/{NAME}".format(**connection.settings_dict)
+    script = (
+        "from django.db import connection; from lms import rawsql\n"
+        "for _ in range(3): rawsql.fetch_one('SELECT 1 FROM lms_user WHERE id = %s', [1])\n"
+        "with connection.cursor() as c: c.execute('SELECT count(*) FROM pg_prepared_statements'); print(c.fetchone()[0])"
+    )
+    for value, prepared in (("1", "1"), ("0", "0")):
+        result = manage("shell", "-c", script, DATABASE_URL=url, DB_PREPARED_STATEMENTS=value)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split()[-1] == prepared, (value, result.stdout)
