@@ -10,20 +10,17 @@ class LmsConfig(AppConfig):
     def ready(self) -> None:
         # Connects the receiver that stamps audit entries with actor and address.
         from django.contrib.auth.signals import user_logged_in
-        from django.db.backends.signals import connection_created
         from django.db.models.signals import post_delete, post_save
 
         from lms import audit  # noqa: F401
         from lms.auth import user_changed
         from lms.middleware import stamp_session_on_login
         from lms.privacy import cancel_deletion_on_log_in
-        from lms.rawsql import use_preparing_cursor
 
         user_logged_in.connect(cancel_deletion_on_log_in, dispatch_uid="lms.cancel_deletion_on_log_in")
         user_logged_in.connect(stamp_session_on_login, dispatch_uid="lms-idle-timeout")
         for signal in (post_save, post_delete):
             signal.connect(user_changed, sender="lms.User", dispatch_uid=f"lms-auth-user-{signal is post_save}")
-        connection_created.connect(use_preparing_cursor, dispatch_uid="lms-preparing-cursor")
         bound_text_fields_in_the_api()
 
 

@@ -15,12 +15,12 @@ them cannot tell.
 from __future__ import annotations
 
 import functools
-import threading
 import weakref
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Field, Model
 from django.db.models.signals import ModelSignal, post_save, pre_save
@@ -94,67 +94,66 @@ def convert(fields: Sequence[Field], values: Sequence[Any]) -> list[Any]:
 # --- Prepared statements (PostgreSQL) ---------------------------------------------
 #
 # Parsing and planning were about half of PostgreSQL's CPU for an answer
-# (docs/performance.md). With server-side binding (settings: DB_PREPARED_STATEMENTS)
-# the statements below are prepared on each connection the first time it runs
-# them, and run by name after that. Only these: they look rows up by primary
-# key or by a student's own keys, so one plan fits every value. The ORM's
-# other queries (analytics over date ranges above all) keep a plan made for
-# their own values each time, as without preparing.
-_hot = threading.local()
-_NEVER_BY_COUNT = 2**62
+# (docs/performance.md). The statements run through `fetch_one` and
+# `fetch_all` are therefore sent with server-side binding and prepared on
+# each connection the first time it runs them, then run by name. Only these:
+# they look rows up by primary key or by a student's own keys, so one plan
+# fits every value, and their parameters are few. Every other statement keeps
+# Django's client-side binding: a plan made for its own values (analytics
+# over date ranges above all), and no limit on its parameters (the protocol
+# carries at most 65,535, which an `__in` of a big import's ids would pass).
+# DB_PREPARED_STATEMENTS=0 turns this off (settings).
+_MAX_BOUND_PARAMS = 10_000
 
 
 @functools.cache
-def _preparing(cursor_class: type) -> type:
-    """`cursor_class` (server-side binding), preparing the statements run
-    through `fetch_one` and `fetch_all`. psycopg keeps the last 100 of a
-    connection; a pooler in transaction mode must support prepared statements
-    (PgBouncer 1.21+ with `max_prepared_statements`)."""
+def _preparing_cursor(alias: str, vendor: str) -> type:
+    """Django's server-side-binding cursor, counted by django-prometheus like
+    the connection's own, which prepares every statement it runs. psycopg
+    keeps the last 100 of a connection; a pooler in transaction mode must
+    support prepared statements (PgBouncer 1.21+, `max_prepared_statements`)."""
+    from django.db.backends.postgresql.base import ServerBindingCursor
+    from django_prometheus.db.common import ExportingCursorWrapper
 
-    class PreparingCursor(cursor_class):  # type: ignore[misc, valid-type]
+    class PreparingCursor(ExportingCursorWrapper(ServerBindingCursor, alias, vendor)):  # type: ignore[misc]
         def execute(self, query: Any, params: Any = None, *, prepare: bool | None = None, **kwargs: Any) -> Any:
-            if prepare is None and getattr(_hot, "on", False):
-                prepare = True
-            return super().execute(query, params, prepare=prepare, **kwargs)
+            return super().execute(query, params, prepare=True if prepare is None else prepare, **kwargs)
 
     return PreparingCursor
 
 
-def use_preparing_cursor(sender: Any, connection: Any, **kwargs: Any) -> None:
-    """`connection_created`: a new PostgreSQL connection with server-side
-    binding (a psycopg `Cursor`, not a `ClientCursor`) makes its cursors
-    preparing."""
-    if connection.vendor != "postgresql":
-        return
-    import psycopg
-
+def _cursor(params: Sequence[Any]) -> Any:
+    """`connection.cursor()`; on PostgreSQL with prepared statements on, one
+    that prepares what it runs (psycopg makes a connection's cursors with its
+    `cursor_factory`, swapped for this one cursor). Not while queries are
+    logged (DEBUG, the tests' query counts): the log shows a statement with
+    its values, which psycopg does not keep for one run by name."""
+    if (
+        connection.vendor != "postgresql"
+        or not settings.DB_PREPARED_STATEMENTS
+        or len(params) > _MAX_BOUND_PARAMS
+        or connection.queries_logged
+    ):
+        return connection.cursor()
+    connection.ensure_connection()
     raw = connection.connection
     factory = raw.cursor_factory
-    if issubclass(factory, psycopg.Cursor) and not issubclass(factory, psycopg.ClientCursor):
-        raw.cursor_factory = _preparing(factory)
-        # psycopg prepares nothing while its threshold is None (Django's
-        # default) and any statement run that many times otherwise: a count
-        # no statement reaches leaves the choice to `prepare=True` above.
-        raw.prepare_threshold = _NEVER_BY_COUNT
-
-
-def _execute(cursor: Any, sql: str, params: Sequence[Any]) -> None:
-    _hot.on = True
+    raw.cursor_factory = _preparing_cursor(connection.alias, connection.vendor)
     try:
-        cursor.execute(sql, params)
+        return connection.cursor()
     finally:
-        _hot.on = False
+        raw.cursor_factory = factory
 
 
 def fetch_one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
-    with connection.cursor() as cursor:
-        _execute(cursor, sql, params)
+    with _cursor(params) as cursor:
+        cursor.execute(sql, params)
         return cursor.fetchone()
 
 
 def fetch_all(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-    with connection.cursor() as cursor:
-        _execute(cursor, sql, params)
+    with _cursor(params) as cursor:
+        cursor.execute(sql, params)
         return cursor.fetchall()
 
 
@@ -205,7 +204,7 @@ def update(obj: Model, names: Sequence[str]) -> None:
     fields = [type(obj)._meta.get_field(name) for name in names]
     params = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in fields]
     with connection.cursor() as cursor:
-        _execute(cursor, _update_sql(type(obj), tuple(names)), [*params, obj.pk])
+        cursor.execute(_update_sql(type(obj), tuple(names)), [*params, obj.pk])
     _send(post_save, obj, created=False, update_fields=frozenset(names))
 
 

@@ -160,6 +160,8 @@ DATABASES["default"]["ENGINE"] = {
     "sqlite3": "django_prometheus.db.backends.sqlite3",
 }.get(_db_engine, DATABASES["default"]["ENGINE"])
 IS_POSTGRES = _db_engine == "postgresql"
+# 0 behind a pooler in transaction mode without prepared-statement support.
+DB_PREPARED_STATEMENTS = IS_POSTGRES and envbool("DB_PREPARED_STATEMENTS", "1")
 if _db_engine == "sqlite3":
     # Tests on SQLite use an in-memory database. Said explicitly because the
     # prometheus wrapper hides the engine from pytest-django, which would
@@ -549,13 +551,13 @@ if IS_POSTGRES:
     # A PostgreSQL that accepts connections and never answers must not hang a
     # worker (or a health check) forever: libpq gives up connecting after this.
     DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", envint("DB_CONNECT_TIMEOUT", 5))
-    # Server-side binding, and the study loop's statements prepared on each
-    # connection (lms/rawsql.py): PostgreSQL then skips parsing and planning
-    # them, about a third to a half of its CPU per answer (docs/performance.md).
-    # DB_PREPARED_STATEMENTS=0 goes back to Django's client-side binding, e.g.
-    # behind a pooler in transaction mode without prepared-statement support.
-    if envbool("DB_PREPARED_STATEMENTS", "1"):
-        DATABASES["default"]["OPTIONS"].setdefault("server_side_binding", True)
+    # The study loop's statements sent with server-side binding and prepared on
+    # each connection (lms/rawsql.py): PostgreSQL then skips parsing and
+    # planning them, about half of its CPU per answer (docs/performance.md).
+    # psycopg prepares only when asked while its threshold is a number (None,
+    # Django's default, turns preparing off): a count no statement reaches.
+    if DB_PREPARED_STATEMENTS:
+        DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 2**62)
 # A read replica for analytics and report reads (lms/routers.py); without one
 # those reads go to the primary.
 DATABASE_REPLICA_URL = os.getenv("DATABASE_REPLICA_URL", "")

@@ -488,10 +488,25 @@ def test_the_study_loops_statements_are_prepared_and_no_other(transactional_db, 
 
 
 @pytest.mark.postgres
+def test_statements_with_more_values_than_the_protocol_carries_still_run(teacher):
+    """Server-side binding carries at most 65,535 values a statement: only the
+    study loop's few-valued statements use it, so an ORM `__in` of a big
+    import's ids, or a written-out statement that long, still runs."""
+    from lms import rawsql
+
+    deck = Deck.objects.create(owner=teacher, title="Big")
+    card = Card.objects.create(deck=deck, front="q", back="a")
+    ids = [card.pk, *range(10**9, 10**9 + 70_000)]
+    assert [c.pk for c in Card.objects.filter(pk__in=ids)] == [card.pk]
+    sql = f"SELECT id FROM learning_card WHERE id IN ({', '.join(['%s'] * len(ids))})"
+    assert rawsql.fetch_all(sql, ids) == [(card.pk,)]
+
+
+@pytest.mark.postgres
 def test_prepared_statements_can_be_turned_off():
     """DB_PREPARED_STATEMENTS=0 (a pooler without prepared statements):
     Django's client-side binding, and the same statements run unprepared."""
-    from tests.lms.test_settings import manage
+    from tests.lms.test_settings import GOOD_KEY, manage
 
     url = "postgres://{USER}@{HOST}:{PORT}/{NAME}".format(**connection.settings_dict)
     script = (
@@ -500,6 +515,9 @@ def test_prepared_statements_can_be_turned_off():
         "with connection.cursor() as c: c.execute('SELECT count(*) FROM pg_prepared_statements'); print(c.fetchone()[0])"
     )
     for value, prepared in (("1", "1"), ("0", "0")):
-        result = manage("shell", "-c", script, DATABASE_URL=url, DB_PREPARED_STATEMENTS=value)
+        result = manage(
+            "shell", "-c", script, DATABASE_URL=url, DB_PREPARED_STATEMENTS=value,
+            DEBUG="0", SECRET_KEY=GOOD_KEY, ALLOWED_HOSTS="localhost",
+        )  # fmt: skip
         assert result.returncode == 0, result.stderr
         assert result.stdout.split()[-1] == prepared, (value, result.stdout)
