@@ -18,28 +18,35 @@ Both are read with one `get_many`, so a warm check is one cache round trip
 and no SQL; the study loop's API views have the throttle read them in its own
 round trip (`cache_keys`, `lms.throttling`), so there it costs none.
 Invalidation runs at once and again after the commit, so a reader that
-recomputed from the old rows in between cannot keep a stale entry.
+recomputed from the old rows in between cannot keep a stale entry, through
+`lms.cache.invalidate`: a process that cannot reach Redis keeps what it owes
+and sends it first when Redis answers again.
+
+An entry grants access, so its safety net is short
+(VISIBLE_DECKS_CACHE_SECONDS, five minutes): an invalidation lost for good
+(its process died while Redis failed) leaks for that long at most, and a
+student studying recomputes their entry (one query) every five minutes,
+not on every answer.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
 from learning.models import Classroom, Course, Deck, Enrollment, Lesson, _deck_visibility, _is_admin
+from lms import cache as lms_cache
 
 if TYPE_CHECKING:
     from lms.models import User
 
 GENERATION_KEY = "learning:visible-decks:generation"
-# A safety net only: entries are invalidated explicitly.
-ENTRY_TIMEOUT = 6 * 3600
 
 
 def _user_key(user_id: int) -> str:
@@ -115,24 +122,18 @@ def visible_decks(user: User, *, read_ahead: Mapping[str, Any] | None = None) ->
     if generation is None:
         generation = _generation()
     decks = compute_visible_decks(user)
-    cache.set(key, (generation, decks.visible, decks.editable), ENTRY_TIMEOUT)
+    cache.set(key, (generation, decks.visible, decks.editable), settings.VISIBLE_DECKS_CACHE_SECONDS)
     return decks
-
-
-def _now_and_after_commit(action: Callable[[], object]) -> None:
-    action()
-    transaction.on_commit(action)
 
 
 def forget_all() -> None:
     """Make every cached entry stale (a class, course, lesson or deck changed)."""
-    _now_and_after_commit(lambda: cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=None))
+    lms_cache.invalidate(bump=[GENERATION_KEY])
 
 
 def forget_user(user_id: int) -> None:
     """Drop one user's entry (their enrolments changed)."""
-    key = _user_key(user_id)
-    _now_and_after_commit(lambda: cache.delete(key))
+    lms_cache.invalidate(delete=[_user_key(user_id)])
 
 
 def _structure_changed(sender: type, **kwargs: object) -> None:
