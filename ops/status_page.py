@@ -52,7 +52,6 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.safestring import mark_safe
-from redis.exceptions import ResponseError
 
 from lms import cache as lms_cache
 from lms.cache import guarded, raw_client
@@ -109,25 +108,9 @@ def _fresh_start() -> int:
 
 
 def _bump_version() -> None:
-    client = raw_client()
-    if client is None:
-        try:
-            cache.incr(VERSION_KEY)
-        except ValueError:
-            cache.set(VERSION_KEY, _fresh_start(), None)
-        return
-    key = cache.make_key(VERSION_KEY)
-
-    def bump() -> None:
-        pipe = client.pipeline(transaction=True)
-        pipe.set(key, _fresh_start(), nx=True)
-        pipe.incr(key)
-        try:
-            pipe.execute()
-        except ResponseError:  # not an integer (written by something else): start again
-            client.set(key, _fresh_start())
-
-    guarded(bump, default=None)
+    """A new version: every process's copy is out of date (kept to send
+    again when Redis cannot take it now, lms.cache)."""
+    lms_cache.invalidate_at_once(bump={VERSION_KEY: None})
 
 
 def page_version() -> int | None:
