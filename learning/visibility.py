@@ -7,14 +7,18 @@ may this user read?" changes only when a class, course, lesson or deck is
 saved or deleted (publishing, moves, deletion) or when the user's enrolments
 change, so it is computed once and kept in the cache:
 
-- a per-user entry `(generation, visible, editable)` (admins see every deck
-  and need none);
+- a per-user entry `((generation, user token), visible, editable)` (admins
+  see every deck and need none);
 - one shared generation token, replaced whenever any class, course, lesson or
   deck is saved or deleted (rare next to answers), which makes every per-user
   entry stale at once;
-- an enrolment or unenrolment deletes that student's entry alone.
+- a per-user token, replaced when the user's enrolments change, which makes
+  their entry alone stale. A token rather than deleting the entry: a request
+  that read the enrolments just before the change committed and stores its
+  entry just after the invalidation stamps it with the old token, so it is
+  stale at once instead of granting access for the entry's lifetime.
 
-Both are read with one `get_many`, so a warm check is one cache round trip
+All three are read with one `get_many`, so a warm check is one cache round trip
 and no SQL; the study loop's API views have the throttle read them in its own
 round trip (`cache_keys`, `lms.throttling`), so there it costs none.
 Invalidation runs at once and again after the commit, so a reader that
@@ -51,6 +55,10 @@ GENERATION_KEY = "learning:visible-decks:generation"
 
 def _user_key(user_id: int) -> str:
     return f"learning:visible-decks:user:{user_id}"
+
+
+def _user_token_key(user_id: int) -> str:
+    return f"learning:visible-decks:user-token:{user_id}"
 
 
 @dataclass(frozen=True)
@@ -101,7 +109,7 @@ def cache_keys(user: User) -> list[str]:
     anonymous users), for a caller that reads them ahead."""
     if not user.is_authenticated or _is_admin(user):
         return []
-    return [GENERATION_KEY, _user_key(user.pk)]
+    return [GENERATION_KEY, _user_key(user.pk), _user_token_key(user.pk)]
 
 
 def visible_decks(user: User, *, read_ahead: Mapping[str, Any] | None = None) -> VisibleDecks:
@@ -114,15 +122,18 @@ def visible_decks(user: User, *, read_ahead: Mapping[str, Any] | None = None) ->
     if _is_admin(user):
         return EVERYTHING  # nothing to look up
     key = _user_key(user.pk)
-    found = read_ahead if read_ahead is not None else cache.get_many([GENERATION_KEY, key])
+    found = read_ahead if read_ahead is not None else cache.get_many(cache_keys(user))
     generation = found.get(GENERATION_KEY)
+    # The user's token is None until their enrolments first change; it is
+    # read before the rows, so a change committed meanwhile moves it past us.
+    stamp = (generation, found.get(_user_token_key(user.pk)))
     entry = found.get(key)
-    if generation is not None and entry is not None and entry[0] == generation:
+    if generation is not None and entry is not None and entry[0] == stamp:
         return VisibleDecks(entry[1], entry[2])
     if generation is None:
-        generation = _generation()
+        stamp = (_generation(), stamp[1])
     decks = compute_visible_decks(user)
-    cache.set(key, (generation, decks.visible, decks.editable), settings.VISIBLE_DECKS_CACHE_SECONDS)
+    cache.set(key, (stamp, decks.visible, decks.editable), settings.VISIBLE_DECKS_CACHE_SECONDS)
     return decks
 
 
@@ -132,8 +143,10 @@ def forget_all() -> None:
 
 
 def forget_user(user_id: int) -> None:
-    """Drop one user's entry (their enrolments changed)."""
-    lms_cache.invalidate(delete=[_user_key(user_id)])
+    """Make one user's entry stale (their enrolments changed). The token
+    never expires: expired, it would read as the None that entries made
+    before the user's first change are stamped with, fresh again."""
+    lms_cache.invalidate(bump=[_user_token_key(user_id)])
 
 
 def _structure_changed(sender: type, **kwargs: object) -> None:

@@ -68,16 +68,17 @@ def _redis_answers_again(server, how: str) -> None:
 
 
 @pytest.mark.parametrize("how", ["breaker", "readonly"])
-def test_a_student_removed_while_the_cache_cannot_take_the_delete_is_refused_once_it_can(
+def test_a_student_removed_while_the_cache_cannot_take_the_invalidation_is_refused_once_it_can(
     how, on_own_redis, teacher, student, api_for
 ) -> None:
     setup, api, url, shown = _studying(teacher, student, api_for)
-    entry = cache.make_key(visibility._user_key(student.pk))
+    token = cache.make_key(visibility._user_token_key(student.pk))
+    before = on_own_redis.client.get(token)
 
     _cannot_send(on_own_redis, how)
     services.enrollment_remove(classroom=setup.classroom, student_id=student.pk)
-    # What every other process (its breaker closed) would read meanwhile.
-    assert on_own_redis.client.exists(entry)
+    # The entry still fresh for every other process (its breaker closed).
+    assert on_own_redis.client.get(token) == before
 
     _redis_answers_again(on_own_redis, how)
     assert _answer(api, url, shown) == 404
@@ -134,3 +135,24 @@ def test_an_answer_costs_the_same_redis_commands_and_a_recovery_adds_one_resend(
     assert first == {**usual, "del": usual["del"] + 1, "set": usual["set"] + 1}, first  # + the owed pipeline
     shown, then = answered_next(shown)
     assert then == usual
+
+
+def test_a_reader_that_computed_before_the_removal_and_stored_after_it_does_not_keep_the_student_in(
+    teacher, student, monkeypatch
+) -> None:
+    """Another request read the cache and the enrolments just before the
+    removal committed, and stored its entry just after the removal's
+    invalidation: a deleted entry would come back stale (for the entries'
+    whole lifetime); a per-user token moved by the removal makes it stale."""
+    setup = make_class(teacher, [student], cards_per_deck=1)
+    deck = setup.decks[0].pk
+    read_before = cache.get_many(visibility.cache_keys(student))
+    computed_before = visibility.compute_visible_decks(student)
+    assert computed_before.can_read(deck)
+
+    services.enrollment_remove(classroom=setup.classroom, student_id=student.pk)
+
+    monkeypatch.setattr(visibility, "compute_visible_decks", lambda user: computed_before)
+    visibility.visible_decks(student, read_ahead=read_before)  # stores the old answer, late
+    monkeypatch.undo()
+    assert not visibility.visible_decks(student).can_read(deck)
