@@ -30,6 +30,7 @@ from analytics import timeutil as tu
 from analytics.funnel import FunnelSpec, StepResult, counts_from_depths, step_results
 from analytics.models import ActiveUserDay, DailyEventCount, DailySessionStats, Event, FeatureUserDay, RollupDay
 from learning.models import CardState, Review, StudySession
+from lms import cache as lms_cache
 from lms.routers import read_alias
 
 logger = logging.getLogger(__name__)
@@ -686,7 +687,7 @@ def cached_funnel(spec: FunnelSpec) -> FunnelResult:
 
 def forget_funnels() -> None:
     """Drop every cached funnel (after events were deleted)."""
-    cache.set(FUNNEL_GENERATION_KEY, time.time_ns(), None)
+    lms_cache.invalidate(bump=[FUNNEL_GENERATION_KEY])
 
 
 def funnel(spec: FunnelSpec, *, now: datetime | None = None) -> FunnelResult:

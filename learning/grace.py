@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from learning.models import GraceWindow
+from lms import cache as lms_cache
 
 # A day is lost when the window took at least this much of it (a two-minute blip is not).
 MIN_LOST = timedelta(minutes=15)
@@ -34,16 +35,14 @@ def grace_window_set(*, key: str, starts_at: datetime, ends_at: datetime, reason
     window, _ = GraceWindow.objects.update_or_create(
         key=key, defaults={"starts_at": starts_at, "ends_at": ends_at, "reason": reason[:200]}
     )
-    transaction.on_commit(lambda: cache.delete(CACHE_KEY))
-    cache.delete(CACHE_KEY)
+    lms_cache.invalidate(delete=[CACHE_KEY])
     return window
 
 
 @transaction.atomic
 def grace_window_clear(*, key: str) -> int:
     deleted = GraceWindow.objects.filter(key=key).delete()[0]
-    transaction.on_commit(lambda: cache.delete(CACHE_KEY))
-    cache.delete(CACHE_KEY)
+    lms_cache.invalidate(delete=[CACHE_KEY])
     return deleted
 
 

@@ -7,7 +7,6 @@ students, decks or cards; Python only folds the grouped rows together.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -238,18 +237,11 @@ def _dashboard_key(user_id: int) -> str:
 def forget_dashboard(user_id: int) -> None:
     """Drop one student's cached dashboard (now and again after the commit,
     together with the transaction's other cache writes)."""
-    key = _dashboard_key(user_id)
-    if lms_cache.invalidate_now():
-        cache.delete(key)
-    lms_cache.write_after_commit(delete=[key])
+    lms_cache.invalidate(delete=[_dashboard_key(user_id)])
 
 
 def _content_changed(sender: type, **kwargs: object) -> None:
-    def bump() -> None:
-        cache.set(CONTENT_KEY, timezone.now().timestamp(), timeout=None)
-
-    bump()
-    transaction.on_commit(bump)
+    lms_cache.invalidate(bump=[CONTENT_KEY])
 
 
 def _class_token_key(classroom_id: int) -> str:
@@ -259,15 +251,8 @@ def _class_token_key(classroom_id: int) -> str:
 def forget_class_progress(classroom_ids: list[int]) -> None:
     """Make the cached progress of these classes stale (now and after
     commit): read again whole at the next view."""
-    if not classroom_ids:
-        return
-
-    def bump() -> None:
-        token = timezone.now().timestamp()
-        cache.set_many({_class_token_key(pk): token for pk in classroom_ids}, timeout=None)
-
-    bump()
-    transaction.on_commit(bump)
+    if classroom_ids:
+        lms_cache.invalidate(bump=[_class_token_key(pk) for pk in classroom_ids])
 
 
 def _student_token_key(student_id: int) -> str:
@@ -292,10 +277,6 @@ def _figure_token_keys(student_id: int, card_id: int | None) -> list[str]:
     return keys
 
 
-def _bump_figure_tokens(keys: set[str]) -> None:
-    cache.set_many(dict.fromkeys(keys, uuid.uuid4().hex), timeout=FIGURE_TOKEN_SECONDS)
-
-
 FRESH_TOKENS = "class-figures-fresh"  # lms.cache.CommitWrites.notes: moved now and not read since
 
 
@@ -312,21 +293,16 @@ def forget_class_figures(student_id: int, card_id: int | None) -> None:
 
 def _forget_figures(keys: set[str]) -> None:
     """Move these figure tokens (see `forget_class_figures`)."""
-    if not transaction.get_connection().in_atomic_block:
-        _bump_figure_tokens(keys)  # already committed
-        return
-    batch = lms_cache.commit_writes()
-    token = uuid.uuid4().hex
-    batch.values.update(dict.fromkeys(keys, (token, FIGURE_TOKEN_SECONDS)))
-    if not lms_cache.invalidate_now():
+    lms_cache.invalidate(bump=keys, bump_timeout=FIGURE_TOKEN_SECONDS, now=False)  # at once outside a transaction
+    if not transaction.get_connection().in_atomic_block or not lms_cache.invalidate_now():
         return
     # Moved now and not read since (by this connection, the only one that
     # sees the uncommitted rows): no need to move them again yet.
-    fresh: set[str] = batch.notes.setdefault(FRESH_TOKENS, set())
+    fresh: set[str] = lms_cache.commit_writes().notes.setdefault(FRESH_TOKENS, set())
     new = keys - fresh
     if new:
         fresh |= new
-        _bump_figure_tokens(new)
+        lms_cache.invalidate_at_once(bump=dict.fromkeys(new, FIGURE_TOKEN_SECONDS))
 
 
 def _session_saved(sender: type, instance: StudySession, **kwargs: object) -> None:

@@ -20,8 +20,8 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
-from django.db import transaction
 
+from lms import cache as lms_cache
 from lms.models import User
 
 
@@ -48,8 +48,7 @@ class CachedModelBackend(ModelBackend):
 
 
 def forget_user(user_id: object) -> None:
-    cache.delete(_key(user_id))
-    transaction.on_commit(lambda: cache.delete(_key(user_id)))
+    lms_cache.invalidate(delete=[_key(user_id)])
 
 
 def user_changed(sender: type, instance: User, **kwargs: object) -> None:

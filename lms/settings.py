@@ -202,6 +202,15 @@ if TESTING and not envbool("LMS_TEST_REAL_CACHE", "0"):
     CACHES = {"default": {"BACKEND": "django_prometheus.cache.backends.locmem.LocMemCache", "LOCATION": "lms-tests"}}
 
 CACHE_BREAKER_SECONDS = envint("CACHE_BREAKER_SECONDS", 5)
+# Invalidations (deletes, token bumps) a process could not send are kept and
+# sent when Redis answers again; past this many keys it deletes every key of
+# the cache instead (lms.cache).
+CACHE_UNSENT_MAX = envint("CACHE_UNSENT_MAX", 10_000)
+# How long a user's cached visible decks live (learning.visibility): they are
+# invalidated explicitly, and this bounds what an invalidation lost with a
+# process that died while Redis failed can leak (a removed student reading a
+# class's decks).
+VISIBLE_DECKS_CACHE_SECONDS = envint("VISIBLE_DECKS_CACHE_SECONDS", 300)
 # An error Redis answers that is not its state (OOM, READONLY, MISCONF, BUSY...
 # fall back like an outage) but our command's (a wrong argument or key type):
 # raised under DEBUG and in tests so it is seen; in production the feature

@@ -25,6 +25,7 @@ from rest_framework.authentication import TokenAuthentication
 from rest_framework.request import Request
 
 from lms import audit, rawsql
+from lms import cache as lms_cache
 from lms.models import ApiToken, User
 
 # Recording "last used" on every request would turn each API read into a write;
@@ -104,8 +105,13 @@ def forget_cached_sessions(keys: list[str]) -> None:
     prefix = getattr(store, "cache_key_prefix", None)
     if prefix is None or not keys:
         return
-    cache = caches[settings.SESSION_CACHE_ALIAS]
     cache_keys = [prefix + key for key in keys]
+    if settings.SESSION_CACHE_ALIAS == "default":
+        # Kept and sent later if Redis cannot take them now (lms.cache): a
+        # session ended here must not live on in the cache.
+        lms_cache.invalidate(delete=cache_keys)
+        return
+    cache = caches[settings.SESSION_CACHE_ALIAS]
     cache.delete_many(cache_keys)
     transaction.on_commit(lambda: cache.delete_many(cache_keys))
 

@@ -206,10 +206,11 @@ class RedisStore:
         duration_ms: float,
         status: int,
         push: tuple[str, list[bytes]] | None = None,
-        also: Callable[[Any], None] | None = None,
+        also: Callable[[Any], Callable[[list], None] | None] | None = None,
     ) -> None:
         """`also` adds commands of the caller's to the same round trip (a
-        pipeline of this store's client, after the script)."""
+        pipeline of this store's client, after the script) and may return a
+        function to give their answers to."""
         stamp = int(minute.timestamp())
         kind = "4" if 400 <= status < 500 else "5" if status >= 500 else ""
         keys = [self._key(stamp), self._minutes_key(), *([push[0]] if push else [])]
@@ -231,12 +232,14 @@ class RedisStore:
 
         pipe = self.client.pipeline(transaction=False)
         pipe.evalsha(self._script.sha, len(keys), *keys, *args)
-        also(pipe)
+        answered = also(pipe)
         results = pipe.execute(raise_on_error=False)
         for error in (r for r in results[1:] if isinstance(r, Exception)):
             # Redis answered (the connection is fine): a refused write, as
             # one sent on its own would have been.
             logger.warning("a command sent with the request metrics failed: %s", error)
+        if answered is not None:  # the caller's commands' answers (lms.cache keeps refused invalidations)
+            answered(results[1:])
         if isinstance(results[0], NoScriptError):  # Redis restarted or flushed its scripts
             self._script(keys=keys, args=args)
         elif isinstance(results[0], Exception):
@@ -400,7 +403,7 @@ def record(
     *,
     now: datetime | None = None,
     push: tuple[str, list[bytes]] | None = None,
-    also: Callable[[Any], None] | None = None,
+    also: Callable[[Any], Callable[[list], None] | None] | None = None,
 ) -> bool:
     """Count one request. `push`, (list key, items), is RPUSHed in the same
     Redis call when the store is Redis (analytics.pending's buffered events),

@@ -52,8 +52,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.safestring import mark_safe
-from redis.exceptions import ResponseError
 
+from lms import cache as lms_cache
 from lms.cache import guarded, raw_client
 
 logger = logging.getLogger(__name__)
@@ -88,16 +88,17 @@ def forget() -> None:
     """Drop the cached data and page and give the page a new version (every
     process's copy is out of date): now (this request, and tests, which never
     commit) and again on commit, in case another request cached the old state
-    in between."""
+    in between. A new random version is as good as the next count (copies
+    compare it for equality), and lms.cache keeps it to send again when Redis
+    cannot take it now."""
 
-    def drop() -> None:
+    def drop_local() -> None:
         global _local
         _local = None  # this process: at once, without waiting for a recheck
-        _bump_version()
-        cache.delete_many([DATA_KEY, PAGE_KEY])
 
-    drop()
-    transaction.on_commit(drop)
+    drop_local()
+    transaction.on_commit(drop_local)
+    lms_cache.invalidate(delete=[DATA_KEY, PAGE_KEY], bump=[VERSION_KEY])
 
 
 def _fresh_start() -> int:
@@ -107,25 +108,9 @@ def _fresh_start() -> int:
 
 
 def _bump_version() -> None:
-    client = raw_client()
-    if client is None:
-        try:
-            cache.incr(VERSION_KEY)
-        except ValueError:
-            cache.set(VERSION_KEY, _fresh_start(), None)
-        return
-    key = cache.make_key(VERSION_KEY)
-
-    def bump() -> None:
-        pipe = client.pipeline(transaction=True)
-        pipe.set(key, _fresh_start(), nx=True)
-        pipe.incr(key)
-        try:
-            pipe.execute()
-        except ResponseError:  # not an integer (written by something else): start again
-            client.set(key, _fresh_start())
-
-    guarded(bump, default=None)
+    """A new version: every process's copy is out of date (kept to send
+    again when Redis cannot take it now, lms.cache)."""
+    lms_cache.invalidate_at_once(bump={VERSION_KEY: None})
 
 
 def page_version() -> int | None:

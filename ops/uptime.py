@@ -14,6 +14,7 @@ from django.db import connection
 from django.db.models import F, Min, Q
 from django.utils import timezone
 
+from lms import cache as lms_cache
 from ops import availability
 from ops.availability import Availability, Window
 from ops.models import HealthProbe, MaintenanceWindow
@@ -33,10 +34,7 @@ def _version() -> int:
 
 def forget() -> None:
     """Cached days are out of date (a maintenance window changed)."""
-    try:
-        cache.incr(VERSION_KEY)
-    except ValueError:
-        cache.set(VERSION_KEY, 2, None)
+    lms_cache.invalidate(bump=[VERSION_KEY])
 
 
 def monitored_from() -> dict[str, datetime | None]:

@@ -16,6 +16,7 @@ from django.db import connection
 from django.test import Client
 from rest_framework.test import APIClient
 
+from lms import cache as lms_cache
 from lms.celery import app as celery_app
 from lms.models import User
 from ops.services import forget_switch
@@ -47,6 +48,10 @@ def _isolation(request: pytest.FixtureRequest) -> None:
     if "live_server" not in request.fixturenames and "transactional_db" not in request.fixturenames:
         request.getfixturevalue("db")
     cache.clear()
+    # Per process too: an open breaker, or invalidations owed to another
+    # test's Redis, must not reach the next test.
+    lms_cache.reset_breaker()
+    lms_cache.forget_unsent()
     celery_app.conf.task_always_eager = True
     # The maintenance switch's state is kept per process; a test that turned
     # it on must not leave the next test in maintenance.

@@ -86,6 +86,17 @@ class RedisServer:
         else:
             raise ValueError(mode)
 
+    def accept(self) -> None:
+        """Take writes again after `refuse("oom")` or `refuse("readonly")`
+        (the dataset kept: a replica that never reached its primary)."""
+        self.client.config_set("maxmemory", 0)
+        self.client.execute_command("REPLICAOF", "NO", "ONE")
+
+    def command_calls(self) -> dict[str, int]:
+        """How many times the server ran each command so far (INFO commandstats)."""
+        stats = self.client.info("commandstats")
+        return {name.removeprefix("cmdstat_"): row["calls"] for name, row in stats.items()}
+
     def _wait(self, done: Any) -> None:
         deadline = time.monotonic() + 5
         while not done(self.client.info("persistence")):

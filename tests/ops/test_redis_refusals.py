@@ -83,7 +83,7 @@ def test_a_refusing_redis_degrades_and_nothing_answers_500(
     # Handled like an outage: the breaker is open, and it was counted.
     assert lms_cache.breaker_open() and refused_count() > refused_before
     lms_cache.reset_breaker()
-    lms_cache.write_many(values={"k": (1, 10)})  # a pipeline's refusal: handled too
+    lms_cache.invalidate_at_once(bump={"k": 10})  # a pipeline's refusal: handled too
     assert lms_cache.breaker_open()
 
     # The probe sees it, with Redis's own words, and detection opens the incident.
