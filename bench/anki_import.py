@@ -147,7 +147,10 @@ def time_ours(package: Path) -> Timing:
 
 
 def report(anki_times: list[Timing], our_times: list[Timing], *, goal: float | None = None) -> None:
-    """Each round side by side, then the best of each and their ratio, wall and CPU."""
+    """Each round side by side, then the best of each and their ratio, wall and
+    CPU. The goal (issue #11: the import takes at most 2× Anki's) is judged on
+    the wall clock, the time a teacher waits; the CPU ratio is for capacity
+    (ours counts PostgreSQL's server process, which works beside our thread)."""
     engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     for what in ("wall", "cpu"):
         anki = min(getattr(t, what) for t in anki_times)
@@ -156,7 +159,11 @@ def report(anki_times: list[Timing], our_times: list[Timing], *, goal: float | N
             f"{getattr(a, what):.2f}/{getattr(o, what):.2f}" for a, o in zip(anki_times, our_times, strict=True)
         )
         ratio = ours / anki
-        verdict = "" if goal is None else f" (goal ≤ {goal:g}×) {'OK' if ratio <= goal else 'SLOWER THAN THE GOAL'}"
+        verdict = ""
+        if goal is not None and what == "wall":
+            verdict = f" (goal ≤ {goal:g}×) {'OK' if ratio <= goal else 'SLOWER THAN THE GOAL'}"
+        elif goal is not None:
+            verdict = " (capacity, not the goal)"
         print(f"{what} s, rounds (anki/ours): {rounds}")
         print(f"{what}: official anki {anki:.2f} s, ours {ours:.2f} s ({engine}): {ratio:.2f}×{verdict}")
 
