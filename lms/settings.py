@@ -379,8 +379,10 @@ SESSION_COOKIE_HTTPONLY = True
 # Sessions are read from the cache (Redis when REDIS_URL is set) and written
 # through to the database: a signed-in page costs no session query. A miss
 # (Redis down or evicted) reads the database row. Ending sessions outside
-# Django's own log-out must drop the cached copy too (lms.tokens).
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Django's own log-out must drop the cached copy too (lms.tokens); a copy
+# whose delete was lost lives SESSION_CACHE_SECONDS at most (lms.sessions).
+SESSION_ENGINE = "lms.sessions"
+SESSION_CACHE_SECONDS = envint("SESSION_CACHE_SECONDS", 300)
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG

@@ -223,3 +223,19 @@ def test_admin_log_out_everywhere_ends_tokens_and_sessions(sam, outsider, admin,
     assert Session.objects.count() == 1
     entry = LogEntry.objects.get(object_pk=str(sam.pk), additional_data__event="user.log_out_everywhere")
     assert (entry.actor, entry.additional_data["tokens"], entry.additional_data["sessions"]) == (admin, 1, 1)
+
+
+def test_a_session_ended_while_its_cached_copy_stayed_signs_out_within_the_cache_lifetime(sam, settings):
+    """A session's row deleted while the delete of its cached copy was lost
+    (a process that died owing it to Redis, lms.cache): the copy serves the
+    session for SESSION_CACHE_SECONDS at most, not for the session's life."""
+    import time
+
+    settings.SESSION_CACHE_SECONDS = 1
+    browser = Client()
+    browser.force_login(sam)
+    assert browser.get("/accounts/profile/").status_code == 200
+    Session.objects.all().delete()  # the rows only: the cached copy stays
+    assert browser.get("/accounts/profile/").status_code == 200  # served from the cache, for now
+    time.sleep(1.1)
+    assert browser.get("/accounts/profile/").status_code == 302
