@@ -62,7 +62,8 @@ table, and a second copy in the buffer (same name, timestamp, user, session
 and properties), so it is stored once. Still written twice: a copy a flush
 took in the instant between Redis running the push and the request's own
 write, or two copies written by two flushes at the same moment. The request
-metrics have no such check: that request may count twice. A
+metrics do not count that request twice: a call that timed out waiting for
+its answer is left to Redis (ops.metrics.record). A
 reader inside a transaction writes the batch in that transaction (a
 savepoint) and trims it when the savepoint is released: the reader's rollback
 would drop it, so readers read, they do not roll back; its advisory lock is
