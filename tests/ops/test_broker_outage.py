@@ -122,8 +122,10 @@ def test_a_delay_to_a_hung_broker_fails_within_its_socket_timeout(broker, own_re
 
 
 # --- Beat -----------------------------------------------------------------------------
+# transaction=True: the scheduler manages its own database connection (as in tests/ops/test_beat.py).
 
 
+@pytest.mark.django_db(transaction=True)
 def test_beat_stops_trying_a_stopped_broker_and_keeps_what_has_no_window(
     broker, no_heartbeat_redis, monkeypatch
 ) -> None:
@@ -140,6 +142,7 @@ def test_beat_stops_trying_a_stopped_broker_and_keeps_what_has_no_window(
     assert list(scheduler.missed) == ["backup"]  # the every-minute run is not kept
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_hung_broker_does_not_hold_beat(broker, own_redis, no_heartbeat_redis, settings) -> None:
     app = broker(own_redis.url)
     scheduler = beat.Scheduler(app=app)
@@ -150,6 +153,7 @@ def test_a_hung_broker_does_not_hold_beat(broker, own_redis, no_heartbeat_redis,
     assert scheduler.broker_paused()
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_run_past_its_window_is_skipped_and_a_late_one_expires_sooner(broker, own_redis, no_heartbeat_redis) -> None:
     app = broker(own_redis.url)
     scheduler = beat.Scheduler(app=app)
@@ -161,6 +165,7 @@ def test_a_run_past_its_window_is_skipped_and_a_late_one_expires_sooner(broker, 
     assert timedelta(seconds=20) < expires - timezone.now() < timedelta(seconds=26)  # 55 - 30
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_run_without_a_window_missed_while_the_broker_refused_is_sent_once_when_it_answers(
     broker, own_redis, no_heartbeat_redis
 ) -> None:
