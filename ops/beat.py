@@ -93,9 +93,9 @@ class Scheduler(DatabaseScheduler):
         if now - self._last_heartbeat >= HEARTBEAT_EVERY:
             heartbeat.beat()
             self._last_heartbeat = now
-        if self.missed and not self.broker_paused():
-            self.send_missed()
         try:
+            if self.missed and not self.broker_paused():
+                self.send_missed()  # its schedule sync may meet a database error too
             return super().tick(*args, **kwargs)
         except (DatabaseError, InterfaceError) as exc:
             logger.error("beat: database error in tick, keeping the current schedule: %r", exc)
