@@ -32,11 +32,23 @@ buffered: each process's memory would hide the events from the others, so they
 are written at once as before. While Redis cannot be reached (the cache's
 breaker, `lms.cache.guarded`) the event is written at once too.
 
-Two flushers at once (two Celery workers, a worker and a web request) are
-safe: `LPOP key count` takes each event exactly once, atomically. A batch
-whose INSERT fails goes back to the head of the list, in order, for the next
-flush; a process killed between the LPOP and the INSERT loses that batch
-(at most `BATCH` events), the price of not writing them one by one.
+A flush reads a batch from the head of the list (LRANGE), INSERTs it, and
+trims it from the list (LTRIM, in a small script that first checks the head
+is still that batch) only once the INSERT has committed. A batch whose INSERT
+fails stays where it was, in order, for the next flush: keeping it needs no
+write to Redis. It used to be popped first and pushed back on failure, and a
+Redis at `maxmemory` under `noeviction` refused the push back (OOM): the
+batch, up to `BATCH` events, was lost (reproduced in
+tests/analytics/test_pending_refusals.py). Reads and LTRIM are not refused
+out of memory, so the flush drains the buffer then too. A batch written but
+not trimmed (the process killed in between, Redis gone) is read again by the
+next flush, which finds it in the table (`_not_written_yet`) and only trims
+it. Two flushers at once (two Celery workers, a worker and a web request) are
+safe: on PostgreSQL the flush holds an advisory lock for its transaction, and
+a second flush that cannot take it leaves the buffer to the first (readers
+do not wait); one that read a head another flush has since trimmed finds
+those events written and does not trim what is now the head.
+
 A Redis stopped without persistence loses what was buffered since the last
 flush (at most a minute of events; seen in the live drill of 2026-12-07: the
 148 events of the 29 s since the last flush, Redis shut down with `nosave`),
@@ -50,15 +62,18 @@ table, and a second copy in the buffer (same name, timestamp, user, session
 and properties), so it is stored once. Still written twice: a copy a flush
 took in the instant between Redis running the push and the request's own
 write, or two copies written by two flushes at the same moment. The request
-metrics have no such check: that request may count twice. A
+metrics do not count that request twice: a call that timed out waiting for
+its answer is left to Redis (ops.metrics.record). A
 reader inside a transaction writes the batch in that transaction (a
-savepoint): the reader's rollback would drop it, so readers read, they do not
-roll back. While maintenance mode is on nothing is flushed (a restore must not
+savepoint) and trims it when the savepoint is released: the reader's rollback
+would drop it, so readers read, they do not roll back; its advisory lock is
+held to the end of its transaction. While maintenance mode is on nothing is flushed (a restore must not
 race event inserts); the events wait in Redis.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from datetime import datetime
@@ -75,6 +90,24 @@ KEY = "lms:analytics:pending-events"
 BATCH = 500
 
 
+# Trim `n` items from the head of the list only if they are still the ones
+# this flush read (compared by a digest: the batch is not sent back): another
+# flush may have trimmed them (and later ones may be at the head now). LRANGE
+# and LTRIM are not refused by a Redis out of memory (they free memory), nor
+# is a script that calls only them.
+_TRIM = """
+local n = tonumber(ARGV[1])
+local head = redis.call('LRANGE', KEYS[1], 0, n - 1)
+if #head ~= n or redis.sha1hex(table.concat(head, '\\n')) ~= ARGV[2] then return 0 end
+redis.call('LTRIM', KEYS[1], n, -1)
+return 1
+"""
+
+
+def _digest(items: list[bytes]) -> str:
+    return hashlib.sha1(b"\n".join(items)).hexdigest()  # noqa: S324 - a checksum, not a secret
+
+
 class RedisBuffer:
     """The Redis list of pending events, as JSON arrays
     `[name, session_key, properties, timestamp, user id or null]` (items pushed
@@ -83,22 +116,28 @@ class RedisBuffer:
     def __init__(self, client: Any, key: str = KEY) -> None:
         self.client = client
         self.key = key
+        self._trim = client.register_script(_TRIM)
 
     def push(self, *items: bytes) -> bool:
         from lms.cache import guarded
 
         return bool(guarded(lambda: self.client.rpush(self.key, *items), default=False))
 
-    def take(self, count: int) -> list[bytes]:
+    def peek(self, start: int, count: int) -> list[bytes]:
+        """Up to `count` items from `start`, left in the list (see `trim`)."""
         from lms.cache import guarded
 
-        return guarded(lambda: self.client.lpop(self.key, count), default=None) or []
+        return guarded(lambda: self.client.lrange(self.key, start, start + count - 1), default=None) or []
 
-    def put_back(self, items: list[bytes]) -> None:
+    def trim(self, items: list[bytes]) -> bool | None:
+        """Remove `items` from the head of the list: True when they were
+        removed, False when they are no longer its head (another flush took
+        them), None when Redis could not be asked (they stay, and the next
+        flush finds them written)."""
         from lms.cache import guarded
 
-        # LPUSH inserts one by one at the head: reversed, the batch keeps its order.
-        guarded(lambda: self.client.lpush(self.key, *reversed(items)), default=None)
+        done = guarded(lambda: self._trim(keys=[self.key], args=[len(items), _digest(items)]), default=None)
+        return None if done is None else bool(done)
 
     def length(self) -> int:
         return int(self.client.llen(self.key))
@@ -250,9 +289,32 @@ def _not_written_yet(events: list[Any]) -> list[Any]:
     return list(fresh.values())
 
 
+# Held by the flush writing the buffer (PostgreSQL, for its transaction):
+# two flushes reading the same head of the list must not both INSERT it.
+_FLUSH_LOCK = 0x6C6D7370  # "lmsp"
+
+
+def _flush_lock() -> bool:
+    """Take the flush's lock for this transaction; False when another flush
+    holds it (its events are being written: this reader does not wait). On
+    SQLite the database's own write lock serialises flushes."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_FLUSH_LOCK])
+        return bool(cursor.fetchone()[0])
+
+
 def flush() -> int:
     """Write every buffered event to the event table, in batches; the number
-    written. Safe to run anywhere, any number of times, concurrently."""
+    written. Safe to run anywhere, any number of times, concurrently.
+
+    A batch is read (LRANGE), written, and trimmed from the list only once
+    its INSERT has committed: a failed INSERT leaves it where it was, and no
+    write to Redis is needed to keep it (a Redis out of memory refuses
+    writes; LRANGE and LTRIM free memory, it runs them). An event written
+    whose trim did not happen (the process died, Redis went away) is read
+    again and skipped by `_not_written_yet`."""
     buffer = store()
     if buffer is None or maintenance.active():
         return 0
@@ -260,20 +322,26 @@ def flush() -> int:
 
     written = 0
     while True:
-        items = buffer.take(BATCH)
+        items = buffer.peek(0, BATCH)
         if not items:
             return written
         try:
-            events = _not_written_yet(_of_existing_users([e for e in map(_decode, items) if e is not None]))
-            if connection.in_atomic_block:
-                with transaction.atomic():
-                    services.insert_events(events)
-            else:
+            # Its own transaction, or a savepoint in a reader's: a failed INSERT
+            # does not break the reader's work.
+            with transaction.atomic():
+                if not _flush_lock():
+                    return written  # another flush is writing them
+                decoded = [e for e in map(_decode, items) if e is not None]
+                events = _not_written_yet(_of_existing_users(decoded))
                 services.insert_events(events)
         except Exception:
-            buffer.put_back(items)
             logger.exception("could not write %d pending analytics events; kept for the next flush", len(items))
             return written
         written += len(events)
-        if len(items) < BATCH:
+        trimmed = buffer.trim(items)
+        if trimmed is None:
+            return written  # written, and still in Redis: the next flush skips them
+        # False: another flush (or a process of the previous release) took
+        # them from the head; read it again.
+        if trimmed and len(items) < BATCH:
             return written

@@ -36,7 +36,8 @@ def flush_pending() -> int:
     """Write the anonymous events buffered in Redis (the status page's page
     views, analytics.pending) to the event table; readers flush before they
     read too, so this only bounds how long they wait in Redis. Idempotent and
-    safe with two workers (each event is taken once, atomically)."""
+    safe with two workers (one writes the buffer at a time;
+    a batch leaves Redis only once written)."""
     from analytics import pending
 
     return pending.flush()

@@ -230,6 +230,30 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Nobody reads a task's result outside the eager mode (state lives in our own
+# rows: ImportJob, BackupDrill, DataExport...). Storing results also made
+# every send first subscribe to the result channel on the Redis backend, which
+# retries 20 times a second apart: with Redis down each `delay()` (a web
+# request's, each of beat's sends) blocked 19 s, and gave up with "the Celery
+# application must be restarted" (drill of 2026-12-07, docs/ops.md).
+CELERY_TASK_IGNORE_RESULT = True
+# Sending a task when the broker is down or hung fails within a few seconds
+# instead of waiting: kombu's Redis transport has no socket timeout by default
+# (a publish to a hung Redis waited for ever, and beat with it), and one
+# retry on a fresh connection covers a pooled one Redis closed.
+CELERY_BROKER_SOCKET_TIMEOUT = float(os.getenv("CELERY_BROKER_SOCKET_TIMEOUT", "1"))
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_timeout": CELERY_BROKER_SOCKET_TIMEOUT,
+    "socket_connect_timeout": CELERY_BROKER_SOCKET_TIMEOUT,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = CELERY_BROKER_SOCKET_TIMEOUT
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+# The result backend, for whoever still asks for a result: the same bounds.
+CELERY_REDIS_SOCKET_TIMEOUT = CELERY_BROKER_SOCKET_TIMEOUT
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = CELERY_BROKER_SOCKET_TIMEOUT
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+    "retry_policy": {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+}
 # django-celery-beat's database scheduler that survives a database outage and writes a heartbeat (ops/beat.py).
 CELERY_BEAT_SCHEDULER = "ops.beat:Scheduler"
 CELERY_TIMEZONE = "UTC"

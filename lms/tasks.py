@@ -7,10 +7,11 @@ from celery import Task, shared_task
 from lms import privacy, signup
 
 
-@shared_task(bind=True, max_retries=3, default_retry_delay=5, acks_late=True)
+@shared_task(bind=True, max_retries=3, default_retry_delay=5, acks_late=True, ignore_result=False)
 def ping(self: Task, payload: str = "pong") -> dict:
     """Round-trips through the broker and a worker; `/health/detailed/` and the
-    worker test use it to prove the background path end to end."""
+    worker test use it to prove the background path end to end. Its result is
+    kept (CELERY_TASK_IGNORE_RESULT drops the others'): the round trip is the point."""
     return {"payload": payload, "worker": self.request.hostname, "at": time.time()}
 
 

@@ -19,6 +19,15 @@ Nothing is lost to an outage of either store:
 - When Redis cannot be reached, each process records into its own memory
   (`fallback`) and writes that to the database itself once a minute (and at
   exit); when the database write fails, the counters go back into memory.
+- Each request is counted once. A call that timed out waiting for its answer
+  was sent: a hung Redis runs it when it wakes (a slow one after the client
+  gave up), so that request is not counted in memory too (it was, and each
+  such request counted twice). The price: a hung Redis that is killed
+  instead of resumed loses those requests (one per process per
+  REDIS_RETRY_SECONDS of the hang), with the rest of the minute's counters it
+  held. Chosen over an id per request checked in the script (a re-send made
+  safe): that costs a key per request in Redis for as long as a hang can
+  last, on every request, to save a few requests in a rarer failure.
 
 A flush is meant to run outside any transaction (beat task, command,
 middleware): its own transaction is the commit that releases the counters.
@@ -419,13 +428,32 @@ def record(
                 return True
             current.record(moment, method, route, duration_ms, status)
             return False
-        except Exception:  # monitoring must never break, or slow down, every request
+        except Exception as exc:  # monitoring must never break, or slow down, every request
             _paused_until = time.monotonic() + REDIS_RETRY_SECONDS
+            if was_sent(exc):
+                logger.warning(
+                    "request metrics sent but not answered (Redis hung or slow): counted when Redis runs them, "
+                    "not in memory; keeping the next ones in memory for %s s",
+                    REDIS_RETRY_SECONDS,
+                    exc_info=True,
+                )
+                return False
             logger.warning(
                 "could not record request metrics; keeping them in memory for %s s", REDIS_RETRY_SECONDS, exc_info=True
             )
     fallback.record(moment, method, route, duration_ms, status)
     return False
+
+
+def was_sent(exc: BaseException) -> bool:
+    """Whether a failed Redis call had been sent whole and was waiting for its
+    answer: a hung Redis runs it when it wakes (it is in its socket buffer),
+    a slow one after the client gave up. Counting that request in memory too
+    counted it twice (drill of 2026-12-07, tests/ops/test_metrics_hung_redis.py).
+    A timeout connecting or writing means Redis never had the whole call."""
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return isinstance(exc, RedisTimeoutError) and str(exc).startswith("Timeout reading")
 
 
 @transaction.atomic

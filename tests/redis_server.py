@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -97,6 +98,14 @@ class RedisServer:
         stats = self.client.info("commandstats")
         return {name.removeprefix("cmdstat_"): row["calls"] for name, row in stats.items()}
 
+    def pause(self) -> None:
+        """Hang it (SIGSTOP): connections still open and commands are still
+        sent into its socket buffers; it runs them all when `resume`d."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
     def _wait(self, done: Any) -> None:
         deadline = time.monotonic() + 5
         while not done(self.client.info("persistence")):
@@ -126,6 +135,7 @@ class RedisServer:
     def stop(self) -> None:
         import redis
 
+        self.resume()  # a hung server would not answer SHUTDOWN
         if self._spinner is not None:
             with contextlib.suppress(redis.RedisError):
                 self.client.script_kill()
