@@ -29,6 +29,7 @@ from learning import transfer
 from learning.media import MEDIA_DIR
 from learning.models import Deck, ImportJob, Lesson, MediaBlob
 from lms.errors import ServiceError
+from lms.queueing import enqueue_on_commit
 
 PROGRESS_TTL = 24 * 3600
 
@@ -78,8 +79,23 @@ def import_job_create(
         file=name,
         total=total,
     )
-    transaction.on_commit(lambda: import_package.delay(job.pk))
+    enqueue_on_commit(import_package, job.pk, on_failure=lambda: _not_queued(job))
     return job
+
+
+NOT_QUEUED_MESSAGE = "The import could not be started: the task queue is unavailable. Nothing was imported; upload the file again in a few minutes."
+
+
+def _not_queued(job: ImportJob) -> None:
+    """The broker did not take the job's task: fail it now, with its upload
+    removed, rather than leave it queued until the sweep calls it stalled."""
+    failed = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.QUEUED).update(
+        status=ImportJob.Status.FAILED,
+        error={"code": "queue_unavailable", "message": NOT_QUEUED_MESSAGE, "details": {}},
+        finished_at=timezone.now(),
+    )
+    if failed:
+        default_storage.delete(job.file)
 
 
 def import_job_run(*, job_id: int) -> ImportJob | None:

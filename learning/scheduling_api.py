@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -15,7 +14,9 @@ from learning import scheduling_queries, services
 from learning.access import get_classroom_for, is_admin
 from learning.models import Card, FsrsFit
 from learning.tasks import evaluation_or_start, optimize_fsrs
+from lms.errors import Unavailable
 from lms.pagination import Pagination
+from lms.queueing import enqueue
 
 
 class FsrsFitSerializer(serializers.ModelSerializer):
@@ -76,7 +77,8 @@ class ClassroomFsrsFitsView(APIView):
         classroom = get_classroom_for(request.user, pk, write=True)
         if not is_admin(request.user):
             raise PermissionDenied("Only an admin can run the optimiser by hand; it runs every week by itself.")
-        transaction.on_commit(lambda: optimize_fsrs.delay(classroom.pk))
+        if not enqueue(optimize_fsrs, classroom.pk):
+            raise Unavailable("The optimiser could not be started: the task queue is unavailable. Try again shortly.")
         return Response({"status": "queued"}, status=status.HTTP_202_ACCEPTED)
 
 

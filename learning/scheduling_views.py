@@ -7,7 +7,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -18,6 +17,7 @@ from learning.models import Card
 from learning.scheduler_evaluation import Evaluation
 from learning.tasks import evaluation_or_start, optimize_fsrs
 from lms.charts import Series, line_chart
+from lms.queueing import enqueue
 
 
 def calibration_chart(evaluation: Evaluation | None) -> str:
@@ -67,8 +67,10 @@ def class_optimize_now(request: HttpRequest, pk: int) -> HttpResponse:
     classroom = get_classroom_for(request.user, pk, write=True)
     if not is_admin(request.user):
         raise PermissionDenied("Only an admin can run the optimiser by hand; it runs every week by itself.")
-    transaction.on_commit(lambda: optimize_fsrs.delay(classroom.pk))
-    messages.success(request, "The FSRS optimiser is running for this class; its result appears below when done.")
+    if enqueue(optimize_fsrs, classroom.pk):
+        messages.success(request, "The FSRS optimiser is running for this class; its result appears below when done.")
+    else:
+        messages.error(request, "The optimiser could not be started: the task queue is unavailable. Try again shortly.")
     return redirect("learning:class_scheduling", pk=pk)
 
 

@@ -31,6 +31,13 @@ class Unprocessable(ServiceError):
     code = "unprocessable"
 
 
+class Unavailable(ServiceError):
+    """A service the request needs (the task queue) cannot take it now: try again shortly."""
+
+    status = 503
+    code = "unavailable"
+
+
 class TooLarge(ServiceError):
     status = 413
     code = "too_large"

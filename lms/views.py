@@ -9,7 +9,7 @@ from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.paginator import Paginator
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
-from lms import audit, privacy, tasks
+from lms import audit, privacy, queueing, tasks
 from lms import signup as signup_service
 from lms.api import error_body
 from lms.forms import AccountDeleteForm, AuditFilterForm, ProfileForm, SignUpForm
@@ -83,7 +83,8 @@ def signup(request: HttpRequest) -> HttpResponse:
         next_url = request.GET["next"] if _safe_next(request) else ""
         # The same page, status and email route whether the address is new or
         # registered: nothing here tells a prober which (docs/privacy.md).
-        transaction.on_commit(lambda: tasks.send_signup_mail.delay(mail.kind, mail.user_id, next_url))
+        # (A broker that cannot take it is logged: the page stays the same.)
+        queueing.enqueue_on_commit(tasks.send_signup_mail, mail.kind, mail.user_id, next_url)
         return render(request, "registration/signup_check_email.html", {"email": data["email"]})
     # A rejected form answers 400 like every other form on the site.
     status = 400 if request.method == "POST" else 200
@@ -284,8 +285,10 @@ def my_data(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["POST"])
 def data_export_new(request: HttpRequest) -> HttpResponse:
     export = privacy.data_export_request(user=request.user)
-    if export.status == DataExport.Status.PENDING:
-        transaction.on_commit(lambda: tasks.build_data_export.delay(export.pk))
+    if export.status == DataExport.Status.PENDING and not queueing.enqueue(tasks.build_data_export, export.pk):
+        # Still pending: asking again sends it again.
+        messages.error(request, "We could not start preparing your data just now. Please try again in a few minutes.")
+        return redirect("my_data")
     messages.success(request, "We are preparing your data; we will email you a link when it is ready.")
     return redirect("my_data")
 

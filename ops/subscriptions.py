@@ -34,6 +34,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from lms.queueing import enqueue_on_commit
 from ops.models import HealthProbe, IncidentUpdate, MaintenanceWindow, Subscriber, SubscriberNotice
 
 logger = logging.getLogger(__name__)
@@ -150,7 +151,7 @@ def subscriber_subscribe(
     if subscriber.confirmed_at is None:
         from ops.tasks import send_subscription_confirmation
 
-        transaction.on_commit(lambda: send_subscription_confirmation.delay(subscriber.pk))
+        enqueue_on_commit(send_subscription_confirmation, subscriber.pk)  # logged if the broker cannot take it
     return subscriber
 
 
