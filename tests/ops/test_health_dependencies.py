@@ -164,7 +164,11 @@ def test_detailed_health_answers_within_a_second_whatever_is_down(settings, clie
     response = client.get("/health/detailed/")
     elapsed = time.monotonic() - started
     body = response.json()
-    assert elapsed < 1.3, elapsed
+    # The checks run side by side, each bounded by HEALTH_CHECK_TIMEOUT (0.9 s):
+    # 0.93 s here alone. Unbounded, a hung Redis held the page 19 s or for ever;
+    # a busy two-core runner (the other test worker driving a browser) has
+    # stretched the bounded answer to 1.74 s.
+    assert elapsed < 2.0, elapsed
     # The cache fails open and the workers only delay background work: degraded, not down.
     assert response.status_code == 200 and body["status"] == "degraded"
     assert {name for name, c in body["components"].items() if c["status"] == "unhealthy"} == {
