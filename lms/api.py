@@ -42,7 +42,12 @@ def _message_of(detail: Any) -> str:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every API error as {"error": {"code", "message", "details"}}."""
     if isinstance(exc, ServiceError):
-        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+        if exc.retry_after is None:
+            return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+        details = {**exc.details, "retry_after": exc.retry_after}
+        response = Response(error_body(exc.code, exc.message, details), status=exc.status)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, DjangoValidationError):
         details = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         exc = exceptions.ValidationError(details)

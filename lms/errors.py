@@ -12,6 +12,7 @@ from typing import Any
 class ServiceError(Exception):
     status = 400
     code = "invalid"
+    retry_after: int | None = None  # seconds, sent as Retry-After (and in the details)
 
     def __init__(self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
@@ -36,6 +37,7 @@ class Unavailable(ServiceError):
 
     status = 503
     code = "unavailable"
+    retry_after = 30
 
 
 class TooLarge(ServiceError):

@@ -1,12 +1,12 @@
 """OpenAPI post-processing: every operation documents the error bodies it can return.
 
 Every API error has one shape (DESIGN.md): `{"error": {"code", "message",
-"details"}}`. Rather than repeat eight responses on every view, this hook adds
+"details"}}`. Rather than repeat ten responses on every view, this hook adds
 the shape as the `Error` component and, to each operation, the error statuses
 any of our endpoints can answer (a bad field, no or a wrong credential, a
 refusal, a hidden or missing object, a conflict, a body too large or of the
-wrong type, a rule the data breaks, a rate limit) that the view did not
-document itself. Wired in SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"].
+wrong type, a rule the data breaks, a rate limit, a service unavailable) that
+the view did not document itself. Wired in SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"].
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ ERROR_STATUSES: dict[str, str] = {
     "415": "Unsupported media type",
     "422": "Well-formed but cannot be carried out",
     "429": "Rate-limited or locked out (details.retry_after in seconds)",
+    "503": "The database or the task queue cannot take the request now: try again (Retry-After, details.retry_after)",
 }
 METHODS = {"get", "put", "post", "patch", "delete", "head", "options"}
 

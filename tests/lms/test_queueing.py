@@ -68,8 +68,9 @@ def test_the_optimiser_asked_for_while_the_broker_is_down(broker, admin, teacher
     setup = make_class(teacher, [], cards_per_deck=1)
     down(broker)
     response = api_for(admin).post(f"/api/v1/classrooms/{setup.classroom.pk}/fsrs-fits/")
-    assert response.status_code == 503
+    assert response.status_code == 503 and response["Retry-After"] == "30"
     assert response.json()["error"]["code"] == "unavailable"
+    assert response.json()["error"]["details"] == {"retry_after": 30}
     page = client_for(admin).post(f"/classes/{setup.classroom.pk}/scheduling/optimize/")
     assert page.status_code == 302
     assert ["could not be started" in str(m) for m in get_messages(page.wsgi_request)] == [True]
