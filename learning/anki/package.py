@@ -528,27 +528,39 @@ class CollectionReader:
         cards_cap = limits.notes * 20
         has_cards = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'cards' AND type = 'table'").fetchone()
         if has_cards:
-            query = "SELECT nid, ord, did FROM cards ORDER BY nid, ord LIMIT ?"
+            # A malformed card row (a column not an integer) is left out: its
+            # note falls back to its templates.
+            query = (
+                "SELECT nid, ord, did FROM cards WHERE typeof(nid) = 'integer' AND typeof(ord) = 'integer'"
+                " AND typeof(did) = 'integer' ORDER BY nid, ord LIMIT ?"
+            )
+            card_rows = self.card_rows
             for nid, ordinal, did in conn.execute(query, (cards_cap + 1,)):
-                # (SQLite gives int, float, str, bytes or None: no bool to tell apart.)
-                if type(nid) is not int or type(ordinal) is not int or type(did) is not int:
-                    continue  # a malformed card row: the note falls back to its templates
-                self.card_rows.setdefault(nid, []).append((ordinal, did))
-            if sum(len(v) for v in self.card_rows.values()) > cards_cap:
+                if (mine := card_rows.get(nid)) is None:
+                    card_rows[nid] = [(ordinal, did)]
+                else:
+                    mine.append((ordinal, did))
+            if sum(map(len, card_rows.values())) > cards_cap:
                 raise PackageTooLarge(f"The package has more than {cards_cap} cards.")
         self.schedules = _schedules(conn, cards_cap) if with_scheduling and has_cards else {}
         self.default_deck = self.decks.get(1, ("Default",))
         # Each note type's templates compiled once, not once per note.
         self.plans = {mid: RenderPlan(note_type) for mid, note_type in note_types.items()}
         self.notes = conn.execute("SELECT id, mid, tags, flds FROM notes ORDER BY id").fetchall()
-        paths: dict[tuple[str, ...], None] = {}
+        # Each deck a card lands in, in order of first use.
+        dids: dict[int | None, None] = {}
+        get = self.card_rows.get
         for nid, *_ in self.notes:
-            mine = self.card_rows.get(nid) if type(nid) is int else None
-            if mine:
-                paths.update((self.decks.get(did, self.default_deck), None) for _, did in mine)
+            mine = get(nid) if type(nid) is int else None
+            if not mine:
+                dids[None] = None
+            elif len(mine) == 1:
+                dids[mine[0][1]] = None
             else:
-                paths[self.default_deck] = None
-        self.deck_paths = list(paths)
+                for _, did in mine:
+                    dids[did] = None
+        decks, default = self.decks, self.default_deck
+        self.deck_paths = list(dict.fromkeys(default if did is None else decks.get(did, default) for did in dids))
         self.cards_expected = sum(len(v) for v in self.card_rows.values()) or len(self.notes)
 
     def cards(self) -> Iterator[PackageCard]:
