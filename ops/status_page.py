@@ -34,7 +34,6 @@ import gzip
 import json
 import logging
 import os
-import random
 import re
 import tempfile
 import time
@@ -99,18 +98,6 @@ def forget() -> None:
     drop_local()
     transaction.on_commit(drop_local)
     lms_cache.invalidate(delete=[DATA_KEY, PAGE_KEY], bump=[VERSION_KEY])
-
-
-def _fresh_start() -> int:
-    # A missing version (Redis emptied or restarted) starts anywhere, so a
-    # process's copy from before never matches a count that started again.
-    return random.randrange(1, 2**62)
-
-
-def _bump_version() -> None:
-    """A new version: every process's copy is out of date (kept to send
-    again when Redis cannot take it now, lms.cache)."""
-    lms_cache.invalidate_at_once(bump={VERSION_KEY: None})
 
 
 def page_version() -> int | None:
@@ -202,10 +189,12 @@ def anonymous_page(render: Callable[[], str]) -> Page:
     global _local
     version = page_version()
     if version is None:
-        cache.add(VERSION_KEY, _fresh_start(), None)  # another process may have set it first
+        # A missing version (Redis emptied or restarted) starts anywhere, so a
+        # process's copy from before never matches a count that started again.
+        cache.add(VERSION_KEY, lms_cache.new_token(), None)  # another process may have set it first
         version = page_version()
     if version is None:  # there, but not an integer: start again
-        cache.set(VERSION_KEY, _fresh_start(), None)
+        cache.set(VERSION_KEY, lms_cache.new_token(), None)
         version = page_version()
     local = _local
     if version is not None and local is not None and local.fresh(version):

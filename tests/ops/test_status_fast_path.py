@@ -14,6 +14,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from analytics.models import Event
+from lms import cache as lms_cache
 from ops import services, status_page
 
 pytestmark = pytest.mark.django_db
@@ -154,7 +155,7 @@ def test_within_the_recheck_window_the_copy_is_served_without_asking_redis(probe
     monkeypatch.setattr(status_page, "page_version", lambda: asked.append(1) or real())
     assert status_page.cached_page() is page and asked == []
     # Another process's change shows once the window is over...
-    status_page._bump_version()
+    lms_cache.invalidate_at_once(bump={status_page.VERSION_KEY: None})  # another process's change
     monkeypatch.setattr(status_page, "_confirmed_at", time.monotonic() - 1.001)
     assert status_page.cached_page() is None and asked == [1]
     # ...and this process's own change at once.
@@ -167,7 +168,7 @@ def test_within_the_recheck_window_the_copy_is_served_without_asking_redis(probe
 def test_a_render_that_raced_a_change_is_never_served(probed) -> None:
     Client().get("/status/")
     version = status_page.page_version()
-    status_page._bump_version()  # a probe round landed while someone rendered at `version`
+    lms_cache.invalidate_at_once(bump={status_page.VERSION_KEY: None})  # a probe round landed meanwhile
     cache.set(status_page.PAGE_KEY, (version, "<p>stale</p>", time.time()), 30)
     status_page._local = None  # as in a process that has no copy yet
     assert status_page.cached_page() is None
