@@ -310,11 +310,15 @@ class Unsent:
     def clear_locked(self) -> None:
         self.delete, self.bump = set(), {}
 
+    def reset_locked(self) -> None:
+        """Owe nothing (sent, or dropped), the overflow included."""
+        self.clear_locked()
+        self.overflowed = False
+
     def forget(self) -> None:
         """Drop the record (tests, between cases)."""
         with self.lock:
-            self.clear_locked()
-            self.overflowed = False
+            self.reset_locked()
 
 
 _unsent = Unsent()  # per process
@@ -349,8 +353,7 @@ def _send_unsent(*, ignore_breaker: bool = False) -> bool:
             return True
         backend = caches["default"]
         if not isinstance(backend, FailOpenRedisCache):  # the settings changed (tests): nowhere to send
-            _unsent.clear_locked()
-            _unsent.overflowed = False
+            _unsent.reset_locked()
             return True
         if breaker_open() and not ignore_breaker:
             return False
@@ -364,8 +367,7 @@ def _send_unsent(*, ignore_breaker: bool = False) -> bool:
                 pipe.execute()
         except CAUGHT as exc:
             if _kind(exc) == "command":  # ours to fix: sent again, it would fail again, for ever
-                _unsent.clear_locked()
-                _unsent.overflowed = False
+                _unsent.reset_locked()
             _failed(exc)
             return False
         logger.warning(
@@ -373,8 +375,7 @@ def _send_unsent(*, ignore_breaker: bool = False) -> bool:
             "whole-cache" if _unsent.overflowed else owed,
         )
         unsent_invalidations.labels(outcome="sent").inc(owed or 1)
-        _unsent.clear_locked()
-        _unsent.overflowed = False
+        _unsent.reset_locked()
         return True
 
 
