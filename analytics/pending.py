@@ -123,11 +123,11 @@ class RedisBuffer:
 
         return bool(guarded(lambda: self.client.rpush(self.key, *items), default=False))
 
-    def peek(self, start: int, count: int) -> list[bytes]:
-        """Up to `count` items from `start`, left in the list (see `trim`)."""
+    def peek(self, count: int) -> list[bytes]:
+        """Up to `count` items from the head, left in the list (see `trim`)."""
         from lms.cache import guarded
 
-        return guarded(lambda: self.client.lrange(self.key, start, start + count - 1), default=None) or []
+        return guarded(lambda: self.client.lrange(self.key, 0, count - 1), default=None) or []
 
     def trim(self, items: list[bytes]) -> bool | None:
         """Remove `items` from the head of the list: True when they were
@@ -322,7 +322,7 @@ def flush() -> int:
 
     written = 0
     while True:
-        items = buffer.peek(0, BATCH)
+        items = buffer.peek(BATCH)
         if not items:
             return written
         try:

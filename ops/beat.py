@@ -177,6 +177,5 @@ class Scheduler(DatabaseScheduler):
         """The runs without a window the broker outage held back, once each."""
         for name, entry in list(self.missed.items()):
             logger.info("beat: sending %s, held back while the broker was down", name)
-            if not self.send(entry):
+            if not self.send(entry):  # (a sent run leaves `missed` there)
                 return
-            self.missed.pop(name, None)
