@@ -85,7 +85,6 @@ def start_server(port: int, workers: int, threads: int, metrics_dir: str) -> sub
         "GUNICORN_THREADS": str(threads),
         "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
         "DB_CONN_MAX_AGE": "3600",  # the backends measured stay the same through a phase
-        "LOG_LEVEL": "WARNING",
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "lms/gunicorn.conf.py", "lms.wsgi"],
