@@ -11,6 +11,7 @@ from rest_framework import throttling as drf
 from rest_framework.test import APIRequestFactory, force_authenticate
 
 from lms import throttling
+from lms.cache import FailOpenRedisCache
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.redis
@@ -142,3 +143,20 @@ def test_a_script_missing_from_redis_is_loaded_and_the_keys_still_read(real_redi
     assert throttle.allow_request(request, view) is True
     assert throttle._count == 1 and view.cache_read_ahead == {"ahead:number": 7}
     assert script.sha != "0" * 40  # loaded again
+
+
+def test_a_scoped_throttle_counts_on_redis_and_answers_429(
+    real_redis: None, api_for: Any, student: Any, monkeypatch: Any
+) -> None:
+    """The browser's events (scope "events") went through RedisWindowMixin
+    before DRF's scoped throttle had set its rate: every one was a 500."""
+    assert type(caches["default"]) is FailOpenRedisCache
+    rates = {**throttling.ScopedRateThrottle.THROTTLE_RATES, "events": "2/minute"}
+    monkeypatch.setattr(throttling.ScopedRateThrottle, "THROTTLE_RATES", rates)
+    api = api_for(student)
+    batch = {"events": [{"name": "card_flipped", "properties": {}}]}
+    assert [api.post("/api/v1/analytics/events/", batch, format="json").status_code for _ in range(3)] == [
+        201,
+        201,
+        429,
+    ]
