@@ -120,8 +120,9 @@ def normalise_start(data: Any) -> dict[str, Any]:
     for kind in ("deck", "lesson", "course", "classroom", "class"):
         if kind in body and "scope_type" not in body:
             body["scope_type"], body["scope_id"] = kind, body.pop(kind)
-    if body.get("scope_type") in SCOPE_ALIASES:
-        body["scope_type"] = SCOPE_ALIASES[body["scope_type"]]
+    scope_type = body.get("scope_type")
+    if isinstance(scope_type, str) and scope_type in SCOPE_ALIASES:  # not a dict or list: unhashable
+        body["scope_type"] = SCOPE_ALIASES[scope_type]
     return body
 
 
@@ -409,7 +410,8 @@ class StudySessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     )
     @action(detail=True, methods=["post"])
     def override(self, request: Request, pk: str) -> Response:
-        review = study.review_override(student=request.user, session_id=pk, review_id=request.data.get("review"))
+        body = request.data if hasattr(request.data, "get") else {}  # a JSON list or string: no review named
+        review = study.review_override(student=request.user, session_id=pk, review_id=body.get("review"))
         session = review.session
         return Response(
             {

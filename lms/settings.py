@@ -441,6 +441,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_METADATA_CLASS": "lms.metadata.Metadata",
     "DEFAULT_PAGINATION_CLASS": "lms.pagination.Pagination",
     "PAGE_SIZE": 50,
     # Without it DRF keys throttles on the whole X-Forwarded-For header, which
