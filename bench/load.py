@@ -250,13 +250,19 @@ def run_phase(name: str, students: list[Student], seconds: float, base: str) -> 
             except requests.RequestException:
                 tally.record(name, 0.0, False, 0)
 
+    return tally, run_clients(students, client, seconds)
+
+
+def run_clients(students: list[Student], client: Callable[[Student], None], seconds: float) -> float:
+    """`client(student)` in a thread per student (it runs until its own
+    deadline, `seconds` from now); the seconds they took."""
     threads = [threading.Thread(target=client, args=(s,), daemon=True) for s in students]
     started = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(seconds + 60)
-    return tally, time.monotonic() - started
+    return time.monotonic() - started
 
 
 def percentile(values: list[float], share: float) -> float:

@@ -41,7 +41,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -195,14 +194,8 @@ def run_phase(name: str, students: list[load.Student], base: str, seconds: float
             except requests.RequestException:
                 tally.record(name, 0.0, False, 0)
 
-    threads = [threading.Thread(target=client, args=(student,), daemon=True) for student in students]
     before = meters.read()
-    started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(seconds + 60)
-    elapsed = time.monotonic() - started
+    elapsed = load.run_clients(students, client, seconds)
     spent = Meters.spent(before, meters.read())
     count = tally.answers if name == "study" else len(tally.latencies[name])
     per = max(1, count)
