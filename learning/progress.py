@@ -161,6 +161,10 @@ class DeckProgress(_Mastery):
         }
 
 
+# Decks in the dashboard's table; the rest on "All decks" (deck_progress).
+DASHBOARD_DECKS = 8
+
+
 @dataclass
 class Dashboard:
     today: date
@@ -184,6 +188,18 @@ class Dashboard:
     # The page's figures (charts, tables) as rendered HTML, kept with the data
     # in the cache so the page renders them once per change, not per view.
     html: str = ""
+
+    @property
+    def decks_first(self) -> list[DeckProgress]:
+        """The dashboard's few decks: those with cards due (most first), then
+        those begun and not yet mastered, then the rest; each group in the
+        classes' own order."""
+
+        def rank(pair: tuple[int, DeckProgress]) -> tuple[int, bool, int]:
+            index, row = pair
+            return -row.due, not (row.studied and row.mastered < row.total), index
+
+        return [row for _, row in sorted(enumerate(self.decks), key=rank)[:DASHBOARD_DECKS]]
 
     def as_dict(self) -> dict:
         start = self.today - timedelta(days=HEATMAP_DAYS - 1)

@@ -9,6 +9,7 @@ from learning import gradebook_views, scheduling_api, scheduling_views, study_ap
 
 urlpatterns = [
     path("dashboard/", study_views.dashboard, name="dashboard"),
+    path("dashboard/decks/", study_views.deck_progress, name="deck_progress"),
     path("study/", study_views.study_start, name="study_start"),
     # The content pages link with a deck id: {% url 'learning:study_start' deck.pk %}.
     path("study/decks/<int:deck_pk>/", study_views.study_start, name="study_start"),

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import get_template, render_to_string
@@ -300,6 +301,19 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "learning/progress/dashboard.html",
         {"data": data, "taught": taught, "figures": mark_safe(data.html)},  # noqa: S308 - rendered by a template
     )
+
+
+DECK_PROGRESS_PAGE = 50
+
+
+@login_required
+@require_GET
+def deck_progress(request: HttpRequest) -> HttpResponse:
+    """Every deck the student studies with their mastery of it, in the
+    classes' order, a page at a time (the dashboard shows a few)."""
+    data = progress_queries.cached_student_dashboard(request.user)
+    page = Paginator(data.decks, DECK_PROGRESS_PAGE).get_page(request.GET.get("page"))
+    return render(request, "learning/progress/decks.html", {"data": data, "page": page})
 
 
 SORT_LABELS = [
