@@ -33,6 +33,7 @@ PAGES = {
     ],
     "student": [
         "/dashboard/",
+        "/dashboard/decks/",
         "/classes/",
         "/classes/{class}/",
         "/decks/",
