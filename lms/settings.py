@@ -297,6 +297,9 @@ AUDIT_LOG_RETENTION_DAYS = envint("AUDIT_LOG_RETENTION_DAYS", 730)
 
 # "Download my data": the zip can be downloaded for this many hours.
 DATA_EXPORT_TTL_HOURS = envint("DATA_EXPORT_TTL_HOURS", 72)
+# A build claims its export first; a claim older than this is a build that died
+# (keep it above CELERY_TASK_TIME_LIMIT, after which no build can still be running).
+DATA_EXPORT_CLAIM_STALE_SECONDS = envint("DATA_EXPORT_CLAIM_STALE_SECONDS", CELERY_TASK_TIME_LIMIT + 5 * 60)
 # "Delete my account": days before a scheduled job deletes it (logging in cancels).
 ACCOUNT_DELETION_GRACE_DAYS = envint("ACCOUNT_DELETION_GRACE_DAYS", 7)
 # Sign-up: the emailed confirmation link works for this many hours; an account

@@ -16,8 +16,11 @@ def ping(self: Task, payload: str = "pong") -> dict:
 
 
 @shared_task(acks_late=True)
-def build_data_export(export_id: int) -> str:
-    return privacy.data_export_build(export_id=export_id).status
+def build_data_export(export_id: int) -> str | None:
+    """Build one export; None when this delivery found nothing to do (built
+    already, or another delivery's build holds it)."""
+    export = privacy.data_export_build(export_id=export_id)
+    return export.status if export else None
 
 
 @shared_task
