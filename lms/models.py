@@ -172,7 +172,8 @@ class DataExport(models.Model):
     its owner only, until it expires (DATA_EXPORT_TTL_HOURS).
 
     A build claims the export first (`started_at`, `attempts`), so of two
-    deliveries of its task one builds."""
+    deliveries of its task one builds; the sweep (lms.privacy.data_exports_sweep)
+    re-sends one whose message was lost and fails one whose builds keep dying."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Being prepared"
@@ -186,7 +187,7 @@ class DataExport(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     file = models.FileField(upload_to=_export_path, blank=True, max_length=255)
     size_bytes = models.PositiveBigIntegerField(default=0)
-    # When its build task was last sent.
+    # When its build task was last sent (the request, or a re-send by the sweep).
     queued_at = models.DateTimeField(default=timezone.now)
     # When the build holding it claimed it, and how many builds have (each claim adds one).
     started_at = models.DateTimeField(null=True, blank=True)

@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import zipfile
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
+from prometheus_client import Counter
 
 from lms import audit
 from lms.models import DataExport, User
@@ -29,6 +31,13 @@ from lms.signals import personal_data_requested
 from lms.tokens import user_log_out_everywhere
 
 logger = logging.getLogger(__name__)
+
+exports_swept = Counter(
+    "lms_data_exports_swept_total",
+    "Data exports the sweep acted on, by outcome: resent (its build task was lost: never picked up, "
+    "or its build died) or failed (DATA_EXPORT_MAX_ATTEMPTS builds died)",
+    ["outcome"],
+)
 
 
 def _json(value: Any) -> bytes:
@@ -88,7 +97,7 @@ def data_export_claim(*, export_id: int, now: datetime | None = None) -> DataExp
     here: finished, gone, or claimed by a build that may still be running.
 
     Its task can be delivered twice at once (the person asked again, the sweep
-    a broker redelivered it): the UPDATE
+    re-sent a message that was only late, a broker redelivered it): the UPDATE
     is a compare-and-set on `attempts`, so of two deliveries that read the same
     row exactly one matches. No transaction is held while the zip is built."""
     now = now or timezone.now()
@@ -109,7 +118,7 @@ def data_export_claim(*, export_id: int, now: datetime | None = None) -> DataExp
 def _finish(export: DataExport, **fields: Any) -> bool:
     """Write a build's outcome if the export is still that build's: pending and
     not claimed since (a build that outlived DATA_EXPORT_CLAIM_STALE_SECONDS
-    may have been taken over)."""
+    may have been taken over, or failed by the sweep)."""
     still_ours = DataExport.objects.filter(pk=export.pk, status=DataExport.Status.PENDING, attempts=export.attempts)
     return bool(still_ours.update(**fields))
 
@@ -157,6 +166,52 @@ def data_export_build(*, export_id: int) -> DataExport | None:
             [export.user.email],
         )
     return export
+
+
+def data_exports_sweep(*, send: Callable[[int], bool], now: datetime | None = None) -> dict[str, int]:
+    """Re-send the build of every pending export whose task was lost, or fail it.
+
+    Lost: no build holds it (never claimed, or its claim is older than
+    DATA_EXPORT_CLAIM_STALE_SECONDS) and its task was sent more than
+    DATA_EXPORT_QUEUE_STALE_SECONDS ago. Such an export is sent again through
+    `send` (the task's enqueue: False when the broker did not take it, and the
+    next sweep tries again), unless DATA_EXPORT_MAX_ATTEMPTS builds already
+    died on it: then it is failed, and the page tells its owner to ask again.
+    A re-send that was not needed is harmless: the build claims first."""
+    now = now or timezone.now()
+    waited = now - timedelta(seconds=settings.DATA_EXPORT_QUEUE_STALE_SECONDS)
+    done = {"resent": 0, "failed": 0, "not_sent": 0}
+    for export in DataExport.objects.claimable(now).filter(queued_at__lt=waited).order_by("pk"):
+        if export.started_at is not None and export.attempts >= settings.DATA_EXPORT_MAX_ATTEMPTS:
+            if _finish(export, status=DataExport.Status.FAILED, finished_at=now):
+                exports_swept.labels(outcome="failed").inc()
+                logger.warning(
+                    "data export %s failed: %s builds of it stopped without finishing (worker lost?)",
+                    export.pk,
+                    export.attempts,
+                )
+                done["failed"] += 1
+            continue
+        if not send(export.pk):
+            done["not_sent"] += 1  # the broker is down: left for the next sweep
+            continue
+        DataExport.objects.filter(pk=export.pk, status=DataExport.Status.PENDING).update(queued_at=now)
+        exports_swept.labels(outcome="resent").inc()
+        if export.started_at is None:
+            logger.warning(
+                "data export %s re-sent: no worker picked its build up in %s s (message lost?)",
+                export.pk,
+                settings.DATA_EXPORT_QUEUE_STALE_SECONDS,
+            )
+        else:
+            logger.warning(
+                "data export %s re-sent: build %s of %s stopped without finishing (worker lost?)",
+                export.pk,
+                export.attempts,
+                settings.DATA_EXPORT_MAX_ATTEMPTS,
+            )
+        done["resent"] += 1
+    return done
 
 
 def get_data_export_for(user: User, pk: int) -> DataExport:
