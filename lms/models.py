@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import zoneinfo
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
@@ -155,9 +156,24 @@ def _export_path(instance: DataExport, filename: str) -> str:
     return f"private/exports/{instance.user_id}/{filename}"
 
 
+class DataExportQuerySet(models.QuerySet):
+    def claimable(self, now: datetime) -> DataExportQuerySet:
+        """Pending with no live build: never claimed, or claimed longer than
+        DATA_EXPORT_CLAIM_STALE_SECONDS ago (past the task's time limit, so
+        that build's worker died)."""
+        stale = now - timedelta(seconds=settings.DATA_EXPORT_CLAIM_STALE_SECONDS)
+        return self.filter(status=DataExport.Status.PENDING).filter(
+            models.Q(started_at__isnull=True) | models.Q(started_at__lt=stale)
+        )
+
+
 class DataExport(models.Model):
     """One "download my data" request: built by a Celery task, downloaded by
-    its owner only, until it expires (DATA_EXPORT_TTL_HOURS)."""
+    its owner only, until it expires (DATA_EXPORT_TTL_HOURS).
+
+    A build claims the export first (`started_at`, `attempts`), so of two
+    deliveries of its task one builds; the sweep (lms.privacy.data_exports_sweep)
+    re-sends one whose message was lost and fails one whose builds keep dying."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Being prepared"
@@ -171,6 +187,13 @@ class DataExport(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     file = models.FileField(upload_to=_export_path, blank=True, max_length=255)
     size_bytes = models.PositiveBigIntegerField(default=0)
+    # When its build task was last sent (the request, or a re-send by the sweep).
+    queued_at = models.DateTimeField(default=timezone.now)
+    # When the build holding it claimed it, and how many builds have (each claim adds one).
+    started_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    objects = DataExportQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import zipfile
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
+from prometheus_client import Counter
 
 from lms import audit
 from lms.models import DataExport, User
@@ -29,6 +31,13 @@ from lms.signals import personal_data_requested
 from lms.tokens import user_log_out_everywhere
 
 logger = logging.getLogger(__name__)
+
+exports_swept = Counter(
+    "lms_data_exports_swept_total",
+    "Data exports the sweep acted on, by outcome: resent (its build task was lost: never picked up, "
+    "or its build died) or failed (DATA_EXPORT_MAX_ATTEMPTS builds died)",
+    ["outcome"],
+)
 
 
 def _json(value: Any) -> bytes:
@@ -57,11 +66,12 @@ def profile_of(user: User) -> dict[str, Any]:
 
 
 def data_export_request(*, user: User) -> DataExport:
-    """A new pending export; one already being prepared is returned instead."""
+    """A new pending export; one already being prepared is returned instead
+    (a failed or ready one is not: asking again after a failure starts anew)."""
     pending = user.data_exports.filter(status=DataExport.Status.PENDING).first()
     if pending is not None:
         return pending
-    return DataExport.objects.create(user=user)  # the caller enqueues the build on commit
+    return DataExport.objects.create(user=user)  # the caller enqueues the build
 
 
 def build_zip(user: User) -> bytes:
@@ -82,17 +92,51 @@ def build_zip(user: User) -> bytes:
     return buffer.getvalue()
 
 
-def data_export_build(*, export_id: int) -> DataExport:
-    export = DataExport.objects.select_related("user").get(pk=export_id)
-    if export.status != DataExport.Status.PENDING:
-        return export
+def data_export_claim(*, export_id: int, now: datetime | None = None) -> DataExport | None:
+    """Take a pending export for one build, or None when it is not to be built
+    here: finished, gone, or claimed by a build that may still be running.
+
+    Its task can be delivered twice at once (the person asked again, the sweep
+    re-sent a message that was only late, a broker redelivered it): the UPDATE
+    is a compare-and-set on `attempts`, so of two deliveries that read the same
+    row exactly one matches. No transaction is held while the zip is built."""
+    now = now or timezone.now()
+    export = DataExport.objects.claimable(now).select_related("user").filter(pk=export_id).first()
+    if export is None:
+        return None
+    claimed = (
+        DataExport.objects.claimable(now)
+        .filter(pk=export.pk, attempts=export.attempts)
+        .update(started_at=now, attempts=export.attempts + 1)
+    )
+    if not claimed:
+        return None
+    export.started_at, export.attempts = now, export.attempts + 1
+    return export
+
+
+def _finish(export: DataExport, **fields: Any) -> bool:
+    """Write a build's outcome if the export is still that build's: pending and
+    not claimed since (a build that outlived DATA_EXPORT_CLAIM_STALE_SECONDS
+    may have been taken over, or failed by the sweep)."""
+    still_ours = DataExport.objects.filter(pk=export.pk, status=DataExport.Status.PENDING, attempts=export.attempts)
+    return bool(still_ours.update(**fields))
+
+
+def data_export_build(*, export_id: int) -> DataExport | None:
+    """The task's body: claim the export, build its zip, store it and email
+    its owner. None when this delivery had nothing to do (see data_export_claim)."""
+    export = data_export_claim(export_id=export_id)
+    if export is None:
+        return None
     try:
         content = build_zip(export.user)
     except Exception:
         logger.exception("data export %s failed", export.pk)
-        export.status = DataExport.Status.FAILED
-        export.finished_at = timezone.now()
-        export.save(update_fields=["status", "finished_at"])
+        now = timezone.now()
+        if not _finish(export, status=DataExport.Status.FAILED, finished_at=now):
+            return None
+        export.status, export.finished_at = DataExport.Status.FAILED, now
         return export
     now = timezone.now()
     export.file.save(f"data-{export.user.username}-{now:%Y%m%d-%H%M%S}.zip", ContentFile(content), save=False)
@@ -100,7 +144,17 @@ def data_export_build(*, export_id: int) -> DataExport:
     export.finished_at = now
     export.expires_at = now + timedelta(hours=settings.DATA_EXPORT_TTL_HOURS)
     export.size_bytes = len(content)
-    export.save(update_fields=["file", "status", "finished_at", "expires_at", "size_bytes"])
+    if not _finish(
+        export,
+        file=export.file.name,
+        status=export.status,
+        finished_at=export.finished_at,
+        expires_at=export.expires_at,
+        size_bytes=export.size_bytes,
+    ):
+        logger.warning("data export %s was built after its build was given up: this copy is dropped", export.pk)
+        export.file.delete(save=False)
+        return None
     if export.user.email:
         link = settings.SITE_URL.rstrip("/") + reverse("data_export_download", args=[export.pk])
         send_mail(
@@ -112,6 +166,52 @@ def data_export_build(*, export_id: int) -> DataExport:
             [export.user.email],
         )
     return export
+
+
+def data_exports_sweep(*, send: Callable[[int], bool], now: datetime | None = None) -> dict[str, int]:
+    """Re-send the build of every pending export whose task was lost, or fail it.
+
+    Lost: no build holds it (never claimed, or its claim is older than
+    DATA_EXPORT_CLAIM_STALE_SECONDS) and its task was sent more than
+    DATA_EXPORT_QUEUE_STALE_SECONDS ago. Such an export is sent again through
+    `send` (the task's enqueue: False when the broker did not take it, and the
+    next sweep tries again), unless DATA_EXPORT_MAX_ATTEMPTS builds already
+    died on it: then it is failed, and the page tells its owner to ask again.
+    A re-send that was not needed is harmless: the build claims first."""
+    now = now or timezone.now()
+    waited = now - timedelta(seconds=settings.DATA_EXPORT_QUEUE_STALE_SECONDS)
+    done = {"resent": 0, "failed": 0, "not_sent": 0}
+    for export in DataExport.objects.claimable(now).filter(queued_at__lt=waited).order_by("pk"):
+        if export.started_at is not None and export.attempts >= settings.DATA_EXPORT_MAX_ATTEMPTS:
+            if _finish(export, status=DataExport.Status.FAILED, finished_at=now):
+                exports_swept.labels(outcome="failed").inc()
+                logger.warning(
+                    "data export %s failed: %s builds of it stopped without finishing (worker lost?)",
+                    export.pk,
+                    export.attempts,
+                )
+                done["failed"] += 1
+            continue
+        if not send(export.pk):
+            done["not_sent"] += 1  # the broker is down: left for the next sweep
+            continue
+        DataExport.objects.filter(pk=export.pk, status=DataExport.Status.PENDING).update(queued_at=now)
+        exports_swept.labels(outcome="resent").inc()
+        if export.started_at is None:
+            logger.warning(
+                "data export %s re-sent: no worker picked its build up in %s s (message lost?)",
+                export.pk,
+                settings.DATA_EXPORT_QUEUE_STALE_SECONDS,
+            )
+        else:
+            logger.warning(
+                "data export %s re-sent: build %s of %s stopped without finishing (worker lost?)",
+                export.pk,
+                export.attempts,
+                settings.DATA_EXPORT_MAX_ATTEMPTS,
+            )
+        done["resent"] += 1
+    return done
 
 
 def get_data_export_for(user: User, pk: int) -> DataExport:

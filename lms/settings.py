@@ -297,6 +297,15 @@ AUDIT_LOG_RETENTION_DAYS = envint("AUDIT_LOG_RETENTION_DAYS", 730)
 
 # "Download my data": the zip can be downloaded for this many hours.
 DATA_EXPORT_TTL_HOURS = envint("DATA_EXPORT_TTL_HOURS", 72)
+# Its build task lost (a worker killed mid-build, a broker restarted without
+# persistence, a failed send): the sweep (lms.tasks.sweep_data_exports, every 5
+# minutes) sends it again once it has waited this long for a worker after its last send,
+DATA_EXPORT_QUEUE_STALE_SECONDS = envint("DATA_EXPORT_QUEUE_STALE_SECONDS", 5 * 60)
+# or once a build claimed it this long ago without finishing; keep it above
+# CELERY_TASK_TIME_LIMIT, after which no build can still be running,
+DATA_EXPORT_CLAIM_STALE_SECONDS = envint("DATA_EXPORT_CLAIM_STALE_SECONDS", CELERY_TASK_TIME_LIMIT + 5 * 60)
+# and marks it failed (the person can ask again) after this many builds died.
+DATA_EXPORT_MAX_ATTEMPTS = envint("DATA_EXPORT_MAX_ATTEMPTS", 3)
 # "Delete my account": days before a scheduled job deletes it (logging in cancels).
 ACCOUNT_DELETION_GRACE_DAYS = envint("ACCOUNT_DELETION_GRACE_DAYS", 7)
 # Sign-up: the emailed confirmation link works for this many hours; an account

@@ -4,7 +4,7 @@ import time
 
 from celery import Task, shared_task
 
-from lms import privacy, signup
+from lms import privacy, queueing, signup
 
 
 @shared_task(bind=True, max_retries=3, default_retry_delay=5, acks_late=True, ignore_result=False)
@@ -16,8 +16,23 @@ def ping(self: Task, payload: str = "pong") -> dict:
 
 
 @shared_task(acks_late=True)
-def build_data_export(export_id: int) -> str:
-    return privacy.data_export_build(export_id=export_id).status
+def build_data_export(export_id: int) -> str | None:
+    """Build one export; None when this delivery found nothing to do (built
+    already, or another delivery's build holds it)."""
+    export = privacy.data_export_build(export_id=export_id)
+    return export.status if export else None
+
+
+def queue_data_export(export_id: int) -> bool:
+    """Send an export's build; False when the broker did not take it."""
+    return queueing.enqueue(build_data_export, export_id)
+
+
+@shared_task
+def sweep_data_exports() -> dict[str, int]:
+    """Re-send exports whose build task was lost, fail those whose builds keep
+    dying (lms.privacy.data_exports_sweep); beat runs it every 5 minutes."""
+    return privacy.data_exports_sweep(send=queue_data_export)
 
 
 @shared_task

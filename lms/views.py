@@ -285,7 +285,7 @@ def my_data(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["POST"])
 def data_export_new(request: HttpRequest) -> HttpResponse:
     export = privacy.data_export_request(user=request.user)
-    if export.status == DataExport.Status.PENDING and not queueing.enqueue(tasks.build_data_export, export.pk):
+    if export.status == DataExport.Status.PENDING and not tasks.queue_data_export(export.pk):
         # Still pending: asking again sends it again.
         messages.error(request, "We could not start preparing your data just now. Please try again in a few minutes.")
         return redirect("my_data")

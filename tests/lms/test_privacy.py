@@ -138,6 +138,34 @@ def test_a_second_request_while_one_is_pending_adds_nothing(student):
     assert DataExport.objects.count() == 1
 
 
+def test_a_failed_export_says_so_and_to_ask_again(student, client_for):
+    DataExport.objects.create(user=student, status=DataExport.Status.FAILED, finished_at=timezone.now())
+    page = client_for(student).get("/accounts/data/").content.decode()
+    assert '<strong class="error">Failed</strong>: we could not prepare this copy.' in page
+    assert "Please ask again: press “Prepare my data” above." in page
+
+
+def test_an_older_failed_export_under_a_newer_one_does_not_ask_again(student, client_for):
+    DataExport.objects.create(
+        user=student, status=DataExport.Status.FAILED, created_at=timezone.now() - timedelta(days=1)
+    )
+    DataExport.objects.create(user=student)
+    page = client_for(student).get("/accounts/data/").content.decode()
+    assert "Being prepared" in page and "Failed</strong>" in page
+    assert "ask again" not in page
+
+
+def test_asking_again_after_a_failure_prepares_a_new_export(
+    student, client_for, settings, django_capture_on_commit_callbacks
+):
+    failed = DataExport.objects.create(user=student, status=DataExport.Status.FAILED, finished_at=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client_for(student).post("/accounts/data/export/").status_code == 302
+    new = DataExport.objects.exclude(pk=failed.pk).get()
+    assert new.status == DataExport.Status.READY and len(mail.outbox) == 1
+    assert DataExport.objects.get(pk=failed.pk).status == DataExport.Status.FAILED
+
+
 # --- Delete my account -------------------------------------------------------------
 
 
