@@ -176,19 +176,25 @@ def data_exports_sweep(*, send: Callable[[int], bool], now: datetime | None = No
     DATA_EXPORT_QUEUE_STALE_SECONDS ago. Such an export is sent again through
     `send` (the task's enqueue: False when the broker did not take it, and the
     next sweep tries again), unless DATA_EXPORT_MAX_ATTEMPTS builds already
-    died on it: then it is failed, and the page tells its owner to ask again.
+    died on it, or it was asked for DATA_EXPORT_GIVE_UP_HOURS ago (the re-sends
+    stop: a dead queue holds a bounded number of them): then it is failed, and
+    the page tells its owner to ask again.
     A re-send that was not needed is harmless: the build claims first."""
     now = now or timezone.now()
     waited = now - timedelta(seconds=settings.DATA_EXPORT_QUEUE_STALE_SECONDS)
     done = {"resent": 0, "failed": 0, "not_sent": 0}
+    given_up = now - timedelta(hours=settings.DATA_EXPORT_GIVE_UP_HOURS)
     for export in DataExport.objects.claimable(now).filter(queued_at__lt=waited).order_by("pk"):
-        if export.started_at is not None and export.attempts >= settings.DATA_EXPORT_MAX_ATTEMPTS:
+        died = export.started_at is not None and export.attempts >= settings.DATA_EXPORT_MAX_ATTEMPTS
+        if died or export.created_at < given_up:
             if _finish(export, status=DataExport.Status.FAILED, finished_at=now):
                 exports_swept.labels(outcome="failed").inc()
                 logger.warning(
-                    "data export %s failed: %s builds of it stopped without finishing (worker lost?)",
+                    "data export %s failed: %s",
                     export.pk,
-                    export.attempts,
+                    f"{export.attempts} builds of it stopped without finishing (worker lost?)"
+                    if died
+                    else f"no build finished in {settings.DATA_EXPORT_GIVE_UP_HOURS} h (no worker took it?)",
                 )
                 done["failed"] += 1
             continue

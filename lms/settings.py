@@ -304,8 +304,12 @@ DATA_EXPORT_QUEUE_STALE_SECONDS = envint("DATA_EXPORT_QUEUE_STALE_SECONDS", 5 * 
 # or once a build claimed it this long ago without finishing; keep it above
 # CELERY_TASK_TIME_LIMIT, after which no build can still be running,
 DATA_EXPORT_CLAIM_STALE_SECONDS = envint("DATA_EXPORT_CLAIM_STALE_SECONDS", CELERY_TASK_TIME_LIMIT + 5 * 60)
-# and marks it failed (the person can ask again) after this many builds died.
+# and marks it failed (the person can ask again) after this many builds died,
 DATA_EXPORT_MAX_ATTEMPTS = envint("DATA_EXPORT_MAX_ATTEMPTS", 3)
+# or when it is still waiting this many hours after it was asked for (no worker
+# took any of its sends: at most hours x 12 copies of its message wait in a
+# dead queue, each a no-op once it is failed).
+DATA_EXPORT_GIVE_UP_HOURS = envint("DATA_EXPORT_GIVE_UP_HOURS", 6)
 # "Delete my account": days before a scheduled job deletes it (logging in cancels).
 ACCOUNT_DELETION_GRACE_DAYS = envint("ACCOUNT_DELETION_GRACE_DAYS", 7)
 # Sign-up: the emailed confirmation link works for this many hours; an account

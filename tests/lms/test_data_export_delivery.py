@@ -251,6 +251,24 @@ def test_the_sweep_fails_an_export_after_its_last_build_died(student, settings, 
     assert again.pk != export.pk and again.status == DataExport.Status.PENDING
 
 
+def test_the_sweep_stops_resending_an_export_no_worker_took_for_hours(student, settings, sent, caplog):
+    """Re-sent every wait while no worker is there; given up after
+    DATA_EXPORT_GIVE_UP_HOURS, so a dead queue collects a bounded number."""
+    export = pending(student, queued=settings.DATA_EXPORT_QUEUE_STALE_SECONDS + 1)
+    hours = settings.DATA_EXPORT_GIVE_UP_HOURS
+    DataExport.objects.filter(pk=export.pk).update(created_at=ago(hours * 3600 - 60))
+    assert tasks.sweep_data_exports()["resent"] == 1
+    DataExport.objects.filter(pk=export.pk).update(
+        created_at=ago(hours * 3600 + 60), queued_at=ago(settings.DATA_EXPORT_QUEUE_STALE_SECONDS + 1)
+    )
+    with caplog.at_level(logging.WARNING, logger="lms.privacy"):
+        assert tasks.sweep_data_exports() == {"resent": 0, "failed": 1, "not_sent": 0}
+    assert sent == [export.pk]
+    export.refresh_from_db()
+    assert export.status == DataExport.Status.FAILED
+    assert f"no build finished in {hours} h" in caplog.text
+
+
 def test_the_sweep_leaves_exports_that_are_still_on_their_way(student, outsider, settings, sent):
     fresh_queue = settings.DATA_EXPORT_QUEUE_STALE_SECONDS - 30
     pending(student, queued=fresh_queue)  # sent a moment ago, not picked up yet
