@@ -8,7 +8,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from analytics import feedback
@@ -18,12 +17,11 @@ from analytics.models import Feedback, Notice
 from lms import charts
 from lms.errors import ServiceError
 from lms.models import User
+from lms.redirects import on_this_site
 
 
 def _back(request: HttpRequest, url: str) -> HttpResponse:
-    if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}, require_https=False):
-        return redirect(url)
-    return redirect("feedback_mine")
+    return redirect(on_this_site(request, url) or "feedback_mine")
 
 
 def _int_or_none(value: str | None) -> int | None:

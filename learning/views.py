@@ -21,7 +21,6 @@ from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from learning import access, services, study
@@ -41,6 +40,7 @@ from learning.media import content_type_for
 from learning.models import Card, Classroom, Course, Deck, Enrollment, Lesson
 from learning.sanitize import clean_card_html
 from lms.errors import ServiceError
+from lms.redirects import on_this_site
 
 CARDS_PER_PAGE = 50
 
@@ -839,9 +839,4 @@ def move(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
 
 def _safe_next(request: HttpRequest) -> str:
     """The `next` address from the form or query string when it stays on this site."""
-    back = request.POST.get("next") or request.GET.get("next") or ""
-    if back and url_has_allowed_host_and_scheme(
-        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return back
-    return ""
+    return on_this_site(request, request.POST.get("next") or request.GET.get("next"))

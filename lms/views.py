@@ -15,7 +15,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from lms import audit, privacy, queueing, tasks
@@ -24,6 +23,7 @@ from lms.api import error_body
 from lms.forms import AccountDeleteForm, AuditFilterForm, ProfileForm, SignUpForm
 from lms.inputs import BadInput
 from lms.models import ApiToken, DataExport, User
+from lms.redirects import on_this_site
 from lms.tokens import token_revoke, tokens_revoke_all
 from lms.tracking import track
 
@@ -105,18 +105,11 @@ def signup_confirm(request: HttpRequest, token: str) -> HttpResponse:
     login(request, user, backend="lms.auth.CachedModelBackend")
     track("signup", user=user, role=user.role)
     messages.success(request, f"Welcome, {user.display_name}! Your account is ready.")
-    safe = url_has_allowed_host_and_scheme(
-        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    )
-    return redirect(next_url if next_url and safe else "home")
+    return redirect(on_this_site(request, next_url) or "home")
 
 
 def _safe_next(request: HttpRequest) -> bool:
-    nxt = request.GET.get("next")
-    # require_https: a page served over HTTPS must not send people on to http://.
-    return bool(nxt) and url_has_allowed_host_and_scheme(
-        nxt, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    )
+    return bool(on_this_site(request, request.GET.get("next")))
 
 
 @login_required

@@ -4,6 +4,7 @@ history (paginated, beyond 14 days) and an Atom feed. No sign-in needed."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from django.contrib.syndication.views import Feed
@@ -105,6 +106,15 @@ def history(request: HttpRequest) -> HttpResponse:
     return render(request, "ops/status_history.html", {"page": page, "maintenance": maintenance})
 
 
+# Characters XML 1.0 cannot carry (control characters but tab, newline and
+# carriage return): an incident's text may hold one, and the feed would fail.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_text(text: str) -> str:
+    return _NOT_XML.sub("", text)
+
+
 class StatusFeed(Feed):
     """Atom: one entry per public incident update and per maintenance window."""
 
@@ -141,10 +151,10 @@ class StatusFeed(Feed):
         return sorted(entries, key=lambda e: e["at"], reverse=True)[:FEED_ITEMS]
 
     def item_title(self, item: dict) -> str:
-        return item["title"]
+        return _xml_text(item["title"])
 
     def item_description(self, item: dict) -> str:
-        return item["body"]
+        return _xml_text(item["body"])
 
     def item_link(self, item: dict) -> str:
         return item["link"]

@@ -186,3 +186,11 @@ def test_incident_page_history_and_feed(client, admin) -> None:
     assert feed.status_code == 200 and feed["Content-Type"].startswith("application/atom+xml")
     assert b"<feed" in feed.content and b"Public text 24" in feed.content and b"Secret" not in feed.content
     assert b"/status/subscribe/" in client.get("/status/").content
+
+
+def test_the_feed_leaves_out_characters_xml_cannot_carry(client) -> None:
+    """An incident's text with a control character made the feed a 500."""
+    services.incident_open(title="Bell\x07 and\x1f unit", severity=3, public_message="Tab\tstays, \x0bvertical tab goes")
+    feed = client.get("/status/feed.atom")
+    assert feed.status_code == 200
+    assert b"Bell and unit" in feed.content and b"Tab\tstays, vertical tab goes" in feed.content
