@@ -35,7 +35,6 @@ middleware): its own transaction is the commit that releases the counters.
 
 from __future__ import annotations
 
-import atexit
 import logging
 import re
 import threading
@@ -50,6 +49,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from lms import process_exit
 from ops import histogram
 
 if TYPE_CHECKING:
@@ -600,7 +600,11 @@ def flush_local_if_due() -> int:
     return 0
 
 
+@process_exit.register
 def _flush_at_exit() -> None:
+    """Write what this process holds in memory (lms.process_exit: gunicorn
+    workers and Celery pool processes too), bounded by the database's
+    connect timeout; what a failed write leaves is lost, and logged."""
     if not settings.OPS_METRICS_SELF_FLUSH:
         return
     for memory in {id(m): m for m in (_store, fallback) if isinstance(m, MemoryStore)}.values():
@@ -609,9 +613,6 @@ def _flush_at_exit() -> None:
                 _flush_memory(memory)
             except Exception:
                 logger.error("request metrics lost at exit", exc_info=True)
-
-
-atexit.register(_flush_at_exit)
 
 
 def rows_to_aggregates(rows: Iterable[Any], bucket: Any) -> dict[Key, Aggregate]:
