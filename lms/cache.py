@@ -82,7 +82,7 @@ logger = logging.getLogger(__name__)
 # What django-redis re-raises when IGNORE_EXCEPTIONS is off (the cause of its
 # ConnectionInterrupted), plus the wrapper itself. CAUGHT adds whatever else
 # redis-py raises (its ResponseError too: a live Redis's error answer), sorted
-# by `_kind`.
+# by `failure_kind`.
 UNREACHABLE = (ConnectionInterrupted, RedisConnectionError, RedisTimeoutError, OSError)
 CAUGHT = (*UNREACHABLE, RedisError)
 
@@ -131,7 +131,7 @@ def _cause(exc: BaseException) -> BaseException:
     return exc
 
 
-def _kind(exc: BaseException) -> str:
+def failure_kind(exc: BaseException) -> str:
     """ "unreachable", "refused" (a live Redis cannot do it now) or "command"
     (any other error: ours to fix)."""
     cause = _cause(exc)
@@ -169,7 +169,7 @@ def _failed(exc: Exception) -> None:
     serve us (unreachable, or refusing); a command error raises under DEBUG
     and in tests (CACHE_RAISE_COMMAND_ERRORS), and is logged as an error
     otherwise."""
-    kind = _kind(exc)
+    kind = failure_kind(exc)
     redis_errors.labels(kind=kind).inc()
     if kind == "unreachable":
         _trip(exc)
@@ -369,7 +369,7 @@ def _send_unsent(*, ignore_breaker: bool = False) -> bool:
                 _queue_writes(pipe, backend, _unsent.delete, _unsent.bump)
                 pipe.execute()
         except CAUGHT as exc:
-            if _kind(exc) == "command":  # ours to fix: sent again, it would fail again, for ever
+            if failure_kind(exc) == "command":  # ours to fix: sent again, it would fail again, for ever
                 _unsent.reset_locked()
             _failed(exc)
             return False
