@@ -34,9 +34,11 @@ record collapses into "delete every key of this cache" (`_send_unsent`).
 What is still open, bounded rather than closed:
 - until the owing process's breaker closes and it makes a cache call (a few
   seconds on a busy worker), others may serve the stale entry;
-- a process that dies owing invalidations (a worker recycled or killed while
-  Redis is still failing; at a clean exit they are tried once more, ignoring
-  the breaker) loses them: the entries live until their own timeout. The
+- a process that exits owing invalidations tries them once more, ignoring
+  the breaker (`_exiting`, run by lms.process_exit: a gunicorn worker recycled
+  or stopped, a Celery pool process recycled or stopped with its pool); one
+  that Redis still fails then, or that is killed, loses them: the entries
+  live until their own timeout. The
   permission-relevant ones are short for that reason: the visible decks
   (VISIBLE_DECKS_CACHE_SECONDS) and the session's user
   (AUTH_USER_CACHE_SECONDS), five minutes by default;
@@ -46,7 +48,6 @@ What is still open, bounded rather than closed:
 
 from __future__ import annotations
 
-import atexit
 import contextvars
 import logging
 import secrets
@@ -74,12 +75,14 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from lms import process_exit
+
 logger = logging.getLogger(__name__)
 
 # What django-redis re-raises when IGNORE_EXCEPTIONS is off (the cause of its
 # ConnectionInterrupted), plus the wrapper itself. CAUGHT adds whatever else
 # redis-py raises (its ResponseError too: a live Redis's error answer), sorted
-# by `_kind`.
+# by `failure_kind`.
 UNREACHABLE = (ConnectionInterrupted, RedisConnectionError, RedisTimeoutError, OSError)
 CAUGHT = (*UNREACHABLE, RedisError)
 
@@ -128,7 +131,7 @@ def _cause(exc: BaseException) -> BaseException:
     return exc
 
 
-def _kind(exc: BaseException) -> str:
+def failure_kind(exc: BaseException) -> str:
     """ "unreachable", "refused" (a live Redis cannot do it now) or "command"
     (any other error: ours to fix)."""
     cause = _cause(exc)
@@ -166,7 +169,7 @@ def _failed(exc: Exception) -> None:
     serve us (unreachable, or refusing); a command error raises under DEBUG
     and in tests (CACHE_RAISE_COMMAND_ERRORS), and is logged as an error
     otherwise."""
-    kind = _kind(exc)
+    kind = failure_kind(exc)
     redis_errors.labels(kind=kind).inc()
     if kind == "unreachable":
         _trip(exc)
@@ -366,7 +369,7 @@ def _send_unsent(*, ignore_breaker: bool = False) -> bool:
                 _queue_writes(pipe, backend, _unsent.delete, _unsent.bump)
                 pipe.execute()
         except CAUGHT as exc:
-            if _kind(exc) == "command":  # ours to fix: sent again, it would fail again, for ever
+            if failure_kind(exc) == "command":  # ours to fix: sent again, it would fail again, for ever
                 _unsent.reset_locked()
             _failed(exc)
             return False
@@ -391,10 +394,12 @@ def forget_unsent() -> None:
     _unsent.forget()
 
 
-@atexit.register
+@process_exit.register
 def _exiting() -> None:
-    """At a clean exit (a recycled worker), one last try, open breaker or not:
-    what a process leaves owing stays stale in Redis until it expires."""
+    """At exit (a recycled or stopped gunicorn worker or Celery pool process:
+    lms.process_exit), one last try, open breaker or not: what a process
+    leaves owing stays stale in Redis until it expires. Bounded by the
+    cache's socket timeouts."""
     if not _unsent:
         return
     owed = len(_unsent)

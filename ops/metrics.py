@@ -16,9 +16,13 @@ Nothing is lost to an outage of either store:
   fresh id per rename) goes into `RequestMetricFlush` in the same transaction
   as its counters, so a flush killed between that commit and the delete is
   replayed as a no-op for those keys.
-- When Redis cannot be reached, each process records into its own memory
-  (`fallback`) and writes that to the database itself once a minute (and at
-  exit); when the database write fails, the counters go back into memory.
+- When Redis cannot be reached, or refuses writes (out of memory under
+  `noeviction`, a read-only replica), each process records into its own
+  memory (`fallback`) and writes that to the database itself once a minute
+  (and at exit: lms.process_exit); when the database write fails, the
+  counters go back into memory. A refusing Redis refuses the flush's lock
+  too: what it holds stays there until it takes writes again. Both are
+  counted in `lms_request_metrics_redis_failures_total{step,kind}`.
 - Each request is counted once. A call that timed out waiting for its answer
   was sent: a hung Redis runs it when it wakes (a slow one after the client
   gave up), so that request is not counted in memory too (it was, and each
@@ -35,7 +39,6 @@ middleware): its own transaction is the commit that releases the counters.
 
 from __future__ import annotations
 
-import atexit
 import logging
 import re
 import threading
@@ -49,13 +52,23 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from prometheus_client import Counter
 
+from lms import process_exit
+from lms.cache import error_code, failure_kind
 from ops import histogram
 
 if TYPE_CHECKING:
     from ops.models import RequestMetric
 
 logger = logging.getLogger(__name__)
+redis_failures = Counter(
+    "lms_request_metrics_redis_failures_total",
+    "Request metrics calls to Redis that failed, by step: record (the request counted in this process's memory "
+    "instead, which the process writes to the database itself) or flush (the counters left in Redis for the next "
+    "flush); and by kind: unreachable, refused (a live Redis refusing writes: OOM, READONLY...) or command",
+    ["step", "kind"],
+)
 SEP = "\x1f"  # separates method, route and counter name inside a hash field
 
 
@@ -187,6 +200,24 @@ return 1
 
 
 FLUSH_LOCK_SECONDS = 120
+TAKEN_SECONDS = 7 * 24 * 3600  # a taken key waits this long for a database that is down
+# Moves one minute's hash aside to a taken key and lists it, atomically (a
+# request cannot land between the steps). The one write that needs memory,
+# listing the taken key, comes first: a Redis out of memory (maxmemory with
+# noeviction) refuses a script's first such write and then nothing has
+# changed; the steps were separate commands, and an OOM between the RENAME
+# and the SADD left a hash that no flush would find, its counters lost.
+_TAKE_MINUTE = """
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('SREM', KEYS[1], ARGV[1])
+  return 0
+end
+redis.call('SADD', KEYS[4], KEYS[3])
+redis.call('SREM', KEYS[1], ARGV[1])
+redis.call('RENAME', KEYS[2], KEYS[3])
+redis.call('EXPIRE', KEYS[3], ARGV[2])
+return 1
+"""
 _UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -200,6 +231,7 @@ class RedisStore:
         self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self.prefix = prefix
         self._script = self.client.register_script(_LUA)
+        self._take_minute = self.client.register_script(_TAKE_MINUTE)
 
     def _minutes_key(self) -> str:
         return f"{self.prefix}:minutes"
@@ -275,25 +307,16 @@ class RedisStore:
         release) did not happen. Returns ({taken key: its counters}, lock
         token), or None when another flush holds the lock. Nothing is deleted
         here: see `release`."""
-        import redis
-
         token = uuid.uuid4().hex
         if not self.client.set(self._lock_key(), token, nx=True, ex=FLUSH_LOCK_SECONDS):
             return None
         try:
             for raw in self.client.smembers(self._minutes_key()):
                 stamp = int(raw)
-                # Remove the minute from the set before taking its hash away: a
-                # request landing in between re-adds it and is flushed next time.
-                self.client.srem(self._minutes_key(), raw)
                 taken = f"{self._key(stamp)}:taken:{uuid.uuid4().hex}"
-                try:
-                    self.client.rename(self._key(stamp), taken)
-                except redis.ResponseError:  # no such key: nothing recorded since
-                    continue
-                # Listed before anything can fail, and kept a week for a long database outage.
-                self.client.sadd(self._taken_key(), taken)
-                self.client.expire(taken, 7 * 24 * 3600)
+                self._take_minute(
+                    keys=[self._minutes_key(), self._key(stamp), taken, self._taken_key()], args=[raw, TAKEN_SECONDS]
+                )
             snapshots: dict[str, dict[Key, Aggregate]] = {}
             for key in sorted(raw.decode() for raw in self.client.smembers(self._taken_key())):
                 stamp = int(key[len(self.prefix) + 1 :].split(":", 1)[0])
@@ -430,6 +453,7 @@ def record(
             return False
         except Exception as exc:  # monitoring must never break, or slow down, every request
             _paused_until = time.monotonic() + REDIS_RETRY_SECONDS
+            redis_failures.labels(step="record", kind=failure_kind(exc)).inc()
             if was_sent(exc):
                 logger.warning(
                     "request metrics sent but not answered (Redis hung or slow): counted when Redis runs them, "
@@ -439,10 +463,19 @@ def record(
                 )
                 return False
             logger.warning(
-                "could not record request metrics; keeping them in memory for %s s", REDIS_RETRY_SECONDS, exc_info=True
+                "could not record request metrics (Redis %s); keeping them in memory for %s s",
+                _what_failed(exc),
+                REDIS_RETRY_SECONDS,
+                exc_info=True,
             )
     fallback.record(moment, method, route, duration_ms, status)
     return False
+
+
+def _what_failed(exc: BaseException) -> str:
+    """ "unreachable", or "refused: OOM" and the like, for a log line."""
+    kind = failure_kind(exc)
+    return kind if kind == "unreachable" else f"{kind}: {error_code(exc)}"
 
 
 def was_sent(exc: BaseException) -> bool:
@@ -564,8 +597,17 @@ def flush() -> int:
     if isinstance(current, RedisStore):
         try:
             taken = current.take()
-        except Exception:
-            logger.warning("could not read request metrics from Redis; they stay there", exc_info=True)
+        except Exception as exc:
+            # Nothing is lost: what was recorded stays in Redis (each minute's
+            # hash for two days after its last request, a taken key for a
+            # week), and what Redis did not take meanwhile waits in each
+            # process's memory, which that process writes itself each minute.
+            redis_failures.labels(step="flush", kind=failure_kind(exc)).inc()
+            logger.warning(
+                "could not take the request metrics from Redis (%s); they stay there for the next flush",
+                _what_failed(exc),
+                exc_info=failure_kind(exc) != "refused",
+            )
             taken = None
         if taken is not None:
             snapshots, token = taken
@@ -600,7 +642,11 @@ def flush_local_if_due() -> int:
     return 0
 
 
+@process_exit.register
 def _flush_at_exit() -> None:
+    """Write what this process holds in memory (lms.process_exit: gunicorn
+    workers and Celery pool processes too), bounded by the database's
+    connect timeout; what a failed write leaves is lost, and logged."""
     if not settings.OPS_METRICS_SELF_FLUSH:
         return
     for memory in {id(m): m for m in (_store, fallback) if isinstance(m, MemoryStore)}.values():
@@ -609,9 +655,6 @@ def _flush_at_exit() -> None:
                 _flush_memory(memory)
             except Exception:
                 logger.error("request metrics lost at exit", exc_info=True)
-
-
-atexit.register(_flush_at_exit)
 
 
 def rows_to_aggregates(rows: Iterable[Any], bucket: Any) -> dict[Key, Aggregate]:
