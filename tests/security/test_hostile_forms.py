@@ -57,9 +57,13 @@ class Page(HTMLParser):
             self._form = (a.get("action", ""), {}) if a.get("method", "get").lower() == "post" else None
             if self._form is not None:
                 self.forms.append(self._form)
-        elif self._form is not None and tag in ("input", "select", "textarea") and a.get("name"):
-            if a.get("type") != "file":
-                self._form[1][a["name"]] = a.get("value", "")
+        elif (
+            self._form is not None
+            and tag in ("input", "select", "textarea")
+            and a.get("name")
+            and a.get("type") != "file"
+        ):
+            self._form[1][a["name"]] = a.get("value", "")
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "form":
