@@ -190,7 +190,9 @@ def test_incident_page_history_and_feed(client, admin) -> None:
 
 def test_the_feed_leaves_out_characters_xml_cannot_carry(client) -> None:
     """An incident's text with a control character made the feed a 500."""
-    services.incident_open(title="Bell\x07 and\x1f unit", severity=3, public_message="Tab\tstays, \x0bvertical tab goes")
+    services.incident_open(
+        title="Bell\x07 and\x1f unit", severity=3, public_message="Tab\tstays, \x0bvertical tab goes"
+    )
     feed = client.get("/status/feed.atom")
     assert feed.status_code == 200
     assert b"Bell and unit" in feed.content and b"Tab\tstays, vertical tab goes" in feed.content
