@@ -13,30 +13,9 @@ from learning import srs, study
 from learning.models import CardState, Review, StudySession
 from lms.errors import ServiceError
 from tests.learning.study_setup import make_class
+from tests.threads import run_together
 
 pytestmark = pytest.mark.postgres
-
-
-def run_together(*calls):
-    """Run the calls in threads released at the same instant; return results or exceptions."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def worker(i, call):
-        try:
-            barrier.wait()
-            results[i] = call()
-        except Exception as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    return results
 
 
 def open_session(student, card, mode="review", scope="all"):

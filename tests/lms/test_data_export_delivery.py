@@ -11,19 +11,18 @@ import io
 import logging
 import threading
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from django.core import mail
 from django.core.management import call_command
-from django.db import connection
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from lms import privacy, queueing, tasks
 from lms.models import DataExport, DataExportQuerySet, User
+from tests.threads import run_together
 
 
 @pytest.fixture(autouse=True)
@@ -75,28 +74,6 @@ def swept(outcome: str) -> float:
 
 
 # --- The claim --------------------------------------------------------------------
-
-
-def run_together(*calls: Callable[[], object]) -> list[object]:
-    """Run the calls in threads, each on its own connection, released at once."""
-    barrier = threading.Barrier(len(calls))
-    results: list[object] = [None] * len(calls)
-
-    def worker(i: int, call: Callable[[], object]) -> None:
-        try:
-            barrier.wait()
-            results[i] = call()
-        except Exception as exc:  # handed to the test
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    return results
 
 
 @pytest.mark.postgres
