@@ -39,21 +39,19 @@ import signal
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import psutil
 import requests
 
 from bench import load
+from bench import server as server_process
 
-ROOT = Path(__file__).resolve().parent.parent
 PHASES = ("trivial", "study", "floor", "plain")
 
 
@@ -85,14 +83,7 @@ def start_server(port: int, workers: int, threads: int, metrics_dir: str) -> sub
         "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
         "DB_CONN_MAX_AGE": "3600",  # the backends measured stay the same through a phase
     }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "lms/gunicorn.conf.py", "lms.wsgi"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    server = server_process.gunicorn(env, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
-from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-ROOT = Path(__file__).resolve().parents[2]
+from bench.server import gunicorn
 
 
 def _free_port() -> int:
@@ -47,13 +44,7 @@ def test_metrics_sum_over_gunicorn_workers(tmp_path):
         "SQLITE_PATH": str(tmp_path / "db.sqlite3"),
     }
     env.pop("DATABASE_URL", None)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "lms/gunicorn.conf.py", "lms.wsgi"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = gunicorn(env)
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30

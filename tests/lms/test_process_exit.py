@@ -22,6 +22,7 @@ from django.core.cache import cache
 from django.db.models import Sum
 from prometheus_client import REGISTRY
 
+from bench.server import gunicorn
 from lms import cache as lms_cache
 from lms import process_exit
 from ops import metrics
@@ -189,13 +190,7 @@ def test_a_real_gunicorn_worker_sends_what_it_owes_when_it_exits(own_redis, tmp_
         GUNICORN_MAX_REQUESTS_JITTER="0",
     )
     with log.open("w") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "lms/gunicorn.conf.py", "tests.lms.exit_wsgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+        server = gunicorn(env, app="tests.lms.exit_wsgi:application", out=out)
     try:
         url = f"http://127.0.0.1:{port}/test-owe-invalidation/?visible-decks"
         deadline = time.monotonic() + 60
