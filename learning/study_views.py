@@ -132,8 +132,12 @@ def study_start(request: HttpRequest, deck_pk: int | None = None) -> HttpRespons
         )
     except (ServiceError, ValidationError) as exc:
         messages.info(request, _error_text(exc))
-        back = reverse("learning:study_start") + "?" + urlencode({"scope_type": scope_type, "scope_id": scope_id or ""})
-        return redirect(back if scope_type != StudySession.Scope.ALL else reverse("learning:dashboard"))
+        # Back to the scope's page when the form named one it could; anything
+        # else (a scope id thousands of characters long) is not worth an address.
+        named = scope_type in StudySession.Scope.values and str(scope_id or "").isdigit() and len(str(scope_id)) < 20
+        if not named or scope_type == StudySession.Scope.ALL:
+            return redirect("learning:dashboard")
+        return redirect(reverse("learning:study_start") + "?" + urlencode({"scope_type": scope_type, "scope_id": scope_id}))
     return redirect("learning:study_session", pk=session.pk)
 
 

@@ -465,3 +465,15 @@ def test_the_answer_bar_is_a_flagged_study_screen_change_remembered_for_guardrai
     assert 'class="study-answers answers-bar"' in page.content.decode()
     assert page.wsgi_request.flags_seen == {"study-answer-bar": "on"}
     assert FlagExposure.objects.filter(flag_name="study-answer-bar", user=student).count() == 1
+
+
+def test_a_refused_start_goes_back_to_its_scope_or_to_the_dashboard(client_for, teacher, student):
+    setup = make_class(teacher, [student], cards_per_deck=2)
+    client = client_for(student)
+    deck = setup.decks[0].pk
+    response = client.post("/study/", {"scope_type": "deck", "scope_id": deck, "mode": "nonsense"})
+    assert response.status_code == 302 and response["Location"] == f"/study/?scope_type=deck&scope_id={deck}"
+    # A scope no address could carry (it was a 400 DisallowedRedirect), or none the page knows.
+    for scope_type in ("A" * 20_000, "planet"):
+        response = client.post("/study/", {"scope_type": scope_type, "scope_id": deck, "mode": "learn"})
+        assert response.status_code == 302 and response["Location"] == "/dashboard/", scope_type[:10]
