@@ -137,7 +137,9 @@ def study_start(request: HttpRequest, deck_pk: int | None = None) -> HttpRespons
         named = scope_type in StudySession.Scope.values and str(scope_id or "").isdigit() and len(str(scope_id)) < 20
         if not named or scope_type == StudySession.Scope.ALL:
             return redirect("learning:dashboard")
-        return redirect(reverse("learning:study_start") + "?" + urlencode({"scope_type": scope_type, "scope_id": scope_id}))
+        return redirect(
+            reverse("learning:study_start") + "?" + urlencode({"scope_type": scope_type, "scope_id": scope_id})
+        )
     return redirect("learning:study_session", pk=session.pk)
 
 
